@@ -1,0 +1,450 @@
+//! The token endpoint (RFC 6749 §3.2): the authorization code (with PKCE, RFC 7636), refresh
+//! (rotation and reuse detection, RFC 9700 §4.14.2), client credentials and device (RFC 8628)
+//! grants, and the rendering of token responses with each client's provider quirks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::config::{ClientConfig, CodeReuseRevocation, GrantType, TokenResponseFormat};
+use crate::endpoints::{client_request, device, requested_scope};
+use crate::oauth::{ErrorCode, ErrorTag, OAuthError, Params, accepts_json, read_body};
+use crate::state::AppState;
+use crate::store::{FamilyId, RefreshState, Store, join_scope, parse_scope};
+
+/// What a successful grant hands out.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: Option<String>,
+    pub scope: Vec<String>,
+    pub id_token: Option<String>,
+}
+
+/// `POST /token`.
+pub(crate) async fn token(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let accept_json = accepts_json(&headers);
+    match handle(&st, &headers, &bytes) {
+        Ok((client, issued)) => {
+            {
+                let mut stats = st.stats();
+                stats.tokens_issued.access += 1;
+                stats.tokens_issued.refresh += u64::from(issued.refresh_token.is_some());
+                stats.tokens_issued.id += u64::from(issued.id_token.is_some());
+            }
+            render_tokens(client, accept_json, &issued)
+        }
+        Err((client, e)) => render_error(client, accept_json, e),
+    }
+}
+
+type Failure<'c> = (Option<&'c ClientConfig>, OAuthError);
+
+fn handle<'s>(
+    st: &'s AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(&'s ClientConfig, Issued), Failure<'s>> {
+    let (params, client) = client_request(&st.config, headers, body)?;
+    let fail = |e: OAuthError| (Some(client), e);
+    let grant_name = params
+        .get("grant_type")
+        .map_err(fail)?
+        .ok_or_else(|| fail(OAuthError::invalid_request("missing grant_type")))?;
+    let grant = GrantType::from_wire(grant_name).ok_or_else(|| {
+        fail(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{grant_name}` is not supported"),
+        ))
+    })?;
+    if !client.allows(grant) {
+        return Err(fail(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!(
+                "client `{}` may not use grant_type `{grant_name}`",
+                client.id
+            ),
+        )));
+    }
+    let issued = match grant {
+        GrantType::AuthorizationCode => code_grant(st, client, &params),
+        GrantType::RefreshToken => refresh_grant(st, client, &params),
+        GrantType::ClientCredentials => client_credentials_grant(st, client, &params),
+        GrantType::DeviceCode => device::poll(st, client, &params),
+    };
+    issued.map(|i| (client, i)).map_err(fail)
+}
+
+/// Issues an access token (and a refresh token and an ID token when due) for a family.
+pub(crate) fn issue(
+    st: &AppState,
+    store: &mut Store,
+    family: FamilyId,
+    scope: Vec<String>,
+    refresh_token: Option<String>,
+) -> Result<Issued, OAuthError> {
+    let now = st.now();
+    let id_token = if scope.iter().any(|s| s == "openid") {
+        let fam = store
+            .families
+            .get(&family)
+            .ok_or_else(|| OAuthError::server_error("token family vanished"))?;
+        Some(st.id_token(fam, now)?)
+    } else {
+        None
+    };
+    let access_token = store.issue_access(family, scope.clone(), st.config.access_ttl, now);
+    Ok(Issued {
+        access_token,
+        expires_in: st.config.access_ttl.as_secs(),
+        refresh_token,
+        scope,
+        id_token,
+    })
+}
+
+fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn code_grant(st: &AppState, client: &ClientConfig, params: &Params) -> Result<Issued, OAuthError> {
+    let code = params.require("code")?;
+    let redirect_uri = params.get("redirect_uri")?;
+    let verifier = params.get("code_verifier")?;
+    let now = st.now();
+    let mut store = st.store();
+    let rec = store
+        .codes
+        .get(code)
+        .cloned()
+        .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
+    if rec.grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if let Some(family) = rec.redeemed {
+        let what = match st.config.code_reuse_revokes {
+            CodeReuseRevocation::AccessTokens => {
+                store.revoke_family_access(family, now);
+                "the access tokens issued for it are now revoked"
+            }
+            _ => {
+                store.revoke_family(family);
+                "every token issued for it is now revoked"
+            }
+        };
+        drop(store);
+        st.stats().code_reuse_detected += 1;
+        return Err(OAuthError::invalid_grant(format!(
+            "the authorization code was already used; {what} (RFC 6749 §4.1.2)"
+        )));
+    }
+    if now >= rec.expires_at {
+        return Err(OAuthError::invalid_grant(format!(
+            "the authorization code expired (codes live {}); exchange it at once",
+            humantime::format_duration(st.config.code_ttl)
+        )));
+    }
+    match (rec.grant.redirect_uri_given, redirect_uri) {
+        (true, None) => {
+            return Err(OAuthError::invalid_request(
+                "missing redirect_uri: it was sent to /authorize, so /token must repeat it (RFC 6749 §4.1.3)",
+            ));
+        }
+        (_, Some(r)) if r != rec.grant.redirect_uri => {
+            return Err(OAuthError::invalid_grant(format!(
+                "redirect_uri `{r}` differs from `{}` used in the authorization request",
+                rec.grant.redirect_uri
+            )));
+        }
+        _ => {}
+    }
+    match (&rec.grant.code_challenge, verifier) {
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "missing code_verifier: the authorization request had a code_challenge (RFC 7636 §4.5)",
+            ));
+        }
+        (Some(challenge), Some(v)) => {
+            let well_formed = (43..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)",
+                ));
+            }
+            if pkce_s256(v) != *challenge {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge (PKCE S256)",
+                ));
+            }
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let family = store.new_family(
+        &client.id,
+        rec.grant.scope.clone(),
+        rec.grant.nonce.clone(),
+        rec.auth_time,
+    );
+    if let Some(c) = store.codes.get_mut(code) {
+        c.redeemed = Some(family);
+    }
+    let refresh = client
+        .allows(GrantType::RefreshToken)
+        .then(|| store.issue_refresh(family, st.config.refresh_ttl, now));
+    issue(st, &mut store, family, rec.grant.scope, refresh)
+}
+
+fn refresh_grant(
+    st: &AppState,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    let scope_param = params.get("scope")?;
+    let now = st.now();
+    let mut store = st.store();
+    let rec = store
+        .refresh
+        .get(presented)
+        .cloned()
+        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    if rec.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if rec.revoked || store.family_revoked(rec.family) {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was revoked; log in again",
+        ));
+    }
+    if now >= rec.expires_at {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token expired; log in again",
+        ));
+    }
+    let granted = store
+        .families
+        .get(&rec.family)
+        .map(|f| f.scope.clone())
+        .unwrap_or_default();
+    let scope = match scope_param {
+        None => granted.clone(),
+        Some(s) => {
+            let asked = parse_scope(s);
+            if let Some(extra) = asked.iter().find(|a| !granted.contains(a)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!(
+                        "scope `{extra}` was not granted originally (granted: `{}`); a refresh may only narrow the scope (RFC 6749 §6)",
+                        join_scope(&granted)
+                    ),
+                ));
+            }
+            asked
+        }
+    };
+    match rec.state {
+        RefreshState::Active => {
+            let successor = if st.config.rotate_refresh_tokens {
+                let next = store.issue_refresh(rec.family, st.config.refresh_ttl, now);
+                if let Some(old) = store.refresh.get_mut(presented) {
+                    old.state = RefreshState::Rotated {
+                        successor: next.clone(),
+                        at: now,
+                    };
+                }
+                Some(next)
+            } else {
+                None
+            };
+            issue(st, &mut store, rec.family, scope, successor)
+        }
+        RefreshState::Rotated { successor, at } => {
+            let elapsed = now.duration_since(at).unwrap_or(Duration::ZERO);
+            if elapsed < st.config.reuse_grace {
+                let head = chain_head(&store, successor);
+                if store.refresh_live(&head, now).is_none() {
+                    return Err(OAuthError::invalid_grant(
+                        "this refresh token was rotated and its successor is no longer valid",
+                    ));
+                }
+                return issue(st, &mut store, rec.family, scope, Some(head));
+            }
+            store.revoke_family(rec.family);
+            drop(store);
+            st.stats().refresh_reuse_detected += 1;
+            Err(OAuthError::invalid_grant(
+                "refresh token reuse: this token was already rotated, so the whole session (every token from this login) is now revoked (RFC 9700 §4.14.2)",
+            ))
+        }
+    }
+}
+
+/// The newest token of a rotation chain.
+fn chain_head(store: &Store, mut token: String) -> String {
+    for _ in 0..64 {
+        match store.refresh.get(&token).map(|r| &r.state) {
+            Some(RefreshState::Rotated { successor, .. }) => token = successor.clone(),
+            _ => break,
+        }
+    }
+    token
+}
+
+fn client_credentials_grant(
+    st: &AppState,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let scope = requested_scope(&st.config, params.get("scope")?)?;
+    let now = st.now();
+    let mut store = st.store();
+    let family = store.new_family(&client.id, scope.clone(), None, now);
+    // No ID token and no refresh token for a client acting for itself (RFC 6749 §4.4.3).
+    let access_token = store.issue_access(family, scope.clone(), st.config.access_ttl, now);
+    Ok(Issued {
+        access_token,
+        expires_in: st.config.access_ttl.as_secs(),
+        refresh_token: None,
+        scope,
+        id_token: None,
+    })
+}
+
+fn uses_form(client: &ClientConfig, accept_json: bool) -> bool {
+    client.token_response_format == TokenResponseFormat::FormUnlessAcceptJson && !accept_json
+}
+
+fn no_store(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn render_tokens(client: &ClientConfig, accept_json: bool, t: &Issued) -> Response {
+    let mut fields: Vec<(&str, serde_json::Value)> =
+        vec![("access_token", t.access_token.clone().into())];
+    if !client.omit_token_type {
+        let tt = if client.lowercase_token_type {
+            "bearer"
+        } else {
+            "Bearer"
+        };
+        fields.push(("token_type", tt.into()));
+    }
+    if !client.omit_expires_in {
+        let v = if client.expires_in_as_string {
+            t.expires_in.to_string().into()
+        } else {
+            t.expires_in.into()
+        };
+        fields.push(("expires_in", v));
+    }
+    if let Some(rt) = &t.refresh_token {
+        fields.push(("refresh_token", rt.clone().into()));
+    }
+    if !t.scope.is_empty() {
+        fields.push(("scope", join_scope(&t.scope).into()));
+    }
+    if let Some(id) = &t.id_token {
+        fields.push(("id_token", id.clone().into()));
+    }
+    if uses_form(client, accept_json) {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &fields {
+            match v {
+                serde_json::Value::String(s) => ser.append_pair(k, s),
+                other => ser.append_pair(k, &other.to_string()),
+            };
+        }
+        no_store(
+            StatusCode::OK,
+            "application/x-www-form-urlencoded",
+            ser.finish(),
+        )
+    } else {
+        let map: serde_json::Map<String, serde_json::Value> =
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        no_store(
+            StatusCode::OK,
+            "application/json",
+            serde_json::Value::Object(map).to_string(),
+        )
+    }
+}
+
+fn render_error(client: Option<&ClientConfig>, accept_json: bool, e: OAuthError) -> Response {
+    let Some(client) = client else {
+        return e.into_response();
+    };
+    if !uses_form(client, accept_json) && !client.errors_with_status_200 {
+        return e.into_response();
+    }
+    let status = if client.errors_with_status_200 {
+        StatusCode::OK
+    } else {
+        e.status
+    };
+    let mut resp = if uses_form(client, accept_json) {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("error", e.code.as_str())
+            .append_pair("error_description", &e.description)
+            .finish();
+        no_store(status, "application/x-www-form-urlencoded", body)
+    } else {
+        no_store(status, "application/json", e.json_body().to_string())
+    };
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(challenge) = &e.www_authenticate
+        && let Ok(v) = HeaderValue::from_str(challenge)
+    {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp.extensions_mut()
+        .insert(ErrorTag(e.code.as_str().to_owned()));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn s256_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            super::pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+}

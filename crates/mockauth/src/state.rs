@@ -1,0 +1,121 @@
+//! The shared state of one running server: its configuration, the store of issued
+//! credentials, statistics, the fault plan, the signing key and the clock.
+//!
+//! Each mutable part sits behind its own `std::sync::Mutex`, held only for short, synchronous
+//! critical sections (never across an `.await`). A poisoned lock is recovered, not propagated:
+//! a panic in one request must not take the server down for the rest.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use crate::clock::{self, Clock};
+use crate::config::Config;
+use crate::faults::FaultState;
+use crate::keys::{IdClaims, Keys};
+use crate::oauth::OAuthError;
+use crate::stats::Stats;
+use crate::store::{Family, Store};
+
+/// Everything handlers share.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub config: Config,
+    pub issuer: String,
+    pub keys: Keys,
+    pub clock: Clock,
+    store: Mutex<Store>,
+    stats: Mutex<Stats>,
+    faults: Mutex<FaultState>,
+    request_seq: AtomicU64,
+    request_prefix: u32,
+    /// Turns true (or closes) when the server shuts down; long waits watch it.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        issuer: String,
+        keys: Keys,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let faults = FaultState::new(config.faults.clone());
+        AppState {
+            config,
+            issuer,
+            keys,
+            clock: Clock::default(),
+            store: Mutex::new(Store::default()),
+            stats: Mutex::new(Stats::default()),
+            faults: Mutex::new(faults),
+            request_seq: AtomicU64::new(0),
+            request_prefix: rand::random(),
+            shutdown,
+        }
+    }
+
+    /// Now, for every expiry decision.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// The clock-skew fault in force, in signed seconds.
+    pub fn skew_s(&self) -> i64 {
+        self.faults().clock_skew_s()
+    }
+
+    /// Now as the server shows it (the `Date` header): the clock plus the skew fault.
+    pub fn shown_now(&self) -> SystemTime {
+        clock::shifted(self.now(), self.skew_s())
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        relock(&self.store)
+    }
+
+    pub fn stats(&self) -> MutexGuard<'_, Stats> {
+        relock(&self.stats)
+    }
+
+    pub fn faults(&self) -> MutexGuard<'_, FaultState> {
+        relock(&self.faults)
+    }
+
+    /// A request id unique within this server (and very likely beyond).
+    pub fn next_request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("mock-{:08x}-{n:06}", self.request_prefix)
+    }
+
+    /// An absolute URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+
+    /// Signs an ID token for a family (OIDC Core §2; §12.2 on refresh keeps the nonce).
+    pub fn id_token(&self, family: &Family, now: SystemTime) -> Result<String, OAuthError> {
+        let skew = self.skew_s();
+        let iat = clock::unix_secs(now, skew);
+        let ttl = i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX);
+        let claims = IdClaims {
+            iss: &self.issuer,
+            sub: &self.config.subject,
+            aud: &family.client_id,
+            azp: &family.client_id,
+            exp: iat.saturating_add(ttl),
+            iat,
+            auth_time: clock::unix_secs(family.auth_time, skew),
+            nonce: family.nonce.as_deref(),
+        };
+        self.keys
+            .sign(&claims)
+            .map_err(|e| OAuthError::server_error(format!("cannot sign the ID token: {e}")))
+    }
+}

@@ -1,0 +1,62 @@
+//! `tokenwarden exec`: runs a command with a valid access token in its environment and exits
+//! with the command's exit code.
+
+use super::Global;
+use super::context::{self, parse_duration};
+use anyhow::Result;
+use std::time::Duration;
+use tokenwarden::Error;
+
+/// The variable used when neither `--env` nor the profile's `export_env` names one.
+pub const DEFAULT_ENV: &str = "TOKENWARDEN_ACCESS_TOKEN";
+
+/// Arguments of `tokenwarden exec`.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// The environment variable that receives the token (default: the profile's `export_env`,
+    /// else TOKENWARDEN_ACCESS_TOKEN).
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
+    /// The token must stay valid at least this long when the command starts.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    min_ttl: Duration,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// Runs `tokenwarden exec`; returns the command's exit code.
+pub async fn run(global: &Global, args: ExecArgs) -> Result<u8> {
+    let w = context::warden(global)?;
+    let profile = w.profile(&global.profile)?.profile;
+    let name = args
+        .env
+        .clone()
+        .or_else(|| profile.export_env.clone())
+        .unwrap_or_else(|| DEFAULT_ENV.to_string());
+    let session = w.session(&global.profile)?;
+    let token = session.get_token(args.min_ttl).await?;
+    if let Some(warning) = &token.degraded {
+        eprintln!("warning: {warning}");
+    }
+    let (prog, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| Error::usage("no command given").with_hint("tokenwarden exec -- curl …"))?;
+    let status = tokio::process::Command::new(prog)
+        .args(rest)
+        .env(&name, token.access_token.expose())
+        .status()
+        .await
+        .map_err(|e| {
+            Error::usage(format!("cannot run `{prog}`: {e}"))
+                .with_hint("check the command name and that it is on PATH")
+        })?;
+    Ok(match status.code() {
+        Some(c) => u8::try_from(c).unwrap_or(1),
+        None => {
+            use std::os::unix::process::ExitStatusExt as _;
+            128u8.saturating_add(status.signal().unwrap_or(0) as u8)
+        }
+    })
+}

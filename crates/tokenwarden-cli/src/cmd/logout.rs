@@ -1,0 +1,94 @@
+//! `tokenwarden logout`: revokes the profile's refresh and access tokens at the provider
+//! (RFC 7009, when it has a revocation endpoint), then deletes that profile's tokens, and only
+//! that profile's. A failed revocation is reported; the local delete still happens.
+
+use super::Global;
+use super::context;
+use anyhow::Result;
+use tokenwarden::http::TokenTypeHint;
+use tokenwarden::http::client::Revocation;
+use tokenwarden::store::Store as _;
+
+/// Arguments of `tokenwarden logout`.
+#[derive(Debug, clap::Args)]
+pub struct LogoutArgs {
+    /// Delete the local tokens without revoking them at the provider.
+    #[arg(long)]
+    local_only: bool,
+}
+
+/// Runs `tokenwarden logout`.
+pub async fn run(global: &Global, args: LogoutArgs) -> Result<()> {
+    let w = context::warden(global)?;
+    let store = w.store()?;
+    let Some(stored) = store.read(&global.profile)? else {
+        eprintln!(
+            "Profile `{}` has no stored tokens: nothing to do.",
+            global.profile
+        );
+        return Ok(());
+    };
+    let mut failures = Vec::new();
+    let mut revoked = Vec::new();
+    if !args.local_only {
+        match w
+            .profile(&global.profile)
+            .and_then(|p| w.client(&p.profile))
+        {
+            Ok(client) => {
+                let mut targets = Vec::new();
+                if let Some(rt) = &stored.tokens.refresh_token {
+                    targets.push((
+                        rt.expose().to_string(),
+                        TokenTypeHint::RefreshToken,
+                        "refresh token",
+                    ));
+                }
+                targets.push((
+                    stored.tokens.access_token.expose().to_string(),
+                    TokenTypeHint::AccessToken,
+                    "access token",
+                ));
+                for (token, hint, name) in targets {
+                    match client.revoke(&token, hint).await {
+                        Ok(Revocation::Revoked) => revoked.push(name),
+                        Ok(Revocation::NotSupported) => {
+                            failures.push(format!("the provider has no revocation endpoint: the {name} stays live at the provider until it expires"));
+                            break;
+                        }
+                        Err(e) => failures.push(format!(
+                            "revoking the {name} failed ({}): it may still be live at the provider",
+                            e.message()
+                        )),
+                    }
+                }
+            }
+            Err(e) => failures.push(format!(
+                "could not revoke at the provider ({}): the tokens may still be live there",
+                e.message()
+            )),
+        }
+    }
+    store.delete(&global.profile)?;
+    for f in &failures {
+        eprintln!("warning: {f}");
+    }
+    if global.json {
+        println!(
+            "{}",
+            serde_json::json!({"profile": global.profile, "revoked": revoked, "warnings": failures, "deleted": true})
+        );
+    } else if revoked.is_empty() {
+        eprintln!(
+            "Logged out: deleted the local tokens of profile `{}`.",
+            global.profile
+        );
+    } else {
+        eprintln!(
+            "Logged out: revoked the {} at the provider and deleted the local tokens of profile `{}`.",
+            revoked.join(" and "),
+            global.profile
+        );
+    }
+    Ok(())
+}

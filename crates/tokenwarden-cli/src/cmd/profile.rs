@@ -1,0 +1,445 @@
+//! `tokenwarden profile`: add, list, show and remove profiles in config.toml.
+//!
+//! Writes go through `tokenwarden::config::edit` (comments and order kept, validated before
+//! writing, 0600 file in a 0700 directory). Secrets are never shown: `show` names the variable
+//! that holds the client secret and says whether it is set.
+
+use super::Global;
+use anyhow::Result;
+use serde_json::json;
+use tokenwarden::config::edit::{self, EditValue, NewProfile};
+use tokenwarden::config::{Config, Diagnostic, Profile};
+use tokenwarden::paths::Paths;
+
+/// Arguments of `tokenwarden profile`.
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    #[command(subcommand)]
+    command: ProfileCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ProfileCommand {
+    /// Add a profile to config.toml (it is validated first; nothing is written if it is invalid).
+    Add(Box<AddArgs>),
+    /// List the profiles in config.toml.
+    List,
+    /// Show a profile as tokenwarden resolves it (presets applied; secrets never shown).
+    Show {
+        /// The profile to show (default: --profile / TOKENWARDEN_PROFILE).
+        name: Option<String>,
+    },
+    /// Remove a profile from config.toml (comments and other profiles are kept).
+    Remove {
+        /// The profile to remove.
+        name: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct AddArgs {
+    /// The profile name (letters, digits, `_`, `-`, `.`).
+    name: String,
+    /// The OAuth client id the provider gave your app.
+    #[arg(long)]
+    client_id: String,
+    /// The issuer URL; the endpoints are found by discovery (RFC 8414 / OpenID Connect).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// A provider preset with known endpoints and quirks.
+    #[arg(long, value_parser = ["generic", "anthropic", "google", "github", "microsoft"])]
+    provider: Option<String>,
+    /// The token endpoint (overrides discovery and the preset).
+    #[arg(long, value_name = "URL")]
+    token_endpoint: Option<String>,
+    /// The authorization endpoint (overrides discovery and the preset).
+    #[arg(long, value_name = "URL")]
+    authorization_endpoint: Option<String>,
+    /// The device authorization endpoint, RFC 8628 (overrides discovery and the preset).
+    #[arg(long, value_name = "URL")]
+    device_authorization_endpoint: Option<String>,
+    /// The revocation endpoint, RFC 7009 (overrides discovery and the preset).
+    #[arg(long, value_name = "URL")]
+    revocation_endpoint: Option<String>,
+    /// The environment variable that holds the client secret (the secret itself never goes in
+    /// config.toml).
+    #[arg(long, value_name = "VAR")]
+    client_secret_env: Option<String>,
+    /// A scope to request (repeat for several).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// The redirect URI for login (default http://127.0.0.1/callback on an ephemeral port).
+    #[arg(long, value_name = "URI")]
+    redirect_uri: Option<String>,
+    /// A redirect URI registered at the provider, for the lint (repeat for several).
+    #[arg(long = "registered-redirect-uri", value_name = "URI")]
+    registered_redirect_uris: Vec<String>,
+    /// How token requests are encoded.
+    #[arg(long, value_parser = ["form", "json"])]
+    token_request_format: Option<String>,
+    /// How the client authenticates to the token endpoint.
+    #[arg(long, value_name = "METHOD", value_parser = ["none", "client_secret_basic", "client_secret_post"])]
+    client_auth: Option<String>,
+    /// The API the token is for (RFC 8707 resource indicator).
+    #[arg(long, value_name = "URL")]
+    resource: Option<String>,
+    /// An `audience` parameter sent with token requests.
+    #[arg(long)]
+    audience: Option<String>,
+    /// The grant `tokenwarden login` uses.
+    #[arg(long, value_parser = ["authorization_code", "device_code", "client_credentials"])]
+    grant: Option<String>,
+    /// The Microsoft Entra tenant (microsoft preset; default `common`).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// How long before expiry to refresh, e.g. 30s or 2m.
+    #[arg(long, value_name = "DURATION")]
+    refresh_skew: Option<String>,
+    /// The environment variable name `tokenwarden env` exports the token as.
+    #[arg(long, value_name = "VAR")]
+    export_env: Option<String>,
+    /// Allow plain-http endpoints that are not loopback (tokens would travel unencrypted).
+    #[arg(long)]
+    allow_insecure_http: bool,
+    /// Replace the profile if it already exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `tokenwarden profile`.
+pub async fn run(global: &Global, args: ProfileArgs) -> Result<()> {
+    let paths = Paths::from_env()?;
+    match args.command {
+        ProfileCommand::Add(a) => add(global, &paths, *a),
+        ProfileCommand::List => list(global, &paths),
+        ProfileCommand::Show { name } => {
+            show(global, &paths, name.as_deref().unwrap_or(&global.profile))
+        }
+        ProfileCommand::Remove { name } => remove(global, &paths, &name),
+    }
+}
+
+fn print_warnings(warnings: &[Diagnostic]) {
+    for w in warnings {
+        match &w.hint {
+            Some(h) => eprintln!("warning: {} ({h})", w.message),
+            None => eprintln!("warning: {}", w.message),
+        }
+    }
+}
+
+fn add(global: &Global, paths: &Paths, a: AddArgs) -> Result<()> {
+    let mut p = NewProfile::new(&a.name);
+    p.set_opt("provider", a.provider)?
+        .set_opt("issuer", a.issuer)?
+        .set("client_id", EditValue::Str(a.client_id))?
+        .set_opt("client_secret_env", a.client_secret_env)?
+        .set_opt("client_auth", a.client_auth)?
+        .set_list("scopes", &a.scopes)?
+        .set_opt("redirect_uri", a.redirect_uri)?
+        .set_list("registered_redirect_uris", &a.registered_redirect_uris)?
+        .set_opt("token_request_format", a.token_request_format)?
+        .set_opt("authorization_endpoint", a.authorization_endpoint)?
+        .set_opt("token_endpoint", a.token_endpoint)?
+        .set_opt(
+            "device_authorization_endpoint",
+            a.device_authorization_endpoint,
+        )?
+        .set_opt("revocation_endpoint", a.revocation_endpoint)?
+        .set_opt("resource", a.resource)?
+        .set_opt("audience", a.audience)?
+        .set_opt("grant", a.grant)?
+        .set_opt("tenant", a.tenant)?
+        .set_opt("refresh_skew", a.refresh_skew)?
+        .set_opt("export_env", a.export_env)?;
+    if a.allow_insecure_http {
+        p.set("allow_insecure_http", EditValue::Bool(true))?;
+    }
+    let path = paths.config_file();
+    let added = edit::add_profile(&path, &p, a.force)?;
+    print_warnings(&added.warnings);
+    let verb = if added.replaced { "replaced" } else { "added" };
+    if global.json {
+        println!(
+            "{}",
+            json!({"profile": a.name, "action": verb, "path": path.display().to_string(),
+                   "created_file": added.created_file, "warnings": added.warnings})
+        );
+    } else {
+        println!("{verb} profile `{}` in {}", a.name, path.display());
+    }
+    Ok(())
+}
+
+fn list(global: &Global, paths: &Paths) -> Result<()> {
+    let config = Config::load(paths)?;
+    let mut rows = Vec::new();
+    for name in config.profile_names() {
+        let Some(s) = config.summary(&name) else {
+            continue;
+        };
+        let problems = config.check(&name).map(|c| c.problems).unwrap_or_default();
+        rows.push((s, problems));
+    }
+    if global.json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|(s, problems)| {
+                json!({
+                    "name": s.name, "provider": s.provider, "issuer": s.issuer,
+                    "client_id": s.client_id, "token_endpoint": s.token_endpoint,
+                    "selected": s.name == global.profile,
+                    "valid": problems.is_empty(),
+                    "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(out));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        eprintln!(
+            "no profiles in {}; add one with `tokenwarden profile add NAME --issuer URL --client-id ID`",
+            config.path().display()
+        );
+        return Ok(());
+    }
+    let width = rows
+        .iter()
+        .map(|(s, _)| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "  {:width$}  {:10}  {:20}  WHERE",
+        "NAME", "PROVIDER", "CLIENT ID"
+    );
+    for (s, problems) in &rows {
+        let mark = if s.name == global.profile { '*' } else { ' ' };
+        let at = s
+            .issuer
+            .clone()
+            .or_else(|| s.token_endpoint.clone())
+            .unwrap_or_else(|| "(preset)".into());
+        let status = if problems.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  [invalid: {} problem(s); see `tokenwarden profile show {}`]",
+                problems.len(),
+                s.name
+            )
+        };
+        println!(
+            "{mark} {:width$}  {:10}  {:20}  {at}{status}",
+            s.name,
+            s.provider,
+            s.client_id.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+fn url_or<T: std::fmt::Display>(u: &Option<T>, issuer: bool) -> String {
+    match u {
+        Some(u) => u.to_string(),
+        None if issuer => "(from discovery)".into(),
+        None => "(none)".into(),
+    }
+}
+
+fn show(global: &Global, paths: &Paths, name: &str) -> Result<()> {
+    let config = Config::load(paths)?;
+    let loaded = config.profile(name)?;
+    print_warnings(&loaded.warnings);
+    let p = &loaded.profile;
+    let secret = p.secret_status();
+    if global.json {
+        println!("{}", show_json(p, &secret, &config));
+        return Ok(());
+    }
+    let has_issuer = p.issuer.is_some();
+    let e = &p.endpoints;
+    let secret_line = match secret.source {
+        "env" => format!(
+            "from ${} ({})",
+            secret.env_var.as_deref().unwrap_or("?"),
+            if secret.available { "set" } else { "not set" }
+        ),
+        "inline" => "inline in config.toml (move it to client_secret_env)".into(),
+        _ => "none (public client)".into(),
+    };
+    let r = &p.retry;
+    let lines = [
+        (
+            "profile",
+            format!("{}  ({})", p.name, config.path().display()),
+        ),
+        ("provider", p.provider.to_string()),
+        (
+            "issuer",
+            p.issuer.clone().unwrap_or_else(|| "(none)".into()),
+        ),
+        ("client_id", p.client_id.clone()),
+        ("client secret", secret_line),
+        ("client_auth", p.client_auth.as_str().into()),
+        ("grant", p.grant.as_str().into()),
+        (
+            "scopes",
+            if p.scopes.is_empty() {
+                "(none)".into()
+            } else {
+                p.scopes.join(" ")
+            },
+        ),
+        (
+            "redirect_uri",
+            p.redirect_uri
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1/callback (default, ephemeral port)".into()),
+        ),
+        (
+            "registered",
+            if p.registered_redirect_uris.is_empty() {
+                "(not set: no redirect lint)".into()
+            } else {
+                p.registered_redirect_uris.join(" ")
+            },
+        ),
+        ("authorization", url_or(&e.authorization, has_issuer)),
+        ("token", url_or(&e.token, has_issuer)),
+        ("device", url_or(&e.device_authorization, has_issuer)),
+        ("revocation", url_or(&e.revocation, has_issuer)),
+        ("token format", p.token_request_format.as_str().into()),
+        (
+            "resource",
+            p.resource.clone().unwrap_or_else(|| "(none)".into()),
+        ),
+        (
+            "refresh_skew",
+            humantime::format_duration(p.refresh_skew).to_string(),
+        ),
+        (
+            "timeouts",
+            format!(
+                "{} request, {} connect",
+                humantime::format_duration(p.timeout),
+                humantime::format_duration(p.connect_timeout)
+            ),
+        ),
+        (
+            "retry",
+            format!(
+                "{} attempts, backoff {}..{}, breaker after {} failures for {}",
+                r.max_attempts,
+                humantime::format_duration(r.base_delay),
+                humantime::format_duration(r.max_delay),
+                r.breaker_threshold,
+                humantime::format_duration(r.breaker_cooldown)
+            ),
+        ),
+        ("quirks", quirks_text(p)),
+    ];
+    for (k, v) in lines {
+        println!("{k:>14}: {v}");
+    }
+    Ok(())
+}
+
+fn quirks_text(p: &Profile) -> String {
+    let q = &p.quirks;
+    let mut out = Vec::new();
+    if q.send_accept_json {
+        out.push("sends Accept: application/json");
+    }
+    if q.form_encoded_responses {
+        out.push("form-encoded responses");
+    }
+    if q.may_not_expire {
+        out.push("tokens may not expire");
+    }
+    if q.errors_with_status_200 {
+        out.push("errors with status 200");
+    }
+    if q.scope_on_every_token_request {
+        out.push("scope on every token request");
+    }
+    if q.tenant_in_path {
+        out.push("tenant in the endpoint path");
+    }
+    if q.verification_url_alias {
+        out.push("verification_url in device responses");
+    }
+    if q.state_in_token_request {
+        out.push("state in the code exchange");
+    }
+    if out.is_empty() {
+        "(none: plain RFC 6749)".into()
+    } else {
+        out.join(", ")
+    }
+}
+
+fn opt_str<T: std::fmt::Display>(u: &Option<T>) -> Option<String> {
+    u.as_ref().map(ToString::to_string)
+}
+
+fn show_json(
+    p: &Profile,
+    secret: &tokenwarden::config::SecretStatus,
+    config: &Config,
+) -> serde_json::Value {
+    let preset = p.provider.preset();
+    json!({
+        "name": p.name,
+        "path": config.path().display().to_string(),
+        "provider": p.provider,
+        "issuer": p.issuer,
+        "client_id": p.client_id,
+        "client_secret": secret,
+        "client_auth": p.client_auth,
+        "grant": p.grant,
+        "scopes": p.scopes,
+        "redirect_uri": p.redirect_uri,
+        "registered_redirect_uris": p.registered_redirect_uris,
+        "endpoints": {
+            "authorization": opt_str(&p.endpoints.authorization),
+            "token": opt_str(&p.endpoints.token),
+            "device_authorization": opt_str(&p.endpoints.device_authorization),
+            "revocation": opt_str(&p.endpoints.revocation),
+            "discovered": p.needs_discovery(),
+        },
+        "token_request_format": p.token_request_format,
+        "resource": p.resource,
+        "audience": p.audience,
+        "refresh_skew_s": p.refresh_skew.as_secs_f64(),
+        "timeout_s": p.timeout.as_secs_f64(),
+        "connect_timeout_s": p.connect_timeout.as_secs_f64(),
+        "retry": {
+            "max_attempts": p.retry.max_attempts,
+            "base_delay_ms": p.retry.base_delay.as_millis() as u64,
+            "max_delay_ms": p.retry.max_delay.as_millis() as u64,
+            "breaker_threshold": p.retry.breaker_threshold,
+            "breaker_cooldown_s": p.retry.breaker_cooldown.as_secs_f64(),
+        },
+        "quirks": p.quirks,
+        "preset_sources": preset.sources,
+        "allow_insecure_http": p.allow_insecure_http,
+        "export_env": p.export_env,
+        "tenant": p.tenant,
+    })
+}
+
+fn remove(global: &Global, paths: &Paths, name: &str) -> Result<()> {
+    let path = paths.config_file();
+    edit::remove_profile(&path, name)?;
+    if global.json {
+        println!(
+            "{}",
+            json!({"profile": name, "action": "removed", "path": path.display().to_string()})
+        );
+    } else {
+        println!("removed profile `{name}` from {}", path.display());
+    }
+    Ok(())
+}

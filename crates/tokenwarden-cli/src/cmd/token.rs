@@ -1,0 +1,40 @@
+//! `tokenwarden token`: prints a valid access token alone on stdout (refreshing once if needed,
+//! whoever else asks at the same time), or as JSON.
+
+use super::Global;
+use super::context::{self, parse_duration};
+use anyhow::Result;
+use std::time::Duration;
+
+/// Arguments of `tokenwarden token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The token must stay valid at least this long (refresh first otherwise).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    min_ttl: Duration,
+}
+
+/// Runs `tokenwarden token`.
+pub async fn run(global: &Global, args: TokenArgs) -> Result<()> {
+    let w = context::warden(global)?;
+    let session = w.session(&global.profile)?;
+    let token = session.get_token(args.min_ttl).await?;
+    if let Some(warning) = &token.degraded {
+        eprintln!("warning: {warning}");
+    }
+    if global.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "access_token": token.access_token.expose(),
+                "token_type": token.token_type,
+                "expires_at": token.expires_at.map(context::rfc3339),
+                "scope": token.scopes.join(" "),
+                "degraded": token.degraded.is_some(),
+            })
+        );
+    } else {
+        println!("{}", token.access_token.expose());
+    }
+    Ok(())
+}

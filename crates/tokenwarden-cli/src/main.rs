@@ -1,0 +1,92 @@
+//! The `tokenwarden` binary: parses arguments, runs one command, maps errors to exit codes.
+//!
+//! Everything reusable lives in the `tokenwarden` library and in `mockauth`; this crate only
+//! parses, renders and decides the process exit code (see [`exit`]).
+
+mod cmd;
+mod exit;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps OAuth tokens valid for every program and process, and explains every failure.
+#[derive(Debug, Parser)]
+#[command(name = "tokenwarden", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: cmd::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Log in: authorization code + PKCE in a browser (default), --device, or --client-credentials.
+    Login(cmd::login::LoginArgs),
+    /// Revoke the profile's tokens at the provider and delete them locally.
+    Logout(cmd::logout::LogoutArgs),
+    /// Print a valid access token (refreshing once if needed).
+    Token(cmd::token::TokenArgs),
+    /// Show every profile: logged in or not, expiry, scopes, last refresh, last error.
+    Status(cmd::status::StatusArgs),
+    /// Call an API with the bearer token; a 401 is retried once with a fresh token.
+    Request(cmd::request::RequestArgs),
+    /// Run a command with a valid access token in its environment.
+    Exec(cmd::exec::ExecArgs),
+    /// Manage profiles in config.toml (add, list, show, remove).
+    Profile(cmd::profile::ProfileArgs),
+    /// Run the embedded OAuth authorization server (with fault injection) on loopback.
+    MockServer(cmd::mock_server::MockServerArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    init_logging(cli.global.verbose);
+    let g = &cli.global;
+    let result: anyhow::Result<u8> = runtime.block_on(async {
+        let done = |r: anyhow::Result<()>| r.map(|()| 0u8);
+        match cli.command {
+            Command::Login(args) => done(cmd::login::run(g, args).await),
+            Command::Logout(args) => done(cmd::logout::run(g, args).await),
+            Command::Token(args) => done(cmd::token::run(g, args).await),
+            Command::Status(args) => done(cmd::status::run(g, args).await),
+            Command::Request(args) => done(cmd::request::run(g, args).await),
+            Command::Exec(args) => cmd::exec::run(g, args).await,
+            Command::Profile(args) => done(cmd::profile::run(g, args).await),
+            Command::MockServer(args) => done(cmd::mock_server::run(args).await),
+        }
+    });
+    // Do not wait for lingering tasks (a spinner, an idle connection) at exit.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => std::process::ExitCode::from(exit::report(&e, json)),
+    }
+}
+
+/// `-v` info, `-vv` debug, `-vvv` trace; RUST_LOG overrides. Logs go to stderr.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

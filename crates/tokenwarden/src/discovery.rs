@@ -1,0 +1,319 @@
+//! Authorization server metadata: RFC 8414 (`/.well-known/oauth-authorization-server`), then
+//! OpenID Connect Discovery (`/.well-known/openid-configuration`).
+//!
+//! The document's `issuer` must be the configured issuer (RFC 8414 §3.3; the mix-up defence of
+//! RFC 9207's family): a different one is refused with a message that says so. Results are
+//! cached per issuer for a TTL, with the clock injected so tests move time instead of waiting.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::classify::{classify_missing, classify_response};
+use crate::http::request::discovery_request;
+use crate::http::response::{MissingField, ParsedBody};
+use crate::http::{HttpClient, RequestKind};
+use crate::retry::{Clock, Idempotence, Retrier, SystemClock};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use url::Url;
+
+/// How long metadata is kept when no TTL is given.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The metadata tokenwarden uses (RFC 8414 §2, OIDC Discovery §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// The issuer the document claims.
+    pub issuer: String,
+    /// Where it came from.
+    pub source: Url,
+    /// `authorization_endpoint`.
+    pub authorization_endpoint: Option<Url>,
+    /// `token_endpoint`.
+    pub token_endpoint: Option<Url>,
+    /// `device_authorization_endpoint` (RFC 8628).
+    pub device_authorization_endpoint: Option<Url>,
+    /// `revocation_endpoint` (RFC 7009).
+    pub revocation_endpoint: Option<Url>,
+    /// `introspection_endpoint` (RFC 7662).
+    pub introspection_endpoint: Option<Url>,
+    /// `userinfo_endpoint` (OIDC).
+    pub userinfo_endpoint: Option<Url>,
+    /// `jwks_uri`.
+    pub jwks_uri: Option<Url>,
+    /// `code_challenge_methods_supported`.
+    pub code_challenge_methods_supported: Vec<String>,
+    /// `grant_types_supported`.
+    pub grant_types_supported: Vec<String>,
+    /// `token_endpoint_auth_methods_supported`.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `scopes_supported`.
+    pub scopes_supported: Vec<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): the callback must carry
+    /// `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl Metadata {
+    /// Reads a metadata document (tolerant of wrong types in optional fields).
+    pub fn from_json(
+        source: Url,
+        doc: &Map<String, Value>,
+    ) -> std::result::Result<Self, MissingField> {
+        let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+        let u = |k: &str| s(k).and_then(|v| Url::parse(&v).ok());
+        let list = |k: &str| -> Vec<String> {
+            doc.get(k)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let issuer = s("issuer")
+            .filter(|i| !i.is_empty())
+            .ok_or(MissingField::Field("issuer"))?;
+        Ok(Metadata {
+            issuer,
+            source,
+            authorization_endpoint: u("authorization_endpoint"),
+            token_endpoint: u("token_endpoint"),
+            device_authorization_endpoint: u("device_authorization_endpoint"),
+            revocation_endpoint: u("revocation_endpoint"),
+            introspection_endpoint: u("introspection_endpoint"),
+            userinfo_endpoint: u("userinfo_endpoint"),
+            jwks_uri: u("jwks_uri"),
+            code_challenge_methods_supported: list("code_challenge_methods_supported"),
+            grant_types_supported: list("grant_types_supported"),
+            token_endpoint_auth_methods_supported: list("token_endpoint_auth_methods_supported"),
+            scopes_supported: list("scopes_supported"),
+            authorization_response_iss_parameter_supported: doc
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+}
+
+/// The two well-known URLs for `issuer`, in the order tried: RFC 8414 §3.1 inserts the
+/// well-known segment before the issuer's path; OIDC Discovery §4 appends it.
+pub fn well_known_urls(issuer: &str) -> Result<[Url; 2]> {
+    let base = Url::parse(issuer).map_err(|e| {
+        Error::config(format!("issuer `{issuer}` is not a valid URL ({e})"))
+            .with_hint("set issuer to the provider's issuer URL, e.g. https://accounts.example.com")
+    })?;
+    let path = base.path().trim_end_matches('/').to_string();
+    let mut rfc8414 = base.clone();
+    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    rfc8414.set_query(None);
+    let mut oidc = base;
+    oidc.set_path(&format!("{path}/.well-known/openid-configuration"));
+    oidc.set_query(None);
+    Ok([rfc8414, oidc])
+}
+
+/// True when the document's issuer is the configured one (a trailing slash aside).
+pub fn same_issuer(configured: &str, claimed: &str) -> bool {
+    configured.trim_end_matches('/') == claimed.trim_end_matches('/')
+}
+
+/// A per-issuer metadata cache with a TTL.
+pub struct Discovery {
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    cache: Mutex<HashMap<String, (SystemTime, Arc<Metadata>)>>,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Self::new(DEFAULT_TTL, Arc::new(SystemClock))
+    }
+}
+
+impl Discovery {
+    /// A cache keeping documents for `ttl` by `clock`.
+    pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        Discovery {
+            ttl,
+            clock,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cached document for `issuer`, when still fresh.
+    pub fn cached(&self, issuer: &str) -> Option<Arc<Metadata>> {
+        let now = self.clock.now();
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, m) = cache.get(issuer)?;
+        (now.duration_since(*at).unwrap_or(Duration::ZERO) < self.ttl).then(|| m.clone())
+    }
+
+    /// Forgets the document for `issuer`.
+    pub fn invalidate(&self, issuer: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(issuer);
+    }
+
+    /// The metadata of `issuer`: cached, or fetched (RFC 8414 first, then OIDC) under the
+    /// retry policy, and checked to name the same issuer.
+    pub async fn metadata(
+        &self,
+        http: &HttpClient,
+        retrier: &Retrier,
+        issuer: &str,
+        correlation_id: &str,
+    ) -> Result<Arc<Metadata>> {
+        if let Some(m) = self.cached(issuer) {
+            return Ok(m);
+        }
+        let result = self.fetch(http, retrier, issuer, correlation_id).await;
+        let m = result.map_err(|e| e.with_correlation_id(correlation_id))?;
+        let m = Arc::new(m);
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(issuer.to_string(), (self.clock.now(), m.clone()));
+        Ok(m)
+    }
+
+    async fn fetch(
+        &self,
+        http: &HttpClient,
+        retrier: &Retrier,
+        issuer: &str,
+        correlation_id: &str,
+    ) -> Result<Metadata> {
+        let mut tried = Vec::new();
+        for url in well_known_urls(issuer)? {
+            let req = discovery_request(url.clone());
+            let resp = retrier
+                .run(url.as_str(), Idempotence::Repeatable, |_| async {
+                    let resp = http.send(&req, correlation_id).await?;
+                    if resp.status == 429 || resp.status >= 500 {
+                        let body = ParsedBody::parse(resp.content_type(), &resp.body);
+                        return Err(classify_response(
+                            RequestKind::Discovery,
+                            resp.status,
+                            &body,
+                            resp.evidence.clone(),
+                        ));
+                    }
+                    Ok(resp)
+                })
+                .await?;
+            let body = ParsedBody::parse(resp.content_type(), &resp.body);
+            match resp.status {
+                200 => {
+                    let ParsedBody::Json(doc) = &body else {
+                        return Err(classify_missing(
+                            RequestKind::Discovery,
+                            200,
+                            &body,
+                            MissingField::NotStructured,
+                            resp.evidence,
+                        ));
+                    };
+                    let m = Metadata::from_json(url.clone(), doc).map_err(|missing| {
+                        classify_missing(
+                            RequestKind::Discovery,
+                            200,
+                            &body,
+                            missing,
+                            resp.evidence.clone(),
+                        )
+                    })?;
+                    if !same_issuer(issuer, &m.issuer) {
+                        return Err(Error::config(format!(
+                            "the discovery document at {url} names issuer `{}`, not the configured `{issuer}`: \
+                             refusing it (an authorization server must not be mixed up with another)",
+                            m.issuer
+                        ))
+                        .with_hint(format!(
+                            "if `{}` is the right server, set issuer to exactly that; otherwise check the issuer URL",
+                            m.issuer
+                        ))
+                        .with_http(resp.evidence));
+                    }
+                    if m.token_endpoint.is_none() {
+                        return Err(classify_missing(
+                            RequestKind::Discovery,
+                            200,
+                            &body,
+                            MissingField::Field("token_endpoint"),
+                            resp.evidence,
+                        ));
+                    }
+                    return Ok(m);
+                }
+                400 | 401 | 403 | 404 | 405 | 406 | 410 => {
+                    tried.push(format!("{url} ({})", resp.status));
+                }
+                status => {
+                    return Err(classify_response(
+                        RequestKind::Discovery,
+                        status,
+                        &body,
+                        resp.evidence,
+                    ));
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "issuer `{issuer}` publishes no discovery document: tried {}",
+                tried.join(" and ")
+            ),
+        )
+        .with_hint(
+            "check the issuer URL, or set token_endpoint and authorization_endpoint in the profile",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_urls_follow_the_rfcs() {
+        let [a, b] = well_known_urls("https://as.example.com").unwrap();
+        assert_eq!(
+            a.as_str(),
+            "https://as.example.com/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            b.as_str(),
+            "https://as.example.com/.well-known/openid-configuration"
+        );
+        let [a, b] = well_known_urls("https://as.example.com/tenant/v2.0/").unwrap();
+        assert_eq!(
+            a.as_str(),
+            "https://as.example.com/.well-known/oauth-authorization-server/tenant/v2.0"
+        );
+        assert_eq!(
+            b.as_str(),
+            "https://as.example.com/tenant/v2.0/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn issuer_comparison() {
+        assert!(same_issuer("https://a.example", "https://a.example/"));
+        assert!(!same_issuer("https://a.example", "https://b.example"));
+    }
+}

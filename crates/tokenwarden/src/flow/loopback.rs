@@ -1,0 +1,361 @@
+//! The loopback redirect listener of an authorization-code login (RFC 8252 §7.3).
+//!
+//! It binds 127.0.0.1 (or `[::1]`) on the redirect URI's port, or an ephemeral one when the URI
+//! names none, serves exactly the redirect path, checks `state` and `iss` on the callback, shows
+//! a short "you may close this tab" page that loads nothing from elsewhere and redirects nowhere,
+//! and closes after the first valid callback: a second callback finds nobody listening.
+
+use crate::error::{Cause, Error, OAuthError, OAuthErrorCode, Result};
+use crate::secret::AuthorizationCode;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{oneshot, watch};
+use url::Url;
+
+/// What the listener checks a callback against.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// The `state` sent with the authorization request.
+    pub state: String,
+    /// The issuer, for the RFC 9207 `iss` check.
+    pub issuer: Option<String>,
+    /// Whether `iss` must be present (the metadata said
+    /// `authorization_response_iss_parameter_supported`).
+    pub iss_required: bool,
+}
+
+/// A successful callback: the code, to be exchanged at once.
+#[derive(Debug)]
+pub struct Callback {
+    /// The authorization code.
+    pub code: AuthorizationCode,
+}
+
+type Outcome = std::result::Result<Callback, Error>;
+
+struct Shared {
+    expect: Expect,
+    done: Mutex<Option<oneshot::Sender<Outcome>>>,
+}
+
+/// A bound listener waiting for one callback.
+pub struct Listener {
+    redirect_uri: String,
+    outcome: oneshot::Receiver<Outcome>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds the listener for `redirect_uri`, which must be an `http` loopback URI
+/// (`127.0.0.1`, `[::1]` or `localhost`).
+pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
+    let mut url = Url::parse(redirect_uri).map_err(|e| {
+        Error::config(format!(
+            "redirect_uri `{redirect_uri}` is not a valid URL: {e}"
+        ))
+    })?;
+    if url.scheme() != "http" {
+        return Err(Error::config(format!(
+            "redirect_uri `{redirect_uri}` cannot be received here: a loopback redirect uses `http`"
+        ))
+        .with_hint("use a loopback redirect such as http://127.0.0.1/callback (RFC 8252 §7.3)"));
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) if v4.is_loopback() => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) if v6.is_loopback() => IpAddr::V6(v6),
+        Some(url::Host::Domain("localhost")) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        _ => {
+            return Err(Error::config(format!(
+                "redirect_uri `{redirect_uri}` is not a loopback address, so tokenwarden cannot receive the callback"
+            ))
+            .with_hint("use http://127.0.0.1/callback and register it with the provider, or use `login --device`"));
+        }
+    };
+    let port = url.port().unwrap_or(0);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
+        .await
+        .map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Other,
+                format!("cannot listen on {ip}:{port} for the login callback: {e}"),
+            )
+            .with_hint(if port == 0 {
+                "check that the loopback interface is up".to_string()
+            } else {
+                format!("another program uses port {port}; close it, or remove the port from redirect_uri so an ephemeral one is used")
+            })
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::new(crate::ErrorKind::Other, format!("loopback listener: {e}")))?;
+    if port == 0 {
+        // Infallible for http URLs with a host.
+        let _ = url.set_port(Some(bound.port()));
+    }
+    let path = url.path().to_string();
+    let (tx, rx) = oneshot::channel();
+    let shared = Arc::new(Shared {
+        expect,
+        done: Mutex::new(Some(tx)),
+    });
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let app = axum::Router::new()
+        .route(&path, axum::routing::get(callback))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .with_state(shared);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+    });
+    Ok(Listener {
+        redirect_uri: url.to_string(),
+        outcome: rx,
+        stop: stop_tx,
+        task,
+    })
+}
+
+impl Listener {
+    /// The redirect URI to send, with the bound port.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Waits for the first valid callback (or the first that proves the login failed), then
+    /// closes the listener.
+    pub async fn wait(mut self) -> Result<Callback> {
+        let outcome = (&mut self.outcome).await;
+        let _ = self.stop.send(true);
+        let _ = (&mut self.task).await;
+        match outcome {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::new(
+                crate::ErrorKind::Other,
+                "the login callback listener stopped before a callback arrived",
+            )),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn callback(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let outcome = check(&shared.expect, &params);
+    let (status, title, body) = match &outcome {
+        Ok(_) => (
+            StatusCode::OK,
+            "Login complete",
+            "tokenwarden received the authorization. You may close this tab.".to_string(),
+        ),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            "Login failed",
+            e.message().to_string(),
+        ),
+    };
+    let sender = shared.done.lock().map(|mut g| g.take()).unwrap_or(None);
+    match sender {
+        Some(tx) => {
+            let _ = tx.send(outcome);
+            page(status, title, &body)
+        }
+        None => page(
+            StatusCode::CONFLICT,
+            "Already handled",
+            "This login already received its callback. You may close this tab.",
+        ),
+    }
+}
+
+/// Checks one callback's query parameters.
+fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcome {
+    let state = params.get("state").map(String::as_str).unwrap_or("");
+    if state != expect.state {
+        return Err(Error::protocol(
+            "the login callback's `state` does not match the one tokenwarden sent: the callback was refused",
+        )
+        .with_cause(Cause::StateMismatch)
+        .with_hint("start the login again from this terminal; if it keeps happening, another program or page is sending callbacks to this port"));
+    }
+    match (&expect.issuer, params.get("iss")) {
+        (Some(want), Some(got)) if got != want => {
+            return Err(Error::protocol(format!(
+                "the login callback came from issuer `{got}`, not `{want}` (RFC 9207 mix-up defence): refused"
+            ))
+            .with_hint("check the profile's issuer; another authorization server answered this login"));
+        }
+        (Some(want), None) if expect.iss_required => {
+            return Err(Error::protocol(format!(
+                "the login callback has no `iss`, but `{want}` says it always sends one (RFC 9207): refused"
+            ))
+            .with_hint("start the login again; if it keeps happening, the callback did not come from the provider"));
+        }
+        _ => {}
+    }
+    if let Some(code) = params.get("error") {
+        let oauth = OAuthError {
+            code: OAuthErrorCode::parse(code),
+            description: params.get("error_description").cloned(),
+            uri: params.get("error_uri").cloned(),
+        };
+        let described = oauth
+            .description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let err = match oauth.code {
+            OAuthErrorCode::AccessDenied => Error::login_required(format!(
+                "the authorization was denied{described}"
+            ))
+            .with_cause(Cause::ConsentDenied)
+            .with_hint("run `tokenwarden login` again and approve the request"),
+            OAuthErrorCode::InvalidScope | OAuthErrorCode::UnauthorizedClient | OAuthErrorCode::InvalidClient | OAuthErrorCode::UnsupportedResponseType => {
+                Error::config(format!("the provider refused the authorization request ({}){described}", oauth.code))
+                    .with_hint("check the profile's client_id, scopes and redirect_uri against the provider's registration")
+            }
+            OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable => Error::new(
+                crate::ErrorKind::ProviderUnavailable,
+                format!("the provider failed during authorization ({}){described}", oauth.code),
+            )
+            .with_cause(Cause::ProviderOutage)
+            .with_hint("try `tokenwarden login` again in a minute"),
+            _ => Error::protocol(format!("the provider answered the authorization with `{}`{described}", oauth.code))
+                .with_hint("check the profile against the provider's documentation; `tokenwarden doctor` helps"),
+        };
+        return Err(err.with_oauth(oauth));
+    }
+    match params.get("code").filter(|c| !c.is_empty()) {
+        Some(code) => Ok(Callback {
+            code: AuthorizationCode::new(code.clone()),
+        }),
+        None => Err(
+            Error::protocol("the login callback has neither `code` nor `error`")
+                .with_hint("start the login again"),
+        ),
+    }
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:sans-serif;margin:4em auto;max-width:36em;color:#222}}</style>\
+         </head><body><h1>{t}</h1><p>{b}</p></body></html>",
+        t = escape(title),
+        b = escape(body)
+    );
+    let mut resp = (status, html).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    resp
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The loopback address used for a `localhost` redirect URI; exposed for `doctor`.
+pub const LOOPBACK_V4: Ipv4Addr = Ipv4Addr::LOCALHOST;
+/// The IPv6 loopback address.
+pub const LOOPBACK_V6: Ipv6Addr = Ipv6Addr::LOCALHOST;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect() -> Expect {
+        Expect {
+            state: "s1".into(),
+            issuer: Some("http://127.0.0.1:9".into()),
+            iss_required: true,
+        }
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn checks_state_iss_and_errors() {
+        let ok = check(
+            &expect(),
+            &q(&[
+                ("state", "s1"),
+                ("iss", "http://127.0.0.1:9"),
+                ("code", "c"),
+            ]),
+        );
+        assert_eq!(ok.unwrap().code.expose(), "c");
+        let e = check(&expect(), &q(&[("state", "s2"), ("code", "c")])).unwrap_err();
+        assert_eq!(e.cause(), Some(Cause::StateMismatch));
+        let e = check(&expect(), &q(&[("state", "s1"), ("code", "c")])).unwrap_err();
+        assert!(e.message().contains("no `iss`"));
+        let e = check(
+            &expect(),
+            &q(&[("state", "s1"), ("iss", "http://evil"), ("code", "c")]),
+        )
+        .unwrap_err();
+        assert!(e.message().contains("RFC 9207"));
+        let e = check(
+            &expect(),
+            &q(&[
+                ("state", "s1"),
+                ("iss", "http://127.0.0.1:9"),
+                ("error", "access_denied"),
+                ("error_description", "user said no"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::LoginRequired);
+        assert!(e.message().contains("user said no"));
+    }
+
+    #[tokio::test]
+    async fn binds_an_ephemeral_port_and_rejects_non_loopback() {
+        let l = bind("http://127.0.0.1/callback", expect()).await.unwrap();
+        let uri = Url::parse(l.redirect_uri()).unwrap();
+        assert!(uri.port().unwrap() > 0);
+        assert_eq!(uri.path(), "/callback");
+        assert!(bind("https://example.com/cb", expect()).await.is_err());
+        assert!(bind("http://10.0.0.1/cb", expect()).await.is_err());
+    }
+}

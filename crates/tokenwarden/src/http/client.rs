@@ -1,0 +1,574 @@
+//! [`TokenClient`]: the high-level calls a program makes for one profile — exchange a code,
+//! refresh, client credentials, the device grant, revocation — each one operation with its own
+//! correlation id, run under the retry policy and circuit breaker, with endpoints from the
+//! profile or discovery, and every failure classified with its evidence and a hint.
+
+use super::classify::{classify_missing, classify_response};
+use super::evidence::clock_skew_secs;
+use super::request::{self, Grant, TokenTypeHint};
+use super::response::{self, DeviceAuthorization, ParsedBody};
+use super::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Tracer, new_correlation_id};
+use crate::config::{Endpoints, Profile};
+use crate::discovery::{Discovery, Metadata};
+use crate::error::OAuthErrorCode;
+use crate::error::{Error, ErrorKind, Result};
+use crate::retry::{
+    BreakerBackend, Clock, MemoryBreakerBackend, Retrier, Sleeper, SystemClock, TokioSleeper,
+};
+use crate::secret::{AuthorizationCode, ClientSecret, DeviceCode, PkceVerifier, RefreshToken};
+use crate::token::TokenSet;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Clock differences larger than this are pointed out in hints and logs.
+const SKEW_WARNING_SECS: i64 = 30;
+
+/// The outcome of one device-grant poll (RFC 8628 §3.5).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // returned once per poll, never stored in bulk
+pub enum DevicePoll {
+    /// Not approved yet: poll again after the interval.
+    Pending,
+    /// Polling too fast: add 5 seconds to the interval.
+    SlowDown,
+    /// Approved: the tokens.
+    Granted(TokenSet),
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The provider accepted the revocation (RFC 7009 §2.2).
+    Revoked,
+    /// The provider has no revocation endpoint (GitHub, Microsoft).
+    NotSupported,
+}
+
+/// Which endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Authorization,
+    Token,
+    Device,
+    Revocation,
+}
+
+impl Which {
+    fn key(self) -> &'static str {
+        match self {
+            Which::Authorization => "authorization_endpoint",
+            Which::Token => "token_endpoint",
+            Which::Device => "device_authorization_endpoint",
+            Which::Revocation => "revocation_endpoint",
+        }
+    }
+}
+
+struct Inner {
+    profile: Profile,
+    http: HttpClient,
+    retrier: Retrier,
+    discovery: Arc<Discovery>,
+    secret: Option<ClientSecret>,
+}
+
+/// Talks to one profile's authorization server. Cheap to clone.
+#[derive(Clone)]
+pub struct TokenClient {
+    inner: Arc<Inner>,
+    correlation_id: Option<String>,
+}
+
+impl std::fmt::Debug for TokenClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenClient")
+            .field("profile", &self.inner.profile.name)
+            .field("client_id", &self.inner.profile.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TokenClient`], with any part replaced (tests inject the sleeper, clock and seed;
+/// the store supplies a shared breaker backend; the CLI a tracer).
+pub struct TokenClientBuilder {
+    profile: Profile,
+    http: Option<HttpClient>,
+    tracer: Option<Arc<dyn Tracer>>,
+    sleeper: Arc<dyn Sleeper>,
+    clock: Arc<dyn Clock>,
+    backend: Arc<dyn BreakerBackend>,
+    discovery: Option<Arc<Discovery>>,
+    seed: Option<u64>,
+    secret: Option<ClientSecret>,
+}
+
+impl TokenClientBuilder {
+    /// Uses this HTTP client (share one per process).
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Passes every exchange to `tracer`.
+    pub fn tracer(mut self, tracer: Arc<dyn Tracer>) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
+    /// Waits through `sleeper` between attempts.
+    pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
+    }
+
+    /// Reads the time from `clock` (expiry, breaker, discovery cache).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps circuit-breaker state in `backend` (shared between processes by the store).
+    pub fn breaker_backend(mut self, backend: Arc<dyn BreakerBackend>) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Shares a discovery cache.
+    pub fn discovery(mut self, discovery: Arc<Discovery>) -> Self {
+        self.discovery = Some(discovery);
+        self
+    }
+
+    /// Makes the backoff jitter reproducible.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Uses this client secret instead of reading the profile's environment variable.
+    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Builds the client. Reads the client secret now when the profile's `client_auth` needs
+    /// one: a missing variable is a Config error naming it.
+    pub fn build(self) -> Result<TokenClient> {
+        let p = self.profile;
+        let secret = match self.secret {
+            Some(s) => Some(s),
+            None if p.client_auth.needs_secret() => Some(p.client_secret()?.ok_or_else(|| {
+                Error::config(format!(
+                    "profile `{}` uses client_auth = {} but has no client secret",
+                    p.name,
+                    p.client_auth.as_str()
+                ))
+                .with_hint("set client_secret_env = \"VAR\" in the profile and export VAR")
+            })?),
+            None => None,
+        };
+        let mut http = match self.http {
+            Some(h) => h,
+            None => HttpClient::new(HttpSettings::for_profile(&p))?,
+        };
+        if let Some(t) = self.tracer {
+            http = http.with_tracer(t);
+        }
+        let retrier = Retrier::with_parts(
+            p.retry,
+            self.backend,
+            self.sleeper,
+            self.clock.clone(),
+            self.seed,
+        );
+        let discovery = self
+            .discovery
+            .unwrap_or_else(|| Arc::new(Discovery::new(crate::discovery::DEFAULT_TTL, self.clock)));
+        Ok(TokenClient {
+            inner: Arc::new(Inner {
+                profile: p,
+                http,
+                retrier,
+                discovery,
+                secret,
+            }),
+            correlation_id: None,
+        })
+    }
+}
+
+impl TokenClient {
+    /// A client for `profile` with the defaults (real time, in-memory breaker).
+    pub fn new(profile: Profile) -> Result<Self> {
+        Self::builder(profile).build()
+    }
+
+    /// A builder for `profile`.
+    pub fn builder(profile: Profile) -> TokenClientBuilder {
+        TokenClientBuilder {
+            profile,
+            http: None,
+            tracer: None,
+            sleeper: Arc::new(TokioSleeper),
+            clock: Arc::new(SystemClock),
+            backend: Arc::new(MemoryBreakerBackend::default()),
+            discovery: None,
+            seed: None,
+            secret: None,
+        }
+    }
+
+    /// The same client, with every call reporting `id` as its correlation id (one operation
+    /// spanning several calls).
+    pub fn with_correlation_id(&self, id: impl Into<String>) -> Self {
+        TokenClient {
+            inner: self.inner.clone(),
+            correlation_id: Some(id.into()),
+        }
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.inner.profile
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
+    /// The retrier (its breaker's records are what `doctor` shows).
+    pub fn retrier(&self) -> &Retrier {
+        &self.inner.retrier
+    }
+
+    fn correlation(&self) -> String {
+        self.correlation_id
+            .clone()
+            .unwrap_or_else(new_correlation_id)
+    }
+
+    /// The discovery document, when the profile has an issuer.
+    pub async fn metadata(&self) -> Result<Option<Arc<Metadata>>> {
+        let corr = self.correlation();
+        match &self.inner.profile.issuer {
+            Some(issuer) => self.discover(issuer, &corr).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn discover(&self, issuer: &str, corr: &str) -> Result<Arc<Metadata>> {
+        self.inner
+            .discovery
+            .metadata(&self.inner.http, &self.inner.retrier, issuer, corr)
+            .await
+    }
+
+    /// Every endpoint: the profile's, with missing ones discovered when there is an issuer.
+    pub async fn endpoints(&self) -> Result<Endpoints> {
+        let p = &self.inner.profile;
+        let mut e = p.endpoints.clone();
+        let complete = e.authorization.is_some()
+            && e.token.is_some()
+            && e.device_authorization.is_some()
+            && e.revocation.is_some();
+        if let (false, Some(issuer)) = (complete, self.discovery_issuer()) {
+            let corr = self.correlation();
+            let m = self.discover(issuer, &corr).await?;
+            e.authorization = e.authorization.or_else(|| m.authorization_endpoint.clone());
+            e.token = e.token.or_else(|| m.token_endpoint.clone());
+            e.device_authorization = e
+                .device_authorization
+                .or_else(|| m.device_authorization_endpoint.clone());
+            e.revocation = e.revocation.or_else(|| m.revocation_endpoint.clone());
+        }
+        Ok(e)
+    }
+
+    /// The authorization endpoint (for building the login URL).
+    pub async fn authorization_endpoint(&self) -> Result<Url> {
+        let corr = self.correlation();
+        self.endpoint(Which::Authorization, &corr)
+            .await?
+            .ok_or_else(|| self.no_endpoint(Which::Authorization))
+    }
+
+    /// The issuer to discover missing endpoints from: only for profiles whose preset does not
+    /// fix the endpoints (a preset's missing endpoint, like GitHub's revocation, does not exist;
+    /// and Microsoft's `common` issuer is a template that discovery would refuse).
+    fn discovery_issuer(&self) -> Option<&str> {
+        let p = &self.inner.profile;
+        let preset_fixes_endpoints = p.provider.preset().token_endpoint.is_some();
+        p.issuer.as_deref().filter(|_| !preset_fixes_endpoints)
+    }
+
+    async fn endpoint(&self, which: Which, corr: &str) -> Result<Option<Url>> {
+        let p = &self.inner.profile;
+        let configured = match which {
+            Which::Authorization => &p.endpoints.authorization,
+            Which::Token => &p.endpoints.token,
+            Which::Device => &p.endpoints.device_authorization,
+            Which::Revocation => &p.endpoints.revocation,
+        };
+        if let Some(u) = configured {
+            return Ok(Some(u.clone()));
+        }
+        let Some(issuer) = self.discovery_issuer() else {
+            return Ok(None);
+        };
+        let m = self.discover(issuer, corr).await?;
+        let found = match which {
+            Which::Authorization => &m.authorization_endpoint,
+            Which::Token => &m.token_endpoint,
+            Which::Device => &m.device_authorization_endpoint,
+            Which::Revocation => &m.revocation_endpoint,
+        };
+        if let Some(u) = found {
+            let loopback = crate::config::is_loopback_url(u);
+            if u.scheme() != "https"
+                && !(u.scheme() == "http" && (loopback || p.allow_insecure_http))
+            {
+                return Err(Error::config(format!(
+                    "the discovery document of `{issuer}` gives {} = {u}, which is not https",
+                    which.key()
+                ))
+                .with_hint("tokenwarden refuses to send credentials over plain http; set allow_insecure_http = true only for a test server")
+                .with_correlation_id(corr));
+            }
+        }
+        Ok(found.clone())
+    }
+
+    fn no_endpoint(&self, which: Which) -> Error {
+        let p = &self.inner.profile;
+        let msg = match &p.issuer {
+            Some(i) => format!(
+                "issuer `{i}` advertises no {} for profile `{}`",
+                which.key(),
+                p.name
+            ),
+            None => format!(
+                "profile `{}` has no {} (and no issuer to discover it from)",
+                p.name,
+                which.key()
+            ),
+        };
+        Error::config(msg).with_hint(format!("set {} in the profile", which.key()))
+    }
+
+    /// Sends `req` under the retry policy; `interpret` turns each response into the result or a
+    /// classified error.
+    async fn call<T>(
+        &self,
+        req: &HttpRequest,
+        corr: &str,
+        interpret: impl Fn(&HttpResponse) -> Result<T>,
+    ) -> Result<T> {
+        let inner = &self.inner;
+        let key = req.url.as_str().to_string();
+        inner
+            .retrier
+            .run(&key, req.kind.idempotence(), |_| async {
+                let resp = inner.http.send(req, corr).await?;
+                let skew = clock_skew_secs(&resp.evidence, resp.received_at);
+                match interpret(&resp) {
+                    Ok(v) => {
+                        if let Some(s) = skew.filter(|s| s.abs() > SKEW_WARNING_SECS) {
+                            tracing::warn!(skew_secs = s, url = %req.url, "the local clock differs from the provider's");
+                        }
+                        Ok(v)
+                    }
+                    Err(e) => Err(with_skew_note(e, skew)),
+                }
+            })
+            .await
+            .map_err(|e| e.with_correlation_id(corr))
+    }
+
+    async fn token_call(
+        &self,
+        grant: Grant,
+        keep_refresh: Option<&RefreshToken>,
+    ) -> Result<TokenSet> {
+        let corr = self.correlation();
+        let endpoint = self
+            .endpoint(Which::Token, &corr)
+            .await?
+            .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
+        let p = &self.inner.profile;
+        let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+        let clock = self.inner.retrier.clock().clone();
+        let mut tokens = self
+            .call(&req, &corr, |resp| {
+                let body = ParsedBody::parse(resp.content_type(), &resp.body);
+                token_from(req.kind, resp, &body, &p.scopes, clock.now())
+            })
+            .await?;
+        if let (None, Some(rt)) = (&tokens.refresh_token, keep_refresh) {
+            // No rotation: the presented refresh token stays valid (RFC 6749 §6).
+            tokens.refresh_token = Some(rt.clone());
+            tokens.refresh_token_obtained_at = None;
+        }
+        Ok(tokens)
+    }
+
+    /// Exchanges an authorization code (RFC 6749 §4.1.3). The code and verifier are consumed:
+    /// the exchange is sent once, and repeated only when it never reached the server.
+    pub async fn exchange_code(
+        &self,
+        code: AuthorizationCode,
+        redirect_uri: &str,
+        verifier: Option<PkceVerifier>,
+        state: Option<&str>,
+    ) -> Result<TokenSet> {
+        let grant = Grant::AuthorizationCode {
+            code,
+            redirect_uri: redirect_uri.to_string(),
+            verifier,
+            state: state.map(str::to_string),
+        };
+        self.token_call(grant, None).await
+    }
+
+    /// Refreshes (RFC 6749 §6). When the provider does not rotate, the presented refresh token
+    /// is kept in the result (with `refresh_token_obtained_at` unknown).
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenSet> {
+        let grant = Grant::RefreshToken {
+            refresh_token: refresh_token.clone(),
+        };
+        self.token_call(grant, Some(refresh_token)).await
+    }
+
+    /// The client credentials grant (RFC 6749 §4.4).
+    pub async fn client_credentials(&self) -> Result<TokenSet> {
+        self.token_call(Grant::ClientCredentials, None).await
+    }
+
+    /// Starts the device grant (RFC 8628 §3.1).
+    pub async fn device_authorize(&self) -> Result<DeviceAuthorization> {
+        let corr = self.correlation();
+        let endpoint = self
+            .endpoint(Which::Device, &corr)
+            .await?
+            .ok_or_else(|| self.no_endpoint(Which::Device).with_correlation_id(&corr))?;
+        let req = request::device_authorization_request(
+            &self.inner.profile,
+            self.inner.secret.as_ref(),
+            endpoint,
+        );
+        let clock = self.inner.retrier.clock().clone();
+        self.call(&req, &corr, |resp| {
+            let body = ParsedBody::parse(resp.content_type(), &resp.body);
+            if resp.status >= 300 || body.oauth_error().is_some() {
+                return Err(classify_response(
+                    req.kind,
+                    resp.status,
+                    &body,
+                    resp.evidence.clone(),
+                ));
+            }
+            response::device_authorization(&body, clock.now()).map_err(|m| {
+                classify_missing(req.kind, resp.status, &body, m, resp.evidence.clone())
+            })
+        })
+        .await
+    }
+
+    /// Polls the token endpoint once for a device code (RFC 8628 §3.4). `authorization_pending`
+    /// and `slow_down` are outcomes, not errors; `expired_token` and `access_denied` are
+    /// LoginRequired errors.
+    pub async fn poll_device_token(&self, device_code: &DeviceCode) -> Result<DevicePoll> {
+        let corr = self.correlation();
+        let endpoint = self
+            .endpoint(Which::Token, &corr)
+            .await?
+            .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
+        let p = &self.inner.profile;
+        let grant = Grant::DeviceCode {
+            device_code: device_code.clone(),
+        };
+        let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+        let clock = self.inner.retrier.clock().clone();
+        self.call(&req, &corr, |resp| {
+            let body = ParsedBody::parse(resp.content_type(), &resp.body);
+            match body.oauth_error().map(|o| o.code) {
+                Some(OAuthErrorCode::AuthorizationPending) => return Ok(DevicePoll::Pending),
+                Some(OAuthErrorCode::SlowDown) => return Ok(DevicePoll::SlowDown),
+                _ => {}
+            }
+            token_from(req.kind, resp, &body, &p.scopes, clock.now()).map(DevicePoll::Granted)
+        })
+        .await
+    }
+
+    /// Revokes a token (RFC 7009). A profile whose provider has no revocation endpoint gets
+    /// [`Revocation::NotSupported`].
+    pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<Revocation> {
+        let corr = self.correlation();
+        let Some(endpoint) = self.endpoint(Which::Revocation, &corr).await? else {
+            return Ok(Revocation::NotSupported);
+        };
+        let req = request::revocation_request(
+            &self.inner.profile,
+            self.inner.secret.as_ref(),
+            endpoint,
+            token,
+            hint,
+        );
+        self.call(&req, &corr, |resp| {
+            let body = ParsedBody::parse(resp.content_type(), &resp.body);
+            if (200..300).contains(&resp.status) && body.oauth_error().is_none() {
+                Ok(Revocation::Revoked)
+            } else {
+                Err(classify_response(
+                    req.kind,
+                    resp.status,
+                    &body,
+                    resp.evidence.clone(),
+                ))
+            }
+        })
+        .await
+    }
+}
+
+/// A token set from a response, or the classified error.
+fn token_from(
+    kind: super::RequestKind,
+    resp: &HttpResponse,
+    body: &ParsedBody,
+    scopes: &[String],
+    now: std::time::SystemTime,
+) -> Result<TokenSet> {
+    if !(200..300).contains(&resp.status) || body.oauth_error().is_some() {
+        return Err(classify_response(
+            kind,
+            resp.status,
+            body,
+            resp.evidence.clone(),
+        ));
+    }
+    response::token_set(body, scopes, now)
+        .map_err(|m| classify_missing(kind, resp.status, body, m, resp.evidence.clone()))
+}
+
+/// Adds a note about clock skew to the hint of errors a skewed clock can explain.
+fn with_skew_note(err: Error, skew: Option<i64>) -> Error {
+    let Some(s) = skew.filter(|s| s.abs() > SKEW_WARNING_SECS) else {
+        return err;
+    };
+    if !matches!(err.kind(), ErrorKind::LoginRequired | ErrorKind::Config) {
+        return err;
+    }
+    let ahead = if s > 0 { "ahead of" } else { "behind" };
+    let note = format!(
+        "also, the local clock is about {} {ahead} the provider's: fix it (NTP), since tokens and assertions are time-bound",
+        humantime::format_duration(Duration::from_secs(s.unsigned_abs()))
+    );
+    let hint = match err.hint() {
+        Some(h) => format!("{h}; {note}"),
+        None => note,
+    };
+    err.with_hint(hint)
+}

@@ -1,0 +1,594 @@
+//! One HTTP exchange with an authorization server, and everything seen of it.
+//!
+//! # Layout
+//! - this file: [`HttpClient`] (one shared reqwest client on rustls: timeouts, a 1 MiB body cap,
+//!   no redirects, `User-Agent`), [`HttpRequest`], the [`Tracer`] hook every exchange passes
+//!   through, correlation ids and [`proxy_for`].
+//! - [`evidence`]: capturing status and headers into [`HttpEvidence`], resolving `Retry-After`,
+//!   redacting bodies.
+//! - [`request`]: token, device-authorization and revocation requests, with client
+//!   authentication (RFC 6749 §2.3) and form or JSON bodies.
+//! - [`response`]: tolerant parsing of token and device responses into a [`TokenSet`].
+//! - [`classify`]: turning a failed exchange into an [`Error`] with kind, cause and hint.
+//! - [`client`]: [`TokenClient`], the high-level calls (exchange, refresh, device, revoke).
+//!
+//! [`TokenSet`]: crate::token::TokenSet
+
+pub mod classify;
+pub mod client;
+pub mod evidence;
+pub mod request;
+pub mod response;
+
+pub use client::{DevicePoll, Revocation, TokenClient, TokenClientBuilder};
+pub use request::{Grant, TokenTypeHint};
+pub use response::{DeviceAuthorization, ParsedBody};
+
+use crate::error::{Error, ErrorKind, HttpEvidence, Result};
+use rand::Rng as _;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant, SystemTime};
+use url::Url;
+
+/// The largest response body read; a larger one is a Protocol error.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The `User-Agent` sent with every request.
+pub const USER_AGENT: &str = concat!("tokenwarden/", env!("CARGO_PKG_VERSION"));
+
+/// A new correlation id: `tw-` and 16 random hex digits. One per operation, attached to every
+/// error and trace line of that operation.
+pub fn new_correlation_id() -> String {
+    let n: u64 = rand::thread_rng().r#gen();
+    format!("tw-{n:016x}")
+}
+
+/// What an exchange is for; decides messages, classification and whether it may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestKind {
+    /// The authorization code exchange (single use).
+    CodeExchange,
+    /// A refresh token grant.
+    Refresh,
+    /// A client credentials grant.
+    ClientCredentials,
+    /// A device code grant poll.
+    DevicePoll,
+    /// The device authorization request.
+    DeviceAuthorization,
+    /// A revocation request.
+    Revocation,
+    /// A discovery metadata request.
+    Discovery,
+}
+
+impl RequestKind {
+    /// The endpoint, as named in messages.
+    pub fn endpoint_name(self) -> &'static str {
+        match self {
+            RequestKind::CodeExchange
+            | RequestKind::Refresh
+            | RequestKind::ClientCredentials
+            | RequestKind::DevicePoll => "the token endpoint",
+            RequestKind::DeviceAuthorization => "the device authorization endpoint",
+            RequestKind::Revocation => "the revocation endpoint",
+            RequestKind::Discovery => "the discovery endpoint",
+        }
+    }
+
+    /// Whether the request may be sent twice.
+    pub fn idempotence(self) -> crate::retry::Idempotence {
+        match self {
+            RequestKind::CodeExchange => crate::retry::Idempotence::SingleUse,
+            _ => crate::retry::Idempotence::Repeatable,
+        }
+    }
+}
+
+/// One request parameter; secret ones are shown as fingerprints in traces.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Param {
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+    /// Whether the value is secret.
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.name, self.shown())
+    }
+}
+
+impl Param {
+    /// A plain parameter.
+    pub fn plain(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Param {
+            name: name.into(),
+            value: value.into(),
+            secret: false,
+        }
+    }
+
+    /// A secret parameter.
+    pub fn secret(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Param {
+            name: name.into(),
+            value: value.into(),
+            secret: true,
+        }
+    }
+
+    /// The value as it may be shown.
+    pub fn shown(&self) -> String {
+        if self.secret {
+            format!("[redacted {}]", crate::secret::fingerprint(&self.value))
+        } else {
+            self.value.clone()
+        }
+    }
+}
+
+/// A request body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Body {
+    /// No body.
+    #[default]
+    None,
+    /// `application/x-www-form-urlencoded`.
+    Form(Vec<Param>),
+    /// A JSON object of strings.
+    Json(Vec<Param>),
+}
+
+/// The HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+}
+
+/// A request, built so that it can be sent again and traced with its secrets redacted.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// What it is for.
+    pub kind: RequestKind,
+    /// GET or POST.
+    pub method: Method,
+    /// Where.
+    pub url: Url,
+    /// Extra headers (`Authorization` among them; it is redacted in traces).
+    pub headers: Vec<Param>,
+    /// The body.
+    pub body: Body,
+}
+
+impl HttpRequest {
+    /// `METHOD URL`, as kept in [`HttpEvidence::request`].
+    pub fn line(&self) -> String {
+        let m = match self.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        format!("{m} {}", self.url)
+    }
+
+    /// The body with secrets replaced by fingerprints.
+    pub fn redacted_body(&self) -> String {
+        match &self.body {
+            Body::None => String::new(),
+            Body::Form(p) => p
+                .iter()
+                .map(|p| format!("{}={}", p.name, p.shown()))
+                .collect::<Vec<_>>()
+                .join("&"),
+            Body::Json(p) => {
+                let map: serde_json::Map<String, serde_json::Value> = p
+                    .iter()
+                    .map(|p| (p.name.clone(), serde_json::Value::String(p.shown())))
+                    .collect();
+                serde_json::Value::Object(map).to_string()
+            }
+        }
+    }
+
+    /// The headers with secrets replaced by fingerprints.
+    pub fn redacted_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|h| (h.name.clone(), h.shown()))
+            .collect()
+    }
+}
+
+/// A response that arrived in full (within the size cap).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status.
+    pub status: u16,
+    /// The body (at most [`MAX_BODY_BYTES`]).
+    pub body: Vec<u8>,
+    /// Status, headers, timing and a redacted snippet.
+    pub evidence: HttpEvidence,
+    /// When the response arrived (local clock).
+    pub received_at: SystemTime,
+}
+
+impl HttpResponse {
+    /// The `Content-Type`, when sent.
+    pub fn content_type(&self) -> Option<&str> {
+        self.evidence.content_type.as_deref()
+    }
+}
+
+/// One event of an exchange, already redacted, for `--trace-http`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TraceEvent<'a> {
+    /// A request is about to be sent.
+    Request {
+        /// The operation's correlation id.
+        correlation_id: &'a str,
+        /// `METHOD URL`.
+        line: String,
+        /// Headers, redacted.
+        headers: Vec<(String, String)>,
+        /// The body, redacted.
+        body: String,
+    },
+    /// A response arrived.
+    Response {
+        /// The operation's correlation id.
+        correlation_id: &'a str,
+        /// What was seen (the body snippet is redacted).
+        evidence: &'a HttpEvidence,
+    },
+    /// The exchange failed without a usable response.
+    Failed {
+        /// The operation's correlation id.
+        correlation_id: &'a str,
+        /// `METHOD URL`.
+        line: String,
+        /// The error.
+        error: &'a Error,
+    },
+}
+
+/// Sees every exchange (the `--trace-http` hook). Implementations must not block for long.
+pub trait Tracer: Send + Sync {
+    /// Called for each event.
+    fn trace(&self, event: &TraceEvent<'_>);
+}
+
+/// Timeouts and limits of an [`HttpClient`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// TCP + TLS connect timeout (default 5 s).
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (default 20 s).
+    pub timeout: Duration,
+    /// The body cap (default 1 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout: crate::config::DEFAULT_CONNECT_TIMEOUT,
+            timeout: crate::config::DEFAULT_TIMEOUT,
+            max_body_bytes: MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The timeouts a profile asks for.
+    pub fn for_profile(profile: &crate::config::Profile) -> Self {
+        HttpSettings {
+            connect_timeout: profile.connect_timeout,
+            timeout: profile.timeout,
+            ..Self::default()
+        }
+    }
+}
+
+/// The shared HTTP client: build once, clone freely (clones share the connection pool).
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    settings: HttpSettings,
+    tracer: Option<Arc<dyn Tracer>>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("settings", &self.settings)
+            .field("tracer", &self.tracer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Installs rustls's ring provider as the process default, once.
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Another part of the process may have installed one already: that is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl HttpClient {
+    /// A client with `settings`.
+    pub fn new(settings: HttpSettings) -> Result<Self> {
+        install_crypto_provider();
+        let inner = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Other,
+                    format!("cannot set up the HTTP client: {e}"),
+                )
+                .with_source(e)
+            })?;
+        Ok(HttpClient {
+            inner,
+            settings,
+            tracer: None,
+        })
+    }
+
+    /// The same client with every exchange passed to `tracer`.
+    pub fn with_tracer(mut self, tracer: Arc<dyn Tracer>) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
+    /// The underlying reqwest client, for requests that are not OAuth exchanges (calls to the
+    /// protected resource). Shares the connection pool and timeouts.
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.inner
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    fn trace(&self, event: TraceEvent<'_>) {
+        if let Some(t) = &self.tracer {
+            t.trace(&event);
+        }
+    }
+
+    /// Sends `req` and reads the whole response (up to the cap). Transport failures are
+    /// classified (DNS, connect, TLS, timeout); any status is returned as a response.
+    pub async fn send(&self, req: &HttpRequest, correlation_id: &str) -> Result<HttpResponse> {
+        self.trace(TraceEvent::Request {
+            correlation_id,
+            line: req.line(),
+            headers: req.redacted_headers(),
+            body: req.redacted_body(),
+        });
+        let result = self.exchange(req).await;
+        match &result {
+            Ok(resp) => self.trace(TraceEvent::Response {
+                correlation_id,
+                evidence: &resp.evidence,
+            }),
+            Err(e) => self.trace(TraceEvent::Failed {
+                correlation_id,
+                line: req.line(),
+                error: e,
+            }),
+        }
+        result.map_err(|e| e.with_correlation_id(correlation_id))
+    }
+
+    async fn exchange(&self, req: &HttpRequest) -> Result<HttpResponse> {
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let mut rb = self.inner.request(method, req.url.clone());
+        for h in &req.headers {
+            rb = rb.header(h.name.as_str(), h.value.as_str());
+        }
+        rb = match &req.body {
+            Body::None => rb,
+            Body::Form(params) => {
+                let pairs: Vec<(&str, &str)> = params
+                    .iter()
+                    .map(|p| (p.name.as_str(), p.value.as_str()))
+                    .collect();
+                let encoded = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish();
+                rb.header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(encoded)
+            }
+            Body::Json(params) => {
+                let map: serde_json::Map<String, serde_json::Value> = params
+                    .iter()
+                    .map(|p| (p.name.clone(), serde_json::Value::String(p.value.clone())))
+                    .collect();
+                rb.header("Content-Type", "application/json")
+                    .body(serde_json::Value::Object(map).to_string())
+            }
+        };
+        let started = Instant::now();
+        let base = HttpEvidence {
+            request: Some(req.line()),
+            ..HttpEvidence::default()
+        };
+        let mut resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let mut ev = base;
+                ev.elapsed = Some(started.elapsed());
+                return Err(classify::transport(req, &e, &self.settings, ev).await);
+            }
+        };
+        let received_at = SystemTime::now();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut body = Vec::new();
+        let cap = self.settings.max_body_bytes;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > cap {
+                        let mut ev = evidence::capture(
+                            status,
+                            &headers,
+                            &body,
+                            started.elapsed(),
+                            received_at,
+                        );
+                        ev.request = Some(req.line());
+                        return Err(classify::too_large(req.kind, cap, ev));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let mut ev =
+                        evidence::capture(status, &headers, &body, started.elapsed(), received_at);
+                    ev.request = Some(req.line());
+                    return Err(classify::transport(req, &e, &self.settings, ev).await);
+                }
+            }
+        }
+        let mut ev = evidence::capture(status, &headers, &body, started.elapsed(), received_at);
+        ev.request = Some(req.line());
+        Ok(HttpResponse {
+            status,
+            body,
+            evidence: ev,
+            received_at,
+        })
+    }
+}
+
+/// The proxy that applies to `url` according to the environment (`HTTPS_PROXY`, `HTTP_PROXY`,
+/// `ALL_PROXY`, `NO_PROXY`, upper or lower case), with any credentials removed; `None` when
+/// the request goes direct. This mirrors what the HTTP client does, for `doctor`.
+pub fn proxy_for(url: &Url) -> Option<String> {
+    proxy_for_vars(url, |name| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| std::env::var(name.to_ascii_lowercase()).ok())
+            .filter(|v| !v.trim().is_empty())
+    })
+}
+
+/// [`proxy_for`] with the environment given as a lookup of upper-case names (tests).
+pub fn proxy_for_vars(url: &Url, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if let Some(no_proxy) = var("NO_PROXY") {
+        for entry in no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                return None;
+            }
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            let entry = entry.split(':').next().unwrap_or(entry);
+            if host.eq_ignore_ascii_case(entry)
+                || host
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{}", entry.to_ascii_lowercase()))
+            {
+                return None;
+            }
+        }
+    }
+    let chosen = match url.scheme() {
+        "https" => var("HTTPS_PROXY"),
+        "http" => var("HTTP_PROXY"),
+        _ => None,
+    }
+    .or_else(|| var("ALL_PROXY"))?;
+    match Url::parse(&chosen) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            Some(u.to_string())
+        }
+        Err(_) => Some(chosen),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_ids_look_right() {
+        let a = new_correlation_id();
+        assert!(a.starts_with("tw-") && a.len() == 19);
+        assert_ne!(a, new_correlation_id());
+    }
+
+    #[test]
+    fn proxies_from_the_environment() {
+        let url = Url::parse("https://oauth2.googleapis.com/token").unwrap();
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(proxy_for_vars(&url, env(&[])), None);
+        assert_eq!(
+            proxy_for_vars(&url, env(&[("HTTPS_PROXY", "http://user:pw@proxy:3128")])),
+            Some("http://proxy:3128/".into())
+        );
+        assert_eq!(
+            proxy_for_vars(
+                &url,
+                env(&[
+                    ("HTTPS_PROXY", "http://proxy:3128"),
+                    ("NO_PROXY", ".googleapis.com")
+                ])
+            ),
+            None
+        );
+        assert_eq!(
+            proxy_for_vars(&url, env(&[("HTTP_PROXY", "http://p:1")])),
+            None,
+            "HTTP_PROXY does not apply to https"
+        );
+    }
+
+    #[test]
+    fn redacted_request_hides_secrets() {
+        let req = HttpRequest {
+            kind: RequestKind::Refresh,
+            method: Method::Post,
+            url: Url::parse("https://x/token").unwrap(),
+            headers: vec![Param::secret("Authorization", "Basic abc")],
+            body: Body::Form(vec![
+                Param::plain("grant_type", "refresh_token"),
+                Param::secret("refresh_token", "rt-very-secret"),
+            ]),
+        };
+        let b = req.redacted_body();
+        assert!(b.contains("grant_type=refresh_token"));
+        assert!(!b.contains("rt-very-secret"));
+        assert!(!format!("{:?}", req).contains("rt-very-secret"));
+        assert!(!format!("{:?}", req.redacted_headers()).contains("Basic abc"));
+    }
+}

@@ -1,0 +1,32 @@
+//! tokenwarden keeps a valid OAuth 2.0 / OpenID Connect access token available to every thread
+//! and process that needs one, refreshes it exactly once per expiry, and explains every failure.
+//!
+//! # Layout
+//! - [`secret`]: secret values that redact themselves.
+//! - [`token`]: `TokenSet` and the expiry arithmetic.
+//! - [`error`]: the error taxonomy, exit codes and hints.
+//! - [`paths`]: where files live (`TOKENWARDEN_HOME`, XDG).
+//! - [`config`]: profiles, provider presets, validation and the redirect-URI lint.
+//! - [`discovery`]: RFC 8414 / OpenID Connect metadata.
+//! - [`http`]: one token-endpoint exchange, with everything seen captured; classification.
+//! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
+//! - [`store`]: the encrypted SQLite token store, locks.
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod flow;
+pub mod http;
+pub mod paths;
+pub mod retry;
+pub mod secret;
+pub mod session;
+pub mod store;
+pub mod token;
+pub mod warden;
+
+pub use config::{Config, Profile};
+pub use error::{Error, ErrorKind, Result};
+pub use http::TokenClient;

@@ -1,0 +1,530 @@
+//! Retrying what is safe to retry: exponential backoff with full jitter, `Retry-After` honoured,
+//! and a per-endpoint circuit breaker whose state every process on the machine can share.
+//!
+//! - Backoff: the n-th retry waits a uniformly random time in `[0, min(cap, base * 2^n)]`
+//!   ("full jitter"), so that many clients failing together do not retry together.
+//! - `Retry-After` (seconds or an HTTP date, resolved by the http module) replaces the backoff
+//!   delay; when it is longer than [`RetryPolicy::max_retry_after`] the caller gets the error at
+//!   once with `retry_at` set instead of waiting.
+//! - Circuit breaker: after [`RetryPolicy::breaker_threshold`] consecutive transient failures of
+//!   one endpoint, callers get `ProviderUnavailable` with [`Cause::CircuitOpen`] at once until
+//!   the cool-down ends; then one request goes through (half-open): success closes the breaker,
+//!   failure opens it again. Its state lives behind [`BreakerBackend`] so that the store can
+//!   share it between processes.
+//! - Only what is safe to repeat is repeated: an authorization code is single use, so a code
+//!   exchange is retried only when the request never reached the server ([`Idempotence`]).
+//!
+//! Time and sleep are injected ([`Clock`], [`Sleeper`]) and the jitter takes a seed, so tests
+//! drive the schedule without waiting.
+
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::error::{Cause, Error, ErrorKind, Result};
+use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A boxed future, as returned by [`Sleeper::sleep`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Backoff and circuit-breaker settings (per profile in config.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (default 4).
+    pub max_attempts: u32,
+    /// The ceiling of the first retry's delay (default 500 ms).
+    pub base_delay: Duration,
+    /// The largest delay ceiling (default 30 s).
+    pub max_delay: Duration,
+    /// The longest `Retry-After` waited for; longer ones give up at once (default 60 s).
+    pub max_retry_after: Duration,
+    /// Consecutive transient failures that open the breaker (default 5).
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before letting one request through (default 30 s).
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Waiting, injectable.
+pub trait Sleeper: Send + Sync {
+    /// Waits `d`.
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// Sleeps with tokio's timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+/// Does not wait: records each requested delay and moves a [`ManualClock`] forward by it.
+#[derive(Debug, Default)]
+pub struct RecordingSleeper {
+    clock: Option<Arc<ManualClock>>,
+    slept: Mutex<Vec<Duration>>,
+}
+
+impl RecordingSleeper {
+    /// A sleeper that advances `clock` (when given) by each delay.
+    pub fn new(clock: Option<Arc<ManualClock>>) -> Self {
+        RecordingSleeper {
+            clock,
+            slept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every delay requested so far.
+    pub fn slept(&self) -> Vec<Duration> {
+        self.slept.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Sleeper for RecordingSleeper {
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        self.slept.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+        if let Some(c) = &self.clock {
+            c.advance(d);
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Full-jitter exponential backoff.
+#[derive(Debug)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    rng: StdRng,
+}
+
+impl Backoff {
+    /// A backoff for `policy`; `seed` makes the jitter reproducible (tests).
+    pub fn new(policy: RetryPolicy, seed: Option<u64>) -> Self {
+        let rng = match seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_entropy(),
+        };
+        Backoff { policy, rng }
+    }
+
+    /// The largest delay before retry number `retry` (0 for the first retry):
+    /// `min(max_delay, base_delay * 2^retry)`.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
+        self.policy
+            .base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.policy.max_delay)
+            .min(self.policy.max_delay)
+    }
+
+    /// A delay drawn uniformly from `[0, ceiling(retry)]`.
+    pub fn delay(&mut self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry);
+        let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(self.rng.gen_range(0..=ms))
+    }
+}
+
+/// The circuit breaker's state for one endpoint, as shared between processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerRecord {
+    /// Transient failures in a row.
+    pub consecutive_failures: u32,
+    /// Open (no requests) until then.
+    pub open_until: Option<SystemTime>,
+    /// The last `Retry-After` the endpoint sent, counted from `updated_at`.
+    pub last_retry_after: Option<Duration>,
+    /// When the record last changed.
+    pub updated_at: SystemTime,
+}
+
+impl Default for BreakerRecord {
+    fn default() -> Self {
+        BreakerRecord {
+            consecutive_failures: 0,
+            open_until: None,
+            last_retry_after: None,
+            updated_at: UNIX_EPOCH,
+        }
+    }
+}
+
+/// Where breaker records live: memory here, the SQLite store for sharing between processes.
+pub trait BreakerBackend: Send + Sync {
+    /// The record for `key` (the default record when there is none).
+    fn load(&self, key: &str) -> Result<BreakerRecord>;
+    /// Stores the record for `key`.
+    fn save(&self, key: &str, rec: &BreakerRecord) -> Result<()>;
+    /// Reads, changes and stores the record; backends that can should do it atomically (one
+    /// transaction). Returns the stored record.
+    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
+        let mut rec = self.load(key)?;
+        f(&mut rec);
+        self.save(key, &rec)?;
+        Ok(rec)
+    }
+}
+
+/// Breaker records in memory (one process).
+#[derive(Debug, Default)]
+pub struct MemoryBreakerBackend(Mutex<HashMap<String, BreakerRecord>>);
+
+impl BreakerBackend for MemoryBreakerBackend {
+    fn load(&self, key: &str) -> Result<BreakerRecord> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(map.get(key).cloned().unwrap_or_default())
+    }
+
+    fn save(&self, key: &str, rec: &BreakerRecord) -> Result<()> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key.to_string(), rec.clone());
+        Ok(())
+    }
+
+    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let rec = map.entry(key.to_string()).or_default();
+        f(rec);
+        Ok(rec.clone())
+    }
+}
+
+/// What the breaker says about sending a request now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Closed: send.
+    Closed,
+    /// Half-open: this request is the one probe after the cool-down.
+    HalfOpen,
+}
+
+/// The per-endpoint circuit breaker.
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    backend: Arc<dyn BreakerBackend>,
+    threshold: u32,
+    cooldown: Duration,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("threshold", &self.threshold)
+            .field("cooldown", &self.cooldown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CircuitBreaker {
+    /// A breaker over `backend` with the policy's threshold and cool-down.
+    pub fn new(backend: Arc<dyn BreakerBackend>, policy: &RetryPolicy) -> Self {
+        CircuitBreaker {
+            backend,
+            threshold: policy.breaker_threshold.max(1),
+            cooldown: policy.breaker_cooldown,
+        }
+    }
+
+    /// The current record for `key` (for `doctor` and `status`).
+    pub fn record(&self, key: &str) -> Result<BreakerRecord> {
+        self.backend.load(key)
+    }
+
+    /// Decides whether a request to `key` may be sent at `now`. An open breaker (or a
+    /// `Retry-After` still running) is a `ProviderUnavailable` error with `retry_at` set.
+    pub fn admit(&self, key: &str, now: SystemTime) -> Result<Admission> {
+        enum Decision {
+            Closed,
+            HalfOpen,
+            Open(SystemTime, u32),
+            Wait(SystemTime),
+        }
+        let mut decision = Decision::Closed;
+        let (threshold, cooldown) = (self.threshold, self.cooldown);
+        let res = self.backend.update(key, &mut |r| {
+            decision = Decision::Closed;
+            if r.consecutive_failures >= threshold {
+                match r.open_until {
+                    Some(t) if t > now => decision = Decision::Open(t, r.consecutive_failures),
+                    _ => {
+                        // Claim the single probe: others see the breaker open meanwhile.
+                        r.open_until = Some(now + cooldown);
+                        r.updated_at = now;
+                        decision = Decision::HalfOpen;
+                    }
+                }
+            } else if let Some(ra) = r.last_retry_after {
+                let until = r.updated_at + ra;
+                if until > now {
+                    decision = Decision::Wait(until);
+                }
+            }
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "circuit breaker state unavailable; sending anyway");
+            return Ok(Admission::Closed);
+        }
+        match decision {
+            Decision::Closed => Ok(Admission::Closed),
+            Decision::HalfOpen => Ok(Admission::HalfOpen),
+            Decision::Open(until, n) => Err(Error::new(
+                ErrorKind::ProviderUnavailable,
+                format!(
+                    "{key} failed {n} times in a row; not sending more requests until {}",
+                    humantime::format_rfc3339_seconds(until)
+                ),
+            )
+            .with_cause(Cause::CircuitOpen)
+            .with_retry_at(until)
+            .with_hint(
+                "the provider looks down; tokenwarden tries again after the time shown \
+                 (`tokenwarden doctor` shows its last answers)",
+            )),
+            Decision::Wait(until) => Err(Error::new(
+                ErrorKind::ProviderUnavailable,
+                format!(
+                    "{key} asked clients to wait (Retry-After) until {}",
+                    humantime::format_rfc3339_seconds(until)
+                ),
+            )
+            .with_cause(Cause::RateLimited)
+            .with_retry_at(until)
+            .with_hint("the provider is rate limiting; try again after the time shown")),
+        }
+    }
+
+    /// Records a success (or any answer that shows the endpoint is up): closes the breaker.
+    pub fn record_success(&self, key: &str, now: SystemTime) {
+        let res = self.backend.update(key, &mut |r| {
+            if r.consecutive_failures != 0 || r.open_until.is_some() || r.last_retry_after.is_some()
+            {
+                *r = BreakerRecord {
+                    updated_at: now,
+                    ..BreakerRecord::default()
+                };
+            }
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "cannot record circuit breaker success");
+        }
+    }
+
+    /// Records a transient failure, opening the breaker at the threshold. Returns the record.
+    pub fn record_failure(
+        &self,
+        key: &str,
+        now: SystemTime,
+        retry_after: Option<Duration>,
+    ) -> Option<BreakerRecord> {
+        let (threshold, cooldown) = (self.threshold, self.cooldown);
+        let res = self.backend.update(key, &mut |r| {
+            r.consecutive_failures = r.consecutive_failures.saturating_add(1);
+            r.last_retry_after = retry_after;
+            r.updated_at = now;
+            if r.consecutive_failures >= threshold {
+                let mut until = now + cooldown;
+                if let Some(ra) = retry_after {
+                    until = until.max(now + ra);
+                }
+                r.open_until = Some(until);
+            }
+        });
+        match res {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record circuit breaker failure");
+                None
+            }
+        }
+    }
+}
+
+/// Whether a request may be sent twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotence {
+    /// Safe to repeat: refresh, client credentials, device polling, discovery, revocation.
+    Repeatable,
+    /// Single use (an authorization code): repeated only when the request never reached the
+    /// server (DNS, connect and TLS failures).
+    SingleUse,
+}
+
+/// Runs operations under a [`RetryPolicy`] and a [`CircuitBreaker`].
+pub struct Retrier {
+    policy: RetryPolicy,
+    breaker: CircuitBreaker,
+    sleeper: Arc<dyn Sleeper>,
+    clock: Arc<dyn Clock>,
+    backoff: Mutex<Backoff>,
+}
+
+impl std::fmt::Debug for Retrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retrier")
+            .field("policy", &self.policy)
+            .field("breaker", &self.breaker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Retrier {
+    /// A retrier with real time, real sleep, random jitter and an in-memory breaker.
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self::with_parts(
+            policy,
+            Arc::new(MemoryBreakerBackend::default()),
+            Arc::new(TokioSleeper),
+            Arc::new(SystemClock),
+            None,
+        )
+    }
+
+    /// A retrier with every part given (tests inject a [`RecordingSleeper`], a [`ManualClock`]
+    /// and a seed; the store supplies a shared [`BreakerBackend`]).
+    pub fn with_parts(
+        policy: RetryPolicy,
+        backend: Arc<dyn BreakerBackend>,
+        sleeper: Arc<dyn Sleeper>,
+        clock: Arc<dyn Clock>,
+        seed: Option<u64>,
+    ) -> Self {
+        Retrier {
+            policy,
+            breaker: CircuitBreaker::new(backend, &policy),
+            sleeper,
+            clock,
+            backoff: Mutex::new(Backoff::new(policy, seed)),
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The circuit breaker.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Runs `op` (given the attempt number, from 1) until it succeeds, fails in a way that is
+    /// not transient, may not be repeated, or the attempts run out. `key` names the endpoint for
+    /// the breaker.
+    pub async fn run<T, F, Fut>(&self, key: &str, idempotence: Idempotence, mut op: F) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let max = self.policy.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.breaker.admit(key, self.clock.now())?;
+            let err = match op(attempt).await {
+                Ok(v) => {
+                    self.breaker.record_success(key, self.clock.now());
+                    return Ok(v);
+                }
+                Err(e) => e,
+            };
+            let now = self.clock.now();
+            if err.kind() != ErrorKind::ProviderUnavailable {
+                if err.status().is_some() {
+                    // The endpoint answered: it is up.
+                    self.breaker.record_success(key, now);
+                }
+                return Err(err);
+            }
+            let retry_after = err.http().and_then(|h| h.retry_after);
+            let record = self.breaker.record_failure(key, now, retry_after);
+            let opened = record
+                .as_ref()
+                .filter(|r| r.consecutive_failures >= self.breaker.threshold)
+                .and_then(|r| r.open_until)
+                .filter(|until| *until > now);
+            let never_sent = matches!(err.cause(), Some(Cause::Dns | Cause::Connect | Cause::Tls));
+            if idempotence == Idempotence::SingleUse && !never_sent {
+                return Err(err);
+            }
+            if let Some(until) = opened {
+                let msg = format!(
+                    "{} ({} failures in a row: no new requests until {})",
+                    err.message(),
+                    record.map_or(0, |r| r.consecutive_failures),
+                    humantime::format_rfc3339_seconds(until)
+                );
+                return Err(err.with_message(msg).with_retry_at(until));
+            }
+            if let Some(ra) = retry_after
+                && ra > self.policy.max_retry_after
+            {
+                {
+                    let msg = format!(
+                        "{} (the provider asks to wait {}, longer than the {} tokenwarden waits)",
+                        err.message(),
+                        humantime::format_duration(ra),
+                        humantime::format_duration(self.policy.max_retry_after)
+                    );
+                    return Err(err.with_message(msg).with_retry_at(now + ra));
+                }
+            }
+            if attempt >= max {
+                let mut err = err;
+                if max > 1 {
+                    let msg = format!("{} (gave up after {attempt} attempts)", err.message());
+                    err = err.with_message(msg);
+                }
+                if let Some(ra) = retry_after {
+                    err = err.with_retry_at(now + ra);
+                }
+                return Err(err);
+            }
+            let delay = match retry_after {
+                Some(ra) => ra,
+                None => self
+                    .backoff
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .delay(attempt - 1),
+            };
+            tracing::debug!(key, attempt, ?delay, error = %err, "transient failure; retrying");
+            self.sleeper.sleep(delay).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceilings_double_up_to_the_cap() {
+        let b = Backoff::new(RetryPolicy::default(), Some(1));
+        let c: Vec<u64> = (0..8).map(|i| b.ceiling(i).as_millis() as u64).collect();
+        assert_eq!(c, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(b.ceiling(200), Duration::from_secs(30));
+    }
+}

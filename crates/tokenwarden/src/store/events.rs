@@ -1,0 +1,57 @@
+//! The records of the token-operation log, as the store keeps them.
+//!
+//! This is the storage half only: the diagnostics work (the `events` module, still to come)
+//! decides which operations and outcomes exist and computes statistics; here they are plain
+//! names so that the store does not need to change when a new operation is added. Nothing in a
+//! record is secret: no token values, no codes, only ids and statuses.
+
+use std::time::{Duration, SystemTime};
+
+/// One token operation (a refresh, a login, an invalidation, a lock wait…) and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// When the operation ended.
+    pub at: SystemTime,
+    /// The profile it was for.
+    pub profile: String,
+    /// What was done, e.g. `refresh`, `login`, `invalidate` (named by the events module).
+    pub operation: String,
+    /// How it ended, e.g. `ok`, `invalid_grant`, `transient` (named by the events module).
+    pub outcome: String,
+    /// The HTTP status, when there was an exchange.
+    pub status: Option<u16>,
+    /// The OAuth `error` code, when the provider sent one.
+    pub oauth_error: Option<String>,
+    /// The provider's request id.
+    pub request_id: Option<String>,
+    /// tokenwarden's correlation id of the operation.
+    pub correlation_id: Option<String>,
+    /// How long it took.
+    pub duration: Option<Duration>,
+    /// Which attempt this was (1 for the first).
+    pub attempt: u32,
+}
+
+impl Event {
+    /// A record of `operation` on `profile` ending with `outcome` at `at`, first attempt, with
+    /// no evidence yet (fill the public fields).
+    pub fn new(
+        at: SystemTime,
+        profile: impl Into<String>,
+        operation: impl Into<String>,
+        outcome: impl Into<String>,
+    ) -> Event {
+        Event {
+            at,
+            profile: profile.into(),
+            operation: operation.into(),
+            outcome: outcome.into(),
+            status: None,
+            oauth_error: None,
+            request_id: None,
+            correlation_id: None,
+            duration: None,
+            attempt: 1,
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! [`MemoryStore`]: the [`Store`] semantics in memory, for tests of the session and of anything
+//! built on a store. Versions, compare-and-swap, states and the breaker behave as in the SQLite
+//! store; the profile lock is an in-process lock with the same bounded wait and error.
+
+use super::lock::{ProfileLock, wait_exceeded};
+use super::{
+    BreakerBackend, BreakerRecord, CasOutcome, Event, Store, StoredTokens, TokenState, Version,
+    truncate_breaker, truncate_duration_ms, truncate_ms,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::Result;
+use crate::token::TokenSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A [`Store`] held in memory. Share it between "processes" of a test with an `Arc`.
+pub struct MemoryStore {
+    state: Mutex<State>,
+    locks: Arc<LockTable>,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Default)]
+struct State {
+    rows: BTreeMap<String, StoredTokens>,
+    last_version: i64,
+    breakers: HashMap<String, BreakerRecord>,
+    events: Vec<Event>,
+}
+
+#[derive(Default)]
+struct LockTable {
+    held: Mutex<HashSet<String>>,
+    released: Condvar,
+}
+
+/// The in-process lock of one profile in a [`MemoryStore`]; released on drop.
+pub(crate) struct MemoryLockGuard {
+    table: Arc<LockTable>,
+    profile: String,
+}
+
+impl Drop for MemoryLockGuard {
+    fn drop(&mut self) {
+        let mut held = self
+            .table
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        held.remove(&self.profile);
+        self.table.released.notify_all();
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store on the system clock.
+    pub fn new() -> MemoryStore {
+        MemoryStore {
+            state: Mutex::new(State::default()),
+            locks: Arc::new(LockTable::default()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses `clock` for `updated_at` and `last_refresh_at`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, to the millisecond, as the SQLite store keeps times.
+    fn now(&self) -> SystemTime {
+        truncate_ms(self.clock.now())
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every update below is complete before anything can panic, so a poisoned state is
+        // still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(
+        &self,
+        state: &mut State,
+        profile: &str,
+        tokens: &TokenSet,
+        last_refresh_at: Option<SystemTime>,
+    ) -> Version {
+        state.last_version += 1;
+        let version = Version::from_raw(state.last_version);
+        let mut tokens = tokens.clone();
+        tokens.expires_at = tokens.expires_at.map(truncate_ms);
+        tokens.obtained_at = truncate_ms(tokens.obtained_at);
+        tokens.refresh_token_obtained_at = tokens.refresh_token_obtained_at.map(truncate_ms);
+        state.rows.insert(
+            profile.to_string(),
+            StoredTokens {
+                profile: profile.to_string(),
+                tokens,
+                version,
+                state: TokenState::Valid,
+                last_error: None,
+                last_refresh_at: last_refresh_at.map(truncate_ms),
+                refresh_failure_transient: false,
+                updated_at: self.now(),
+            },
+        );
+        version
+    }
+
+    fn try_take(&self, profile: &str) -> Option<ProfileLock> {
+        let mut held = self
+            .locks
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.take_if_free(&mut held, profile)
+    }
+
+    fn take_if_free(&self, held: &mut HashSet<String>, profile: &str) -> Option<ProfileLock> {
+        if !held.insert(profile.to_string()) {
+            return None;
+        }
+        let guard = MemoryLockGuard {
+            table: Arc::clone(&self.locks),
+            profile: profile.to_string(),
+        };
+        Some(ProfileLock::from_memory(profile, guard))
+    }
+}
+
+impl BreakerBackend for MemoryStore {
+    fn load(&self, key: &str) -> Result<BreakerRecord> {
+        Ok(self.state().breakers.get(key).cloned().unwrap_or_default())
+    }
+
+    fn save(&self, key: &str, record: &BreakerRecord) -> Result<()> {
+        self.state()
+            .breakers
+            .insert(key.to_string(), truncate_breaker(record));
+        Ok(())
+    }
+
+    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
+        let mut state = self.state();
+        let mut record = state.breakers.get(key).cloned().unwrap_or_default();
+        f(&mut record);
+        let record = truncate_breaker(&record);
+        state.breakers.insert(key.to_string(), record.clone());
+        Ok(record)
+    }
+}
+
+impl Store for MemoryStore {
+    fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
+        Ok(self.state().rows.get(profile).cloned())
+    }
+
+    fn write_if_version(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<CasOutcome> {
+        let mut state = self.state();
+        let current = state.rows.get(profile);
+        let current_version = current.map_or(Version::NONE, |r| r.version);
+        if current_version != expected {
+            return Ok(CasOutcome::Conflict(current.cloned().map(Box::new)));
+        }
+        let last_refresh_at = (expected != Version::NONE).then(|| self.now());
+        Ok(CasOutcome::Written(self.put(
+            &mut state,
+            profile,
+            tokens,
+            last_refresh_at,
+        )))
+    }
+
+    fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version> {
+        let mut state = self.state();
+        Ok(self.put(&mut state, profile, tokens, None))
+    }
+
+    fn delete(&self, profile: &str) -> Result<bool> {
+        Ok(self.state().rows.remove(profile).is_some())
+    }
+
+    fn list_profiles(&self) -> Result<Vec<String>> {
+        Ok(self.state().rows.keys().cloned().collect())
+    }
+
+    fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool> {
+        let now = self.now();
+        let mut state = self.state();
+        match state.rows.get_mut(profile) {
+            Some(row) if row.version == version => {
+                if !matches!(row.state, TokenState::LoginRequired { .. }) {
+                    row.state = TokenState::Rejected;
+                }
+                row.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn mark_state(
+        &self,
+        profile: &str,
+        version: Version,
+        new_state: TokenState,
+        last_error: Option<&str>,
+        transient: bool,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut state = self.state();
+        match state.rows.get_mut(profile) {
+            Some(row) if row.version == version => {
+                row.state = new_state;
+                row.last_error = last_error.map(str::to_string);
+                row.refresh_failure_transient = transient;
+                row.last_refresh_at = Some(now);
+                row.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock> {
+        let deadline = Instant::now() + wait;
+        let mut held = self
+            .locks
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(lock) = self.take_if_free(&mut held, profile) {
+                return Ok(lock);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(wait_exceeded(profile, wait, None, None));
+            }
+            held = self
+                .locks
+                .released
+                .wait_timeout(held, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>> {
+        Ok(self.try_take(profile))
+    }
+
+    fn append_event(&self, event: &Event) -> Result<()> {
+        let mut event = event.clone();
+        event.at = truncate_ms(event.at);
+        event.duration = event.duration.map(truncate_duration_ms);
+        self.state().events.push(event);
+        Ok(())
+    }
+
+    fn recent_events(&self, since: SystemTime, limit: usize) -> Result<Vec<Event>> {
+        let mut events: Vec<Event> = self
+            .state()
+            .events
+            .iter()
+            .filter(|e| e.at >= since)
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| e.at);
+        events.truncate(limit);
+        Ok(events)
+    }
+}

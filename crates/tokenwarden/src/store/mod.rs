@@ -1,0 +1,275 @@
+//! The token store: where each profile's tokens, their version and their state live, and the
+//! per-profile lock that serialises refreshes across processes.
+//!
+//! # Layout
+//! - this file: the [`Store`] trait and the types it speaks ([`Version`], [`TokenState`],
+//!   [`StoredTokens`], [`CasOutcome`]); breaker records are the retry module's
+//!   [`BreakerRecord`], kept through its [`BreakerBackend`] trait.
+//! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
+//!   secrets sealed with XChaCha20-Poly1305.
+//! - [`memory`]: [`MemoryStore`], the same semantics in memory, for tests of the session.
+//! - [`crypto`]: key sourcing ([`KeySource`]: `TOKENWARDEN_KEY`, key file) and sealing.
+//! - [`lock`]: [`ProfileLock`], a kernel advisory lock (`flock`) per profile.
+//! - [`events`]: the token-operation log records ([`Event`]).
+//! - `schema`, `perms`, `setaside`: migrations, permission checks, corruption handling.
+//!
+//! # Versions and compare-and-swap
+//! Every write of token values ([`Store::write_if_version`], [`Store::replace`]) gives the profile
+//! a new [`Version`], taken from one store-wide sequence, so a version is never reused, not even
+//! after [`Store::delete`]. A version therefore names exactly one set of token values. Marking
+//! a state ([`Store::mark_rejected`], [`Store::mark_state`]) does not change the version: it
+//! applies only while the stored version still equals the one the caller saw, so a mark meant
+//! for a token that has since been refreshed is dropped instead of hitting the new token.
+//!
+//! # Locks
+//! [`Store::lock`] takes a lock that other *processes* see. It is not the tool for threads of one
+//! process: the session keeps an in-process mutex per profile and takes the store lock inside it
+//! (with `flock`, two opens of the lock file in one process also exclude each other, so it is
+//! safe, but a thread would poll instead of being woken).
+
+pub mod crypto;
+pub mod events;
+pub mod lock;
+pub mod memory;
+mod perms;
+mod row;
+mod schema;
+mod setaside;
+pub mod sqlite;
+
+pub use crypto::{KeySource, StoreKey};
+pub use events::Event;
+pub use lock::ProfileLock;
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+pub use crate::retry::{BreakerBackend, BreakerRecord};
+
+use crate::error::Result;
+use crate::token::TokenSet;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// The version of a profile's stored tokens, for compare-and-swap.
+///
+/// Versions only grow and are never reused; [`Version::NONE`] means "nothing stored".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(i64);
+
+impl Version {
+    /// Nothing stored. As the `expected` version of a write: the profile must not exist yet.
+    pub const NONE: Version = Version(0);
+
+    /// The version as stored (0 for [`Version::NONE`]). For logs and diagnostics.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// A version read back from a store. Stores only.
+    pub(crate) fn from_raw(raw: i64) -> Version {
+        Version(raw)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Version::NONE {
+            f.write_str("none")
+        } else {
+            write!(f, "v{}", self.0)
+        }
+    }
+}
+
+/// What is known about the stored tokens beyond their expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenState {
+    /// Usable as far as anyone knows.
+    Valid,
+    /// A resource server rejected the access token of this version: the next `get_token` must
+    /// refresh, whatever `expires_at` says.
+    Rejected,
+    /// Refreshing failed for good (the refresh token was refused). The credentials are kept
+    /// until a new login replaces them, so the evidence stays inspectable.
+    LoginRequired {
+        /// Why, in words a person understands (e.g. the OAuth error and its description).
+        reason: String,
+    },
+}
+
+impl TokenState {
+    /// The state's name as stored and shown: `valid`, `rejected`, `login_required`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TokenState::Valid => "valid",
+            TokenState::Rejected => "rejected",
+            TokenState::LoginRequired { .. } => "login_required",
+        }
+    }
+
+    /// The reason, for [`TokenState::LoginRequired`].
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            TokenState::LoginRequired { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Rebuilds a state from its stored name and reason; `None` for an unknown name.
+    pub(crate) fn from_parts(name: &str, reason: Option<String>) -> Option<TokenState> {
+        match name {
+            "valid" => Some(TokenState::Valid),
+            "rejected" => Some(TokenState::Rejected),
+            "login_required" => Some(TokenState::LoginRequired {
+                reason: reason.unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TokenState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenState::LoginRequired { reason } if !reason.is_empty() => {
+                write!(f, "login required ({reason})")
+            }
+            TokenState::LoginRequired { .. } => f.write_str("login required"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// A profile's tokens as stored, with their version and state. `Debug` redacts the secrets
+/// (the [`TokenSet`] fields are secret newtypes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTokens {
+    /// The profile name.
+    pub profile: String,
+    /// The token values and what is known about them (expiry, scopes, `sub`, `iss`, when they
+    /// were obtained).
+    pub tokens: TokenSet,
+    /// The version of these token values.
+    pub version: Version,
+    /// Valid, rejected, or login required.
+    pub state: TokenState,
+    /// The last refresh failure recorded for these tokens, as shown to a person (no secrets).
+    /// Cleared by every write of new token values.
+    pub last_error: Option<String>,
+    /// When the last refresh attempt ended: set by a successful [`Store::write_if_version`] over
+    /// an existing version and by [`Store::mark_state`]; `None` after a login
+    /// ([`Store::replace`], or a write with `expected` = [`Version::NONE`]).
+    pub last_refresh_at: Option<SystemTime>,
+    /// The last refresh attempt ended in a transient failure (5xx, timeout, connection lost),
+    /// so the server may have rotated the refresh token without the answer arriving. A later
+    /// `invalid_grant` is then reported as a possibly lost rotation.
+    pub refresh_failure_transient: bool,
+    /// When this record last changed (a write or a mark).
+    pub updated_at: SystemTime,
+}
+
+impl StoredTokens {
+    /// True when the state is [`TokenState::Valid`].
+    pub fn is_valid_state(&self) -> bool {
+        self.state == TokenState::Valid
+    }
+}
+
+/// The outcome of a compare-and-swap write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// Written; the new version.
+    Written(Version),
+    /// The stored version was not the expected one; nothing was written. Holds what is stored
+    /// now (`None`: nothing), so the caller need not read again.
+    Conflict(Option<Box<StoredTokens>>),
+}
+
+impl CasOutcome {
+    /// The new version, when written.
+    pub fn written(&self) -> Option<Version> {
+        match self {
+            CasOutcome::Written(v) => Some(*v),
+            CasOutcome::Conflict(_) => None,
+        }
+    }
+}
+
+/// `t` to the millisecond, as stores keep times.
+pub(crate) fn truncate_ms(t: SystemTime) -> SystemTime {
+    crate::token::from_unix_millis(crate::token::to_unix_millis(t))
+}
+
+/// `d` to the millisecond, as stores keep durations.
+pub(crate) fn truncate_duration_ms(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A breaker record with its times to the millisecond, as stores keep it.
+pub(crate) fn truncate_breaker(record: &BreakerRecord) -> BreakerRecord {
+    BreakerRecord {
+        consecutive_failures: record.consecutive_failures,
+        open_until: record.open_until.map(truncate_ms),
+        last_retry_after: record.last_retry_after.map(truncate_duration_ms),
+        updated_at: truncate_ms(record.updated_at),
+    }
+}
+
+/// A token store. Every method is a short, synchronous operation (async callers may use
+/// `spawn_blocking`); every write is durable when it returns.
+///
+/// A store is also where circuit-breaker state lives ([`BreakerBackend`], the retry module's
+/// trait), so every process using the store shares one breaker per credential; an
+/// `Arc<dyn Store>` coerces to an `Arc<dyn BreakerBackend>`.
+pub trait Store: BreakerBackend + Send + Sync {
+    /// The stored tokens of `profile`, or `None` when nothing is stored.
+    fn read(&self, profile: &str) -> Result<Option<StoredTokens>>;
+
+    /// Writes `tokens` if the stored version is still `expected` ([`Version::NONE`]: the
+    /// profile must not exist). The state becomes [`TokenState::Valid`], `last_error` and
+    /// `refresh_failure_transient` are cleared. Atomic across processes.
+    fn write_if_version(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<CasOutcome>;
+
+    /// Writes `tokens` whatever is stored (a new login). Returns the new version.
+    fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version>;
+
+    /// Deletes the tokens of `profile` (only that profile). True when something was deleted.
+    fn delete(&self, profile: &str) -> Result<bool>;
+
+    /// The profiles with stored tokens, sorted.
+    fn list_profiles(&self) -> Result<Vec<String>>;
+
+    /// Marks the access token of `version` rejected by a resource server, if `version` is still
+    /// the stored one; true when it was. A `LoginRequired` state is kept (it says more).
+    fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool>;
+
+    /// Records the outcome of a refresh attempt for the tokens of `version` (if it is still the
+    /// stored one; true when it was): the new state, the error shown to a person (no secrets),
+    /// whether the failure was transient. Sets `last_refresh_at`. Never touches token values.
+    fn mark_state(
+        &self,
+        profile: &str,
+        version: Version,
+        state: TokenState,
+        last_error: Option<&str>,
+        transient: bool,
+    ) -> Result<bool>;
+
+    /// Takes the refresh lock of `profile`, waiting at most `wait`. On timeout: a Store error
+    /// saying how long it waited and for which profile.
+    fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock>;
+
+    /// Takes the refresh lock of `profile` if it is free; `None` when another holder has it.
+    fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>>;
+
+    /// Appends one record to the token-operation log.
+    fn append_event(&self, event: &Event) -> Result<()>;
+
+    /// The log records at or after `since`, oldest first, at most `limit`.
+    fn recent_events(&self, since: SystemTime, limit: usize) -> Result<Vec<Event>>;
+}

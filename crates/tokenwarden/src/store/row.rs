@@ -1,0 +1,371 @@
+//! Rows of the SQLite store: token rows sealed and opened, breaker and event rows mapped.
+//!
+//! Times are stored as Unix milliseconds. Token secrets are stored only sealed
+//! ([`super::crypto`]); everything else in a row is plain, and the fields that describe the
+//! token values are bound into the seal's associated data, so changing them is detected.
+
+use super::crypto::{OpenError, Sealer, token_aad};
+use super::{BreakerRecord, Event, StoredTokens, TokenState, Version};
+use crate::error::Error;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::token::{TokenSet, from_unix_millis, to_unix_millis};
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
+use std::time::{Duration, SystemTime};
+
+/// The columns read by [`RawRow::from_row`], in order.
+pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_token, id_token, \
+     token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, issuer, \
+     state, state_reason, last_error, last_refresh_at, refresh_failure_transient, updated_at";
+
+/// A token row as stored, before opening.
+pub(crate) struct RawRow {
+    pub(crate) profile: String,
+    pub(crate) version: i64,
+    access: Vec<u8>,
+    refresh: Option<Vec<u8>>,
+    id: Option<Vec<u8>>,
+    token_type: String,
+    expires_at: Option<i64>,
+    scopes: String,
+    obtained_at: i64,
+    refresh_token_obtained_at: Option<i64>,
+    subject: Option<String>,
+    issuer: Option<String>,
+    state: String,
+    state_reason: Option<String>,
+    last_error: Option<String>,
+    last_refresh_at: Option<i64>,
+    transient: i64,
+    updated_at: i64,
+}
+
+impl RawRow {
+    /// Reads a row selected with [`TOKEN_COLUMNS`].
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+        Ok(RawRow {
+            profile: r.get(0)?,
+            version: r.get(1)?,
+            access: r.get(2)?,
+            refresh: r.get(3)?,
+            id: r.get(4)?,
+            token_type: r.get(5)?,
+            expires_at: r.get(6)?,
+            scopes: r.get(7)?,
+            obtained_at: r.get(8)?,
+            refresh_token_obtained_at: r.get(9)?,
+            subject: r.get(10)?,
+            issuer: r.get(11)?,
+            state: r.get(12)?,
+            state_reason: r.get(13)?,
+            last_error: r.get(14)?,
+            last_refresh_at: r.get(15)?,
+            transient: r.get(16)?,
+            updated_at: r.get(17)?,
+        })
+    }
+}
+
+/// Why an operation on the database failed.
+#[derive(Debug)]
+pub(crate) enum OpError {
+    /// SQLite failed (busy, I/O, or the file is damaged).
+    Sql(rusqlite::Error),
+    /// A token row does not open.
+    Damaged(Damaged),
+    /// Anything else, already explained.
+    Store(Error),
+}
+
+impl From<rusqlite::Error> for OpError {
+    fn from(e: rusqlite::Error) -> Self {
+        OpError::Sql(e)
+    }
+}
+
+impl From<Error> for OpError {
+    fn from(e: Error) -> Self {
+        OpError::Store(e)
+    }
+}
+
+/// A row that cannot be turned back into tokens: which profile, and what is wrong (no secrets).
+#[derive(Debug)]
+pub(crate) struct Damaged {
+    pub(crate) profile: String,
+    pub(crate) detail: String,
+}
+
+fn open_column(
+    sealer: &Sealer,
+    raw: &RawRow,
+    column: &str,
+    blob: &[u8],
+    meta: &TokenSet,
+) -> std::result::Result<String, Damaged> {
+    let damaged = |what: &str| Damaged {
+        profile: raw.profile.clone(),
+        detail: format!("the sealed {column} of profile {:?} {what}", raw.profile),
+    };
+    let aad = token_aad(&raw.profile, column, raw.version, meta);
+    match sealer.open(blob, &aad) {
+        Ok(plain) => String::from_utf8(plain).map_err(|e| {
+            let mut bytes = e.into_bytes();
+            bytes.fill(0);
+            damaged("is not text")
+        }),
+        Err(OpenError::Malformed) => Err(damaged("is malformed")),
+        Err(OpenError::Authentication) => Err(damaged("failed authentication")),
+    }
+}
+
+/// Opens a row: the secrets are unsealed and every field checked.
+pub(crate) fn decode(raw: RawRow, sealer: &Sealer) -> std::result::Result<StoredTokens, Damaged> {
+    let damaged = |detail: String| Damaged {
+        profile: raw.profile.clone(),
+        detail,
+    };
+    let scopes: Vec<String> = serde_json::from_str(&raw.scopes).map_err(|_| {
+        damaged(format!(
+            "the scopes of profile {:?} are not a list",
+            raw.profile
+        ))
+    })?;
+    let state = TokenState::from_parts(&raw.state, raw.state_reason.clone())
+        .ok_or_else(|| damaged(format!("the state of profile {:?} is unknown", raw.profile)))?;
+    // The non-secret fields first: they are part of each secret's associated data.
+    let mut tokens = TokenSet {
+        access_token: AccessToken::new(String::new()),
+        token_type: raw.token_type.clone(),
+        refresh_token: None,
+        id_token: None,
+        expires_at: raw.expires_at.map(from_unix_millis),
+        scopes,
+        obtained_at: from_unix_millis(raw.obtained_at),
+        refresh_token_obtained_at: raw.refresh_token_obtained_at.map(from_unix_millis),
+        subject: raw.subject.clone(),
+        issuer: raw.issuer.clone(),
+    };
+    let access = open_column(sealer, &raw, "access_token", &raw.access, &tokens)?;
+    let refresh = match &raw.refresh {
+        Some(blob) => Some(open_column(sealer, &raw, "refresh_token", blob, &tokens)?),
+        None => None,
+    };
+    let id = match &raw.id {
+        Some(blob) => Some(open_column(sealer, &raw, "id_token", blob, &tokens)?),
+        None => None,
+    };
+    tokens.access_token = AccessToken::new(access);
+    tokens.refresh_token = refresh.map(RefreshToken::new);
+    tokens.id_token = id.map(IdToken::new);
+    Ok(StoredTokens {
+        version: Version::from_raw(raw.version),
+        tokens,
+        state,
+        last_error: raw.last_error,
+        last_refresh_at: raw.last_refresh_at.map(from_unix_millis),
+        refresh_failure_transient: raw.transient != 0,
+        updated_at: from_unix_millis(raw.updated_at),
+        profile: raw.profile,
+    })
+}
+
+/// What a read of one profile found.
+pub(crate) enum Found {
+    /// Nothing stored.
+    Nothing,
+    /// A row that opened.
+    Tokens(Box<StoredTokens>),
+    /// A row that did not.
+    Damaged(Damaged),
+}
+
+/// Reads and opens the row of `profile`.
+pub(crate) fn read(conn: &Connection, sealer: &Sealer, profile: &str) -> rusqlite::Result<Found> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE profile = ?1"
+        ))?
+        .query_row([profile], RawRow::from_row)
+        .optional()?;
+    Ok(match raw {
+        None => Found::Nothing,
+        Some(raw) => match decode(raw, sealer) {
+            Ok(t) => Found::Tokens(Box::new(t)),
+            Err(d) => Found::Damaged(d),
+        },
+    })
+}
+
+/// Every row that does not open: (profile, version, what is wrong).
+pub(crate) fn damaged_rows(
+    conn: &Connection,
+    sealer: &Sealer,
+) -> rusqlite::Result<Vec<(Damaged, i64)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY profile"
+    ))?;
+    let rows = stmt.query_map([], RawRow::from_row)?;
+    let mut out = Vec::new();
+    for raw in rows {
+        let raw = raw?;
+        let version = raw.version;
+        if let Err(d) = decode(raw, sealer) {
+            out.push((d, version));
+        }
+    }
+    Ok(out)
+}
+
+/// Takes the next version from the store-wide sequence (inside a write transaction).
+pub(crate) fn next_version(conn: &Connection) -> rusqlite::Result<Version> {
+    conn.query_row(
+        "UPDATE sequence SET value = value + 1 WHERE name = 'version' RETURNING value",
+        [],
+        |r| r.get(0),
+    )
+    .map(Version::from_raw)
+}
+
+/// Writes `tokens` as the row of `profile` at `version`, state valid (inside a write
+/// transaction).
+pub(crate) fn put(
+    conn: &Connection,
+    sealer: &Sealer,
+    profile: &str,
+    version: Version,
+    tokens: &TokenSet,
+    last_refresh_at: Option<SystemTime>,
+    now: SystemTime,
+) -> std::result::Result<(), OpError> {
+    let v = version.get();
+    let seal = |column: &str, value: &str| {
+        sealer.seal(value.as_bytes(), &token_aad(profile, column, v, tokens))
+    };
+    let access = seal("access_token", tokens.access_token.expose())?;
+    let refresh = match &tokens.refresh_token {
+        Some(t) => Some(seal("refresh_token", t.expose())?),
+        None => None,
+    };
+    let id = match &tokens.id_token {
+        Some(t) => Some(seal("id_token", t.expose())?),
+        None => None,
+    };
+    let scopes = serde_json::Value::from(tokens.scopes.clone()).to_string();
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, ?13, 0, ?14)"
+    ))?
+    .execute(params![
+        profile,
+        v,
+        access,
+        refresh,
+        id,
+        tokens.token_type,
+        tokens.expires_at.map(to_unix_millis),
+        scopes,
+        to_unix_millis(tokens.obtained_at),
+        tokens.refresh_token_obtained_at.map(to_unix_millis),
+        tokens.subject,
+        tokens.issuer,
+        last_refresh_at.map(to_unix_millis),
+        to_unix_millis(now),
+    ])?;
+    Ok(())
+}
+
+/// The breaker record of `key`.
+pub(crate) fn load_breaker(
+    conn: &Connection,
+    key: &str,
+) -> rusqlite::Result<Option<BreakerRecord>> {
+    conn.prepare_cached(
+        "SELECT consecutive_failures, open_until, last_retry_after_ms, updated_at FROM breaker WHERE key = ?1",
+    )?
+    .query_row([key], |r| {
+        Ok(BreakerRecord {
+            consecutive_failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
+            open_until: r.get::<_, Option<i64>>(1)?.map(from_unix_millis),
+            last_retry_after: r
+                .get::<_, Option<i64>>(2)?
+                .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            updated_at: from_unix_millis(r.get(3)?),
+        })
+    })
+    .optional()
+}
+
+/// Saves the breaker record of `key`.
+pub(crate) fn save_breaker(
+    conn: &Connection,
+    key: &str,
+    rec: &BreakerRecord,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO breaker (key, consecutive_failures, open_until, last_retry_after_ms, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        key,
+        i64::from(rec.consecutive_failures),
+        rec.open_until.map(to_unix_millis),
+        rec.last_retry_after.map(duration_ms),
+        to_unix_millis(rec.updated_at),
+    ])
+    .map(|_| ())
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Appends an event.
+pub(crate) fn append_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO events (at, profile, operation, outcome, status, oauth_error, request_id, \
+         correlation_id, duration_ms, attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        to_unix_millis(e.at),
+        e.profile,
+        e.operation,
+        e.outcome,
+        e.status,
+        e.oauth_error,
+        e.request_id,
+        e.correlation_id,
+        e.duration.map(duration_ms),
+        e.attempt,
+    ])
+    .map(|_| ())
+}
+
+/// Events at or after `since`, oldest first.
+pub(crate) fn recent_events(
+    conn: &Connection,
+    since: SystemTime,
+    limit: usize,
+) -> rusqlite::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, profile, operation, outcome, status, oauth_error, request_id, correlation_id, \
+         duration_ms, attempt FROM events WHERE at >= ?1 ORDER BY at, id LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![to_unix_millis(since), limit], |r| {
+        Ok(Event {
+            at: from_unix_millis(r.get(0)?),
+            profile: r.get(1)?,
+            operation: r.get(2)?,
+            outcome: r.get(3)?,
+            status: r.get(4)?,
+            oauth_error: r.get(5)?,
+            request_id: r.get(6)?,
+            correlation_id: r.get(7)?,
+            duration: r
+                .get::<_, Option<i64>>(8)?
+                .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            attempt: r.get(9)?,
+        })
+    })?;
+    rows.collect()
+}

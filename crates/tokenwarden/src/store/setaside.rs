@@ -1,0 +1,327 @@
+//! What happens to a damaged token database: it is set aside as
+//! `tokens.db.corrupt-<UTC time>` (never deleted, never silently dropped) and the user is told
+//! which file and which profiles.
+//!
+//! Two cases:
+//! - **The file is unreadable** (not a database, `quick_check` fails, the key check is
+//!   missing): it is renamed aside with its `-wal`/`-shm`, and the next open starts a fresh
+//!   database. Every process that has it open fails on it too.
+//! - **A token row does not open** although the key check passes (the file was altered or a
+//!   page damaged): the database is copied aside (`VACUUM INTO`, a consistent snapshot, 0600)
+//!   and only the damaged rows are removed from the live file, in a transaction that re-checks
+//!   their version. Other profiles keep their tokens, and processes that have the file open
+//!   carry on.
+//!
+//! Renaming a file that other processes still have open is safe with SQLite's unix VFS: a
+//! connection whose file was moved refuses to write (`SQLITE_READONLY_DBMOVED`) and, when it
+//! closes, neither checkpoints nor deletes the `-wal`/`-shm` that now belong to the fresh
+//! database (`databaseIsUnmoved` in the pager). The store also checks before every operation
+//! that its path still names the file it has open, and reopens when not.
+//!
+//! Both run under a maintenance lock (`<lock dir>/.store.lock`, a name no profile lock can
+//! have), and both re-check what they saw under it: when two processes detect the same damage,
+//! the first sets it aside and the second finds the file (identified by device and inode) or
+//! the row already gone, so it never sets aside the fresh database the first one started.
+
+use super::crypto::Sealer;
+use super::lock::poll_until;
+use super::perms::{create_private_file, open_private_file, sync_dir};
+use super::row::{self, Damaged};
+use crate::error::{Error, Result};
+use crate::paths::Paths;
+use rusqlite::{Connection, TransactionBehavior, params};
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Identifies a file across renames: (device, inode).
+pub(crate) type FileId = (u64, u64);
+
+/// The identity of the file `meta` describes.
+pub(crate) fn file_id(meta: &Metadata) -> FileId {
+    (meta.dev(), meta.ino())
+}
+
+/// How long to wait for another process's set-aside to finish.
+const MAINTENANCE_WAIT: Duration = Duration::from_secs(30);
+
+/// Takes the maintenance lock; released when the returned file is dropped.
+fn maintenance_lock(paths: &Paths) -> Result<File> {
+    let path = paths.lock_dir().join(".store.lock");
+    let attempt = || -> Result<Option<File>> {
+        let file = open_private_file(&path).map_err(|e| {
+            Error::store(format!("cannot open the lock file {}", path.display())).with_source(e)
+        })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(Error::store(format!("cannot lock {}", path.display())).with_source(e))
+            }
+        }
+    };
+    poll_until(MAINTENANCE_WAIT, attempt)?.ok_or_else(|| {
+        Error::store(format!(
+            "waited {} for another process to finish setting aside the damaged token database",
+            humantime::format_duration(MAINTENANCE_WAIT)
+        ))
+        .with_hint("try again; if it persists, look for a hung tokenwarden process")
+    })
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+fn stamp(now: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// A free `tokens.db.corrupt-<stamp>[-N]` name.
+fn target_for(db: &Path, now: SystemTime) -> PathBuf {
+    let base = with_suffix(db, &format!(".corrupt-{}", stamp(now)));
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while candidate.exists() || with_suffix(&candidate, "-wal").exists() {
+        n += 1;
+        candidate = with_suffix(&base, &format!("-{n}"));
+    }
+    candidate
+}
+
+/// The most recent set-aside copy of `db`, if any.
+fn newest_set_aside(db: &Path) -> Option<PathBuf> {
+    let dir = db.parent()?;
+    let prefix = format!("{}.corrupt-", db.file_name()?.to_str()?);
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix) && !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .max()
+        .map(|n| dir.join(n))
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::store(format!("{what} {}", path.display())).with_source(e)
+}
+
+fn login_hint(target: &Path) -> String {
+    format!(
+        "log in again (`tokenwarden login`); {} is kept for inspection and can be deleted",
+        target.display()
+    )
+}
+
+/// Sets aside the unreadable database `db`, which was file `seen` when found unreadable.
+/// `detail` says what is wrong. Returns the error to report.
+pub(crate) fn set_aside_file(
+    paths: &Paths,
+    db: &Path,
+    seen: FileId,
+    detail: &str,
+    now: SystemTime,
+) -> Error {
+    match set_aside_file_inner(paths, db, seen, now) {
+        Ok(Some(target)) => Error::store(format!(
+            "the token database {} is damaged ({detail}); it was set aside as {} and a fresh one will be started: every profile must log in again",
+            db.display(),
+            target.display()
+        ))
+        .with_hint(login_hint(&target)),
+        Ok(None) => already_set_aside(db, detail),
+        Err(e) => e,
+    }
+}
+
+fn already_set_aside(db: &Path, detail: &str) -> Error {
+    let target = newest_set_aside(db);
+    let named = target
+        .as_ref()
+        .map(|t| format!(" as {}", t.display()))
+        .unwrap_or_default();
+    let mut e = Error::store(format!(
+        "the token database {} was damaged ({detail}) and another process has set it aside{named}: the affected profiles must log in again",
+        db.display()
+    ));
+    if let Some(t) = target {
+        e = e.with_hint(login_hint(&t));
+    }
+    e
+}
+
+fn set_aside_file_inner(
+    paths: &Paths,
+    db: &Path,
+    seen: FileId,
+    now: SystemTime,
+) -> Result<Option<PathBuf>> {
+    let _guard = maintenance_lock(paths)?;
+    match fs::metadata(db) {
+        Ok(meta) if file_id(&meta) == seen => {}
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("cannot inspect", db, e)),
+    }
+    let target = target_for(db, now);
+    // The journal files first: once the database is gone, a process starting a fresh one
+    // must not find the old `-wal` and apply it.
+    for suffix in ["-wal", "-shm", "-journal"] {
+        match fs::rename(with_suffix(db, suffix), with_suffix(&target, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("cannot set aside", &with_suffix(db, suffix), e)),
+        }
+    }
+    fs::rename(db, &target).map_err(|e| io_error("cannot set aside", db, e))?;
+    if let Some(dir) = db.parent() {
+        sync_dir(dir).map_err(|e| io_error("cannot sync", dir, e))?;
+    }
+    tracing::warn!(path = %target.display(), "damaged token database set aside");
+    Ok(Some(target))
+}
+
+/// Copies the database aside and removes the token rows that do not open (see the module
+/// docs). `conn` is an open, healthy connection to `db`. Returns the error to report.
+pub(crate) fn set_aside_rows(
+    paths: &Paths,
+    db: &Path,
+    conn: &mut Connection,
+    sealer: &Sealer,
+    seen: &str,
+    now: SystemTime,
+) -> Error {
+    match set_aside_rows_inner(paths, db, conn, sealer, now) {
+        Ok(Some((target, damaged))) => {
+            let profiles: Vec<String> =
+                damaged.iter().map(|d| format!("{:?}", d.profile)).collect();
+            let details: Vec<&str> = damaged.iter().map(|d| d.detail.as_str()).collect();
+            Error::store(format!(
+                "the stored tokens of profile {} could not be opened ({}): the token database {} was altered or damaged. \
+                 A copy was set aside as {} and the damaged tokens were removed: profile {} must log in again",
+                profiles.join(", "),
+                details.join("; "),
+                db.display(),
+                target.display(),
+                profiles.join(", "),
+            ))
+            .with_hint(login_hint(&target))
+        }
+        Ok(None) => already_set_aside(db, seen),
+        Err(e) => e,
+    }
+}
+
+fn set_aside_rows_inner(
+    paths: &Paths,
+    db: &Path,
+    conn: &mut Connection,
+    sealer: &Sealer,
+    now: SystemTime,
+) -> Result<Option<(PathBuf, Vec<Damaged>)>> {
+    let sql = |e: rusqlite::Error| {
+        Error::store(format!(
+            "cannot set aside the damaged token database {}",
+            db.display()
+        ))
+        .with_source(e)
+    };
+    let _guard = maintenance_lock(paths)?;
+    let damaged = row::damaged_rows(conn, sealer).map_err(sql)?;
+    if damaged.is_empty() {
+        return Ok(None);
+    }
+    let target = target_for(db, now);
+    let target_str = target
+        .to_str()
+        .ok_or_else(|| Error::store(format!("the path {} is not valid UTF-8", target.display())))?;
+    // VACUUM INTO needs a missing or empty file: create it empty, private.
+    drop(create_private_file(&target).map_err(|e| io_error("cannot create", &target, e))?);
+    conn.execute("VACUUM INTO ?1", [target_str]).map_err(sql)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    for (d, version) in &damaged {
+        tx.execute(
+            "DELETE FROM tokens WHERE profile = ?1 AND version = ?2",
+            params![d.profile, version],
+        )
+        .map_err(sql)?;
+    }
+    tx.commit().map_err(sql)?;
+    tracing::warn!(path = %target.display(), rows = damaged.len(), "damaged token rows set aside");
+    Ok(Some((
+        target,
+        damaged.into_iter().map(|(d, _)| d).collect(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_and_names() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(stamp(t), "20231114T221320Z");
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tokens.db");
+        let first = target_for(&db, t);
+        assert_eq!(
+            first.file_name().unwrap(),
+            "tokens.db.corrupt-20231114T221320Z"
+        );
+        fs::write(&first, b"x").unwrap();
+        let second = target_for(&db, t);
+        assert_eq!(
+            second.file_name().unwrap(),
+            "tokens.db.corrupt-20231114T221320Z-2"
+        );
+        fs::write(&second, b"x").unwrap();
+        fs::write(with_suffix(&second, "-wal"), b"x").unwrap();
+        assert_eq!(newest_set_aside(&db), Some(second));
+    }
+
+    #[test]
+    fn the_loser_of_a_race_does_not_set_aside_the_fresh_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::in_dir(dir.path());
+        super::super::perms::ensure_private_dir(&paths.lock_dir(), "the lock directory").unwrap();
+        let db = paths.database();
+        fs::write(&db, b"garbage").unwrap();
+        fs::write(with_suffix(&db, "-wal"), b"old wal").unwrap();
+        let seen = file_id(&fs::metadata(&db).unwrap());
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        // Two processes found the same damaged file; the first sets it aside...
+        let first = set_aside_file(&paths, &db, seen, "not a database", now);
+        let target = dir.path().join("tokens.db.corrupt-20231114T221320Z");
+        assert!(
+            first.message().contains(&target.display().to_string()),
+            "{}",
+            first.message()
+        );
+        assert_eq!(fs::read(&target).unwrap(), b"garbage");
+        assert_eq!(fs::read(with_suffix(&target, "-wal")).unwrap(), b"old wal");
+        assert!(!with_suffix(&db, "-wal").exists());
+        // ...and starts a fresh one, which the second must leave alone.
+        fs::write(&db, b"fresh").unwrap();
+        let second = set_aside_file(&paths, &db, seen, "not a database", now);
+        assert!(
+            second.message().contains("another process"),
+            "{}",
+            second.message()
+        );
+        assert!(second.message().contains(&target.display().to_string()));
+        assert_eq!(fs::read(&db).unwrap(), b"fresh");
+        assert_eq!(newest_set_aside(&db), Some(target));
+    }
+}

@@ -1,0 +1,14 @@
+//! The library's one integration-test binary. Each module tests one concern; `util` holds the
+//! helpers (an in-process mockauth, profiles pointed at it, clients that never really wait).
+
+mod util;
+
+mod classify;
+mod config;
+mod discovery;
+mod exchange;
+mod lint;
+mod parser;
+mod quirks;
+mod retry;
+mod store;

@@ -1,0 +1,94 @@
+//! The token-response parser and the redactor never panic, whatever the bytes (proptest), and
+//! read the shapes real providers send.
+
+use proptest::prelude::*;
+use std::time::{Duration, SystemTime};
+use tokenwarden::error::HttpEvidence;
+use tokenwarden::http::RequestKind;
+use tokenwarden::http::classify::classify_response;
+use tokenwarden::http::evidence::redact_body;
+use tokenwarden::http::response::{ParsedBody, device_authorization, token_set};
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
+}
+
+fn exercise(ct: Option<&str>, bytes: &[u8]) {
+    let body = ParsedBody::parse(ct, bytes);
+    let _ = token_set(&body, &["a".to_string()], now());
+    let _ = device_authorization(&body, now());
+    let _ = body.oauth_error();
+    let snippet = redact_body(bytes, ct);
+    assert!(snippet.chars().count() <= 513);
+    for status in [200, 400, 429, 502] {
+        let _ = classify_response(RequestKind::Refresh, status, &body, HttpEvidence::default())
+            .report();
+    }
+}
+
+const CONTENT_TYPES: [Option<&str>; 5] = [
+    None,
+    Some("application/json"),
+    Some("application/x-www-form-urlencoded"),
+    Some("text/html"),
+    Some("text/plain"),
+];
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048), ct in 0usize..5) {
+        exercise(CONTENT_TYPES[ct], &bytes);
+    }
+
+    #[test]
+    fn arbitrary_strings_never_panic(s in ".{0,512}", ct in 0usize..5) {
+        exercise(CONTENT_TYPES[ct], s.as_bytes());
+    }
+
+    #[test]
+    fn token_shaped_json_never_panics(
+        at in proptest::option::of(".{0,20}"),
+        exp in prop_oneof![Just(serde_json::json!(null)), any::<i64>().prop_map(|n| serde_json::json!(n)),
+                           any::<f64>().prop_map(|f| serde_json::json!(f)), ".{0,12}".prop_map(|s| serde_json::json!(s))],
+        tt in proptest::option::of(".{0,10}"),
+        scope in proptest::option::of(".{0,30}"),
+    ) {
+        let mut m = serde_json::Map::new();
+        if let Some(a) = at { m.insert("access_token".into(), a.into()); }
+        m.insert("expires_in".into(), exp);
+        if let Some(t) = tt { m.insert("token_type".into(), t.into()); }
+        if let Some(s) = scope { m.insert("scope".into(), s.into()); }
+        let bytes = serde_json::Value::Object(m).to_string();
+        exercise(Some("application/json"), bytes.as_bytes());
+    }
+
+    #[test]
+    fn secrets_never_survive_redaction(secret in "[A-Za-z0-9_-]{8,40}") {
+        let body = format!(r#"{{"access_token":"{secret}","refresh_token":"{secret}x"}}"#);
+        let s = redact_body(body.as_bytes(), Some("application/json"));
+        prop_assert!(!s.contains(&secret));
+        let broken = format!(r#"{{"access_token": "{secret}", "#);
+        let s = redact_body(broken.as_bytes(), None);
+        prop_assert!(!s.contains(&secret));
+    }
+}
+
+#[test]
+fn google_device_response_says_verification_url() {
+    let body = ParsedBody::parse(
+        Some("application/json"),
+        br#"{"device_code":"d","user_code":"ABCD-EFGH","verification_url":"https://www.google.com/device","expires_in":1800,"interval":5}"#,
+    );
+    let d = device_authorization(&body, now()).expect("read");
+    assert_eq!(d.verification_uri, "https://www.google.com/device");
+    assert_eq!(d.expires_at, now() + Duration::from_secs(1800));
+}
+
+#[test]
+fn absurd_expires_in_is_clamped_and_negative_ignored() {
+    let body = ParsedBody::parse(None, br#"{"access_token":"a","expires_in":1e300}"#);
+    let t = token_set(&body, &[], now()).expect("read");
+    assert!(t.expires_at.is_some());
+    let body = ParsedBody::parse(None, br#"{"access_token":"a","expires_in":-5}"#);
+    assert_eq!(token_set(&body, &[], now()).expect("read").expires_at, None);
+}
