@@ -32,6 +32,14 @@ enum Command {
     Request(cmd::request::RequestArgs),
     /// Run a command with a valid access token in its environment.
     Exec(cmd::exec::ExecArgs),
+    /// Check configuration, connectivity, clock, store and tokens; name causes and fixes.
+    Doctor(cmd::doctor::Args),
+    /// Show the token-operation log.
+    Events(cmd::events::Args),
+    /// Statistics of token operations: outcomes, refresh latency, 5xx rate, forced logins.
+    Stats(cmd::stats::Args),
+    /// Show tokenwarden keeping many processes logged in through outages, beside a naive client.
+    Demo(cmd::demo::Args),
     /// Manage profiles in config.toml (add, list, show, remove).
     Profile(cmd::profile::ProfileArgs),
     /// Run the embedded OAuth authorization server (with fault injection) on loopback.
@@ -62,6 +70,10 @@ fn main() -> std::process::ExitCode {
             Command::Status(args) => done(cmd::status::run(g, args).await),
             Command::Request(args) => done(cmd::request::run(g, args).await),
             Command::Exec(args) => cmd::exec::run(g, args).await,
+            Command::Doctor(args) => done(cmd::doctor::run(g, args).await),
+            Command::Events(args) => done(cmd::events::run(g, args).await),
+            Command::Stats(args) => done(cmd::stats::run(g, args).await),
+            Command::Demo(args) => done(cmd::demo::run(g, args).await),
             Command::Profile(args) => done(cmd::profile::run(g, args).await),
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
         }

@@ -1,12 +1,16 @@
 //! One module per subcommand, and the options every subcommand shares.
 
 pub mod context;
+pub mod demo;
+pub mod doctor;
+pub mod events;
 pub mod exec;
 pub mod login;
 pub mod logout;
 pub mod mock_server;
 pub mod profile;
 pub mod request;
+pub mod stats;
 pub mod status;
 pub mod token;
 
