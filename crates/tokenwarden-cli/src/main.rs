@@ -44,6 +44,9 @@ enum Command {
     Profile(cmd::profile::ProfileArgs),
     /// Run the embedded OAuth authorization server (with fault injection) on loopback.
     MockServer(cmd::mock_server::MockServerArgs),
+    /// One worker process of `tokenwarden demo` (started by the demo, not by people).
+    #[command(hide = true)]
+    DemoWorker(cmd::demo::WorkerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,7 +67,7 @@ fn main() -> std::process::ExitCode {
     let result: anyhow::Result<u8> = runtime.block_on(async {
         let done = |r: anyhow::Result<()>| r.map(|()| 0u8);
         match cli.command {
-            Command::Login(args) => done(cmd::login::run(g, args).await),
+            Command::Login(args) => cmd::login::run(g, args).await,
             Command::Logout(args) => done(cmd::logout::run(g, args).await),
             Command::Token(args) => done(cmd::token::run(g, args).await),
             Command::Status(args) => done(cmd::status::run(g, args).await),
@@ -76,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => done(cmd::demo::run(g, args).await),
             Command::Profile(args) => done(cmd::profile::run(g, args).await),
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
+            Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
         }
     });
     // Do not wait for lingering tasks (a spinner, an idle connection) at exit.
@@ -99,6 +103,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(cmd::context::stderr_is_tty() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .try_init();
 }

@@ -11,14 +11,21 @@
 //! - [`http`]: one token-endpoint exchange, with everything seen captured; classification.
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
 //! - [`store`]: the encrypted SQLite token store, locks.
+//! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens.
+//! - [`events`]: the token-operation log's names, statistics, alert and retention.
+//! - [`diagnose`]: `doctor`'s checks, as data.
+//! - [`naive`]: the uncoordinated refresh of sample code, kept to show what goes wrong.
 #![deny(missing_docs)]
 
 pub mod clock;
 pub mod config;
+pub mod diagnose;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod flow;
 pub mod http;
+pub mod naive;
 pub mod paths;
 pub mod retry;
 pub mod secret;

@@ -22,15 +22,51 @@
 //! The proactive window is min(`refresh_skew`, half the token's lifetime). `invalidate` marks
 //! exactly one version rejected; [`Session::send`] retries a 401 once with a fresh token and
 //! reports a second 401 as SessionRejected instead of looping.
+//!
+//! # Layout
+//! - this file: [`Session`], the fast path, the gates (locks) and the refresh itself.
+//! - `cache`: the lock-free fast-path cache (per-thread copies behind a generation counter).
+//! - `failure`: what a failed refresh means (lost race, revocation, lost rotation, degraded).
+//! - `send`: [`Session::send`], the resource call with one 401 retry.
+//!
+//! # Crashes, and the one case that needs a new login
+//! The store is SQLite with `synchronous=FULL` and every write is one transaction, so a process
+//! killed at any moment (`kill -9`) leaves either the old record or the new one, never half of
+//! one, and its refresh lock is released by the kernel at once. Before sending a refresh the
+//! session marks the stored version "a refresh may be in flight" (the store's
+//! `refresh_failure_transient` flag); a successful write clears it, a failure records why.
+//!
+//! With refresh-token rotation one window cannot be closed by any client: the process is
+//! killed (or the answer is lost: 5xx after processing, timeout, a proxy's error page) *after*
+//! the server rotated the refresh token and *before* the new one was stored. The store then
+//! holds a refresh token the server has already replaced. With reuse detection and no grace
+//! period (RFC 9700 §4.14.2) the next refresh presents it, gets `invalid_grant` and the server
+//! revokes the session: a new login is needed. Because the flag is still set, that
+//! `invalid_grant` is reported as a possibly lost rotation ([`Cause::PossiblyLostRotation`]),
+//! not as a revocation. A provider-side *reuse grace period* closes the window: within it the
+//! server answers the previous refresh token with the same successor instead of revoking, so
+//! the next process's refresh simply succeeds (tested with mockauth's `reuse_grace`).
+//!
+//! # Degraded mode
+//! A transient failure (5xx, 429, network, open circuit breaker) while the current token is
+//! still valid hands that token out with [`Token::degraded`] set; ProviderUnavailable comes only
+//! when nothing valid is left. Attempts are bounded per credential by the retry policy and the
+//! circuit breaker, whose state the store shares between processes; while the breaker is open
+//! this session does not try again before the time it names.
+
+mod cache;
+mod failure;
+mod send;
 
 use crate::clock::Clock;
-use crate::error::{Cause, Error, ErrorKind, OAuthErrorCode, Result};
+use crate::error::{Cause, Error, Result};
+use crate::events::{Operation, Outcome};
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::{CasOutcome, Event, Store, StoredTokens, TokenState, Version};
+use crate::store::{CasOutcome, Event, ProfileLock, Store, StoredTokens, TokenState, Version};
 use crate::token::TokenSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// A boxed future, for the object-safe [`Grants`] trait.
@@ -113,8 +149,11 @@ pub struct Session {
     grants: Arc<dyn Grants>,
     clock: Arc<dyn Clock>,
     opts: SessionOptions,
-    cache: RwLock<Option<Arc<StoredTokens>>>,
+    cache: cache::Cache,
     flight: tokio::sync::Mutex<()>,
+    degraded: Mutex<Option<failure::Degraded>>,
+    last_warning: Mutex<Option<String>>,
+    tracer: Option<Arc<dyn crate::http::Tracer>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -126,14 +165,10 @@ impl std::fmt::Debug for Session {
     }
 }
 
-enum Gate<'a> {
-    /// Both locks held: this caller refreshes.
-    Held(
-        #[allow(dead_code)] tokio::sync::MutexGuard<'a, ()>,
-        #[allow(dead_code)] crate::store::ProfileLock,
-    ),
-    /// Someone else is refreshing.
-    Busy,
+/// Both locks, held by the one caller that refreshes; released on drop.
+struct Held<'a> {
+    _flight: tokio::sync::MutexGuard<'a, ()>,
+    _lock: ProfileLock,
 }
 
 impl Session {
@@ -150,10 +185,19 @@ impl Session {
             store,
             grants,
             clock,
+            cache: cache::Cache::new(opts.refresh_skew),
             opts,
-            cache: RwLock::new(None),
             flight: tokio::sync::Mutex::new(()),
+            degraded: Mutex::new(None),
+            last_warning: Mutex::new(None),
+            tracer: None,
         }
+    }
+
+    /// Passes the resource requests of [`Session::send`] to `tracer` (`--trace-http`).
+    pub fn with_tracer(mut self, tracer: Arc<dyn crate::http::Tracer>) -> Session {
+        self.tracer = Some(tracer);
+        self
     }
 
     /// The profile this session serves.
@@ -161,458 +205,319 @@ impl Session {
         &self.profile
     }
 
+    /// The warning of the last degraded token this session handed out (see
+    /// [`Token::degraded`]), until a refresh succeeds: for callers that do not see the token,
+    /// like those of [`Session::send`].
+    pub fn warning(&self) -> Option<String> {
+        self.last_warning.lock().ok().and_then(|w| w.clone())
+    }
+
     /// A token valid for at least `min_ttl`, refreshing when needed (once, whoever asks).
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
-        let now = self.clock.now();
-        if let Some(cached) = self.cached()
-            && cached.state == TokenState::Valid
-            && cached.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew)
-        {
-            return Ok(Token::from_stored(&cached));
+        if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
+            return Ok(token);
         }
         self.slow_path(min_ttl).await
-    }
-
-    fn cached(&self) -> Option<Arc<StoredTokens>> {
-        self.cache.read().map(|c| c.clone()).unwrap_or(None)
-    }
-
-    fn remember(&self, stored: &StoredTokens) {
-        if let Ok(mut c) = self.cache.write() {
-            *c = Some(Arc::new(stored.clone()));
-        }
-    }
-
-    fn forget(&self) {
-        if let Ok(mut c) = self.cache.write() {
-            *c = None;
-        }
     }
 
     fn read(&self) -> Result<StoredTokens> {
         match self.store.read(&self.profile)? {
             Some(s) => Ok(s),
             None => {
-                self.forget();
+                self.cache.clear();
                 Err(Error::login_required(format!(
                     "no tokens are stored for profile `{}`",
                     self.profile
                 ))
                 .with_cause(Cause::NotLoggedIn)
-                .with_hint(format!(
-                    "run `tokenwarden --profile {} login`",
-                    self.profile
-                )))
+                .with_hint(self.login_hint()))
             }
         }
+    }
+
+    fn login_hint(&self) -> String {
+        format!("run `tokenwarden --profile {} login`", self.profile)
     }
 
     async fn slow_path(&self, min_ttl: Duration) -> Result<Token> {
         let t = self.read()?;
         let now = self.clock.now();
         if let TokenState::LoginRequired { reason } = &t.state {
-            self.remember(&t);
+            self.cache.clear();
             return Err(self.login_required_again(&t, reason));
         }
         let usable = t.state == TokenState::Valid;
         if usable && t.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew) {
-            self.remember(&t);
+            self.cache.set(&t);
             return Ok(Token::from_stored(&t));
         }
-        let still_valid = usable && t.tokens.is_valid_for(now, min_ttl);
-        let gate = if still_valid {
-            // Inside the proactive window: refresh only if nobody else is; never wait.
-            self.try_gate()?
-        } else {
-            self.wait_gate().await?
-        };
-        match gate {
-            Gate::Busy => {
-                self.remember(&t);
-                Ok(Token::from_stored(&t))
+        if usable && t.tokens.is_valid_for(now, min_ttl) {
+            // Inside the proactive window: refresh only if nobody else is and the provider is
+            // not known to be down; never wait.
+            if let Some(token) = self.degraded_until_retry(&t, now) {
+                return Ok(token);
             }
-            Gate::Held(_flight, _lock) => self.refresh_locked(&t, min_ttl).await,
+            return match self.try_gate()? {
+                None => Ok(self.in_window_token(&t, now)),
+                Some(held) => {
+                    let result = self.refresh_locked(&t, min_ttl).await;
+                    drop(held);
+                    result
+                }
+            };
         }
+        let held = self.wait_gate().await?;
+        let result = self.refresh_locked(&t, min_ttl).await;
+        drop(held);
+        result
     }
 
-    fn try_gate(&self) -> Result<Gate<'_>> {
+    /// Both locks if both are free now; `None` when someone else is refreshing.
+    fn try_gate(&self) -> Result<Option<Held<'_>>> {
         let Ok(flight) = self.flight.try_lock() else {
-            return Ok(Gate::Busy);
+            return Ok(None);
         };
-        match self.store.try_lock(&self.profile)? {
-            Some(lock) => Ok(Gate::Held(flight, lock)),
-            None => Ok(Gate::Busy),
-        }
+        Ok(self.store.try_lock(&self.profile)?.map(|lock| Held {
+            _flight: flight,
+            _lock: lock,
+        }))
     }
 
-    async fn wait_gate(&self) -> Result<Gate<'_>> {
+    /// Both locks, waiting at most `lock_wait` in all. The file lock is polled (every 2 to
+    /// 50 ms), so a holder killed with `kill -9` is noticed within 50 ms.
+    async fn wait_gate(&self) -> Result<Held<'_>> {
         let started = Instant::now();
-        let flight = match tokio::time::timeout(self.opts.lock_wait, self.flight.lock()).await {
-            Ok(g) => g,
-            Err(_) => return Err(self.lock_timeout(started.elapsed())),
+        let wait = self.opts.lock_wait;
+        let Ok(flight) = tokio::time::timeout(wait, self.flight.lock()).await else {
+            let waited = started.elapsed();
+            self.event(Operation::LockWait, Outcome::Timeout, None, Some(waited));
+            return Err(self.lock_timeout(waited, "another task of this process", None));
         };
         let mut pause = Duration::from_millis(2);
         loop {
             if let Some(lock) = self.store.try_lock(&self.profile)? {
                 let waited = started.elapsed();
                 if waited > Duration::from_millis(100) {
-                    self.event("lock_wait", "ok", None, Some(waited));
+                    self.event(Operation::LockWait, Outcome::Ok, None, Some(waited));
                 }
-                return Ok(Gate::Held(flight, lock));
+                return Ok(Held {
+                    _flight: flight,
+                    _lock: lock,
+                });
             }
             let waited = started.elapsed();
-            if waited >= self.opts.lock_wait {
-                self.event("lock_wait", "timeout", None, Some(waited));
-                return Err(self.lock_timeout(waited));
+            if waited >= wait {
+                // A last try through the store, whose error names the holder.
+                return match self.store.lock(&self.profile, Duration::ZERO) {
+                    Ok(lock) => Ok(Held {
+                        _flight: flight,
+                        _lock: lock,
+                    }),
+                    Err(e) => {
+                        self.event(Operation::LockWait, Outcome::Timeout, None, Some(waited));
+                        Err(self.lock_timeout(waited, "another process", e.hint()))
+                    }
+                };
             }
-            tokio::time::sleep(pause.min(self.opts.lock_wait - waited)).await;
+            tokio::time::sleep(pause.min(wait - waited)).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
-    fn lock_timeout(&self, waited: Duration) -> Error {
+    fn lock_timeout(&self, waited: Duration, holder: &str, hint: Option<&str>) -> Error {
         Error::store(format!(
-            "waited {:.1} s for the refresh lock of profile `{}`, held by another process",
+            "waited {:.1} s for the refresh lock of profile `{}`, held by {holder} that is still refreshing",
             waited.as_secs_f64(),
             self.profile
         ))
-        .with_hint("another tokenwarden process is refreshing and has not finished; check for a hung process (`ps`), or raise the wait with `lock_wait` in the profile")
+        .with_hint(hint.map(str::to_string).unwrap_or_else(|| {
+            "a refresh is taking longer than the lock wait (the provider may be very slow); try again, and check `tokenwarden doctor`".to_string()
+        }))
     }
 
     async fn refresh_locked(&self, seen: &StoredTokens, min_ttl: Duration) -> Result<Token> {
         // Re-read under the lock: another process may have refreshed, or logged in.
         let t2 = self.read()?;
         let now = self.clock.now();
-        if t2.version != seen.version {
-            if t2.state == TokenState::Valid && t2.tokens.is_valid_for(now, min_ttl) {
-                self.remember(&t2);
-                return Ok(Token::from_stored(&t2));
-            }
-            if let TokenState::LoginRequired { reason } = &t2.state {
-                return Err(self.login_required_again(&t2, reason));
-            }
-        } else if t2.state == TokenState::Valid
-            && t2.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew)
+        let usable = t2.state == TokenState::Valid;
+        let newer = t2.version != seen.version;
+        if usable
+            && ((newer && t2.tokens.is_valid_for(now, min_ttl))
+                || t2.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew))
         {
-            self.remember(&t2);
+            self.cache.set(&t2);
             return Ok(Token::from_stored(&t2));
         }
         if let TokenState::LoginRequired { reason } = &t2.state {
             return Err(self.login_required_again(&t2, reason));
         }
-
         let started = Instant::now();
-        let (operation, result) =
-            match (&t2.tokens.refresh_token, self.grants.client_credentials()) {
-                (Some(rt), _) => ("refresh", self.grants.refresh(rt).await),
-                (None, Some(cc)) => ("client_credentials", cc.await),
-                (None, None) => {
-                    let e = Error::login_required(format!(
-                    "the access token of profile `{}` {} and the provider gave no refresh token",
-                    self.profile,
-                    if t2.state == TokenState::Rejected { "was rejected" } else { "expired" }
-                ))
-                .with_cause(Cause::NotLoggedIn)
-                .with_hint(format!("run `tokenwarden --profile {} login`", self.profile));
-                    return Err(e);
-                }
-            };
+        let (operation, result) = if let Some(rt) = &t2.tokens.refresh_token {
+            self.mark_in_flight(&t2);
+            (Operation::Refresh, self.grants.refresh(rt).await)
+        } else if let Some(grant) = self.grants.client_credentials() {
+            (Operation::ClientCredentials, grant.await)
+        } else {
+            return Err(self.no_refresh_token(&t2));
+        };
         let elapsed = started.elapsed();
         match result {
-            Ok(mut fresh) => {
-                if fresh.refresh_token.is_none() {
-                    // RFC 6749 §6: the server may keep the refresh token; keep ours.
-                    fresh.refresh_token = t2.tokens.refresh_token.clone();
-                    fresh.refresh_token_obtained_at = t2.tokens.refresh_token_obtained_at;
-                }
-                if fresh.id_token.is_none() {
-                    fresh.subject = fresh.subject.or_else(|| t2.tokens.subject.clone());
-                    fresh.issuer = fresh.issuer.or_else(|| t2.tokens.issuer.clone());
-                }
-                match self
-                    .store
-                    .write_if_version(&self.profile, t2.version, &fresh)?
-                {
-                    CasOutcome::Written(version) => {
-                        self.event(operation, "ok", None, Some(elapsed));
-                        let stored = self.read()?;
-                        if stored.version == version {
-                            self.remember(&stored);
-                            return Ok(Token::from_stored(&stored));
-                        }
-                        // Someone wrote after us (a login in another terminal): theirs wins.
-                        self.remember(&stored);
-                        Ok(Token::from_stored(&stored))
-                    }
-                    CasOutcome::Conflict(current) => {
-                        // A writer that did not take the lock (a new login) got there first.
-                        self.event(operation, "ok_superseded", None, Some(elapsed));
-                        match current {
-                            Some(cur) if cur.state == TokenState::Valid => {
-                                self.remember(&cur);
-                                Ok(Token::from_stored(&cur))
-                            }
-                            _ => Err(Error::store(format!(
-                                "the tokens of profile `{}` changed during a refresh and are no longer usable",
-                                self.profile
-                            ))
-                            .with_hint("run the command again")),
-                        }
-                    }
-                }
-            }
-            Err(err) => {
-                self.event_err(operation, &err, elapsed);
-                self.refresh_failed(&t2, err, min_ttl)
-            }
+            Ok(fresh) => self.store_fresh(&t2, fresh, operation, elapsed),
+            Err(err) => self.refresh_failed(&t2, err, operation, elapsed, min_ttl),
         }
     }
 
-    fn refresh_failed(&self, t2: &StoredTokens, err: Error, min_ttl: Duration) -> Result<Token> {
-        let invalid_grant = matches!(
-            err.oauth().map(|o| &o.code),
-            Some(OAuthErrorCode::InvalidGrant)
-        );
-        if err.kind() == ErrorKind::LoginRequired || invalid_grant {
-            // Someone else may have rotated the refresh token and stored the result.
-            if let Ok(t3) = self.read()
-                && t3.version != t2.version
-                && t3.state == TokenState::Valid
-            {
-                self.remember(&t3);
-                return Ok(Token::from_stored(&t3));
-            }
-            let lost_rotation =
-                t2.refresh_failure_transient || err.cause() == Some(Cause::PossiblyLostRotation);
-            let obtained = t2
-                .tokens
-                .refresh_token_obtained_at
-                .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-                .unwrap_or_else(|| "an unknown time".into());
-            let (message, cause, hint) = if lost_rotation {
-                (
-                    format!(
-                        "the provider refused the refresh token of profile `{}` right after an earlier refresh attempt failed in transit: the server probably rotated the token but its answer was lost (refresh token obtained {obtained})",
-                        self.profile
-                    ),
-                    Cause::PossiblyLostRotation,
-                    format!(
-                        "run `tokenwarden --profile {} login`; a provider-side reuse grace period avoids this",
-                        self.profile
-                    ),
-                )
-            } else {
-                (
-                    format!(
-                        "the provider revoked the session of profile `{}`: it refused the refresh token (obtained {obtained}), and no other process stored a newer one",
-                        self.profile
-                    ),
-                    Cause::RefreshTokenRevoked,
-                    format!("run `tokenwarden --profile {} login`", self.profile),
-                )
-            };
-            let reason = match err.oauth() {
-                Some(o) => format!(
-                    "{}{}",
-                    o.code,
-                    o.description
-                        .as_deref()
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default()
-                ),
-                None => err.message().to_string(),
-            };
-            let _ = self.store.mark_state(
-                &self.profile,
-                t2.version,
-                TokenState::LoginRequired { reason },
-                Some(&message),
-                false,
-            );
-            self.forget();
-            return Err(err
-                .with_kind(ErrorKind::LoginRequired)
-                .with_message(message)
-                .with_cause(cause)
-                .with_hint(hint));
+    /// Marks `t2` "a refresh may be in flight", so that a crash before the answer is stored
+    /// makes a later `invalid_grant` read as a possibly lost rotation (see the module docs).
+    fn mark_in_flight(&self, t2: &StoredTokens) {
+        if t2.refresh_failure_transient {
+            return;
         }
-        let transient = err.kind() == ErrorKind::ProviderUnavailable;
-        let _ = self.store.mark_state(
+        if let Err(e) = self.store.mark_state(
             &self.profile,
             t2.version,
             t2.state.clone(),
-            Some(&err.report()),
-            transient,
-        );
-        let now = self.clock.now();
-        if transient && t2.state == TokenState::Valid && t2.tokens.is_valid_for(now, min_ttl) {
-            let left = t2
-                .tokens
-                .remaining(now)
-                .map(|d| format!("{} s", d.as_secs()))
-                .unwrap_or_else(|| "no expiry".into());
-            let warning = format!(
-                "the provider is failing ({}); using the current token, still valid ({left} left)",
-                err.message()
-            );
-            tracing::warn!(profile = %self.profile, "{warning}");
-            self.remember(t2);
-            let mut token = Token::from_stored(t2);
-            token.degraded = Some(warning);
-            return Ok(token);
+            t2.last_error.as_deref(),
+            true,
+        ) {
+            tracing::warn!(profile = %self.profile, error = %e, "cannot mark the refresh in flight");
         }
-        if transient {
-            let what = if t2.state == TokenState::Rejected {
-                "the current token was rejected"
-            } else {
-                "the current token has expired"
-            };
-            let msg = format!("{}; {what}", err.message());
-            return Err(err.with_message(msg));
-        }
-        Err(err)
     }
 
-    fn login_required_again(&self, t: &StoredTokens, reason: &str) -> Error {
+    fn no_refresh_token(&self, t2: &StoredTokens) -> Error {
+        let what = if t2.state == TokenState::Rejected {
+            "was rejected"
+        } else {
+            "expired"
+        };
         Error::login_required(format!(
-            "profile `{}` needs a new login: {}",
-            self.profile,
-            t.last_error.as_deref().unwrap_or(reason)
-        ))
-        .with_cause(Cause::RefreshTokenRevoked)
-        .with_hint(format!(
-            "run `tokenwarden --profile {} login`",
+            "the access token of profile `{}` {what} and there is no refresh token to renew it",
             self.profile
         ))
+        .with_cause(Cause::NotLoggedIn)
+        .with_hint(format!(
+            "{}; a confidential client that logs in with --client-credentials renews by itself when its profile says grant = \"client_credentials\"",
+            self.login_hint()
+        ))
+    }
+
+    /// Stores a refreshed token set with compare-and-swap on the version it replaces, durably,
+    /// and only then hands it out.
+    fn store_fresh(
+        &self,
+        t2: &StoredTokens,
+        mut fresh: TokenSet,
+        operation: Operation,
+        elapsed: Duration,
+    ) -> Result<Token> {
+        if fresh.refresh_token.is_none() {
+            // RFC 6749 §6: the server may keep the refresh token; keep ours.
+            fresh.refresh_token = t2.tokens.refresh_token.clone();
+            fresh.refresh_token_obtained_at = t2.tokens.refresh_token_obtained_at;
+        }
+        if fresh.id_token.is_none() {
+            fresh.subject = fresh.subject.or_else(|| t2.tokens.subject.clone());
+            fresh.issuer = fresh.issuer.or_else(|| t2.tokens.issuer.clone());
+        }
+        match self
+            .store
+            .write_if_version(&self.profile, t2.version, &fresh)?
+        {
+            CasOutcome::Written(version) => {
+                self.event(operation, Outcome::Ok, None, Some(elapsed));
+                if let Ok(mut w) = self.last_warning.lock() {
+                    *w = None;
+                }
+                let now = self.clock.now();
+                let stored = StoredTokens {
+                    profile: self.profile.clone(),
+                    tokens: fresh,
+                    version,
+                    state: TokenState::Valid,
+                    last_error: None,
+                    last_refresh_at: Some(now),
+                    refresh_failure_transient: false,
+                    updated_at: now,
+                };
+                self.cache.set(&stored);
+                Ok(Token::from_stored(&stored))
+            }
+            CasOutcome::Conflict(current) => {
+                // A writer that does not take the lock (a login in another terminal, a logout)
+                // got there first: what it stored wins.
+                self.event(operation, Outcome::OkSuperseded, None, Some(elapsed));
+                match current {
+                    Some(cur) if cur.state == TokenState::Valid => {
+                        self.cache.set(&cur);
+                        Ok(Token::from_stored(&cur))
+                    }
+                    Some(cur) => match &cur.state {
+                        TokenState::LoginRequired { reason } => {
+                            Err(self.login_required_again(&cur, reason))
+                        }
+                        _ => Err(Error::login_required(format!(
+                            "the token of profile `{}` was replaced during the refresh and the replacement was rejected by the server",
+                            self.profile
+                        ))
+                        .with_hint(self.login_hint())),
+                    },
+                    None => {
+                        self.cache.clear();
+                        Err(Error::login_required(format!(
+                            "profile `{}` was logged out while its token was being refreshed",
+                            self.profile
+                        ))
+                        .with_cause(Cause::NotLoggedIn)
+                        .with_hint(self.login_hint()))
+                    }
+                }
+            }
+        }
     }
 
     /// Marks exactly `token` (by version) rejected by a resource server, so that the next
     /// `get_token` refreshes. A token that was already replaced is left alone.
     pub fn invalidate(&self, token: &Token) -> Result<()> {
-        self.forget();
+        self.cache.clear();
         let marked = self.store.mark_rejected(&self.profile, token.version)?;
-        self.event(
-            "invalidate",
-            if marked { "ok" } else { "stale" },
-            None,
-            None,
-        );
+        let outcome = if marked { Outcome::Ok } else { Outcome::Stale };
+        self.event(Operation::Invalidate, outcome, None, None);
         Ok(())
-    }
-
-    /// Sends a request built by `build` with the bearer token. On a 401 the token is
-    /// invalidated, refreshed once and the request built and sent again once; a second 401 is
-    /// [`ErrorKind::SessionRejected`]. `build` is called once per attempt, so the body must be
-    /// replayable (hold it as bytes).
-    pub async fn send(
-        &self,
-        build: impl Fn(&Token) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response> {
-        let token = self.get_token(Duration::ZERO).await?;
-        let first = send_one(build(&token)).await?;
-        if first.status() != reqwest::StatusCode::UNAUTHORIZED {
-            return Ok(first);
-        }
-        self.event_status("resource", "unauthorized", first.status().as_u16(), &first);
-        self.invalidate(&token)?;
-        let fresh = self.get_token(Duration::ZERO).await?;
-        let second = send_one(build(&fresh)).await?;
-        if second.status() != reqwest::StatusCode::UNAUTHORIZED {
-            return Ok(second);
-        }
-        self.event_status(
-            "resource",
-            "unauthorized",
-            second.status().as_u16(),
-            &second,
-        );
-        let www = second
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let request_id = crate::session::request_id(&second);
-        // Do not mark the fresh token: another refresh would only be rejected again.
-        Err(Error::new(
-            ErrorKind::SessionRejected,
-            format!(
-                "the server rejected a freshly refreshed token of profile `{}` (401 twice): the session is rejected by the server",
-                self.profile
-            ),
-        )
-        .with_cause(Cause::ResourceRejected)
-        .with_http(crate::error::HttpEvidence {
-            request: Some(format!("{}", second.url())),
-            status: Some(401),
-            request_id,
-            www_authenticate: www,
-            ..Default::default()
-        })
-        .with_hint("the provider may bind sessions to one client instance, or the token lacks the audience/scope this API needs; check the profile's scopes and `resource`, then log in again"))
     }
 
     fn event(
         &self,
-        operation: &str,
-        outcome: &str,
+        operation: Operation,
+        outcome: Outcome,
         status: Option<u16>,
         duration: Option<Duration>,
     ) {
-        let mut e = Event::new(self.clock.now(), &self.profile, operation, outcome);
-        e.status = status;
-        e.duration = duration;
-        let _ = self.store.append_event(&e);
-    }
-
-    fn event_err(&self, operation: &str, err: &Error, duration: Duration) {
         let mut e = Event::new(
             self.clock.now(),
             &self.profile,
-            operation,
-            err.kind().as_str(),
+            operation.as_str(),
+            outcome.as_str(),
         );
-        e.status = err.status();
-        e.oauth_error = err.oauth().map(|o| o.code.to_string());
-        e.request_id = err.request_id().map(str::to_string);
-        e.correlation_id = err.correlation_id().map(str::to_string);
-        e.duration = Some(duration);
-        let _ = self.store.append_event(&e);
+        e.status = status;
+        e.duration = duration;
+        self.record(&e);
     }
 
-    fn event_status(&self, operation: &str, outcome: &str, status: u16, resp: &reqwest::Response) {
-        let mut e = Event::new(self.clock.now(), &self.profile, operation, outcome);
-        e.status = Some(status);
-        e.request_id = request_id(resp);
-        let _ = self.store.append_event(&e);
+    fn event_err(&self, operation: Operation, err: &Error, duration: Duration) {
+        let e = crate::events::error_event(
+            self.clock.now(),
+            &self.profile,
+            operation,
+            err,
+            Some(duration),
+        );
+        self.record(&e);
     }
-}
 
-fn request_id(resp: &reqwest::Response) -> Option<String> {
-    ["x-request-id", "request-id", "cf-ray"]
-        .iter()
-        .find_map(|h| {
-            resp.headers()
-                .get(*h)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
-}
-
-async fn send_one(req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-    req.send().await.map_err(|e| {
-        let (cause, what) = if e.is_timeout() {
-            (Cause::Timeout, "timed out")
-        } else if e.is_connect() {
-            (Cause::Connect, "could not connect")
-        } else {
-            (Cause::Connect, "failed")
-        };
-        Error::new(
-            ErrorKind::ProviderUnavailable,
-            format!("the request to the API {what}"),
-        )
-        .with_cause(cause)
-        .with_source(e)
-        .with_hint("check the URL and that the API is reachable from here")
-    })
+    /// Appends to the event log; a failure to do so never fails the operation.
+    fn record(&self, e: &Event) {
+        if let Err(err) = self.store.append_event(e) {
+            tracing::warn!(error = %err, "could not record a token operation in the event log");
+        }
+    }
 }

@@ -68,48 +68,160 @@ impl Warden {
         self.config.profile(name)
     }
 
-    /// The token store, opened (and created) on first use.
+    /// The `--trace-http` tracer, when set.
+    pub fn tracer(&self) -> Option<&Arc<dyn Tracer>> {
+        self.tracer.as_ref()
+    }
+
+    /// The token store, opened (and created) on first use. Opening applies the event log's
+    /// retention bounds.
     pub fn store(&self) -> Result<Arc<SqliteStore>> {
         if let Some(s) = self.store.get() {
             return Ok(s.clone());
         }
         let store = Arc::new(SqliteStore::open(&self.paths, KeySource::from_env()?)?);
+        if let Err(e) = crate::events::prune(store.as_ref(), self.clock.now()) {
+            tracing::warn!(error = %e, "could not prune the event log");
+        }
         Ok(self.store.get_or_init(|| store).clone())
     }
 
-    /// A token client for `profile`, with the store's shared circuit breaker.
-    pub fn client(&self, profile: &Profile) -> Result<TokenClient> {
-        let mut http = HttpClient::new(HttpSettings::for_profile(profile))?;
-        if let Some(t) = &self.tracer {
-            http = http.with_tracer(t.clone());
+    /// Records in the event log how `operation` on `profile` ended (a login, a logout). A
+    /// store that cannot be opened is logged, never reported: the log serves diagnosis.
+    pub fn record_outcome<T>(
+        &self,
+        profile: &str,
+        operation: crate::events::Operation,
+        result: &Result<T>,
+        duration: std::time::Duration,
+    ) {
+        match self.store() {
+            Ok(store) => crate::events::record_result(
+                store.as_ref(),
+                self.clock.now(),
+                profile,
+                operation,
+                result,
+                duration,
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not record a token operation"),
         }
-        let mut b = TokenClient::builder(profile.clone())
-            .http(http)
-            .clock(self.clock.clone())
-            .breaker_backend(self.store()?);
-        if let Some(secret) = profile.client_secret()? {
-            b = b.client_secret(secret);
-        }
-        b.build()
     }
 
-    /// A session for the profile `name`.
+    /// An HTTP client with `profile`'s timeouts and the `--trace-http` tracer.
+    pub fn http_client(&self, profile: &Profile) -> Result<HttpClient> {
+        let http = HttpClient::new(HttpSettings::for_profile(profile))?;
+        Ok(match &self.tracer {
+            Some(t) => http.with_tracer(t.clone()),
+            None => http,
+        })
+    }
+
+    /// A token client for `profile`, with the store's shared circuit breaker; it records its
+    /// code exchanges, device grants and revocations in the store's event log.
+    pub fn client(&self, profile: &Profile) -> Result<TokenClient> {
+        self.client_factory(profile)?.build()
+    }
+
+    fn client_factory(&self, profile: &Profile) -> Result<ClientFactory> {
+        Ok(ClientFactory {
+            profile: profile.clone(),
+            tracer: self.tracer.clone(),
+            clock: self.clock.clone(),
+            store: self.store()?,
+        })
+    }
+
+    /// A session for the profile `name`. Its token client (HTTP client, TLS roots, client
+    /// secret) is built on the first refresh: a caller whose token is still fresh pays for none
+    /// of it.
     pub fn session(&self, name: &str) -> Result<Session> {
-        let loaded = self.profile(name)?;
-        let profile = loaded.profile;
-        let client = self.client(&profile)?;
+        let profile = self.profile(name)?.profile;
+        let grants = LazyGrants {
+            factory: self.client_factory(&profile)?,
+            client: OnceLock::new(),
+        };
+        self.session_over(name, &profile, Arc::new(grants))
+    }
+
+    /// A session for the profile `name` that refreshes through `client` (a command that also
+    /// needs the client's HTTP connection pool, like `request`, builds it once).
+    pub fn session_with(&self, name: &str, client: TokenClient) -> Result<Session> {
+        let profile = client.profile().clone();
+        self.session_over(name, &profile, Arc::new(ClientGrants(client)))
+    }
+
+    fn session_over(
+        &self,
+        name: &str,
+        profile: &Profile,
+        grants: Arc<dyn Grants>,
+    ) -> Result<Session> {
         let store: Arc<dyn Store> = self.store()?;
         let opts = SessionOptions {
             refresh_skew: profile.refresh_skew,
             ..SessionOptions::default()
         };
-        Ok(Session::new(
-            name,
-            store,
-            Arc::new(ClientGrants(client)),
-            self.clock.clone(),
-            opts,
-        ))
+        let session = Session::new(name, store, grants, self.clock.clone(), opts);
+        Ok(match &self.tracer {
+            Some(t) => session.with_tracer(t.clone()),
+            None => session,
+        })
+    }
+}
+
+/// What building a profile's [`TokenClient`] takes, so that it can be built later.
+struct ClientFactory {
+    profile: Profile,
+    tracer: Option<Arc<dyn Tracer>>,
+    clock: Arc<dyn Clock>,
+    store: Arc<SqliteStore>,
+}
+
+impl ClientFactory {
+    fn build(&self) -> Result<TokenClient> {
+        let mut http = HttpClient::new(HttpSettings::for_profile(&self.profile))?;
+        if let Some(t) = &self.tracer {
+            http = http.with_tracer(t.clone());
+        }
+        let mut b = TokenClient::builder(self.profile.clone())
+            .http(http)
+            .clock(self.clock.clone())
+            .events(self.store.clone())
+            .breaker_backend(self.store.clone());
+        if let Some(secret) = self.profile.client_secret()? {
+            b = b.client_secret(secret);
+        }
+        b.build()
+    }
+}
+
+/// [`Grants`] through a [`TokenClient`] built on first use.
+struct LazyGrants {
+    factory: ClientFactory,
+    client: OnceLock<TokenClient>,
+}
+
+impl LazyGrants {
+    fn client(&self) -> Result<&TokenClient> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = self.factory.build()?;
+        Ok(self.client.get_or_init(|| built))
+    }
+}
+
+impl Grants for LazyGrants {
+    fn refresh<'a>(&'a self, refresh_token: &'a RefreshToken) -> BoxFuture<'a, Result<TokenSet>> {
+        Box::pin(async move { self.client()?.refresh(refresh_token).await })
+    }
+
+    fn client_credentials(&self) -> Option<BoxFuture<'_, Result<TokenSet>>> {
+        (self.factory.profile.grant == GrantType::ClientCredentials).then(|| {
+            Box::pin(async move { self.client()?.client_credentials().await })
+                as BoxFuture<'_, Result<TokenSet>>
+        })
     }
 }
 

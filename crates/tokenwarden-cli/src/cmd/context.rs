@@ -46,28 +46,17 @@ impl Tracer for StderrTracer {
             TraceEvent::Response {
                 correlation_id,
                 evidence,
+                headers,
             } => {
                 let mut s = format!(
                     "< [{correlation_id}] {} ({} ms)\n",
                     evidence.status.map(|s| s.to_string()).unwrap_or_default(),
                     evidence.elapsed.map(|d| d.as_millis()).unwrap_or_default()
                 );
-                let headers = [
-                    ("content-type", evidence.content_type.clone()),
-                    ("x-request-id", evidence.request_id.clone()),
-                    ("date", evidence.date.map(httpdate_fmt)),
-                    (
-                        "retry-after",
-                        evidence.retry_after.map(|d| format!("{}", d.as_secs())),
-                    ),
-                    ("www-authenticate", evidence.www_authenticate.clone()),
-                ];
                 for (k, v) in headers {
-                    if let Some(v) = v {
-                        s.push_str(&format!("< {k}: {v}\n"));
-                    }
+                    s.push_str(&format!("< {k}: {v}\n"));
                 }
-                if let Some(b) = &evidence.body_snippet {
+                if let Some(b) = evidence.body_snippet.as_ref().filter(|b| !b.is_empty()) {
                     s.push_str(&format!("<\n< {b}\n"));
                 }
                 s
@@ -81,10 +70,6 @@ impl Tracer for StderrTracer {
         };
         eprint!("{text}");
     }
-}
-
-fn httpdate_fmt(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// True when stderr is a terminal and colour/animation are welcome.
@@ -108,6 +93,11 @@ pub fn short(d: Duration) -> String {
 /// RFC 3339 with seconds.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// RFC 3339 with milliseconds (event times).
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Parses a duration such as `30s`, `5m`, `1h30m`, or a bare number of seconds.

@@ -11,6 +11,11 @@ use tokenwarden::store::Store as _;
 
 /// Arguments of `tokenwarden logout`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Only this profile's tokens are deleted. The refresh token is revoked first (with \
+token_type_hint), then the access token. If the provider cannot be reached or refuses, logout \
+says so (the tokens may stay live there until they expire) and still deletes them locally; it \
+exits 0 once the local tokens are gone.")]
 pub struct LogoutArgs {
     /// Delete the local tokens without revoking them at the provider.
     #[arg(long)]
@@ -19,6 +24,7 @@ pub struct LogoutArgs {
 
 /// Runs `tokenwarden logout`.
 pub async fn run(global: &Global, args: LogoutArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     let w = context::warden(global)?;
     let store = w.store()?;
     let Some(stored) = store.read(&global.profile)? else {
@@ -69,9 +75,21 @@ pub async fn run(global: &Global, args: LogoutArgs) -> Result<()> {
             )),
         }
     }
-    store.delete(&global.profile)?;
+    let deleted = store.delete(&global.profile);
+    w.record_outcome(
+        &global.profile,
+        tokenwarden::events::Operation::Logout,
+        &deleted,
+        started.elapsed(),
+    );
+    deleted?;
     for f in &failures {
         eprintln!("warning: {f}");
+    }
+    if !failures.is_empty() && !args.local_only {
+        eprintln!(
+            "hint: the local tokens are deleted, so tokenwarden cannot retry; if it matters, revoke this app's access in your account settings at the provider"
+        );
     }
     if global.json {
         println!(

@@ -29,7 +29,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub json: bool,
     /// Print every HTTP exchange on stderr, with secrets replaced by fingerprints.
-    #[arg(long, global = true, env = "TOKENWARDEN_TRACE_HTTP", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, global = true, env = "TOKENWARDEN_TRACE_HTTP", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub trace_http: bool,
     /// More log output (-v, -vv); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -71,8 +71,9 @@ pub async fn run(global: &Global, args: RequestArgs) -> Result<()> {
         ),
         Some(d) => Some(d.as_bytes().to_vec()),
     };
-    let session = w.session(&global.profile)?;
-    let http = w.client(&profile)?.http().clone();
+    let client = w.client(&profile)?;
+    let http = client.http().clone();
+    let session = w.session_with(&global.profile, client)?;
     let resp = session
         .send(|token| {
             let mut r = http
@@ -86,6 +87,9 @@ pub async fn run(global: &Global, args: RequestArgs) -> Result<()> {
             r
         })
         .await?;
+    if let Some(warning) = session.warning() {
+        eprintln!("warning: {warning}");
+    }
     let status = resp.status();
     let request_id = resp
         .headers()

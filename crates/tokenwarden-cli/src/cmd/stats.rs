@@ -1,12 +1,125 @@
-//! `tokenwarden stats` (being built).
+//! `tokenwarden stats`: what the token-operation log says about a profile (or every profile with
+//! `--all`) since a time: counts by operation and outcome, refresh latency p50/p99, the 5xx rate,
+//! forced logins; and whether the 5xx rate of the last 15 minutes passes the profile's
+//! `failure_rate_threshold`.
 
 use super::Global;
+use super::context::{self, parse_duration};
+use anyhow::Result;
+use serde_json::json;
+use std::time::Duration;
+use tokenwarden::events::{self, Stats};
 
 /// Arguments of `tokenwarden stats`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Count the operations of this long ago and since (e.g. 15m, 2h, 7d).
+    #[arg(long, value_parser = parse_duration, default_value = "24h", value_name = "DURATION")]
+    since: Duration,
+    /// Count every profile's operations, not only the selected profile's.
+    #[arg(long)]
+    all: bool,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
 
 /// Runs `tokenwarden stats`.
-pub async fn run(_global: &Global, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`stats` is not built yet")
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    let w = context::warden(global)?;
+    let store = w.store()?;
+    let now = w.clock().now();
+    let since = now.checked_sub(args.since).unwrap_or(std::time::UNIX_EPOCH);
+    let profile = (!args.all).then_some(global.profile.as_str());
+    let stats = Stats::of(&events::load(store.as_ref(), since, profile)?);
+    let alert = match profile {
+        Some(name) => {
+            let threshold = w
+                .profile(name)
+                .map(|l| l.profile.failure_rate_threshold)
+                .unwrap_or(events::DEFAULT_FAILURE_RATE_THRESHOLD);
+            Some(events::failure_rate(store.as_ref(), name, threshold, now)?)
+        }
+        None => None,
+    };
+    if global.json {
+        let latency = stats.refresh_latency.map(|l| {
+            json!({"samples": l.samples, "p50_ms": ms(l.p50), "p99_ms": ms(l.p99), "max_ms": ms(l.max)})
+        });
+        let recent = alert.as_ref().map(|a| {
+            json!({
+                "window_s": a.window.as_secs(),
+                "requests": a.requests,
+                "server_errors": a.server_errors,
+                "rate": a.rate(),
+                "threshold": a.threshold,
+                "exceeded": a.exceeded(),
+            })
+        });
+        println!(
+            "{}",
+            json!({
+                "profile": profile,
+                "since": context::rfc3339(since),
+                "events": stats.events,
+                "by_operation": stats.by_operation,
+                "by_outcome": stats.by_outcome,
+                "refresh_latency": latency,
+                "token_requests": stats.token_requests,
+                "server_errors": stats.server_errors,
+                "server_error_rate": stats.server_error_rate(),
+                "forced_logins": stats.forced_logins,
+                "resource_rejections": stats.resource_rejections,
+                "lock_waits": stats.lock_waits,
+                "failure_rate_15m": recent,
+            })
+        );
+        return Ok(());
+    }
+    let whose = match profile {
+        Some(p) => format!("profile `{p}`"),
+        None => "all profiles".to_string(),
+    };
+    println!(
+        "Token operations of {whose} in the last {}: {}",
+        context::short(args.since),
+        stats.events
+    );
+    for (op, outcomes) in &stats.by_operation {
+        let list: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+        println!("  {op:<20} {}", list.join(", "));
+    }
+    match &stats.refresh_latency {
+        Some(l) => println!(
+            "Refresh latency: p50 {} ms, p99 {} ms, max {} ms ({} refreshes)",
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max),
+            l.samples
+        ),
+        None => println!("Refresh latency: no refreshes"),
+    }
+    match stats.server_error_rate() {
+        Some(r) => println!(
+            "5xx rate: {} of {} requests to the authorization server ({:.1}%)",
+            stats.server_errors,
+            stats.token_requests,
+            r * 100.0
+        ),
+        None => println!("5xx rate: no requests to the authorization server"),
+    }
+    println!("Forced logins: {}", stats.forced_logins);
+    if stats.resource_rejections > 0 || stats.lock_waits > 0 {
+        println!(
+            "Resource 401s: {}; lock waits: {}",
+            stats.resource_rejections, stats.lock_waits
+        );
+    }
+    if let (Some(a), Some(name)) = (&alert, profile)
+        && let Some(warning) = a.warning(name)
+    {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
 }

@@ -1,11 +1,19 @@
-//! `tokenwarden status`: every profile at a glance: logged in or not, expiry, scopes, refresh
-//! token present, last refresh, state and last error. Reads only; never refreshes.
+//! `tokenwarden status`: every profile at a glance: logged in or not, when the access token
+//! expires, scopes, refresh token present, last refresh, and the last error (a failing
+//! provider, a revoked session). Reads only; never refreshes.
+//!
+//! JSON (`--json`): one object per profile with `profile`, `configured`, `logged_in`, `state`
+//! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
+//! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
+//! `last_refresh_at`, `last_error`, `provider_failing`, `login_required_reason`, `subject`,
+//! `version`.
 
 use super::Global;
 use super::context;
 use anyhow::Result;
-use serde_json::json;
-use tokenwarden::store::{Store as _, TokenState};
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime};
+use tokenwarden::store::{Store as _, StoredTokens, TokenState};
 
 /// Arguments of `tokenwarden status`.
 #[derive(Debug, clap::Args)]
@@ -26,39 +34,19 @@ pub async fn run(global: &Global, _args: StatusArgs) -> Result<()> {
     let mut rows = Vec::new();
     for name in &names {
         let configured = w.config().has_profile(name);
-        let row = match store.read(name)? {
+        rows.push(match store.read(name)? {
             None => json!({
                 "profile": name, "configured": configured, "logged_in": false,
                 "state": "logged_out",
             }),
-            Some(s) => {
-                let t = &s.tokens;
-                let state = match (&s.state, t.is_expired(now)) {
-                    (TokenState::Valid, true) => "expired".to_string(),
-                    (st, _) => st.as_str().to_string(),
-                };
-                json!({
-                    "profile": name,
-                    "configured": configured,
-                    "logged_in": !matches!(s.state, TokenState::LoginRequired { .. }),
-                    "state": state,
-                    "expires_at": t.expires_at.map(context::rfc3339),
-                    "expires_in_s": t.expires_at.map(|e| e.duration_since(now).map(|d| d.as_secs() as i64).unwrap_or_else(|e| -(e.duration().as_secs() as i64))),
-                    "scope": t.scope_string(),
-                    "refresh_token": t.refresh_token.is_some(),
-                    "refresh_token_obtained_at": t.refresh_token_obtained_at.map(context::rfc3339),
-                    "obtained_at": context::rfc3339(t.obtained_at),
-                    "last_refresh_at": s.last_refresh_at.map(context::rfc3339),
-                    "last_error": s.last_error,
-                    "subject": t.subject,
-                    "version": s.version.get(),
-                })
-            }
-        };
-        rows.push(row);
+            Some(s) => row(name, configured, &s, now),
+        });
     }
+    tokenwarden::events::failure_rate_warnings(store.as_ref(), w.config(), now)
+        .iter()
+        .for_each(|warning| eprintln!("warning: {warning}"));
     if global.json {
-        println!("{}", serde_json::Value::Array(rows));
+        println!("{}", Value::Array(rows));
         return Ok(());
     }
     if rows.is_empty() {
@@ -68,42 +56,105 @@ pub async fn run(global: &Global, _args: StatusArgs) -> Result<()> {
         return Ok(());
     }
     for r in &rows {
-        let name = r["profile"].as_str().unwrap_or_default();
-        let marker = if name == global.profile { "*" } else { " " };
-        if r["logged_in"] == false && r["state"] == "logged_out" {
-            println!("{marker} {name}: not logged in");
-            continue;
-        }
-        let expires = match (r["expires_at"].as_str(), r["expires_in_s"].as_i64()) {
-            (Some(_), Some(s)) if s > 0 => format!(
-                "expires in {}",
-                context::short(std::time::Duration::from_secs(s as u64))
-            ),
-            (Some(_), Some(s)) => format!(
-                "expired {} ago",
-                context::short(std::time::Duration::from_secs(s.unsigned_abs()))
-            ),
-            _ => "does not expire".into(),
-        };
-        println!(
-            "{marker} {name}: {} — {expires}; scopes: {}; refresh token: {}",
-            r["state"].as_str().unwrap_or_default(),
-            r["scope"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .unwrap_or("(none)"),
-            if r["refresh_token"] == true {
-                "yes"
-            } else {
-                "no"
-            },
-        );
-        if let Some(t) = r["last_refresh_at"].as_str() {
-            println!("    last refresh: {t}");
-        }
-        if let Some(e) = r["last_error"].as_str() {
-            println!("    last error: {}", e.lines().next().unwrap_or(e));
-        }
+        print_row(r, &global.profile, now);
     }
     Ok(())
+}
+
+fn row(name: &str, configured: bool, s: &StoredTokens, now: SystemTime) -> Value {
+    let t = &s.tokens;
+    let state = match (&s.state, t.is_expired(now)) {
+        (TokenState::Valid, true) => "expired".to_string(),
+        (st, _) => st.as_str().to_string(),
+    };
+    let expires_in_s = t.expires_at.map(|e| match e.duration_since(now) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(past) => -i64::try_from(past.duration().as_secs()).unwrap_or(i64::MAX),
+    });
+    json!({
+        "profile": name,
+        "configured": configured,
+        "logged_in": !matches!(s.state, TokenState::LoginRequired { .. }),
+        "state": state,
+        "expires_at": t.expires_at.map(context::rfc3339),
+        "expires_in_s": expires_in_s,
+        "scope": t.scope_string(),
+        "refresh_token": t.refresh_token.is_some(),
+        "refresh_token_obtained_at": t.refresh_token_obtained_at.map(context::rfc3339),
+        "obtained_at": context::rfc3339(t.obtained_at),
+        "last_refresh_at": s.last_refresh_at.map(context::rfc3339),
+        "last_error": s.last_error,
+        "provider_failing": s.refresh_failure_transient && s.last_error.is_some()
+            && s.state == TokenState::Valid,
+        "login_required_reason": s.state.reason(),
+        "subject": t.subject,
+        "version": s.version.get(),
+    })
+}
+
+/// One profile in words:
+/// `* work: logged in — access token expires in 52m 10s; scopes: openid; refresh token: yes`.
+fn print_row(r: &Value, current: &str, now: SystemTime) {
+    let name = r["profile"].as_str().unwrap_or_default();
+    let marker = if name == current { "*" } else { " " };
+    let state = r["state"].as_str().unwrap_or_default();
+    let has_refresh = r["refresh_token"] == true;
+    let headline = match state {
+        "logged_out" => {
+            println!("{marker} {name}: not logged in");
+            return;
+        }
+        "login_required" => "login required".to_string(),
+        "rejected" if has_refresh => {
+            "logged in — access token rejected by the API, renewed at next use".to_string()
+        }
+        "rejected" => "access token rejected by the API; no refresh token".to_string(),
+        "expired" if has_refresh => {
+            format!(
+                "logged in — access token {}, renewed at next use",
+                expiry(r)
+            )
+        }
+        "expired" => format!("access token {}; no refresh token", expiry(r)),
+        _ => format!("logged in — access token {}", expiry(r)),
+    };
+    let scopes = r["scope"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("(none)");
+    let refresh = if has_refresh { "yes" } else { "no" };
+    println!("{marker} {name}: {headline}; scopes: {scopes}; refresh token: {refresh}");
+    if let Some(t) = r["last_refresh_at"].as_str() {
+        let ago = humantime::parse_rfc3339(t)
+            .map(|at| format!("{} ({t})", context::relative(at, now)))
+            .unwrap_or_else(|_| t.to_string());
+        println!("    last refresh: {ago}");
+    }
+    if let Some(e) = r["last_error"].as_str() {
+        let first = e.lines().next().unwrap_or(e).trim_start_matches("error: ");
+        let label = if r["provider_failing"] == true {
+            "last error (provider failing; the current token is used while it lasts)"
+        } else {
+            "last error"
+        };
+        println!("    {label}: {first}");
+    }
+    if state == "login_required" {
+        println!("    run `tokenwarden --profile {name} login`");
+    }
+}
+
+/// "expires in 4m 10s", "expired 3s ago" or "does not expire".
+fn expiry(r: &Value) -> String {
+    match r["expires_in_s"].as_i64() {
+        Some(s) if s > 0 => format!(
+            "expires in {}",
+            context::short(Duration::from_secs(s.unsigned_abs()))
+        ),
+        Some(s) => format!(
+            "expired {} ago",
+            context::short(Duration::from_secs(s.unsigned_abs()))
+        ),
+        None => "does not expire".into(),
+    }
 }

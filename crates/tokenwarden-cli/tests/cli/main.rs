@@ -3,4 +3,14 @@
 
 mod util;
 
+mod demo;
+mod diagnostics;
+mod diagnostics_canary;
+mod login;
+mod login_device;
+mod login_logout;
+mod login_store;
+mod login_util;
 mod profile;
+mod sessions;
+mod sessions_kill;

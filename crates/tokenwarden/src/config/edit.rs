@@ -231,6 +231,48 @@ pub fn remove_profile(path: &Path, name: &str) -> Result<()> {
     write_private(path, &doc.to_string())
 }
 
+/// Sets one key of the existing profile `name` in the file at `path` (a key of
+/// [`super::PROFILE_KEYS`]), keeping everything else as it was: comments, order, other keys.
+/// The profile is validated as it will be loaded; when the change would make it invalid,
+/// nothing is written and a Config error says why. Returns true when the file changed.
+pub fn set_profile_key(path: &Path, name: &str, key: &str, v: EditValue) -> Result<bool> {
+    let mut single = NewProfile::new(name);
+    single.set(key, v)?;
+    let (spec_name, item) = single
+        .table()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::usage(format!("no value for `{key}`")))?;
+    let (before, mut doc, existed) = read_doc(path)?;
+    let table = existed
+        .then(|| doc.get_mut("profiles").and_then(Item::as_table_like_mut))
+        .flatten()
+        .and_then(|t| t.get_mut(name))
+        .and_then(Item::as_table_like_mut);
+    let Some(table) = table else {
+        return Err(Config::load_file(path)?.no_such_profile(name));
+    };
+    table.insert(&spec_name, item);
+    let text = doc.to_string();
+    if text == before {
+        return Ok(false);
+    }
+    let checked = Config::parse(path, &text)?.check(name).ok_or_else(|| {
+        Error::new(
+            crate::ErrorKind::Other,
+            "the profile vanished while writing",
+        )
+    })?;
+    if let Some(p) = checked.problems.first() {
+        return Err(Error::config(format!(
+            "`{key}` of profile `{name}` was not changed: {}",
+            p.message
+        )));
+    }
+    write_private(path, &text)?;
+    Ok(true)
+}
+
 /// Writes `text` to `path` atomically: a 0600 temporary file in the same directory, fsync,
 /// rename, then fsync of the directory. Creates the directory 0700 when missing.
 pub fn write_private(path: &Path, text: &str) -> Result<()> {

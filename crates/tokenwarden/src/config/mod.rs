@@ -128,7 +128,8 @@ pub struct Profile {
     pub connect_timeout: Duration,
     /// Backoff and circuit breaker settings.
     pub retry: RetryPolicy,
-    /// The failure rate (0..1) above which the statistics warn.
+    /// The 5xx rate (0..1) over the last 15 minutes above which `status` and `doctor` warn
+    /// (default 5 %).
     pub failure_rate_threshold: f64,
     /// The grant `login` uses by default.
     pub grant: GrantType,
@@ -161,7 +162,7 @@ impl Profile {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
-            failure_rate_threshold: 0.5,
+            failure_rate_threshold: crate::events::DEFAULT_FAILURE_RATE_THRESHOLD,
             grant: GrantType::AuthorizationCode,
             tenant: None,
         }

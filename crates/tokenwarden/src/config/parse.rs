@@ -178,7 +178,7 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
     key(
         "failure_rate_threshold",
         Kind::Float,
-        "failure rate (0..1) above which the statistics warn",
+        "5xx rate (0..1) over 15 minutes above which status and doctor warn (default 0.05)",
     ),
     key(
         "grant",

@@ -397,10 +397,10 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
                     "failure_rate_threshold",
                     format!("`failure_rate_threshold` must be between 0 and 1, not {f}"),
                 );
-                0.5
+                crate::events::DEFAULT_FAILURE_RATE_THRESHOLD
             }
         }
-        _ => 0.5,
+        _ => crate::events::DEFAULT_FAILURE_RATE_THRESHOLD,
     };
 
     let profile = Profile {

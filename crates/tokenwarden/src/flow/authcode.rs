@@ -19,7 +19,7 @@ pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A login about to wait for its callback: show `url` to the person (and open a browser).
-#[derive(Debug)]
+/// Its `Debug` shows what the browser sees (the URL) and never the PKCE verifier.
 pub struct Prepared {
     /// The authorization URL.
     pub url: String,
@@ -28,11 +28,33 @@ pub struct Prepared {
     listener: loopback::Listener,
     pkce: Pkce,
     state: String,
-    nonce: Option<String>,
-    jwks_uri: Option<Url>,
+    /// With `openid`: the nonce sent, and where and how to check the ID token.
+    oidc: Option<Oidc>,
+}
+
+/// What an ID token is checked against.
+struct Oidc {
+    nonce: String,
+    issuer: String,
+    jwks_uri: Url,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("url", &self.url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("openid", &self.oidc.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Binds the loopback listener and builds the authorization URL.
+///
+/// Everything that can be checked before the person is sent to the browser is checked here:
+/// metadata that does not offer PKCE `S256` stops the login, and so does an `openid` login
+/// whose ID token could not be validated (no issuer, or no `jwks_uri`), so that a code is never
+/// exchanged only to throw the tokens away.
 pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
     let profile = client.profile();
     let metadata = client.metadata().await?;
@@ -40,11 +62,37 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
         let methods = &m.code_challenge_methods_supported;
         if !methods.is_empty() && !methods.iter().any(|x| x == "S256") {
             return Err(Error::config(format!(
-                "the provider's metadata offers PKCE methods {methods:?} but not S256, which tokenwarden requires"
+                "the provider's metadata ({}) offers PKCE methods {} but not S256, which tokenwarden requires",
+                m.source,
+                methods.join(", ")
             ))
-            .with_hint("PKCE with S256 protects the code if the redirect leaks; ask the provider to enable it, or use `login --device`"));
+            .with_hint("PKCE with S256 protects the code if the redirect leaks; ask the provider to enable S256, or use `login --device`"));
         }
     }
+    let wants_openid = profile.scopes.iter().any(|s| s == "openid");
+    let oidc = if wants_openid {
+        let Some(m) = &metadata else {
+            return Err(Error::config(format!(
+                "profile `{}` asks for the `openid` scope but has no `issuer`, so the ID token could not be validated",
+                profile.name
+            ))
+            .with_hint("set `issuer` in the profile (its discovery document names the keys), or remove `openid` from `scopes`"));
+        };
+        let Some(jwks_uri) = m.jwks_uri.clone() else {
+            return Err(Error::config(format!(
+                "profile `{}` asks for the `openid` scope but the issuer's metadata ({}) has no `jwks_uri`, so the ID token could not be validated",
+                profile.name, m.source
+            ))
+            .with_hint("remove `openid` from the profile's `scopes`, or check that `issuer` is the provider's OpenID Connect issuer"));
+        };
+        Some(Oidc {
+            nonce: random_token(32),
+            issuer: m.issuer.clone(),
+            jwks_uri,
+        })
+    } else {
+        None
+    };
     let endpoint = client.authorization_endpoint().await?;
     let redirect = profile
         .redirect_uri
@@ -64,11 +112,6 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
     )
     .await?;
     let pkce = Pkce::generate();
-    let nonce = profile
-        .scopes
-        .iter()
-        .any(|s| s == "openid")
-        .then(|| random_token(32));
     let mut url = endpoint;
     {
         let mut q = url.query_pairs_mut();
@@ -81,8 +124,8 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
         if !profile.scopes.is_empty() {
             q.append_pair("scope", &profile.scopes.join(" "));
         }
-        if let Some(n) = &nonce {
-            q.append_pair("nonce", n);
+        if let Some(o) = &oidc {
+            q.append_pair("nonce", &o.nonce);
         }
         for (k, v) in &profile.extra_params {
             q.append_pair(k, v);
@@ -94,26 +137,27 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
         listener,
         pkce,
         state,
-        nonce,
-        jwks_uri: metadata.as_ref().and_then(|m| m.jwks_uri.clone()),
+        oidc,
     })
 }
 
 impl Prepared {
-    /// Waits (at most `timeout`) for the callback, then exchanges the code at once.
+    /// Waits (at most `timeout`) for the callback, then exchanges the code at once, exactly
+    /// once; with `openid`, validates the ID token and keeps its `sub` and `iss`.
+    ///
+    /// Dropping the future (Ctrl-C) closes the listener; nothing is exchanged.
     pub async fn finish(self, client: &TokenClient, timeout: Duration) -> Result<TokenSet> {
         let Prepared {
             redirect_uri,
             listener,
             pkce,
             state,
-            nonce,
-            jwks_uri,
+            oidc,
             ..
         } = self;
-        let callback = match tokio::time::timeout(timeout, listener.wait()).await {
-            Ok(cb) => cb?,
-            Err(_) => {
+        let callback = match listener.wait(timeout).await {
+            Some(cb) => cb?,
+            None => {
                 return Err(Error::login_required(format!(
                     "no login callback arrived within {}",
                     humantime::format_duration(timeout)
@@ -130,30 +174,27 @@ impl Prepared {
                 Some(&state),
             )
             .await?;
-        if let (Some(id), Some(nonce)) = (&tokens.id_token, &nonce) {
-            let profile = client.profile();
-            let issuer = profile.issuer.clone().ok_or_else(|| {
-                Error::config("the provider returned an ID token but the profile has no `issuer` to validate it against")
-                    .with_hint("set `issuer` in the profile")
-            })?;
-            let jwks = jwks_uri.ok_or_else(|| {
-                Error::protocol("the provider returned an ID token but publishes no `jwks_uri` to check its signature")
-            })?;
-            let claims = id_token::validate(
-                client.http(),
-                id.expose(),
-                &id_token::Expected {
-                    issuer: &issuer,
-                    client_id: &profile.client_id,
-                    nonce,
-                    jwks_uri: &jwks,
-                },
-                &crate::http::new_correlation_id(),
-            )
-            .await?;
-            tokens.subject = Some(claims.sub);
-            tokens.issuer = Some(claims.iss);
-        }
+        let Some(oidc) = oidc else {
+            return Ok(tokens);
+        };
+        let Some(id) = &tokens.id_token else {
+            tracing::debug!("no ID token in the response to an openid login");
+            return Ok(tokens);
+        };
+        let claims = id_token::validate(
+            client.http(),
+            id.expose(),
+            &id_token::Expected {
+                issuer: &oidc.issuer,
+                client_id: &client.profile().client_id,
+                nonce: &oidc.nonce,
+                jwks_uri: &oidc.jwks_uri,
+            },
+            &crate::http::new_correlation_id(),
+        )
+        .await?;
+        tokens.subject = Some(claims.sub);
+        tokens.issuer = Some(claims.iss);
         Ok(tokens)
     }
 }

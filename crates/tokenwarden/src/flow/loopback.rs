@@ -3,7 +3,8 @@
 //! It binds 127.0.0.1 (or `[::1]`) on the redirect URI's port, or an ephemeral one when the URI
 //! names none, serves exactly the redirect path, checks `state` and `iss` on the callback, shows
 //! a short "you may close this tab" page that loads nothing from elsewhere and redirects nowhere,
-//! and closes after the first valid callback: a second callback finds nobody listening.
+//! and closes after the first callback: a second one that races it is answered "already
+//! handled" (409) and ignored, and later ones find nobody listening.
 
 use crate::error::{Cause, Error, OAuthError, OAuthErrorCode, Result};
 use crate::secret::AuthorizationCode;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use url::Url;
 
@@ -130,31 +132,47 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
     })
 }
 
+/// How long the listener, once it has its callback, lets connections in flight finish (the
+/// page reaching the browser) before it drops them.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 impl Listener {
     /// The redirect URI to send, with the bound port.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
 
-    /// Waits for the first valid callback (or the first that proves the login failed), then
-    /// closes the listener.
-    pub async fn wait(mut self) -> Result<Callback> {
-        let outcome = (&mut self.outcome).await;
+    /// Waits at most `timeout` for the first callback (valid, or one that proves the login
+    /// failed), then closes the listener: `None` when none came in time.
+    ///
+    /// The port stops accepting at once; connections in flight get [`CLOSE_GRACE`] to finish,
+    /// so that a connection that never completes a request cannot hold up the login.
+    pub async fn wait(mut self, timeout: Duration) -> Option<Result<Callback>> {
+        let outcome = tokio::time::timeout(timeout, &mut self.outcome).await;
         let _ = self.stop.send(true);
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(CLOSE_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::debug!("a connection to the callback listener did not finish; dropped");
+            self.task.abort();
+        }
         match outcome {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Error::new(
+            Err(_elapsed) => None,
+            Ok(Ok(outcome)) => Some(outcome),
+            Ok(Err(_)) => Some(Err(Error::new(
                 crate::ErrorKind::Other,
                 "the login callback listener stopped before a callback arrived",
-            )),
+            ))),
         }
     }
 }
 
 impl Drop for Listener {
+    /// A login abandoned (Ctrl-C, its future dropped) closes the port and every connection.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        self.task.abort();
     }
 }
 

@@ -2,27 +2,28 @@
 //! refresh, client credentials, the device grant, revocation — each one operation with its own
 //! correlation id, run under the retry policy and circuit breaker, with endpoints from the
 //! profile or discovery, and every failure classified with its evidence and a hint.
+//!
+//! Each operation runs inside a `tracing` span named `oauth` carrying its `correlation_id`, so
+//! every log line of the operation names it. With an [`EventSink`], the operations no session
+//! oversees (code exchange, device grant, revocation) are recorded in the event log.
 
+use super::builder::TokenClientBuilder;
 use super::classify::{classify_missing, classify_response};
-use super::evidence::clock_skew_secs;
+use super::exchange::{Exchange, operation};
 use super::request::{self, Grant, TokenTypeHint};
 use super::response::{self, DeviceAuthorization, ParsedBody};
-use super::{HttpClient, HttpRequest, HttpResponse, HttpSettings, Tracer, new_correlation_id};
+use super::{HttpClient, HttpResponse, new_correlation_id};
 use crate::config::{Endpoints, Profile};
 use crate::discovery::{Discovery, Metadata};
 use crate::error::OAuthErrorCode;
-use crate::error::{Error, ErrorKind, Result};
-use crate::retry::{
-    BreakerBackend, Clock, MemoryBreakerBackend, Retrier, Sleeper, SystemClock, TokioSleeper,
-};
+use crate::error::{Error, Result};
+use crate::events::{EventSink, Operation};
+use crate::retry::Retrier;
 use crate::secret::{AuthorizationCode, ClientSecret, DeviceCode, PkceVerifier, RefreshToken};
 use crate::token::TokenSet;
 use std::sync::Arc;
-use std::time::Duration;
+use tracing::Instrument as _;
 use url::Url;
-
-/// Clock differences larger than this are pointed out in hints and logs.
-const SKEW_WARNING_SECS: i64 = 30;
 
 /// The outcome of one device-grant poll (RFC 8628 §3.5).
 #[derive(Debug)]
@@ -65,19 +66,20 @@ impl Which {
     }
 }
 
-struct Inner {
-    profile: Profile,
-    http: HttpClient,
-    retrier: Retrier,
-    discovery: Arc<Discovery>,
-    secret: Option<ClientSecret>,
+pub(super) struct Inner {
+    pub(super) profile: Profile,
+    pub(super) http: HttpClient,
+    pub(super) retrier: Retrier,
+    pub(super) discovery: Arc<Discovery>,
+    pub(super) secret: Option<ClientSecret>,
+    pub(super) events: Option<Arc<dyn EventSink>>,
 }
 
 /// Talks to one profile's authorization server. Cheap to clone.
 #[derive(Clone)]
 pub struct TokenClient {
-    inner: Arc<Inner>,
-    correlation_id: Option<String>,
+    pub(super) inner: Arc<Inner>,
+    pub(super) correlation_id: Option<String>,
 }
 
 impl std::fmt::Debug for TokenClient {
@@ -89,115 +91,6 @@ impl std::fmt::Debug for TokenClient {
     }
 }
 
-/// Builds a [`TokenClient`], with any part replaced (tests inject the sleeper, clock and seed;
-/// the store supplies a shared breaker backend; the CLI a tracer).
-pub struct TokenClientBuilder {
-    profile: Profile,
-    http: Option<HttpClient>,
-    tracer: Option<Arc<dyn Tracer>>,
-    sleeper: Arc<dyn Sleeper>,
-    clock: Arc<dyn Clock>,
-    backend: Arc<dyn BreakerBackend>,
-    discovery: Option<Arc<Discovery>>,
-    seed: Option<u64>,
-    secret: Option<ClientSecret>,
-}
-
-impl TokenClientBuilder {
-    /// Uses this HTTP client (share one per process).
-    pub fn http(mut self, http: HttpClient) -> Self {
-        self.http = Some(http);
-        self
-    }
-
-    /// Passes every exchange to `tracer`.
-    pub fn tracer(mut self, tracer: Arc<dyn Tracer>) -> Self {
-        self.tracer = Some(tracer);
-        self
-    }
-
-    /// Waits through `sleeper` between attempts.
-    pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
-        self.sleeper = sleeper;
-        self
-    }
-
-    /// Reads the time from `clock` (expiry, breaker, discovery cache).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Keeps circuit-breaker state in `backend` (shared between processes by the store).
-    pub fn breaker_backend(mut self, backend: Arc<dyn BreakerBackend>) -> Self {
-        self.backend = backend;
-        self
-    }
-
-    /// Shares a discovery cache.
-    pub fn discovery(mut self, discovery: Arc<Discovery>) -> Self {
-        self.discovery = Some(discovery);
-        self
-    }
-
-    /// Makes the backoff jitter reproducible.
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-
-    /// Uses this client secret instead of reading the profile's environment variable.
-    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
-        self.secret = Some(secret);
-        self
-    }
-
-    /// Builds the client. Reads the client secret now when the profile's `client_auth` needs
-    /// one: a missing variable is a Config error naming it.
-    pub fn build(self) -> Result<TokenClient> {
-        let p = self.profile;
-        let secret = match self.secret {
-            Some(s) => Some(s),
-            None if p.client_auth.needs_secret() => Some(p.client_secret()?.ok_or_else(|| {
-                Error::config(format!(
-                    "profile `{}` uses client_auth = {} but has no client secret",
-                    p.name,
-                    p.client_auth.as_str()
-                ))
-                .with_hint("set client_secret_env = \"VAR\" in the profile and export VAR")
-            })?),
-            None => None,
-        };
-        let mut http = match self.http {
-            Some(h) => h,
-            None => HttpClient::new(HttpSettings::for_profile(&p))?,
-        };
-        if let Some(t) = self.tracer {
-            http = http.with_tracer(t);
-        }
-        let retrier = Retrier::with_parts(
-            p.retry,
-            self.backend,
-            self.sleeper,
-            self.clock.clone(),
-            self.seed,
-        );
-        let discovery = self
-            .discovery
-            .unwrap_or_else(|| Arc::new(Discovery::new(crate::discovery::DEFAULT_TTL, self.clock)));
-        Ok(TokenClient {
-            inner: Arc::new(Inner {
-                profile: p,
-                http,
-                retrier,
-                discovery,
-                secret,
-            }),
-            correlation_id: None,
-        })
-    }
-}
-
 impl TokenClient {
     /// A client for `profile` with the defaults (real time, in-memory breaker).
     pub fn new(profile: Profile) -> Result<Self> {
@@ -206,17 +99,7 @@ impl TokenClient {
 
     /// A builder for `profile`.
     pub fn builder(profile: Profile) -> TokenClientBuilder {
-        TokenClientBuilder {
-            profile,
-            http: None,
-            tracer: None,
-            sleeper: Arc::new(TokioSleeper),
-            clock: Arc::new(SystemClock),
-            backend: Arc::new(MemoryBreakerBackend::default()),
-            discovery: None,
-            seed: None,
-            secret: None,
-        }
+        TokenClientBuilder::new(profile)
     }
 
     /// The same client, with every call reporting `id` as its correlation id (one operation
@@ -249,11 +132,25 @@ impl TokenClient {
             .unwrap_or_else(new_correlation_id)
     }
 
+    /// The span of one operation: every log line inside names the correlation id.
+    fn span(&self, op: &'static str, corr: &str) -> tracing::Span {
+        tracing::info_span!(
+            "oauth",
+            profile = %self.inner.profile.name,
+            op,
+            correlation_id = %corr
+        )
+    }
+
     /// The discovery document, when the profile has an issuer.
     pub async fn metadata(&self) -> Result<Option<Arc<Metadata>>> {
         let corr = self.correlation();
         match &self.inner.profile.issuer {
-            Some(issuer) => self.discover(issuer, &corr).await.map(Some),
+            Some(issuer) => self
+                .discover(issuer, &corr)
+                .instrument(self.span("discovery", &corr))
+                .await
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -275,7 +172,10 @@ impl TokenClient {
             && e.revocation.is_some();
         if let (false, Some(issuer)) = (complete, self.discovery_issuer()) {
             let corr = self.correlation();
-            let m = self.discover(issuer, &corr).await?;
+            let m = self
+                .discover(issuer, &corr)
+                .instrument(self.span("discovery", &corr))
+                .await?;
             e.authorization = e.authorization.or_else(|| m.authorization_endpoint.clone());
             e.token = e.token.or_else(|| m.token_endpoint.clone());
             e.device_authorization = e
@@ -290,6 +190,7 @@ impl TokenClient {
     pub async fn authorization_endpoint(&self) -> Result<Url> {
         let corr = self.correlation();
         self.endpoint(Which::Authorization, &corr)
+            .instrument(self.span("discovery", &corr))
             .await?
             .ok_or_else(|| self.no_endpoint(Which::Authorization))
     }
@@ -357,60 +258,47 @@ impl TokenClient {
         Error::config(msg).with_hint(format!("set {} in the profile", which.key()))
     }
 
-    /// Sends `req` under the retry policy; `interpret` turns each response into the result or a
-    /// classified error.
-    async fn call<T>(
-        &self,
-        req: &HttpRequest,
-        corr: &str,
-        interpret: impl Fn(&HttpResponse) -> Result<T>,
-    ) -> Result<T> {
-        let inner = &self.inner;
-        let key = req.url.as_str().to_string();
-        inner
-            .retrier
-            .run(&key, req.kind.idempotence(), |_| async {
-                let resp = inner.http.send(req, corr).await?;
-                let skew = clock_skew_secs(&resp.evidence, resp.received_at);
-                match interpret(&resp) {
-                    Ok(v) => {
-                        if let Some(s) = skew.filter(|s| s.abs() > SKEW_WARNING_SECS) {
-                            tracing::warn!(skew_secs = s, url = %req.url, "the local clock differs from the provider's");
-                        }
-                        Ok(v)
-                    }
-                    Err(e) => Err(with_skew_note(e, skew)),
-                }
-            })
-            .await
-            .map_err(|e| e.with_correlation_id(corr))
-    }
-
     async fn token_call(
         &self,
         grant: Grant,
         keep_refresh: Option<&RefreshToken>,
     ) -> Result<TokenSet> {
         let corr = self.correlation();
-        let endpoint = self
-            .endpoint(Which::Token, &corr)
-            .await?
-            .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
-        let p = &self.inner.profile;
-        let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
-        let clock = self.inner.retrier.clock().clone();
-        let mut tokens = self
-            .call(&req, &corr, |resp| {
-                let body = ParsedBody::parse(resp.content_type(), &resp.body);
-                token_from(req.kind, resp, &body, &p.scopes, clock.now())
-            })
-            .await?;
-        if let (None, Some(rt)) = (&tokens.refresh_token, keep_refresh) {
-            // No rotation: the presented refresh token stays valid (RFC 6749 §6).
-            tokens.refresh_token = Some(rt.clone());
-            tokens.refresh_token_obtained_at = None;
+        let kind = grant.kind();
+        let op = operation(kind);
+        let span = self.span(op.map_or("token", Operation::as_str), &corr);
+        async {
+            let endpoint = self
+                .endpoint(Which::Token, &corr)
+                .await?
+                .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
+            let p = &self.inner.profile;
+            let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+            let clock = self.inner.retrier.clock().clone();
+            let (result, ex) = self
+                .call(&req, &corr, |resp| {
+                    let body = ParsedBody::parse(resp.content_type(), &resp.body);
+                    token_from(req.kind, resp, &body, &p.scopes, clock.now())
+                })
+                .await;
+            if kind == super::RequestKind::CodeExchange {
+                self.record(Operation::CodeExchange, &result, &ex, &corr);
+            }
+            let mut tokens = result?;
+            if let (None, Some(rt)) = (&tokens.refresh_token, keep_refresh) {
+                // No rotation: the presented refresh token stays valid (RFC 6749 §6).
+                tokens.refresh_token = Some(rt.clone());
+                tokens.refresh_token_obtained_at = None;
+            }
+            tracing::info!(
+                expires_in_s = tokens.remaining(clock.now()).map(|d| d.as_secs()),
+                refresh_token = tokens.refresh_token.is_some(),
+                "tokens received"
+            );
+            Ok(tokens)
         }
-        Ok(tokens)
+        .instrument(span)
+        .await
     }
 
     /// Exchanges an authorization code (RFC 6749 §4.1.3). The code and verifier are consumed:
@@ -448,17 +336,32 @@ impl TokenClient {
     /// Starts the device grant (RFC 8628 §3.1).
     pub async fn device_authorize(&self) -> Result<DeviceAuthorization> {
         let corr = self.correlation();
-        let endpoint = self
-            .endpoint(Which::Device, &corr)
-            .await?
-            .ok_or_else(|| self.no_endpoint(Which::Device).with_correlation_id(&corr))?;
+        let span = self.span(Operation::DeviceAuthorization.as_str(), &corr);
+        async {
+            let endpoint = self
+                .endpoint(Which::Device, &corr)
+                .await?
+                .ok_or_else(|| self.no_endpoint(Which::Device).with_correlation_id(&corr))?;
+            let (result, ex) = self.device_authorize_at(endpoint, &corr).await;
+            self.record(Operation::DeviceAuthorization, &result, &ex, &corr);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn device_authorize_at(
+        &self,
+        endpoint: Url,
+        corr: &str,
+    ) -> (Result<DeviceAuthorization>, Exchange) {
         let req = request::device_authorization_request(
             &self.inner.profile,
             self.inner.secret.as_ref(),
             endpoint,
         );
         let clock = self.inner.retrier.clock().clone();
-        self.call(&req, &corr, |resp| {
+        self.call(&req, corr, |resp| {
             let body = ParsedBody::parse(resp.content_type(), &resp.body);
             if resp.status >= 300 || body.oauth_error().is_some() {
                 return Err(classify_response(
@@ -480,25 +383,39 @@ impl TokenClient {
     /// LoginRequired errors.
     pub async fn poll_device_token(&self, device_code: &DeviceCode) -> Result<DevicePoll> {
         let corr = self.correlation();
-        let endpoint = self
-            .endpoint(Which::Token, &corr)
-            .await?
-            .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
-        let p = &self.inner.profile;
-        let grant = Grant::DeviceCode {
-            device_code: device_code.clone(),
-        };
-        let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
-        let clock = self.inner.retrier.clock().clone();
-        self.call(&req, &corr, |resp| {
-            let body = ParsedBody::parse(resp.content_type(), &resp.body);
-            match body.oauth_error().map(|o| o.code) {
-                Some(OAuthErrorCode::AuthorizationPending) => return Ok(DevicePoll::Pending),
-                Some(OAuthErrorCode::SlowDown) => return Ok(DevicePoll::SlowDown),
-                _ => {}
+        let span = self.span(Operation::DevicePoll.as_str(), &corr);
+        async {
+            let endpoint = self
+                .endpoint(Which::Token, &corr)
+                .await?
+                .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
+            let p = &self.inner.profile;
+            let grant = Grant::DeviceCode {
+                device_code: device_code.clone(),
+            };
+            let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+            let clock = self.inner.retrier.clock().clone();
+            let (result, ex) = self
+                .call(&req, &corr, |resp| {
+                    let body = ParsedBody::parse(resp.content_type(), &resp.body);
+                    match body.oauth_error().map(|o| o.code) {
+                        Some(OAuthErrorCode::AuthorizationPending) => {
+                            return Ok(DevicePoll::Pending);
+                        }
+                        Some(OAuthErrorCode::SlowDown) => return Ok(DevicePoll::SlowDown),
+                        _ => {}
+                    }
+                    token_from(req.kind, resp, &body, &p.scopes, clock.now())
+                        .map(DevicePoll::Granted)
+                })
+                .await;
+            // Pending and slow-down answers are the wait, not an outcome: only the end is logged.
+            if !matches!(result, Ok(DevicePoll::Pending | DevicePoll::SlowDown)) {
+                self.record(Operation::DevicePoll, &result, &ex, &corr);
             }
-            token_from(req.kind, resp, &body, &p.scopes, clock.now()).map(DevicePoll::Granted)
-        })
+            result
+        }
+        .instrument(span)
         .await
     }
 
@@ -506,9 +423,26 @@ impl TokenClient {
     /// [`Revocation::NotSupported`].
     pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<Revocation> {
         let corr = self.correlation();
-        let Some(endpoint) = self.endpoint(Which::Revocation, &corr).await? else {
-            return Ok(Revocation::NotSupported);
-        };
+        let span = self.span(Operation::Revocation.as_str(), &corr);
+        async {
+            let Some(endpoint) = self.endpoint(Which::Revocation, &corr).await? else {
+                return Ok(Revocation::NotSupported);
+            };
+            let (result, ex) = self.revoke_at(endpoint, token, hint, &corr).await;
+            self.record(Operation::Revocation, &result, &ex, &corr);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn revoke_at(
+        &self,
+        endpoint: Url,
+        token: &str,
+        hint: TokenTypeHint,
+        corr: &str,
+    ) -> (Result<Revocation>, Exchange) {
         let req = request::revocation_request(
             &self.inner.profile,
             self.inner.secret.as_ref(),
@@ -516,7 +450,7 @@ impl TokenClient {
             token,
             hint,
         );
-        self.call(&req, &corr, |resp| {
+        self.call(&req, corr, |resp| {
             let body = ParsedBody::parse(resp.content_type(), &resp.body);
             if (200..300).contains(&resp.status) && body.oauth_error().is_none() {
                 Ok(Revocation::Revoked)
@@ -551,24 +485,4 @@ fn token_from(
     }
     response::token_set(body, scopes, now)
         .map_err(|m| classify_missing(kind, resp.status, body, m, resp.evidence.clone()))
-}
-
-/// Adds a note about clock skew to the hint of errors a skewed clock can explain.
-fn with_skew_note(err: Error, skew: Option<i64>) -> Error {
-    let Some(s) = skew.filter(|s| s.abs() > SKEW_WARNING_SECS) else {
-        return err;
-    };
-    if !matches!(err.kind(), ErrorKind::LoginRequired | ErrorKind::Config) {
-        return err;
-    }
-    let ahead = if s > 0 { "ahead of" } else { "behind" };
-    let note = format!(
-        "also, the local clock is about {} {ahead} the provider's: fix it (NTP), since tokens and assertions are time-bound",
-        humantime::format_duration(Duration::from_secs(s.unsigned_abs()))
-    );
-    let hint = match err.hint() {
-        Some(h) => format!("{h}; {note}"),
-        None => note,
-    };
-    err.with_hint(hint)
 }

@@ -3,24 +3,34 @@
 //! # Layout
 //! - this file: [`HttpClient`] (one shared reqwest client on rustls: timeouts, a 1 MiB body cap,
 //!   no redirects, `User-Agent`), [`HttpRequest`], the [`Tracer`] hook every exchange passes
-//!   through, correlation ids and [`proxy_for`].
+//!   through and correlation ids.
+//! - [`proxy`]: which proxy the environment applies to a URL ([`proxy_for`]), for `doctor`.
 //! - [`evidence`]: capturing status and headers into [`HttpEvidence`], resolving `Retry-After`,
 //!   redacting bodies.
 //! - [`request`]: token, device-authorization and revocation requests, with client
 //!   authentication (RFC 6749 §2.3) and form or JSON bodies.
 //! - [`response`]: tolerant parsing of token and device responses into a [`TokenSet`].
 //! - [`classify`]: turning a failed exchange into an [`Error`] with kind, cause and hint.
-//! - [`client`]: [`TokenClient`], the high-level calls (exchange, refresh, device, revoke).
+//! - [`client`]: [`TokenClient`], the high-level calls (exchange, refresh, device, revoke);
+//!   [`builder`]: how one is put together; `exchange`: one operation's attempts under the
+//!   retry policy, and their event-log records.
+//! - [`resource`]: calls to the protected resource, traced like the exchanges.
 //!
 //! [`TokenSet`]: crate::token::TokenSet
 
+pub mod builder;
 pub mod classify;
 pub mod client;
 pub mod evidence;
+mod exchange;
+pub mod proxy;
 pub mod request;
+pub mod resource;
 pub mod response;
 
-pub use client::{DevicePoll, Revocation, TokenClient, TokenClientBuilder};
+pub use builder::TokenClientBuilder;
+pub use client::{DevicePoll, Revocation, TokenClient};
+pub use proxy::{proxy_for, proxy_for_vars};
 pub use request::{Grant, TokenTypeHint};
 pub use response::{DeviceAuthorization, ParsedBody};
 
@@ -215,6 +225,9 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
     /// Status, headers, timing and a redacted snippet.
     pub evidence: HttpEvidence,
+    /// Every response header (secret ones included: show them only through
+    /// [`resource::redact_headers`]).
+    pub headers: reqwest::header::HeaderMap,
     /// When the response arrived (local clock).
     pub received_at: SystemTime,
 }
@@ -247,6 +260,8 @@ pub enum TraceEvent<'a> {
         correlation_id: &'a str,
         /// What was seen (the body snippet is redacted).
         evidence: &'a HttpEvidence,
+        /// Every response header, secret ones as fingerprints.
+        headers: Vec<(String, String)>,
     },
     /// The exchange failed without a usable response.
     Failed {
@@ -373,23 +388,49 @@ impl HttpClient {
     /// Sends `req` and reads the whole response (up to the cap). Transport failures are
     /// classified (DNS, connect, TLS, timeout); any status is returned as a response.
     pub async fn send(&self, req: &HttpRequest, correlation_id: &str) -> Result<HttpResponse> {
-        self.trace(TraceEvent::Request {
-            correlation_id,
-            line: req.line(),
-            headers: req.redacted_headers(),
-            body: req.redacted_body(),
-        });
-        let result = self.exchange(req).await;
-        match &result {
-            Ok(resp) => self.trace(TraceEvent::Response {
-                correlation_id,
-                evidence: &resp.evidence,
-            }),
-            Err(e) => self.trace(TraceEvent::Failed {
+        tracing::debug!(request = %req.line(), "sending");
+        if self.tracer.is_some() {
+            let mut headers = req.redacted_headers();
+            let content_type = match &req.body {
+                Body::None => None,
+                Body::Form(_) => Some("application/x-www-form-urlencoded"),
+                Body::Json(_) => Some("application/json"),
+            };
+            if let Some(ct) = content_type {
+                headers.push(("Content-Type".to_string(), ct.to_string()));
+            }
+            self.trace(TraceEvent::Request {
                 correlation_id,
                 line: req.line(),
-                error: e,
-            }),
+                headers,
+                body: req.redacted_body(),
+            });
+        }
+        let result = self.exchange(req).await;
+        match &result {
+            Ok(resp) => {
+                tracing::debug!(
+                    status = resp.status,
+                    request_id = resp.evidence.request_id.as_deref(),
+                    elapsed_ms = resp.evidence.elapsed.map(|d| d.as_millis() as u64),
+                    "answered"
+                );
+                if self.tracer.is_some() {
+                    self.trace(TraceEvent::Response {
+                        correlation_id,
+                        evidence: &resp.evidence,
+                        headers: resource::redact_headers(&resp.headers),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no usable response");
+                self.trace(TraceEvent::Failed {
+                    correlation_id,
+                    line: req.line(),
+                    error: e,
+                });
+            }
         }
         result.map_err(|e| e.with_correlation_id(correlation_id))
     }
@@ -474,58 +515,9 @@ impl HttpClient {
             status,
             body,
             evidence: ev,
+            headers,
             received_at,
         })
-    }
-}
-
-/// The proxy that applies to `url` according to the environment (`HTTPS_PROXY`, `HTTP_PROXY`,
-/// `ALL_PROXY`, `NO_PROXY`, upper or lower case), with any credentials removed; `None` when
-/// the request goes direct. This mirrors what the HTTP client does, for `doctor`.
-pub fn proxy_for(url: &Url) -> Option<String> {
-    proxy_for_vars(url, |name| {
-        std::env::var(name)
-            .ok()
-            .or_else(|| std::env::var(name.to_ascii_lowercase()).ok())
-            .filter(|v| !v.trim().is_empty())
-    })
-}
-
-/// [`proxy_for`] with the environment given as a lookup of upper-case names (tests).
-pub fn proxy_for_vars(url: &Url, var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let host = url
-        .host_str()?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    if let Some(no_proxy) = var("NO_PROXY") {
-        for entry in no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            if entry == "*" {
-                return None;
-            }
-            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
-            let entry = entry.split(':').next().unwrap_or(entry);
-            if host.eq_ignore_ascii_case(entry)
-                || host
-                    .to_ascii_lowercase()
-                    .ends_with(&format!(".{}", entry.to_ascii_lowercase()))
-            {
-                return None;
-            }
-        }
-    }
-    let chosen = match url.scheme() {
-        "https" => var("HTTPS_PROXY"),
-        "http" => var("HTTP_PROXY"),
-        _ => None,
-    }
-    .or_else(|| var("ALL_PROXY"))?;
-    match Url::parse(&chosen) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            Some(u.to_string())
-        }
-        Err(_) => Some(chosen),
     }
 }
 
@@ -538,39 +530,6 @@ mod tests {
         let a = new_correlation_id();
         assert!(a.starts_with("tw-") && a.len() == 19);
         assert_ne!(a, new_correlation_id());
-    }
-
-    #[test]
-    fn proxies_from_the_environment() {
-        let url = Url::parse("https://oauth2.googleapis.com/token").unwrap();
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert_eq!(proxy_for_vars(&url, env(&[])), None);
-        assert_eq!(
-            proxy_for_vars(&url, env(&[("HTTPS_PROXY", "http://user:pw@proxy:3128")])),
-            Some("http://proxy:3128/".into())
-        );
-        assert_eq!(
-            proxy_for_vars(
-                &url,
-                env(&[
-                    ("HTTPS_PROXY", "http://proxy:3128"),
-                    ("NO_PROXY", ".googleapis.com")
-                ])
-            ),
-            None
-        );
-        assert_eq!(
-            proxy_for_vars(&url, env(&[("HTTP_PROXY", "http://p:1")])),
-            None,
-            "HTTP_PROXY does not apply to https"
-        );
     }
 
     #[test]

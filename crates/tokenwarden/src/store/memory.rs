@@ -283,4 +283,14 @@ impl Store for MemoryStore {
         events.truncate(limit);
         Ok(events)
     }
+
+    fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
+        let mut state = self.state();
+        let events = &mut state.events;
+        let len = events.len();
+        events.retain(|e| e.at >= before);
+        let excess = events.len().saturating_sub(keep);
+        events.drain(..excess);
+        Ok(len - events.len())
+    }
 }

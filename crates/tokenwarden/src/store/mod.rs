@@ -272,4 +272,8 @@ pub trait Store: BreakerBackend + Send + Sync {
 
     /// The log records at or after `since`, oldest first, at most `limit`.
     fn recent_events(&self, since: SystemTime, limit: usize) -> Result<Vec<Event>>;
+
+    /// Bounded retention of the log: deletes the records older than `before`, then all but the
+    /// newest `keep`. Returns how many were deleted.
+    fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize>;
 }

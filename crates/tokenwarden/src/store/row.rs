@@ -340,6 +340,24 @@ pub(crate) fn append_event(conn: &Connection, e: &Event) -> rusqlite::Result<()>
     .map(|_| ())
 }
 
+/// Deletes the events older than `before`, then all but the newest `keep`.
+pub(crate) fn prune_events(
+    conn: &Connection,
+    before: SystemTime,
+    keep: usize,
+) -> rusqlite::Result<usize> {
+    let old = conn
+        .prepare_cached("DELETE FROM events WHERE at < ?1")?
+        .execute([to_unix_millis(before)])?;
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let extra = conn
+        .prepare_cached(
+            "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        )?
+        .execute([keep])?;
+    Ok(old + extra)
+}
+
 /// Events at or after `since`, oldest first.
 pub(crate) fn recent_events(
     conn: &Connection,

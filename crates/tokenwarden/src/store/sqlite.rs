@@ -120,6 +120,23 @@ impl SqliteStore {
         &self.db
     }
 
+    /// Where the key came from, as messages name it (e.g. `TOKENWARDEN_KEY`, or `the key file
+    /// /x/key`). For `doctor`.
+    pub fn key_origin(&self) -> &str {
+        &self.key_origin
+    }
+
+    /// SQLite's full `PRAGMA integrity_check` (opening runs only the quick check): `Ok(vec![])`
+    /// when the database is sound, else the problems SQLite lists. For `doctor`.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let found = rows.collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(found.into_iter().filter(|l| l != "ok").collect())
+        })
+    }
+
     fn now(&self) -> SystemTime {
         self.clock.now()
     }
@@ -547,5 +564,9 @@ impl Store for SqliteStore {
 
     fn recent_events(&self, since: SystemTime, limit: usize) -> Result<Vec<Event>> {
         self.run(|conn| Ok(row::recent_events(conn, since, limit)?))
+    }
+
+    fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
+        self.run(|conn| Ok(row::prune_events(conn, before, keep)?))
     }
 }

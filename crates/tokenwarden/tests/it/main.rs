@@ -5,10 +5,17 @@ mod util;
 
 mod classify;
 mod config;
+mod diagnose;
+mod diagnose_faults;
 mod discovery;
 mod exchange;
 mod lint;
+mod login;
+mod login_checks;
+mod login_device;
 mod parser;
 mod quirks;
 mod retry;
+mod session;
+mod session_load;
 mod store;

@@ -1,0 +1,115 @@
+//! `tokenwarden logout`: revokes the refresh and access tokens at the provider (the resource
+//! refuses the old access token, the old refresh token no longer refreshes), deletes only that
+//! profile's tokens, reports a failed revocation while still deleting locally, and has nothing
+//! to do when nothing is stored.
+
+use crate::login_util::{Mock, home_with, login_browser, stored, svc_profile, web_profile};
+
+const SECRET: (&str, &str) = ("SVC_SECRET", "svc-secret");
+
+#[test]
+fn logout_revokes_at_the_provider_and_deletes_only_that_profile() {
+    let mock = Mock::auto();
+    let env = home_with(&[
+        web_profile("web", &mock.issuer()),
+        svc_profile("svc", &mock.issuer()),
+    ]);
+    login_browser(&env, &mock, "web").code(0);
+    env.run_env(&["--profile", "svc", "login"], &[SECRET])
+        .code(0);
+    let svc_token = env.run_env(&["--profile", "svc", "token"], &[SECRET]);
+    svc_token.code(0);
+    let web = stored(&env, "web").expect("web is logged in");
+    let access = web.access_token.expose().to_string();
+    let refresh = web
+        .refresh_token
+        .as_ref()
+        .expect("refresh token")
+        .expose()
+        .to_string();
+    assert_eq!(mock.resource_status(&access), 200);
+
+    let run = env.run(&["--profile", "web", "logout"]);
+    run.code(0);
+    assert!(
+        run.stderr
+            .contains("revoked the refresh token and access token at the provider"),
+        "{}",
+        run.stderr
+    );
+    // Two revocation requests; the refresh token's takes its access tokens with it (the
+    // family), so the second finds nothing left to revoke.
+    let revocations = mock.server.stats().revocations;
+    assert_eq!(revocations.total, 2);
+    assert!(revocations.revoked >= 1);
+    assert_eq!(
+        mock.resource_status(&access),
+        401,
+        "the access token is dead"
+    );
+    assert_eq!(
+        mock.refresh_status(&refresh),
+        400,
+        "the refresh token is dead"
+    );
+    assert!(stored(&env, "web").is_none());
+    env.run(&["--profile", "web", "token"]).code(3);
+
+    // The other profile is untouched.
+    let again = env.run_env(&["--profile", "svc", "token"], &[SECRET]);
+    again.code(0);
+    assert_eq!(again.stdout, svc_token.stdout);
+}
+
+#[test]
+fn a_failed_revocation_is_reported_and_the_local_tokens_still_go() {
+    let mock = Mock::auto();
+    let mut profile = web_profile("web", &mock.issuer());
+    profile.push_str("max_attempts = 1\n");
+    let env = home_with(&[profile]);
+    login_browser(&env, &mock, "web").code(0);
+    let access = stored(&env, "web")
+        .expect("logged in")
+        .access_token
+        .expose()
+        .to_string();
+    mock.server
+        .set_faults(
+            mockauth::FaultPlan::default()
+                .with(mockauth::Endpoint::Revoke, mockauth::FaultSpec::status(503)),
+        )
+        .expect("valid plan");
+
+    let run = env.run(&["--profile", "web", "--json", "logout"]);
+    run.code(0);
+    assert!(
+        run.stderr
+            .contains("warning: revoking the refresh token failed")
+            && run.stderr.contains("may still be live at the provider"),
+        "{}",
+        run.stderr
+    );
+    let v = run.json();
+    assert_eq!(v["deleted"], true);
+    assert_eq!(v["revoked"].as_array().map(Vec::len), Some(0));
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(2));
+    assert!(
+        stored(&env, "web").is_none(),
+        "deleted locally all the same"
+    );
+    assert_eq!(
+        mock.resource_status(&access),
+        200,
+        "still live, as reported"
+    );
+}
+
+#[test]
+fn logout_with_nothing_stored_has_nothing_to_do() {
+    let mock = Mock::auto();
+    let env = home_with(&[web_profile("web", &mock.issuer())]);
+    let run = env.run(&["--profile", "web", "logout"]);
+    run.code(0);
+    assert!(run.stderr.contains("nothing to do"), "{}", run.stderr);
+    assert_eq!(mock.server.stats().revocations.total, 0);
+}

@@ -1,0 +1,435 @@
+//! The checks that need no network: the configuration, the redirect-URI lint, the client
+//! secret's variable, proxy variables, the store (path, permissions, key, integrity), the
+//! token's state, and the recent 5xx rate from the event log.
+
+use super::Check;
+use crate::config::{GrantType, Profile, SecretSource};
+use crate::store::{SqliteStore, Store, StoredTokens, TokenState};
+use crate::warden::Warden;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// `config`: the profile exists, parses and validates. The profile, when it does.
+pub fn config(warden: &Warden, name: &str, checks: &mut Vec<Check>) -> Option<Profile> {
+    let cfg = warden.config();
+    let Some(checked) = cfg.check(name) else {
+        let err = cfg.no_such_profile(name);
+        checks.push(Check::from_error("config", &err));
+        return None;
+    };
+    if !checked.problems.is_empty() {
+        let list: Vec<String> = checked.problems.iter().map(|p| p.to_string()).collect();
+        let fix = match checked.problems.as_slice() {
+            [one] => one.hint.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| format!("edit {} and fix each line listed", cfg.path().display()));
+        checks.push(Check::fail(
+            "config",
+            format!(
+                "profile `{name}` in {} does not validate: {}",
+                cfg.path().display(),
+                list.join("; ")
+            ),
+            fix,
+        ));
+        return None;
+    }
+    let profile = checked.profile?;
+    if checked.warnings.is_empty() {
+        checks.push(Check::ok(
+            "config",
+            format!(
+                "profile `{name}` in {} parses and validates",
+                cfg.path().display()
+            ),
+        ));
+    } else {
+        let list: Vec<String> = checked.warnings.iter().map(|w| w.to_string()).collect();
+        let fix = checked
+            .warnings
+            .iter()
+            .find_map(|w| w.hint.clone())
+            .unwrap_or_else(|| format!("edit {}", cfg.path().display()));
+        checks.push(Check::warn(
+            "config",
+            format!(
+                "profile `{name}` validates, with warnings: {}",
+                list.join("; ")
+            ),
+            fix,
+        ));
+    }
+    Some(profile)
+}
+
+/// `redirect_uri`: the lint against `registered_redirect_uris` (a mismatch already fails the
+/// validation, with the difference named).
+pub fn redirect_uri(p: &Profile, checks: &mut Vec<Check>) {
+    if p.grant == GrantType::ClientCredentials {
+        checks.push(Check::ok(
+            "redirect_uri",
+            "not used: the profile logs in with client credentials",
+        ));
+        return;
+    }
+    let uri = p
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(|| crate::flow::authcode::DEFAULT_REDIRECT_URI.to_string());
+    let check = match (p.lint_redirect(), p.registered_redirect_uris.is_empty()) {
+        (Some(m), _) => Check::fail("redirect_uri", m.to_string(), m.hint()),
+        (None, true) => Check::ok(
+            "redirect_uri",
+            format!(
+                "{uri} (no registered_redirect_uris to compare it with; add the provider's list to have mismatches named before a login fails)"
+            ),
+        ),
+        (None, false) => Check::ok(
+            "redirect_uri",
+            format!("{uri} matches a registered redirect URI"),
+        ),
+    };
+    checks.push(check);
+}
+
+/// `client_secret`: where the secret comes from and whether it is available (never its value).
+pub fn client_secret(p: &Profile, checks: &mut Vec<Check>) {
+    let needs = p.client_auth.needs_secret();
+    let check = match &p.client_secret {
+        SecretSource::None if !needs => Check::ok(
+            "client_secret",
+            "public client: no client secret needed (client_auth = none)",
+        ),
+        SecretSource::None => Check::fail(
+            "client_secret",
+            format!(
+                "client_auth = {} needs a client secret, and the profile names none",
+                p.client_auth.as_str()
+            ),
+            "set client_secret_env = \"VAR\" in the profile and export VAR",
+        ),
+        SecretSource::Env(var) if p.secret_status().available => Check::ok(
+            "client_secret",
+            format!("read from the environment variable {var}, which is set"),
+        ),
+        SecretSource::Env(var) => Check::fail(
+            "client_secret",
+            format!("the environment variable {var} (client_secret_env) is not set"),
+            format!("export {var}=<the client secret from the provider's app settings>"),
+        ),
+        SecretSource::Inline(_) => Check::warn(
+            "client_secret",
+            "the client secret is written in config.toml",
+            "move it to an environment variable and name it with client_secret_env",
+        ),
+    };
+    checks.push(check);
+}
+
+/// The URL the provider is reached at first: the issuer, else the token endpoint.
+pub(crate) fn provider_url(p: &Profile) -> Option<url::Url> {
+    p.issuer
+        .as_deref()
+        .and_then(|i| url::Url::parse(i).ok())
+        .or_else(|| p.endpoints.token.clone())
+}
+
+/// `proxy`: the proxy variables set, and whether one applies to the provider's host.
+pub fn proxy(p: &Profile, checks: &mut Vec<Check>) {
+    let names = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"];
+    let set: Vec<String> = names
+        .iter()
+        .flat_map(|n| [n.to_string(), n.to_ascii_lowercase()])
+        .filter(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+        .collect();
+    let Some(url) = provider_url(p) else {
+        checks.push(Check::ok("proxy", "no provider URL to check"));
+        return;
+    };
+    let host = url.host_str().unwrap_or_default().to_string();
+    let check = match (crate::http::proxy_for(&url), set.is_empty()) {
+        (_, true) => Check::ok("proxy", "no proxy variables set: requests go direct"),
+        (Some(proxy), false) => Check::ok(
+            "proxy",
+            format!(
+                "requests to {host} go through the proxy {proxy} (from {}); an HTML error page from it is reported as \"something other than the OAuth server answered\"",
+                set.join(", ")
+            ),
+        ),
+        (None, false) => Check::ok(
+            "proxy",
+            format!(
+                "{} set, but none applies to {host} (NO_PROXY or another scheme): requests go direct",
+                set.join(", ")
+            ),
+        ),
+    };
+    checks.push(check);
+}
+
+fn mode(path: &Path) -> Option<u32> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+/// `store` and `store_integrity`: opening checks the directory and file permissions, the key
+/// and a quick check; then the full `PRAGMA integrity_check`. The store, when it opened.
+pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<SqliteStore>> {
+    let store = match warden.store() {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(Check::from_error("store", &e));
+            return None;
+        }
+    };
+    let db = store.database_path();
+    let dir = &warden.paths().data_dir;
+    let modes = match (mode(dir), mode(db)) {
+        (Some(d), Some(f)) => format!(" (directory {d:o}, file {f:o})"),
+        _ => String::new(),
+    };
+    checks.push(Check::ok(
+        "store",
+        format!("{}{modes}, key from {}", db.display(), store.key_origin()),
+    ));
+    checks.push(match store.integrity_check() {
+        Ok(problems) if problems.is_empty() => {
+            Check::ok("store_integrity", "PRAGMA integrity_check: ok")
+        }
+        Ok(problems) => Check::fail(
+            "store_integrity",
+            format!(
+                "PRAGMA integrity_check reports damage: {}",
+                problems
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            format!(
+                "move {} away (every profile then logs in again)",
+                db.display()
+            ),
+        ),
+        Err(e) => Check::from_error("store_integrity", &e),
+    });
+    Some(store)
+}
+
+fn ago(t: SystemTime, now: SystemTime) -> String {
+    let d = now.duration_since(t).unwrap_or(Duration::ZERO);
+    format!(
+        "{} ago",
+        humantime::format_duration(Duration::from_secs(d.as_secs()))
+    )
+}
+
+fn login_fix(p: &Profile) -> String {
+    format!("run `tokenwarden --profile {} login`", p.name)
+}
+
+/// `token`, `scopes`, `refresh_token`, `last_error`: what is stored and what it means. The
+/// stored tokens, when there are some.
+pub fn token(
+    warden: &Warden,
+    p: &Profile,
+    store: &dyn Store,
+    checks: &mut Vec<Check>,
+) -> Option<StoredTokens> {
+    let stored = match store.read(&p.name) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            checks.push(Check::warn(
+                "token",
+                format!("profile `{}` is not logged in (no tokens stored)", p.name),
+                login_fix(p),
+            ));
+            return None;
+        }
+        Err(e) => {
+            checks.push(Check::from_error("token", &e));
+            return None;
+        }
+    };
+    let now = warden.clock().now();
+    let t = &stored.tokens;
+    let renewable = t.refresh_token.is_some() || p.grant == GrantType::ClientCredentials;
+    let expiry = match t.expires_at {
+        None => "does not expire".to_string(),
+        Some(at) if t.is_expired(now) => format!(
+            "expired {} ({})",
+            ago(at, now),
+            humantime::format_rfc3339_seconds(at)
+        ),
+        Some(at) => format!(
+            "expires in {} ({})",
+            humantime::format_duration(Duration::from_secs(
+                t.remaining(now).unwrap_or_default().as_secs()
+            )),
+            humantime::format_rfc3339_seconds(at)
+        ),
+    };
+    let check = match &stored.state {
+        TokenState::LoginRequired { reason } => Check::fail(
+            "token",
+            match stored.last_error.as_deref().and_then(|e| e.lines().next()) {
+                Some(e) => format!("a new login is needed: {e} (the provider said: {reason})"),
+                None => format!(
+                    "a new login is needed: the provider refused to renew the tokens ({reason})"
+                ),
+            },
+            login_fix(p),
+        ),
+        TokenState::Rejected => Check::warn(
+            "token",
+            format!(
+                "the API rejected the current access token, which {expiry}; the next use refreshes it"
+            ),
+            "nothing to do unless it keeps happening; then see `tokenwarden events` (early revocation, or a token bound to another client)",
+        ),
+        TokenState::Valid if t.is_expired(now) && !renewable => Check::fail(
+            "token",
+            format!("the access token {expiry} and there is no refresh token to renew it"),
+            login_fix(p),
+        ),
+        TokenState::Valid if t.is_expired(now) => Check::ok(
+            "token",
+            format!("the access token {expiry}; it is renewed on next use"),
+        ),
+        TokenState::Valid if !t.is_fresh(now, Duration::ZERO, p.refresh_skew) => Check::ok(
+            "token",
+            format!("the access token {expiry}: inside the refresh window, renewed on next use"),
+        ),
+        TokenState::Valid => Check::ok("token", format!("the access token is valid and {expiry}")),
+    };
+    checks.push(check);
+    scopes(p, &stored, checks);
+    refresh_token(p, &stored, now, checks);
+    if let (Some(err), TokenState::Valid | TokenState::Rejected) =
+        (&stored.last_error, &stored.state)
+    {
+        let when = stored
+            .last_refresh_at
+            .map(|t| format!(" ({})", ago(t, now)))
+            .unwrap_or_default();
+        checks.push(Check::warn(
+            "last_error",
+            format!(
+                "the last refresh attempt failed{when}: {}",
+                err.lines().next().unwrap_or(err)
+            ),
+            format!(
+                "the current token is still used; see `tokenwarden --profile {} events` for what happened",
+                p.name
+            ),
+        ));
+    }
+    Some(stored)
+}
+
+fn scopes(p: &Profile, stored: &StoredTokens, checks: &mut Vec<Check>) {
+    let granted = &stored.tokens.scopes;
+    let missing: Vec<&String> = p.scopes.iter().filter(|s| !granted.contains(s)).collect();
+    let shown = |v: &[String]| {
+        if v.is_empty() {
+            "(none)".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
+    let check = if missing.is_empty() {
+        Check::ok("scopes", format!("granted: {}", shown(granted)))
+    } else {
+        Check::warn(
+            "scopes",
+            format!(
+                "requested {} but granted {}: missing {}",
+                shown(&p.scopes),
+                shown(granted),
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            "the provider did not grant every scope: check the scopes the app may request at the provider, then log in again",
+        )
+    };
+    checks.push(check);
+}
+
+fn refresh_token(p: &Profile, stored: &StoredTokens, now: SystemTime, checks: &mut Vec<Check>) {
+    let t = &stored.tokens;
+    let check = match (&t.refresh_token, p.grant) {
+        (Some(_), _) => {
+            let when = t
+                .refresh_token_obtained_at
+                .map(|at| {
+                    format!(
+                        "obtained {} ({})",
+                        ago(at, now),
+                        humantime::format_rfc3339_seconds(at)
+                    )
+                })
+                .unwrap_or_else(|| "obtained at an unknown time".into());
+            Check::ok("refresh_token", format!("present, {when}"))
+        }
+        (None, GrantType::ClientCredentials) => Check::ok(
+            "refresh_token",
+            "none needed: client credentials are presented again",
+        ),
+        (None, _) if t.expires_at.is_none() => Check::ok(
+            "refresh_token",
+            "none, and the access token does not expire",
+        ),
+        (None, _) => Check::warn(
+            "refresh_token",
+            "the provider gave no refresh token: when the access token expires, a new login is needed",
+            "request offline access (scope offline_access, or the provider's equivalent) and log in again",
+        ),
+    };
+    checks.push(check);
+}
+
+/// `failure_rate`: the 5xx rate of the last 15 minutes against `failure_rate_threshold`.
+pub fn failure_rate(warden: &Warden, p: &Profile, store: &dyn Store, checks: &mut Vec<Check>) {
+    let now = warden.clock().now();
+    let rate = match crate::events::failure_rate(store, &p.name, p.failure_rate_threshold, now) {
+        Ok(r) => r,
+        Err(e) => {
+            checks.push(Check::from_error("failure_rate", &e));
+            return;
+        }
+    };
+    let window = humantime::format_duration(rate.window);
+    let check = match rate.warning(&p.name) {
+        Some(w) => Check::warn(
+            "failure_rate",
+            w,
+            format!(
+                "usually temporary; `tokenwarden --profile {} stats` shows the trend, and the provider's status page or its request ids confirm an incident",
+                p.name
+            ),
+        ),
+        None if rate.requests == 0 => Check::ok(
+            "failure_rate",
+            format!("no requests to the authorization server in the last {window}"),
+        ),
+        None => Check::ok(
+            "failure_rate",
+            format!(
+                "{} of {} requests in the last {window} answered 5xx ({:.0}%; threshold {:.0}%)",
+                rate.server_errors,
+                rate.requests,
+                rate.rate() * 100.0,
+                rate.threshold * 100.0
+            ),
+        ),
+    };
+    checks.push(check);
+}

@@ -1,0 +1,169 @@
+//! The fast path's cache: the token a session last handed out, read by any number of threads
+//! without a lock and without writing to memory that another thread reads.
+//!
+//! The shared copy sits behind an `RwLock`, with a generation counter bumped on every change.
+//! Each thread keeps its own copy (thread-local), tagged with the generation it was taken at. A
+//! read loads the generation (one atomic load of a cache line only writers change), finds its
+//! own copy still current, and clones the token from it. Only a change (a refresh, an
+//! invalidation) sends threads back to the lock, once each.
+//!
+//! Why not just the `RwLock`: its readers all write the lock's reader count, and cloning an
+//! `Arc` from it writes the shared reference count, so the cache line bounces between cores and
+//! a second thread lowered the total throughput (`benches/get_token.rs`).
+//!
+//! A thread keeps copies for at most [`MAX_SLOTS`] sessions; a dropped session's copy on other
+//! threads stays until evicted or the thread ends (its own thread's copy goes with it).
+
+use super::Token;
+use crate::store::{StoredTokens, TokenState, Version};
+use std::cell::RefCell;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Sessions whose copies one thread keeps at once.
+const MAX_SLOTS: usize = 8;
+
+/// Tells sessions apart in the thread-local slots.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static SLOTS: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One thread's copy of one session's cache.
+struct Slot {
+    cache: u64,
+    generation: u64,
+    entry: Option<Entry>,
+}
+
+/// A cached token with what the freshness check needs.
+#[derive(Clone)]
+struct Entry {
+    token: Token,
+    expires_at: Option<SystemTime>,
+    window: Duration,
+}
+
+impl Entry {
+    /// The token, if it stays valid for `min_ttl` beyond the proactive window at `now`.
+    fn fresh(&self, now: SystemTime, min_ttl: Duration) -> Option<Token> {
+        let fresh = match self.expires_at {
+            None => true,
+            Some(exp) => exp
+                .duration_since(now)
+                .is_ok_and(|left| left > min_ttl + self.window),
+        };
+        fresh.then(|| self.token.clone())
+    }
+}
+
+/// The cache of one session.
+pub(super) struct Cache {
+    id: u64,
+    refresh_skew: Duration,
+    generation: AtomicU64,
+    shared: RwLock<Option<Entry>>,
+}
+
+impl Cache {
+    /// An empty cache; `refresh_skew` sizes the proactive window.
+    pub(super) fn new(refresh_skew: Duration) -> Cache {
+        Cache {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            refresh_skew,
+            generation: AtomicU64::new(0),
+            shared: RwLock::new(None),
+        }
+    }
+
+    /// The cached token when it is fresh for `min_ttl` at `now`.
+    pub(super) fn fresh(&self, now: SystemTime, min_ttl: Duration) -> Option<Token> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let local = SLOTS.try_with(|cell| {
+            let mut slots = cell.try_borrow_mut().ok()?;
+            if let Some(slot) = slots
+                .iter()
+                .find(|s| s.cache == self.id && s.generation == generation)
+            {
+                return Some(slot.entry.as_ref().and_then(|e| e.fresh(now, min_ttl)));
+            }
+            // Everything written before `generation` was published is visible now, so this copy
+            // is at least that new (a newer one only costs one more visit to the lock).
+            let entry = self.shared_entry();
+            let token = entry.as_ref().and_then(|e| e.fresh(now, min_ttl));
+            slots.retain(|s| s.cache != self.id);
+            if slots.len() >= MAX_SLOTS {
+                slots.remove(0);
+            }
+            slots.push(Slot {
+                cache: self.id,
+                generation,
+                entry,
+            });
+            Some(token)
+        });
+        match local {
+            Ok(Some(token)) => token,
+            // The thread is ending, or (not expected) the slots are in use: ask the lock.
+            _ => self.shared_entry().and_then(|e| e.fresh(now, min_ttl)),
+        }
+    }
+
+    fn shared_entry(&self) -> Option<Entry> {
+        self.shared
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The version cached now, if any.
+    pub(super) fn version(&self) -> Option<Version> {
+        self.shared
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|e| e.token.version)
+    }
+
+    /// Caches `stored` (only a valid one; anything else empties the cache).
+    pub(super) fn set(&self, stored: &StoredTokens) {
+        if stored.state != TokenState::Valid {
+            self.clear();
+            return;
+        }
+        if self.version() == Some(stored.version) {
+            return;
+        }
+        let entry = Entry {
+            token: Token::from_stored(stored),
+            expires_at: stored.tokens.expires_at,
+            window: stored.tokens.proactive_window(self.refresh_skew),
+        };
+        self.replace(Some(entry));
+    }
+
+    /// Empties the cache: the next call reads the store.
+    pub(super) fn clear(&self) {
+        self.replace(None);
+    }
+
+    fn replace(&self, entry: Option<Entry>) {
+        *self
+            .shared
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = entry;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let _ = SLOTS.try_with(|cell| {
+            if let Ok(mut slots) = cell.try_borrow_mut() {
+                slots.retain(|s| s.cache != self.id);
+            }
+        });
+    }
+}

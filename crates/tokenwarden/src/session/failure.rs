@@ -1,0 +1,215 @@
+//! What a failed refresh means, and what the caller gets:
+//!
+//! - `invalid_grant` (or any LoginRequired answer): first re-read the store, since another
+//!   writer may have stored a newer token (then that token is the answer); otherwise mark the
+//!   stored tokens LoginRequired (kept, never deleted) and say whether the provider revoked the
+//!   session or a rotation was probably lost (an earlier attempt's answer never arrived).
+//! - a transient failure while the current token still works: degraded mode, the current token
+//!   with a warning; until the time the error names (an open circuit breaker, a `Retry-After`)
+//!   this session does not try again.
+//! - anything else: the error, recorded on the stored tokens for `status`.
+
+use super::{Session, Token};
+use crate::error::{Cause, Error, ErrorKind, OAuthErrorCode, Result};
+use crate::events::Operation;
+use crate::store::{StoredTokens, TokenState, Version};
+use std::time::{Duration, SystemTime};
+
+/// The provider is failing for this version of the tokens: the warning, and when to try again.
+#[derive(Debug, Clone)]
+pub(super) struct Degraded {
+    version: Version,
+    until: Option<SystemTime>,
+    detail: String,
+}
+
+impl Session {
+    pub(super) fn refresh_failed(
+        &self,
+        t2: &StoredTokens,
+        err: Error,
+        operation: Operation,
+        elapsed: Duration,
+        min_ttl: Duration,
+    ) -> Result<Token> {
+        let invalid_grant = err
+            .oauth()
+            .is_some_and(|o| o.code == OAuthErrorCode::InvalidGrant);
+        if err.kind() == ErrorKind::LoginRequired || invalid_grant {
+            self.event_err(operation, &err, elapsed);
+            return self.refused(t2, err);
+        }
+        let transient = err.kind() == ErrorKind::ProviderUnavailable;
+        // An open breaker or a running Retry-After sent nothing: nothing new to record.
+        let sent = err.http().is_some()
+            || !matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited));
+        if sent {
+            self.event_err(operation, &err, elapsed);
+            // Only a clean OAuth error answer (4xx with an `error`) proves the server did not
+            // rotate; after anything else the new refresh token may have been lost.
+            let refused_cleanly =
+                err.oauth().is_some() && err.status().is_some_and(|s| (400..500).contains(&s));
+            let maybe_rotated = operation == Operation::Refresh && !refused_cleanly;
+            if let Err(e) = self.store.mark_state(
+                &self.profile,
+                t2.version,
+                t2.state.clone(),
+                Some(&err.report()),
+                maybe_rotated,
+            ) {
+                tracing::warn!(profile = %self.profile, error = %e, "cannot record the refresh failure");
+            }
+        }
+        let now = self.clock.now();
+        if transient && t2.state == TokenState::Valid && t2.tokens.is_valid_for(now, min_ttl) {
+            let detail = err.message().to_string();
+            if let Ok(mut d) = self.degraded.lock() {
+                *d = Some(Degraded {
+                    version: t2.version,
+                    until: err.retry_at(),
+                    detail: detail.clone(),
+                });
+            }
+            let token = self.with_warning(t2, &detail, now);
+            if let Some(w) = &token.degraded {
+                // Shown by the caller (Token::degraded); logged for those who look at logs.
+                tracing::info!(profile = %self.profile, "{w}");
+            }
+            return Ok(token);
+        }
+        if transient {
+            let what = if t2.state == TokenState::Rejected {
+                "the current token was rejected by the API"
+            } else {
+                "the current token has expired"
+            };
+            let msg = format!("{}; {what}", err.message());
+            return Err(err.with_message(msg));
+        }
+        Err(err)
+    }
+
+    /// The refresh token was refused: a newer token stored by someone else, or LoginRequired.
+    fn refused(&self, t2: &StoredTokens, err: Error) -> Result<Token> {
+        // Someone else may have stored newer tokens (a login in another terminal, a writer that
+        // does not take the lock): those are the answer.
+        match self.read() {
+            Ok(t3) if t3.version != t2.version && t3.state == TokenState::Valid => {
+                self.cache.set(&t3);
+                return Ok(Token::from_stored(&t3));
+            }
+            _ => {}
+        }
+        let lost_rotation =
+            t2.refresh_failure_transient || err.cause() == Some(Cause::PossiblyLostRotation);
+        let obtained = t2
+            .tokens
+            .refresh_token_obtained_at
+            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+            .unwrap_or_else(|| "at an unknown time".into());
+        let (message, cause, hint) = if lost_rotation {
+            (
+                format!(
+                    "the provider refused the refresh token of profile `{}` (obtained {obtained}) after an earlier refresh's answer was lost (a 5xx, a timeout, or a process killed mid-refresh): the provider probably rotated the refresh token and the new one never arrived",
+                    self.profile
+                ),
+                Cause::PossiblyLostRotation,
+                format!(
+                    "{}; a provider-side reuse grace period (accepting the previous refresh token for a few seconds) avoids this",
+                    self.login_hint()
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "the provider revoked the session of profile `{}`: it refused the refresh token (obtained {obtained}), and no other process had stored a newer one",
+                    self.profile
+                ),
+                Cause::RefreshTokenRevoked,
+                self.login_hint(),
+            )
+        };
+        let reason = match err.oauth() {
+            Some(o) => match &o.description {
+                Some(d) => format!("{}: {d}", o.code),
+                None => o.code.to_string(),
+            },
+            None => err.message().to_string(),
+        };
+        if let Err(e) = self.store.mark_state(
+            &self.profile,
+            t2.version,
+            TokenState::LoginRequired { reason },
+            Some(&message),
+            false,
+        ) {
+            tracing::warn!(profile = %self.profile, error = %e, "cannot mark the profile login-required");
+        }
+        self.cache.clear();
+        Err(err
+            .with_kind(ErrorKind::LoginRequired)
+            .with_message(message)
+            .with_cause(cause)
+            .with_hint(hint))
+    }
+
+    /// The error for tokens already marked LoginRequired: the message stored when it happened.
+    pub(super) fn login_required_again(&self, t: &StoredTokens, reason: &str) -> Error {
+        let why = t.last_error.as_deref().unwrap_or(reason);
+        Error::login_required(format!(
+            "profile `{}` needs a new login: {why}",
+            self.profile
+        ))
+        .with_cause(Cause::RefreshTokenRevoked)
+        .with_hint(self.login_hint())
+    }
+
+    /// The current token with a warning, when the provider failed for this version and said
+    /// when to try again, and that time has not come.
+    pub(super) fn degraded_until_retry(&self, t: &StoredTokens, now: SystemTime) -> Option<Token> {
+        let d = self.degraded.lock().ok()?;
+        let d = d.as_ref()?;
+        (d.version == t.version && d.until.is_some_and(|u| u > now))
+            .then(|| self.with_warning(t, &d.detail, now))
+    }
+
+    /// The token of a caller inside the proactive window while someone else refreshes: with a
+    /// warning when the last attempt for this version failed.
+    pub(super) fn in_window_token(&self, t: &StoredTokens, now: SystemTime) -> Token {
+        let known = self
+            .degraded
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().filter(|d| d.version == t.version).cloned())
+            .map(|d| d.detail);
+        let stored = || {
+            t.last_error
+                .as_deref()
+                .filter(|_| t.refresh_failure_transient)
+                .and_then(|e| e.lines().next())
+                .map(|l| l.trim_start_matches("error: ").to_string())
+        };
+        match known.or_else(stored) {
+            Some(detail) => self.with_warning(t, &detail, now),
+            None => Token::from_stored(t),
+        }
+    }
+
+    fn with_warning(&self, t: &StoredTokens, detail: &str, now: SystemTime) -> Token {
+        let left = t
+            .tokens
+            .remaining(now)
+            .map(|d| format!("{} s left", d.as_secs()))
+            .unwrap_or_else(|| "no expiry".into());
+        let warning = format!(
+            "the provider is failing ({detail}); using the current token of profile `{}`, still valid ({left})",
+            self.profile
+        );
+        if let Ok(mut w) = self.last_warning.lock() {
+            *w = Some(warning.clone());
+        }
+        let mut token = Token::from_stored(t);
+        token.degraded = Some(warning);
+        token
+    }
+}

@@ -1,0 +1,607 @@
+//! The session's logic on a [`MemoryStore`] with a [`ManualClock`] and scripted grants: the
+//! proactive window, the gates, degraded mode, invalidation by version, LoginRequired kept with
+//! its evidence, lost rotations, and the races with a login made in another terminal. The
+//! sessions against mockauth, with real time and many callers, are in `session_load`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokenwarden::clock::ManualClock;
+use tokenwarden::error::{Cause, HttpEvidence, OAuthError, OAuthErrorCode};
+use tokenwarden::secret::{AccessToken, RefreshToken};
+use tokenwarden::session::{BoxFuture, Grants, Session, SessionOptions};
+use tokenwarden::store::{MemoryStore, Store, StoredTokens, TokenState};
+use tokenwarden::token::TokenSet;
+use tokenwarden::{Error, ErrorKind, Result};
+
+pub const PROFILE: &str = "p";
+
+/// A fixed start with whole milliseconds (stores keep milliseconds).
+pub fn t0() -> SystemTime {
+    tokenwarden::token::from_unix_millis(1_750_000_000_000)
+}
+
+/// A token set tagged `tag`, obtained at `at`, living `lifetime`.
+pub fn tokens(tag: &str, at: SystemTime, lifetime: Duration) -> TokenSet {
+    TokenSet {
+        access_token: AccessToken::new(format!("at-{tag}")),
+        token_type: "Bearer".into(),
+        refresh_token: Some(RefreshToken::new(format!("rt-{tag}"))),
+        id_token: None,
+        expires_at: Some(at + lifetime),
+        scopes: vec!["openid".into()],
+        obtained_at: at,
+        refresh_token_obtained_at: Some(at),
+        subject: None,
+        issuer: None,
+    }
+}
+
+/// What the scripted token endpoint answers to the n-th call (from 0).
+type Script = dyn Fn(usize, &RefreshToken) -> Result<TokenSet> + Send + Sync;
+
+/// Grants that answer from a script, counting calls; each call takes `latency` (tokio time).
+pub struct Scripted {
+    script: Box<Script>,
+    calls: AtomicUsize,
+    latency: Duration,
+    presented: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    pub fn new(
+        script: impl Fn(usize, &RefreshToken) -> Result<TokenSet> + Send + Sync + 'static,
+    ) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            script: Box::new(script),
+            calls: AtomicUsize::new(0),
+            latency: Duration::ZERO,
+            presented: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn slow(
+        latency: Duration,
+        script: impl Fn(usize, &RefreshToken) -> Result<TokenSet> + Send + Sync + 'static,
+    ) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            script: Box::new(script),
+            calls: AtomicUsize::new(0),
+            latency,
+            presented: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn presented(&self) -> Vec<String> {
+        self.presented.lock().unwrap().clone()
+    }
+}
+
+impl Grants for Scripted {
+    fn refresh<'a>(&'a self, rt: &'a RefreshToken) -> BoxFuture<'a, Result<TokenSet>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            self.presented.lock().unwrap().push(rt.expose().to_string());
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            (self.script)(n, rt)
+        })
+    }
+
+    fn client_credentials(&self) -> Option<BoxFuture<'_, Result<TokenSet>>> {
+        None
+    }
+}
+
+/// The error a token endpoint's `invalid_grant` becomes.
+pub fn invalid_grant() -> Error {
+    Error::login_required("the token endpoint refused the refresh token (invalid_grant)")
+        .with_oauth(OAuthError {
+            code: OAuthErrorCode::InvalidGrant,
+            description: Some("the refresh token was revoked".into()),
+            uri: None,
+        })
+        .with_http(HttpEvidence {
+            status: Some(400),
+            request_id: Some("req-42".into()),
+            ..HttpEvidence::default()
+        })
+        .with_correlation_id("tw-test")
+}
+
+/// The error a 503 becomes after the retries.
+pub fn unavailable() -> Error {
+    Error::new(
+        ErrorKind::ProviderUnavailable,
+        "the token endpoint answered 503 (gave up after 4 attempts)",
+    )
+    .with_cause(Cause::ProviderOutage)
+    .with_http(HttpEvidence {
+        status: Some(503),
+        request_id: Some("req-503".into()),
+        ..HttpEvidence::default()
+    })
+    .with_hint("the provider is having trouble")
+}
+
+/// A session test: a memory store holding a login made at t0, and a manual clock.
+pub struct Fixture {
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+}
+
+impl Fixture {
+    /// A login at t0 whose access token lives `lifetime`.
+    pub fn new(lifetime: Duration) -> Fixture {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+        store
+            .replace(PROFILE, &tokens("login", t0(), lifetime))
+            .expect("login stored");
+        Fixture { store, clock }
+    }
+
+    /// A session over the store with default options.
+    pub fn session(&self, grants: &Arc<Scripted>) -> Session {
+        self.session_with(grants, SessionOptions::default())
+    }
+
+    pub fn session_with(&self, grants: &Arc<Scripted>, opts: SessionOptions) -> Session {
+        Session::new(
+            PROFILE,
+            self.store.clone(),
+            grants.clone(),
+            self.clock.clone(),
+            opts,
+        )
+    }
+
+    /// Sets the clock to t0 + `ms` milliseconds.
+    pub fn at_ms(&self, ms: u64) {
+        self.clock.set(t0() + Duration::from_millis(ms));
+    }
+
+    /// Sets the clock to t0 + `s` seconds.
+    pub fn at(&self, s: u64) {
+        self.at_ms(s * 1000);
+    }
+
+    pub fn now(&self) -> SystemTime {
+        tokenwarden::clock::Clock::now(&*self.clock)
+    }
+
+    /// What the store holds now.
+    pub fn stored(&self) -> StoredTokens {
+        self.store
+            .read(PROFILE)
+            .expect("store reads")
+            .expect("tokens stay stored")
+    }
+
+    /// Grants that rotate: the n-th refresh returns tokens tagged `r{n}`, living `lifetime`
+    /// from the clock's now.
+    pub fn rotating(&self, lifetime: Duration) -> Arc<Scripted> {
+        let clock = self.clock.clone();
+        Scripted::new(move |n, _| {
+            Ok(tokens(
+                &format!("r{n}"),
+                tokenwarden::clock::Clock::now(&*clock),
+                lifetime,
+            ))
+        })
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn proactive_window_is_half_a_short_lifetime() {
+    let f = Fixture::new(Duration::from_secs(4));
+    let grants = f.rotating(Duration::from_secs(4));
+    let s = f.session(&grants);
+    f.at_ms(1_900);
+    let t = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-login");
+    assert_eq!(
+        grants.calls(),
+        0,
+        "outside the 2 s window of a 4 s token: no refresh"
+    );
+    f.at_ms(2_100);
+    let t = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-r0");
+    assert!(t.degraded.is_none());
+    for _ in 0..10 {
+        s.get_token(Duration::ZERO).await.unwrap();
+    }
+    assert_eq!(grants.calls(), 1, "one refresh per window");
+    assert_eq!(grants.presented(), ["rt-login"]);
+    let st = f.stored();
+    assert_eq!(
+        st.tokens.access_token.expose(),
+        "at-r0",
+        "stored before handed out"
+    );
+    assert_eq!(st.version, t.version);
+}
+
+#[tokio::test]
+async fn long_tokens_refresh_skew_before_expiry_and_min_ttl_counts() {
+    let f = Fixture::new(Duration::from_secs(3600));
+    let grants = f.rotating(Duration::from_secs(3600));
+    let s = f.session(&grants);
+    f.at(3560);
+    s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(grants.calls(), 0, "40 s left, window 30 s");
+    let t = s.get_token(Duration::from_secs(15)).await.unwrap();
+    assert_eq!(
+        grants.calls(),
+        1,
+        "40 s left is not 15 s beyond the 30 s window"
+    );
+    assert_eq!(t.access_token.expose(), "at-r0");
+}
+
+#[tokio::test]
+async fn inside_the_window_a_busy_lock_means_the_current_token_not_a_wait() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let s = f.session_with(
+        &grants,
+        SessionOptions {
+            lock_wait: Duration::from_millis(200),
+            ..SessionOptions::default()
+        },
+    );
+    let held = f
+        .store
+        .lock(PROFILE, Duration::ZERO)
+        .expect("another process refreshes");
+    f.at(45);
+    let t = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(
+        t.access_token.expose(),
+        "at-login",
+        "still valid: taken, no wait"
+    );
+    assert_eq!(grants.calls(), 0);
+    f.at(61);
+    let e = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("expired, and the lock is held past the wait");
+    assert_eq!(e.kind(), ErrorKind::Store);
+    assert_eq!(e.kind().exit_code(), 6);
+    assert!(
+        e.message().contains("refresh lock of profile `p`"),
+        "{}",
+        e.report()
+    );
+    assert!(e.hint().is_some_and(|h| !h.is_empty()), "{}", e.report());
+    drop(held);
+    let t = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-r0", "the lock is free again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_refresh_for_many_tasks() {
+    let f = Fixture::new(MINUTE);
+    let clock = f.clock.clone();
+    let grants = Scripted::slow(Duration::from_millis(50), move |n, _| {
+        Ok(tokens(
+            &format!("r{n}"),
+            tokenwarden::clock::Clock::now(&*clock),
+            MINUTE,
+        ))
+    });
+    let s = Arc::new(f.session(&grants));
+    f.at(61);
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.get_token(Duration::ZERO).await })
+        })
+        .collect();
+    for t in tasks {
+        let t = t.await.unwrap().expect("every task gets a token");
+        assert_eq!(t.access_token.expose(), "at-r0");
+    }
+    assert_eq!(grants.calls(), 1, "64 tasks, one refresh");
+}
+
+#[tokio::test]
+async fn degraded_mode_serves_the_valid_token_and_stops_at_expiry() {
+    let f = Fixture::new(MINUTE);
+    let grants = Scripted::new(|_, _| Err(unavailable()));
+    let s = f.session(&grants);
+    f.at(40);
+    let t = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect("degraded, not an error");
+    assert_eq!(t.access_token.expose(), "at-login");
+    let w = t.degraded.expect("a warning");
+    assert!(
+        w.contains("503") && w.contains("still valid (20 s left)"),
+        "{w}"
+    );
+    let st = f.stored();
+    assert!(st.refresh_failure_transient);
+    assert!(st.last_error.as_deref().is_some_and(|e| e.contains("503")));
+    assert_eq!(
+        st.state,
+        TokenState::Valid,
+        "a failed refresh never touches the credentials"
+    );
+    assert_eq!(
+        st.tokens.refresh_token.as_ref().unwrap().expose(),
+        "rt-login"
+    );
+    f.at(61);
+    let e = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("nothing valid left");
+    assert_eq!(e.kind(), ErrorKind::ProviderUnavailable);
+    assert!(e.message().contains("has expired"), "{}", e.report());
+    assert_eq!(e.status(), Some(503));
+}
+
+#[tokio::test]
+async fn an_open_breaker_is_not_asked_again_before_its_time() {
+    let f = Fixture::new(MINUTE);
+    let until = t0() + Duration::from_secs(50);
+    let grants = Scripted::new(move |_, _| {
+        Err(Error::new(
+            ErrorKind::ProviderUnavailable,
+            "the token endpoint failed 5 times in a row",
+        )
+        .with_cause(Cause::CircuitOpen)
+        .with_retry_at(until))
+    });
+    let s = f.session(&grants);
+    f.at(35);
+    for _ in 0..20 {
+        let t = s.get_token(Duration::ZERO).await.unwrap();
+        assert!(t.degraded.is_some());
+    }
+    assert_eq!(
+        grants.calls(),
+        1,
+        "the breaker said 50 s: no attempt before"
+    );
+    assert!(
+        f.stored().last_error.is_none(),
+        "nothing was sent: nothing recorded"
+    );
+    f.at(51);
+    s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(grants.calls(), 2);
+}
+
+#[tokio::test]
+async fn invalidate_marks_exactly_one_version() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let s = f.session(&grants);
+    let old = s.get_token(Duration::ZERO).await.unwrap();
+    f.at(40);
+    let new = s.get_token(Duration::ZERO).await.unwrap();
+    assert_ne!(old.version, new.version);
+    s.invalidate(&old).unwrap();
+    assert_eq!(
+        f.stored().state,
+        TokenState::Valid,
+        "a stale invalidation is dropped"
+    );
+    let again = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(again.version, new.version);
+    assert_eq!(grants.calls(), 1);
+    s.invalidate(&new).unwrap();
+    assert_eq!(f.stored().state, TokenState::Rejected);
+    let fresh = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(grants.calls(), 2, "rejected: refreshed though not expired");
+    assert_eq!(fresh.access_token.expose(), "at-r1");
+}
+
+#[tokio::test]
+async fn invalid_grant_marks_login_required_and_keeps_the_credentials() {
+    let f = Fixture::new(MINUTE);
+    let grants = Scripted::new(|_, _| Err(invalid_grant()));
+    let s = f.session(&grants);
+    f.at(61);
+    let e = s.get_token(Duration::ZERO).await.expect_err("revoked");
+    assert_eq!(e.kind(), ErrorKind::LoginRequired);
+    assert_eq!(e.kind().exit_code(), 3);
+    assert_eq!(e.cause(), Some(Cause::RefreshTokenRevoked));
+    assert!(
+        e.message().contains("revoked the session"),
+        "{}",
+        e.report()
+    );
+    assert_eq!(e.status(), Some(400));
+    assert_eq!(e.request_id(), Some("req-42"));
+    assert!(
+        e.message().contains("obtained 2025-"),
+        "when the refresh token was obtained: {}",
+        e.message()
+    );
+    let st = f.stored();
+    assert!(matches!(st.state, TokenState::LoginRequired { .. }));
+    assert_eq!(
+        st.tokens.access_token.expose(),
+        "at-login",
+        "kept, not deleted"
+    );
+    assert_eq!(
+        st.tokens.refresh_token.as_ref().unwrap().expose(),
+        "rt-login"
+    );
+    let again = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("still login required");
+    assert_eq!(again.kind(), ErrorKind::LoginRequired);
+    assert!(
+        again.message().contains("revoked the session"),
+        "{}",
+        again.report()
+    );
+    assert_eq!(grants.calls(), 1, "no second refresh of a refused token");
+    // A login in another terminal is picked up at the next call.
+    f.store
+        .replace(PROFILE, &tokens("relogin", f.now(), MINUTE))
+        .unwrap();
+    let t = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-relogin");
+}
+
+#[tokio::test]
+async fn invalid_grant_after_a_login_elsewhere_returns_that_login() {
+    let f = Fixture::new(MINUTE);
+    let (store, clock) = (f.store.clone(), f.clock.clone());
+    let grants = Scripted::new(move |_, _| {
+        // While our refresh is in flight the user logs in again in another terminal, which
+        // ended the old session at the provider.
+        let now = tokenwarden::clock::Clock::now(&*clock);
+        store
+            .replace(PROFILE, &tokens("other-terminal", now, MINUTE))
+            .unwrap();
+        Err(invalid_grant())
+    });
+    let s = f.session(&grants);
+    f.at(61);
+    let t = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect("the re-read finds the new login");
+    assert_eq!(t.access_token.expose(), "at-other-terminal");
+    assert_eq!(f.stored().state, TokenState::Valid);
+}
+
+#[tokio::test]
+async fn a_login_during_a_refresh_wins_the_compare_and_swap() {
+    let f = Fixture::new(MINUTE);
+    let (store, clock) = (f.store.clone(), f.clock.clone());
+    let grants = Scripted::new(move |_, _| {
+        let now = tokenwarden::clock::Clock::now(&*clock);
+        store
+            .replace(PROFILE, &tokens("other-terminal", now, MINUTE))
+            .unwrap();
+        Ok(tokens("refreshed", now, MINUTE))
+    });
+    let s = f.session(&grants);
+    f.at(61);
+    let t = s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(
+        t.access_token.expose(),
+        "at-other-terminal",
+        "the login is kept"
+    );
+    assert_eq!(
+        f.stored().tokens.access_token.expose(),
+        "at-other-terminal",
+        "our write was refused"
+    );
+}
+
+#[tokio::test]
+async fn invalid_grant_after_an_interrupted_refresh_is_a_possibly_lost_rotation() {
+    let f = Fixture::new(MINUTE);
+    let grants = Scripted::new(|n, _| {
+        if n == 0 {
+            Err(unavailable())
+        } else {
+            Err(invalid_grant())
+        }
+    });
+    let s = f.session(&grants);
+    f.at(61);
+    let e = s.get_token(Duration::ZERO).await.expect_err("503, expired");
+    assert_eq!(e.kind(), ErrorKind::ProviderUnavailable);
+    let e = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("then invalid_grant");
+    assert_eq!(e.kind(), ErrorKind::LoginRequired);
+    assert_eq!(
+        e.cause(),
+        Some(Cause::PossiblyLostRotation),
+        "{}",
+        e.report()
+    );
+    assert!(e.message().contains("probably rotated"), "{}", e.report());
+    assert!(e.hint().unwrap().contains("reuse grace"), "{}", e.report());
+}
+
+#[tokio::test]
+async fn a_refresh_killed_in_flight_leaves_the_mark_that_explains_the_next_invalid_grant() {
+    let f = Fixture::new(MINUTE);
+    let grants = Scripted::new(|_, _| Err(invalid_grant()));
+    // What a process killed mid-refresh leaves: the in-flight mark on the version it refreshed.
+    let v = f.stored().version;
+    f.store
+        .mark_state(PROFILE, v, TokenState::Valid, None, true)
+        .unwrap();
+    let s = f.session(&grants);
+    f.at(61);
+    let e = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("invalid_grant");
+    assert_eq!(
+        e.cause(),
+        Some(Cause::PossiblyLostRotation),
+        "{}",
+        e.report()
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_marks_itself_in_flight_and_success_clears_it() {
+    let f = Fixture::new(MINUTE);
+    let (store, clock) = (f.store.clone(), f.clock.clone());
+    let grants = Scripted::new(move |_, _| {
+        let st = store.read(PROFILE).unwrap().unwrap();
+        assert!(
+            st.refresh_failure_transient,
+            "marked before the request is sent"
+        );
+        let mut t = tokens("r", tokenwarden::clock::Clock::now(&*clock), MINUTE);
+        t.refresh_token = None; // a provider that does not rotate
+        t.refresh_token_obtained_at = None;
+        Ok(t)
+    });
+    let s = f.session(&grants);
+    f.at(61);
+    s.get_token(Duration::ZERO).await.unwrap();
+    let st = f.stored();
+    assert!(!st.refresh_failure_transient);
+    assert_eq!(
+        st.tokens.refresh_token.as_ref().unwrap().expose(),
+        "rt-login",
+        "kept"
+    );
+    assert_eq!(st.tokens.refresh_token_obtained_at, Some(t0()));
+    assert!(st.last_refresh_at.is_some());
+}
+
+#[tokio::test]
+async fn not_logged_in_is_login_required() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let grants = Scripted::new(|_, _| Err(invalid_grant()));
+    let s = Session::new(PROFILE, store, grants, clock, SessionOptions::default());
+    let e = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("nothing stored");
+    assert_eq!(e.kind(), ErrorKind::LoginRequired);
+    assert_eq!(e.cause(), Some(Cause::NotLoggedIn));
+    assert!(e.hint().unwrap().contains("tokenwarden --profile p login"));
+}
