@@ -38,7 +38,8 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Deserialize)]
+// No `Debug`: client secrets are in here.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     addr: Option<SocketAddr>,
@@ -61,7 +62,7 @@ struct RawConfig {
     faults: Option<FaultPlan>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawClient {
     id: String,

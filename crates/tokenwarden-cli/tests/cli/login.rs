@@ -86,10 +86,47 @@ fn ctrl_c_cancels_cleanly() {
 }
 
 #[test]
-fn a_callback_with_the_wrong_state_is_refused_with_exit_1() {
+fn a_callback_with_the_wrong_state_is_refused_and_the_login_goes_on() {
     let mock = Mock::auto();
     let env = home_with(&[web_profile("web", &mock.issuer())]);
     let mut login = Running::spawn(&env, &["--profile", "web", "login", "--no-browser"], &[]);
+    let url = login.url();
+    let forged = format!(
+        "http://127.0.0.1:{}/callback?code=forged&state=wrong&iss={}",
+        callback_port(&url),
+        mock.issuer()
+    );
+    let (status, page) = mock.get(&forged);
+    assert_eq!(status, 400);
+    assert!(page.contains("does not match"), "{page}");
+    let (status, _) = mock.get(&url);
+    assert_eq!(status, 200);
+    let run = login.finish();
+    run.code(0);
+    assert!(
+        run.stderr.contains("`state` does not match") && run.stderr.contains("still waiting"),
+        "the refusal is said: {}",
+        run.stderr
+    );
+    assert_eq!(mock.server.stats().token_requests.authorization_code, 1);
+}
+
+#[test]
+fn only_a_wrong_state_callback_ends_with_exit_1_at_the_timeout() {
+    let mock = Mock::auto();
+    let env = home_with(&[web_profile("web", &mock.issuer())]);
+    let mut login = Running::spawn(
+        &env,
+        &[
+            "--profile",
+            "web",
+            "login",
+            "--no-browser",
+            "--timeout",
+            "2s",
+        ],
+        &[],
+    );
     let url = login.url();
     let forged = format!(
         "http://127.0.0.1:{}/callback?code=forged&state=wrong&iss={}",

@@ -194,9 +194,13 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
                 c.problem(
                     loc,
                     "client_secret_env",
+                    // The value is not shown: the usual mistake is pasting the secret itself.
                     format!(
-                        "`client_secret_env` = \"{v}\" is not an environment variable name \
-                         (letters, digits and _); it names the variable, it is not the secret"
+                        "`client_secret_env` holds {} characters that are not an environment \
+                         variable name (letters, digits and _): it names the variable that holds \
+                         the secret, it is not the secret; if you pasted the secret there, remove \
+                         it from the file and export it instead",
+                        v.chars().count()
                     ),
                 );
                 SecretSource::None

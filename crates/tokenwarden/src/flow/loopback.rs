@@ -3,8 +3,12 @@
 //! It binds 127.0.0.1 (or `[::1]`) on the redirect URI's port, or an ephemeral one when the URI
 //! names none, serves exactly the redirect path, checks `state` and `iss` on the callback, shows
 //! a short "you may close this tab" page that loads nothing from elsewhere and redirects nowhere,
-//! and closes after the first callback: a second one that races it is answered "already
+//! and closes after the first valid callback: a second one that races it is answered "already
 //! handled" (409) and ignored, and later ones find nobody listening.
+//!
+//! A callback whose `state` does not match cannot belong to this login (a stale tab, another
+//! program, a forged request): it is refused with a 400 page and a warning, and the listener
+//! keeps waiting for the real one. If none comes before the timeout, the refusal is the error.
 
 use crate::error::{Cause, Error, OAuthError, OAuthErrorCode, Result};
 use crate::secret::AuthorizationCode;
@@ -42,11 +46,14 @@ type Outcome = std::result::Result<Callback, Error>;
 struct Shared {
     expect: Expect,
     done: Mutex<Option<oneshot::Sender<Outcome>>>,
+    /// The last callback refused for its `state`, reported if no valid one comes in time.
+    refused: Mutex<Option<Error>>,
 }
 
 /// A bound listener waiting for one callback.
 pub struct Listener {
     redirect_uri: String,
+    shared: Arc<Shared>,
     outcome: oneshot::Receiver<Outcome>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -111,12 +118,13 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
     let shared = Arc::new(Shared {
         expect,
         done: Mutex::new(Some(tx)),
+        refused: Mutex::new(None),
     });
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let app = axum::Router::new()
         .route(&path, axum::routing::get(callback))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
-        .with_state(shared);
+        .with_state(shared.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -126,6 +134,7 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
     });
     Ok(Listener {
         redirect_uri: url.to_string(),
+        shared,
         outcome: rx,
         stop: stop_tx,
         task,
@@ -143,7 +152,8 @@ impl Listener {
     }
 
     /// Waits at most `timeout` for the first callback (valid, or one that proves the login
-    /// failed), then closes the listener: `None` when none came in time.
+    /// failed), then closes the listener: `None` when none came in time, or the refusal of
+    /// the last callback whose `state` did not match.
     ///
     /// The port stops accepting at once; connections in flight get [`CLOSE_GRACE`] to finish,
     /// so that a connection that never completes a request cannot hold up the login.
@@ -158,7 +168,17 @@ impl Listener {
             self.task.abort();
         }
         match outcome {
-            Err(_elapsed) => None,
+            Err(_elapsed) => {
+                let refused = self.shared.refused.lock().ok().and_then(|mut r| r.take());
+                refused.map(|e| {
+                    let hint = format!(
+                        "no callback with the right `state` came within {}; {}",
+                        humantime::format_duration(timeout),
+                        e.hint().unwrap_or("start the login again")
+                    );
+                    Err(e.with_hint(hint))
+                })
+            }
             Ok(Ok(outcome)) => Some(outcome),
             Ok(Err(_)) => Some(Err(Error::new(
                 crate::ErrorKind::Other,
@@ -181,6 +201,24 @@ async fn callback(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let outcome = check(&shared.expect, &params);
+    let outcome = match outcome {
+        Err(e) if e.cause() == Some(Cause::StateMismatch) => {
+            // Not this login's callback: refuse it and keep waiting for the real one.
+            let message = e.message().to_string();
+            tracing::warn!("{message}; still waiting for the login's own callback");
+            if let Ok(mut r) = shared.refused.lock() {
+                *r = Some(e);
+            }
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Login callback refused",
+                &format!(
+                    "{message}. This is not the tab tokenwarden is waiting for: use the URL the terminal printed."
+                ),
+            );
+        }
+        other => other,
+    };
     let (status, title, body) = match &outcome {
         Ok(_) => (
             StatusCode::OK,

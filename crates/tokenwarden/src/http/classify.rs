@@ -260,16 +260,38 @@ fn oauth_error(kind: RequestKind, status: u16, oauth: OAuthError) -> Error {
     err
 }
 
-/// A response larger than the cap.
+/// A response larger than the cap. With a 429 or 5xx status it is an outage's error page (a
+/// transient failure, retried like any other); otherwise a Protocol error.
 pub fn too_large(kind: RequestKind, cap: usize, evidence: HttpEvidence) -> Error {
-    Error::protocol(format!(
-        "{} answered with a body larger than {} KiB, which no OAuth response is",
-        kind.endpoint_name(),
-        cap / 1024
-    ))
-    .with_cause(Cause::ResponseTooLarge)
-    .with_hint("check that the endpoint URL points at the OAuth server")
-    .with_http(evidence)
+    let endpoint = kind.endpoint_name();
+    let status = evidence.status.unwrap_or(0);
+    let err = if status == 429 || (500..=599).contains(&status) {
+        let (cause, hint) = match status {
+            429 => (Cause::RateLimited, HINT_RATE),
+            _ if kind == RequestKind::CodeExchange => {
+                (Cause::CodeMaybeConsumed, HINT_CODE_CONSUMED)
+            }
+            _ => (Cause::ProviderOutage, HINT_OUTAGE),
+        };
+        Error::new(
+            ErrorKind::ProviderUnavailable,
+            format!(
+                "{endpoint} answered {} with a body larger than {} KiB (an error page, not an OAuth response)",
+                status_text(status),
+                cap / 1024
+            ),
+        )
+        .with_cause(cause)
+        .with_hint(hint)
+    } else {
+        Error::protocol(format!(
+            "{endpoint} answered with a body larger than {} KiB, which no OAuth response is",
+            cap / 1024
+        ))
+        .with_cause(Cause::ResponseTooLarge)
+        .with_hint("check that the endpoint URL points at the OAuth server")
+    };
+    err.with_http(evidence)
 }
 
 fn find_tls(e: &(dyn std::error::Error + 'static)) -> bool {

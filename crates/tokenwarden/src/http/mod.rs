@@ -217,7 +217,10 @@ impl HttpRequest {
 }
 
 /// A response that arrived in full (within the size cap).
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the status, the body's length and the header names only: the body of a
+/// token response holds tokens.
+#[derive(Clone)]
 pub struct HttpResponse {
     /// The status.
     pub status: u16,
@@ -230,6 +233,21 @@ pub struct HttpResponse {
     pub headers: reqwest::header::HeaderMap,
     /// When the response arrived (local clock).
     pub received_at: SystemTime,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .field("evidence", &self.evidence)
+            .field(
+                "headers",
+                &self.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            )
+            .field("received_at", &self.received_at)
+            .finish()
+    }
 }
 
 impl HttpResponse {

@@ -19,7 +19,10 @@ use std::time::{Duration, SystemTime};
 const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
 
 /// A response body, recognised.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its `Debug` shows the field names of a JSON or form body, never their values (a token
+/// response holds tokens).
+#[derive(Clone, PartialEq)]
 pub enum ParsedBody {
     /// Nothing (or only whitespace).
     Empty,
@@ -33,6 +36,25 @@ pub enum ParsedBody {
     MalformedJson,
     /// Other text.
     Text,
+}
+
+impl std::fmt::Debug for ParsedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParsedBody::Empty => f.write_str("Empty"),
+            ParsedBody::Json(m) => f
+                .debug_tuple("Json")
+                .field(&m.keys().collect::<Vec<_>>())
+                .finish(),
+            ParsedBody::Form(pairs) => f
+                .debug_tuple("Form")
+                .field(&pairs.iter().map(|(k, _)| k).collect::<Vec<_>>())
+                .finish(),
+            ParsedBody::Html => f.write_str("Html"),
+            ParsedBody::MalformedJson => f.write_str("MalformedJson"),
+            ParsedBody::Text => f.write_str("Text"),
+        }
+    }
 }
 
 impl ParsedBody {

@@ -184,6 +184,22 @@ fn client_auth_without_secret_and_both_secrets_are_problems() {
 }
 
 #[test]
+fn a_secret_pasted_into_client_secret_env_is_never_echoed() {
+    let secret = "gho_s3cr3tV4lue-pasted.by+mistake";
+    let e = problems(
+        &format!(
+            "[profiles.a]\nissuer = \"https://i.example\"\nclient_id = \"c\"\nclient_secret_env = \"{secret}\"\n"
+        ),
+        "a",
+    );
+    assert_eq!(e.kind(), ErrorKind::Config);
+    let shown = format!("{e}\n{e:?}\n{}", e.to_json());
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("client_secret_env"), "{shown}");
+    assert!(shown.contains("it is not the secret"), "{shown}");
+}
+
+#[test]
 fn syntax_errors_have_line_and_column() {
     let e = Config::parse(
         Path::new("/cfg/config.toml"),

@@ -230,6 +230,30 @@ async fn huge_body_is_cut_off() {
 }
 
 #[tokio::test]
+async fn huge_error_page_with_5xx_is_transient_and_retried() {
+    let server = util::mock(vec![]).await;
+    let (h, rt) = logged_in(&server).await;
+    fault(
+        &server,
+        FaultSpec::status(503).body(FaultBody::Huge).count(2),
+    );
+    let t = h.client.refresh(&rt).await.expect("third attempt succeeds");
+    assert!(t.refresh_token.is_some());
+    assert_eq!(h.sleeper.slept().len(), 2, "two backoffs for two huge 503s");
+
+    fault(&server, FaultSpec::status(502).body(FaultBody::Huge));
+    let rt2 = t.refresh_token.clone().expect("rotated");
+    let e = h
+        .client
+        .refresh(&rt2)
+        .await
+        .expect_err("every attempt huge");
+    assert_classified(&e, ErrorKind::ProviderUnavailable, 4);
+    assert_eq!(e.cause(), Some(Cause::ProviderOutage));
+    assert!(e.message().contains("502"), "{}", e.message());
+}
+
+#[tokio::test]
 async fn connection_refused() {
     let port = util::closed_port();
     let mut p = tokenwarden::config::Profile::new("x", "cli");

@@ -165,7 +165,7 @@ async fn loopback_login_with_pkce_and_a_validated_id_token() {
 }
 
 #[tokio::test]
-async fn a_callback_with_the_wrong_state_is_refused() {
+async fn a_callback_with_the_wrong_state_is_refused_and_the_real_one_still_works() {
     let server = util::mock(vec![]).await;
     let h = util::client(oidc_profile(&server), None);
     let prepared = authcode::prepare(&h.client).await.expect("prepare");
@@ -174,7 +174,40 @@ async fn a_callback_with_the_wrong_state_is_refused() {
         &prepared,
         &[("code", "forged"), ("state", "wrong"), ("iss", &issuer)],
     );
-    let (r, (status, _, page)) = tokio::join!(prepared.finish(&h.client, WAIT), open(&forged));
+    let url = prepared.url.clone();
+    let browse = async {
+        let forged_page = open(&forged).await;
+        let real_page = open(&url).await;
+        (forged_page, real_page)
+    };
+    let (r, ((status, _, page), (real_status, _, _))) =
+        tokio::join!(prepared.finish(&h.client, WAIT), browse);
+    assert_eq!(status, 400);
+    assert!(page.contains("does not match"), "{page}");
+    assert_eq!(real_status, 200);
+    let tokens = r.expect("the real callback completes the login");
+    assert!(tokens.refresh_token.is_some());
+    assert_eq!(
+        server.stats().token_requests.authorization_code,
+        1,
+        "only the real code is exchanged"
+    );
+}
+
+#[tokio::test]
+async fn only_a_wrong_state_callback_ends_in_its_refusal_at_the_timeout() {
+    let server = util::mock(vec![]).await;
+    let h = util::client(oidc_profile(&server), None);
+    let prepared = authcode::prepare(&h.client).await.expect("prepare");
+    let issuer = server.issuer();
+    let forged = callback_url(
+        &prepared,
+        &[("code", "forged"), ("state", "wrong"), ("iss", &issuer)],
+    );
+    let (r, (status, _, _)) = tokio::join!(
+        prepared.finish(&h.client, Duration::from_secs(2)),
+        open(&forged)
+    );
     let e = r.expect_err("state mismatch");
     assert_eq!(e.kind(), ErrorKind::Protocol, "{}", e.report());
     assert_eq!(e.cause(), Some(Cause::StateMismatch));
@@ -183,9 +216,12 @@ async fn a_callback_with_the_wrong_state_is_refused() {
         "{}",
         e.message()
     );
-    assert!(e.hint().is_some());
+    assert!(
+        e.hint().is_some_and(|h| h.contains("within 2s")),
+        "{:?}",
+        e.hint()
+    );
     assert_eq!(status, 400);
-    assert!(page.contains("does not match"), "{page}");
     assert_eq!(
         server.stats().token_requests.total(),
         0,

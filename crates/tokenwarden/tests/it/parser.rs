@@ -71,6 +71,17 @@ proptest! {
         let s = redact_body(broken.as_bytes(), None);
         prop_assert!(!s.contains(&secret));
     }
+
+    #[test]
+    fn parsed_bodies_never_debug_their_values(secret in "[A-Za-z0-9_-]{8,40}") {
+        let json = format!(r#"{{"access_token":"{secret}","refresh_token":"{secret}"}}"#);
+        let shown = format!("{:?}", ParsedBody::parse(Some("application/json"), json.as_bytes()));
+        prop_assert!(!shown.contains(&secret), "{shown}");
+        prop_assert!(shown.contains("access_token"), "{shown}");
+        let form = format!("access_token={secret}&token_type=bearer");
+        let shown = format!("{:?}", ParsedBody::parse(None, form.as_bytes()));
+        prop_assert!(!shown.contains(&secret), "{shown}");
+    }
 }
 
 #[test]
