@@ -62,7 +62,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    init_logging(cli.global.verbose);
+    init_logging(
+        cli.global.verbose,
+        matches!(cli.command, Command::MockServer(_)),
+    );
     let g = &cli.global;
     let result: anyhow::Result<u8> = runtime.block_on(async {
         let done = |r: anyhow::Result<()>| r.map(|()| 0u8);
@@ -90,9 +93,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `-v` info, `-vv` debug, `-vvv` trace; RUST_LOG overrides. Logs go to stderr.
-fn init_logging(verbose: u8) {
+/// `-v` info, `-vv` debug, `-vvv` trace; RUST_LOG overrides. Logs go to stderr. The mock
+/// server logs each request it answers (`mockauth=info`) by default.
+fn init_logging(verbose: u8, mock_server: bool) {
     let default = match verbose {
+        0 if mock_server => "warn,mockauth=info",
         0 => "warn",
         1 => "info",
         2 => "debug",

@@ -4,7 +4,7 @@
 //! `{"issuer":"http://127.0.0.1:PORT","admin":"http://127.0.0.1:PORT/admin"}` — so scripts can
 //! start it in the background and read where it is. Flags override the `--config` file.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -128,14 +128,6 @@ async fn stop_signal() -> anyhow::Result<()> {
 
 /// Runs the server until a signal arrives.
 pub async fn run(args: MockServerArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mockauth=info")),
-        )
-        .try_init();
     let config = args.config()?;
     let server = mockauth::Server::start(config)
         .await

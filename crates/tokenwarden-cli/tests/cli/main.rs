@@ -11,6 +11,7 @@ mod login_device;
 mod login_logout;
 mod login_store;
 mod login_util;
+mod mock_server;
 mod profile;
 mod sessions;
 mod sessions_kill;
