@@ -1,4 +1,5 @@
-//! Discovery against mockauth: RFC 8414 first, the issuer must match (mix-up defence), and the
+//! Discovery against mockauth (and a bare server for the fallbacks): RFC 8414 first, then OIDC;
+//! the issuer must match (mix-up defence), and the
 //! cache keeps documents for its TTL by an injected clock.
 
 use crate::util;
@@ -108,4 +109,90 @@ async fn a_token_client_finds_endpoints_by_discovery() {
     let h = util::client(p, None);
     let e = h.client.client_credentials().await.expect_err("no server");
     util::assert_classified(&e, ErrorKind::ProviderUnavailable, 4);
+}
+
+/// A bare HTTP server on 127.0.0.1 that publishes `document` (with `{base}` replaced by its
+/// own URL) at `path` only, and answers 404 elsewhere: an issuer that is not mockauth.
+async fn serve_only(path: &'static str, document: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let body = document.replace("{base}", &base);
+    let app = axum::Router::new().route(
+        path,
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+#[tokio::test]
+async fn falls_back_to_openid_configuration_when_rfc8414_is_absent() {
+    let base = serve_only(
+        "/.well-known/openid-configuration",
+        r#"{"issuer":"{base}","authorization_endpoint":"{base}/auth","token_endpoint":"{base}/tok","code_challenge_methods_supported":["S256"]}"#,
+    )
+    .await;
+    let (http, retrier, clock) = parts();
+    let d = Discovery::new(Duration::from_secs(60), clock);
+    let m = d
+        .metadata(&http, &retrier, &base, "tw-1")
+        .await
+        .expect("found by OIDC discovery");
+    assert!(
+        m.source
+            .as_str()
+            .ends_with("/.well-known/openid-configuration")
+    );
+    assert_eq!(
+        m.token_endpoint.as_ref().map(|u| u.to_string()),
+        Some(format!("{base}/tok"))
+    );
+}
+
+#[tokio::test]
+async fn an_issuer_without_any_document_is_a_config_error_naming_both_urls() {
+    let base = serve_only("/elsewhere", "{}").await;
+    let (http, retrier, clock) = parts();
+    let d = Discovery::new(Duration::from_secs(60), clock);
+    let e = d
+        .metadata(&http, &retrier, &base, "tw-1")
+        .await
+        .expect_err("no document");
+    assert_eq!(e.kind(), ErrorKind::Config, "{}", e.report());
+    assert!(
+        e.message().contains("publishes no discovery document")
+            && e.message().contains("oauth-authorization-server (404)")
+            && e.message().contains("openid-configuration (404)"),
+        "{}",
+        e.message()
+    );
+    assert!(
+        e.hint().is_some_and(|h| h.contains("token_endpoint")),
+        "{:?}",
+        e.hint()
+    );
+}
+
+#[tokio::test]
+async fn a_document_without_a_token_endpoint_is_a_protocol_error() {
+    let base = serve_only(
+        "/.well-known/oauth-authorization-server",
+        r#"{"issuer":"{base}","authorization_endpoint":"{base}/auth"}"#,
+    )
+    .await;
+    let (http, retrier, clock) = parts();
+    let d = Discovery::new(Duration::from_secs(60), clock);
+    let e = d
+        .metadata(&http, &retrier, &base, "tw-1")
+        .await
+        .expect_err("incomplete");
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{}", e.report());
+    assert!(e.message().contains("token_endpoint"), "{}", e.message());
 }
