@@ -223,3 +223,89 @@ async fn presets_without_revocation_say_so_without_discovery() {
         assert_eq!(r, tokenwarden::http::client::Revocation::NotSupported);
     }
 }
+
+#[tokio::test]
+async fn google_posts_the_client_secret_in_the_body() {
+    let mut g = ClientConfig::confidential("g", "g-secret")
+        .with_redirect_uris(&["http://127.0.0.1/callback"])
+        .with_grant_types(&[
+            mockauth::GrantType::AuthorizationCode,
+            mockauth::GrantType::RefreshToken,
+        ]);
+    g.auth_methods = vec![mockauth::ClientAuthMethod::ClientSecretPost];
+    g.require_pkce = true;
+    let server = util::mock(vec![g]).await;
+    let text = format!(
+        "[profiles.p]\nprovider = \"google\"\nclient_id = \"g\"\n\
+         client_secret_env = \"TW_TEST_GOOGLE_SECRET_UNSET\"\n\
+         authorization_endpoint = \"{}\"\ntoken_endpoint = \"{}\"\n",
+        server.url("/authorize"),
+        server.url("/token"),
+    );
+    let profile = Config::parse(Path::new("/t/config.toml"), &text)
+        .and_then(|c| c.profile("p"))
+        .expect("google profile")
+        .profile;
+    assert_eq!(
+        profile.client_auth,
+        tokenwarden::config::ClientAuth::ClientSecretPost,
+        "the google preset's default"
+    );
+    let seen = Arc::new(Seen::default());
+    let client = tokenwarden::TokenClient::builder(profile)
+        .tracer(seen.clone())
+        .client_secret(tokenwarden::secret::ClientSecret::new("g-secret"))
+        .build()
+        .expect("client");
+    let (code, verifier) = util::authorize(&server, "g", REDIRECT).await;
+    let t = client
+        .exchange_code(code, REDIRECT, Some(verifier), None)
+        .await
+        .expect("client_secret_post accepted");
+    client
+        .refresh(t.refresh_token.as_ref().expect("rt"))
+        .await
+        .expect("refresh with the secret in the body");
+    let bodies = seen.bodies.lock().expect("lock").clone();
+    assert!(
+        bodies.iter().all(|b| b.contains("client_secret=")),
+        "{bodies:?}"
+    );
+    assert!(bodies.iter().all(|b| !b.contains("g-secret")), "redacted");
+    assert!(
+        !seen
+            .headers
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization")),
+        "no Basic header"
+    );
+}
+
+#[test]
+fn microsoft_puts_the_tenant_in_every_endpoint() {
+    let text = "[profiles.p]\nprovider = \"microsoft\"\nclient_id = \"c\"\ntenant = \"contoso.onmicrosoft.com\"\n\
+                [profiles.q]\nprovider = \"microsoft\"\nclient_id = \"c\"\n";
+    let config = Config::parse(Path::new("/t/config.toml"), text).expect("parses");
+    let p = config.profile("p").expect("valid").profile;
+    for url in [&p.endpoints.authorization, &p.endpoints.token]
+        .into_iter()
+        .map(|u| u.as_ref().expect("a preset endpoint").to_string())
+    {
+        assert!(
+            url.starts_with(
+                "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/"
+            ),
+            "{url}"
+        );
+    }
+    let q = config.profile("q").expect("valid").profile;
+    let token = q
+        .endpoints
+        .token
+        .as_ref()
+        .expect("token endpoint")
+        .to_string();
+    assert!(token.contains("/common/"), "the default tenant: {token}");
+}
