@@ -198,7 +198,8 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// A record of `operation` on `profile` that ended well at `at`.
+/// A record of `operation` on `profile` that ended well at `at`, with the current operation's
+/// correlation id.
 pub fn ok_event(
     at: SystemTime,
     profile: &str,
@@ -207,11 +208,13 @@ pub fn ok_event(
 ) -> Event {
     let mut e = Event::new(at, profile, operation.as_str(), Outcome::Ok.as_str());
     e.duration = duration;
+    e.correlation_id = crate::correlation::current();
     e
 }
 
 /// A record of `operation` on `profile` that failed with `err` at `at`: the error's kind as
-/// the outcome, with its HTTP status, OAuth error code, request id and correlation id.
+/// the outcome, with its HTTP status, OAuth error code, request id and correlation id (the
+/// error's, else the current operation's).
 pub fn error_event(
     at: SystemTime,
     profile: &str,
@@ -228,7 +231,10 @@ pub fn error_event(
     e.status = err.status();
     e.oauth_error = err.oauth().map(|o| o.code.to_string());
     e.request_id = err.request_id().map(str::to_string);
-    e.correlation_id = err.correlation_id().map(str::to_string);
+    e.correlation_id = err
+        .correlation_id()
+        .map(str::to_string)
+        .or_else(crate::correlation::current);
     e.duration = duration;
     e
 }

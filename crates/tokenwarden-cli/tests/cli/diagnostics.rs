@@ -306,6 +306,55 @@ fn trace_http_shows_every_exchange_redacted() {
     assert!(!r.stderr.contains(&access), "{}", r.stderr);
 }
 
+/// Every correlation id (`tw-` and 16 hex digits) in `text`.
+fn correlation_ids(text: &str) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("tw-") {
+        let cand: String = rest[i + 3..].chars().take(16).collect();
+        if cand.len() == 16 && cand.chars().all(|c| c.is_ascii_hexdigit()) {
+            ids.insert(format!("tw-{cand}"));
+        }
+        rest = &rest[i + 3..];
+    }
+    ids
+}
+
+/// The one JSON error on stderr, and every log line (the tracing output), which must all name
+/// the error's correlation id, the only one in the output.
+fn one_correlation_id(r: &Run) -> (String, usize) {
+    let err_line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("{\"error\""))
+        .unwrap_or_else(|| panic!("no JSON error:\n{}", r.stderr));
+    let err: serde_json::Value = serde_json::from_str(err_line).expect("JSON error");
+    let corr = err["error"]["correlation_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no correlation id in {err}"))
+        .to_string();
+    let log_lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("{\"error\"") && !l.trim().is_empty())
+        .collect();
+    for l in &log_lines {
+        assert!(
+            l.contains(&corr),
+            "a log line without the operation's correlation id {corr}: {l}\n{}",
+            r.stderr
+        );
+    }
+    let ids = correlation_ids(&r.stderr);
+    assert_eq!(
+        ids.len(),
+        1,
+        "one operation, several correlation ids: {ids:?}\n{}",
+        r.stderr
+    );
+    (corr, log_lines.len())
+}
+
 #[test]
 fn log_lines_and_errors_carry_the_correlation_id() {
     let mock = Mock::auto();
@@ -326,27 +375,89 @@ fn log_lines_and_errors_carry_the_correlation_id() {
         &[("NO_COLOR", "1")],
     );
     r.code(4);
-    let err_line = r
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("{\"error\""))
-        .unwrap_or_else(|| panic!("no JSON error:\n{}", r.stderr));
-    let err: serde_json::Value = serde_json::from_str(err_line).expect("JSON error");
-    let corr = err["error"]["correlation_id"]
-        .as_str()
-        .expect("correlation id");
-    let lines: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter(|l| l.contains("POST") || l.contains("answered") || l.contains("retrying"))
+    let (corr, lines) = one_correlation_id(&r);
+    assert!(lines >= 3, "{}", r.stderr);
+    let retried = r.stderr.lines().filter(|l| l.contains("retrying")).count();
+    assert!(retried >= 1, "{}", r.stderr);
+
+    // The event records of the operation carry the same id.
+    let events = run(&env, &["events", "--json"]).json();
+    let of_op: Vec<&serde_json::Value> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["correlation_id"] == corr.as_str())
         .collect();
-    assert!(lines.len() >= 3, "{}", r.stderr);
-    for l in lines {
+    assert!(
+        of_op.iter().any(|e| e["outcome"] == "provider_unavailable")
+            && of_op.iter().any(|e| e["outcome"] == "retried"),
+        "{events:#}"
+    );
+}
+
+#[test]
+fn one_request_with_a_401_and_a_refresh_has_one_correlation_id() {
+    let mock = Mock::auto();
+    let resource = mock.server.url("/v1/messages");
+    let env = logged_in(
+        &mock,
+        &format!("resource = \"{resource}\"\n{QUICK_RETRIES}"),
+    );
+    let vars = [("NO_COLOR", "1")];
+    let args = ["--profile", P, "-vv", "--json", "request"];
+
+    // GET, 401, invalidate, refresh, GET, 401 again: SessionRejected.
+    mock.server
+        .set_faults(FaultPlan::default().with(Endpoint::Resource, FaultSpec::status(401)))
+        .expect("fault");
+    let r = env.run_env(&args, &vars);
+    r.code(5);
+    let (corr, lines) = one_correlation_id(&r);
+    for step in ["sending", "answered", "tokens received"] {
         assert!(
-            l.contains(corr),
-            "a line of the operation without its correlation id: {l}"
+            r.stderr.lines().any(|l| l.contains(step)),
+            "no `{step}` line:\n{}",
+            r.stderr
         );
     }
+    assert!(lines >= 5, "{}", r.stderr);
+    let events = run(&env, &["events", "--json"]).json();
+    let of_op: Vec<&serde_json::Value> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["correlation_id"] == corr.as_str())
+        .collect();
+    let ops: Vec<&str> = of_op
+        .iter()
+        .filter_map(|e| e["operation"].as_str())
+        .collect();
+    assert_eq!(
+        ops,
+        ["resource", "invalidate", "refresh", "resource"],
+        "{events:#}"
+    );
+    let unauthorized: Vec<u64> = of_op
+        .iter()
+        .filter(|e| e["operation"] == "resource")
+        .map(|e| e["attempt"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(unauthorized, [1, 2], "{events:#}");
+    mock.server.clear_faults();
+
+    // Early revocation: GET 401, refresh, GET 200; every log line names one id.
+    mock.server.revoke_all();
+    let r = env.run_env(&args, &vars);
+    r.code(0);
+    let ids = correlation_ids(&r.stderr);
+    assert_eq!(ids.len(), 1, "{ids:?}\n{}", r.stderr);
+    let corr = ids.into_iter().next().unwrap_or_default();
+    let mut n = 0;
+    for l in r.stderr.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(l.contains(&corr), "without {corr}: {l}");
+        n += 1;
+    }
+    assert!(n >= 5, "{}", r.stderr);
 }
 
 #[test]

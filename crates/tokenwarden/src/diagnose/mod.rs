@@ -176,8 +176,15 @@ pub const SKEW_WARN: Duration = Duration::from_secs(5);
 /// Fail when the clock differs from the provider's by more than this.
 pub const SKEW_FAIL: Duration = Duration::from_secs(30);
 
-/// Runs every check for `profile`. Never fails: what goes wrong is a failing check.
+/// Runs every check for `profile`. Never fails: what goes wrong is a failing check. The checks
+/// are one operation: their exchanges, log lines and errors share the current correlation id
+/// (a new one when none is current).
 pub async fn diagnose(warden: &Warden, profile: &str, opts: &Options) -> Report {
+    let corr = crate::correlation::current_or_new();
+    crate::correlation::within(&corr, run(warden, profile, opts)).await
+}
+
+async fn run(warden: &Warden, profile: &str, opts: &Options) -> Report {
     let mut checks = Vec::new();
     let loaded = local::config(warden, profile, &mut checks);
     let mut observed = clock::Observations::default();

@@ -11,12 +11,13 @@ use super::Check;
 use super::clock::Observations;
 use super::local::provider_url;
 use crate::config::Profile;
+use crate::correlation::{current_or_new, new_id};
 use crate::discovery::{Metadata, same_issuer, well_known_urls};
 use crate::error::{Cause, Error, ErrorKind, OAuthErrorCode};
 use crate::http::classify::{classify_missing, classify_response};
 use crate::http::request::{Grant, discovery_request, token_request};
 use crate::http::response::{MissingField, ParsedBody};
-use crate::http::{HttpClient, HttpResponse, RequestKind, new_correlation_id};
+use crate::http::{HttpClient, HttpResponse, RequestKind};
 use crate::secret::{AuthorizationCode, PkceVerifier};
 use crate::warden::Warden;
 use std::net::SocketAddr;
@@ -93,7 +94,7 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>, obs: &mu
         }
         tls = Tls::new(&endpoint);
     }
-    let corr = new_correlation_id();
+    let corr = current_or_new();
     let probe = probe(&http, p, &endpoint, &corr, obs).await;
     if !tls.reported {
         tls.saw(&probe);
@@ -276,7 +277,7 @@ async fn fetch_metadata(
     issuer: &str,
     obs: &mut Observations,
 ) -> std::result::Result<Fetched, Error> {
-    let corr = new_correlation_id();
+    let corr = current_or_new();
     let mut tried = Vec::new();
     for url in well_known_urls(issuer)? {
         let req = discovery_request(url.clone());
@@ -403,16 +404,14 @@ async fn probe(
         .redirect_uri
         .clone()
         .unwrap_or_else(|| crate::flow::authcode::DEFAULT_REDIRECT_URI.to_string());
+    let made_up = || new_id().trim_start_matches("tw-").to_string();
     let grant = Grant::AuthorizationCode {
-        code: AuthorizationCode::new(format!(
-            "tokenwarden-doctor-probe-{}",
-            corr.trim_start_matches("tw-")
-        )),
+        code: AuthorizationCode::new(format!("tokenwarden-doctor-probe-{}", made_up())),
         redirect_uri,
         verifier: Some(PkceVerifier::new(format!(
             "tokenwarden-doctor-probe-verifier-{}-{}",
-            corr.trim_start_matches("tw-"),
-            new_correlation_id().trim_start_matches("tw-")
+            made_up(),
+            made_up()
         ))),
         state: Some("tokenwarden-doctor".to_string()),
     };

@@ -7,7 +7,7 @@
 //! read once and handed back in a rebuilt response, so the caller sees exactly what came.
 
 use super::evidence::{self, SECRET_KEYS};
-use super::{HttpEvidence, TraceEvent, Tracer, new_correlation_id};
+use super::{HttpEvidence, TraceEvent, Tracer};
 use crate::error::{Error, ErrorKind};
 use crate::secret::fingerprint;
 use reqwest::header::HeaderMap;
@@ -97,7 +97,9 @@ pub async fn send(
     };
     let (client, built) = request.build_split();
     let req = built?;
-    let corr = new_correlation_id();
+    // The operation's id (a session's `send`, a CLI command), so one call's trace lines and
+    // errors share it.
+    let corr = crate::correlation::current_or_new();
     let line = format!("{} {}", req.method(), redact_url(req.url()));
     let content_type = req
         .headers()

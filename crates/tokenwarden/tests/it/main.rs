@@ -5,6 +5,7 @@ mod util;
 
 mod classify;
 mod config;
+mod correlation;
 mod diagnose;
 mod diagnose_faults;
 mod discovery;
