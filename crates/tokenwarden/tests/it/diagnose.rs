@@ -262,7 +262,7 @@ async fn the_event_log_is_bounded() {
     assert_eq!(store.prune_events(std::time::UNIX_EPOCH, 2).unwrap(), 3);
     assert_eq!(
         store
-            .recent_events(std::time::UNIX_EPOCH, 100)
+            .recent_events(std::time::UNIX_EPOCH, None, 100)
             .unwrap()
             .len(),
         2

@@ -9,6 +9,7 @@ mod correlation;
 mod diagnose;
 mod diagnose_faults;
 mod discovery;
+mod events;
 mod exchange;
 mod lint;
 mod login;
