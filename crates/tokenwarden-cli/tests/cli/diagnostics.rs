@@ -487,6 +487,8 @@ fn doctor_live_calls_the_resource_without_rotating() {
     let r = run(&env, &["doctor", "--live"]);
     r.code(1);
     assert!(r.stdout.contains("rejected by the server"), "{}", r.stdout);
+    // One refresh after the 401 (the probe's made-up refresh token aside): no loop.
     let stats = mock.server.stats();
-    assert_eq!(stats.token_requests.refresh_token, 1, "{stats:?}");
+    assert_eq!(stats.token_requests.refresh_token, 2, "{stats:?}");
+    assert_eq!(stats.tokens_issued.access, 1, "{stats:?}");
 }

@@ -8,7 +8,8 @@
 //! - `dns`, `tcp`, `tls`, `discovery`, `issuer`, `token_endpoint` ([`network`]): each step to
 //!   the provider told apart, then a probe of the token endpoint with a deliberately invalid
 //!   code, which tells a refused client or a wrong body format from an outage without touching
-//!   any token (`token_endpoint_config` warns when a configured token endpoint differs from the
+//!   any token, and `token_endpoint_refresh`, the same for the refresh_token grant
+//!   (`token_endpoint_config` warns when a configured token endpoint differs from the
 //!   advertised one);
 //! - `clock`, `clock_iat` ([`clock`]): skew from the `Date` header and from JWT `iat`;
 //! - `store`, `store_integrity`, `token`, `scopes`, `refresh_token`, `last_error`,

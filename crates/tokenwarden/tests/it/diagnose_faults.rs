@@ -321,3 +321,61 @@ async fn a_damaged_store_is_named() {
     .await;
     assert_check(&r, "store", Status::Fail, &["damaged", "log in again"]);
 }
+
+#[tokio::test]
+async fn a_client_not_allowed_the_grant_it_needs_fails_with_the_fix() {
+    let server = util::mock(vec![
+        // A device-only client: no authorization_code.
+        mockauth::ClientConfig::public("devonly", &[]).with_grant_types(&[
+            mockauth::GrantType::DeviceCode,
+            mockauth::GrantType::RefreshToken,
+        ]),
+        // A client that may not refresh.
+        mockauth::ClientConfig::public("norefresh", &["http://127.0.0.1/callback"])
+            .with_grant_types(&[mockauth::GrantType::AuthorizationCode]),
+    ])
+    .await;
+    let issuer = server.issuer();
+    let profile = |client: &str, grant: &str| {
+        format!(
+            "[profiles.d]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\ngrant = \"{grant}\"\n\
+             redirect_uri = \"http://127.0.0.1/callback\"\n"
+        )
+    };
+    let home = Home::new(&issuer, "");
+
+    // The profile logs in with a code the client may not use.
+    home.write_config(&profile("devonly", "authorization_code"));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(
+        &r,
+        "token_endpoint",
+        Status::Fail,
+        &[
+            "unauthorized_client",
+            "does not allow client `devonly` the authorization_code grant",
+            "allow the authorization_code grant",
+            "app settings",
+        ],
+    );
+    // The same client for a device profile: the code grant is not needed; refresh is allowed.
+    home.write_config(&profile("devonly", "device_code"));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(&r, "token_endpoint", Status::Ok, &["does not use"]);
+    assert_check(&r, "token_endpoint_refresh", Status::Ok, &["invalid_grant"]);
+
+    // A client that may log in but not refresh.
+    home.write_config(&profile("norefresh", "authorization_code"));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(&r, "token_endpoint", Status::Ok, &["invalid_grant"]);
+    assert_check(
+        &r,
+        "token_endpoint_refresh",
+        Status::Fail,
+        &[
+            "refresh_token grant",
+            "renew",
+            "allow the refresh_token grant",
+        ],
+    );
+}
