@@ -205,13 +205,6 @@ async fn configuration_and_credential_faults_are_named() {
     let issuer = server.issuer();
     let cases: Vec<(&str, String, &str, Status, &[&str])> = vec![
         (
-            "redirect_uri differs by a trailing slash",
-            "registered_redirect_uris = [\"http://127.0.0.1/callback/\"]".into(),
-            "config",
-            Status::Fail,
-            &["trailing slash", "redirect_uri"],
-        ),
-        (
             "the client secret's variable is not set",
             "client_auth = \"client_secret_post\"\nclient_secret_env = \"TW_DOCTOR_TEST_UNSET_7C1\""
                 .into(),
@@ -378,4 +371,72 @@ async fn a_client_not_allowed_the_grant_it_needs_fails_with_the_fix() {
             "allow the refresh_token grant",
         ],
     );
+}
+
+#[tokio::test]
+async fn a_lint_finding_fails_its_own_check_and_the_others_still_run() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    login(&server, &home.warden()).await;
+    // Then the provider's list turns out to differ by a trailing slash.
+    let linted = Home::new(
+        &server.issuer(),
+        "registered_redirect_uris = [\"http://127.0.0.1/callback/\"]",
+    );
+    std::fs::copy(
+        linted.path().join("config.toml"),
+        home.path().join("config.toml"),
+    )
+    .unwrap();
+    let r = doctor(&home.warden(), false).await;
+    assert_check(
+        &r,
+        "config",
+        Status::Ok,
+        &["parses", "redirect-uri finding"],
+    );
+    assert_check(
+        &r,
+        "redirect_uri",
+        Status::Fail,
+        &["trailing slash", "redirect_uri"],
+    );
+    for name in [
+        "client_secret",
+        "proxy",
+        "dns",
+        "tcp",
+        "discovery",
+        "token_endpoint",
+        "clock",
+        "store",
+        "store_integrity",
+        "token",
+        "failure_rate",
+    ] {
+        assert_ne!(
+            crate::diagnose::check(&r, name).status,
+            Status::Fail,
+            "{name}: {:#?}",
+            r.checks
+        );
+    }
+    assert_eq!(r.count(Status::Fail), 1, "{:#?}", r.checks);
+
+    // A profile that cannot be read still stops at `config`.
+    home.write_config(&format!(
+        "[profiles.d]\nissuer = \"{}\"\nclient_id = \"cli\"\ntimeout = \"soon\"\n",
+        server.issuer()
+    ));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(&r, "config", Status::Fail, &["timeout", "not a duration"]);
+    assert!(r.check("dns").is_none(), "{:#?}", r.checks);
+    // The login refuses the linted profile.
+    home.write_config(&format!(
+        "[profiles.d]\nissuer = \"{}\"\nclient_id = \"cli\"\nredirect_uri = \"http://127.0.0.1/callback\"\n\
+         registered_redirect_uris = [\"http://127.0.0.1/callback/\"]\n",
+        server.issuer()
+    ));
+    let e = home.warden().profile("d").unwrap_err();
+    assert_eq!(e.kind(), tokenwarden::ErrorKind::Config, "{}", e.report());
 }
