@@ -492,3 +492,81 @@ fn doctor_live_calls_the_resource_without_rotating() {
     assert_eq!(stats.token_requests.refresh_token, 2, "{stats:?}");
     assert_eq!(stats.tokens_issued.access, 1, "{stats:?}");
 }
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+/// The check `name` of the first profile of a `doctor --json` report.
+fn doctor_check(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    report["profiles"][0]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("no {name} check: {report:#}"))
+}
+
+#[test]
+fn doctor_names_the_proxy_and_its_hop() {
+    let mock = Mock::auto();
+    let env = home_with(&[web_profile(P, &mock.issuer())]);
+    let proxy = format!("http://127.0.0.1:{}", closed_port());
+    let vars = [
+        ("HTTPS_PROXY", proxy.as_str()),
+        ("HTTP_PROXY", proxy.as_str()),
+    ];
+
+    // The proxy applies to the provider, and nothing listens there.
+    let r = env.run_env(&["--profile", P, "doctor", "--json"], &vars);
+    r.code(1);
+    let v = r.json();
+    let check = doctor_check(&v, "proxy");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("go through the proxy {proxy}/"))
+            && detail.contains("HTTPS_PROXY")
+            && detail.contains("HTTP_PROXY"),
+        "{check}"
+    );
+    let tcp = doctor_check(&v, "tcp");
+    assert_eq!(tcp["status"], "fail", "{tcp}");
+    let detail = tcp["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!(
+            "{} (the proxy)",
+            proxy.trim_start_matches("http://")
+        )) && detail.contains("refused"),
+        "{tcp}"
+    );
+    assert!(
+        doctor_check(&v, "dns")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("(the proxy)")),
+        "{v:#}"
+    );
+
+    // NO_PROXY covers the provider: the variables are named, requests go direct and work.
+    let mut with_no_proxy = vars.to_vec();
+    with_no_proxy.push(("NO_PROXY", "localhost,127.0.0.1"));
+    let r = env.run_env(&["--profile", P, "doctor", "--json"], &with_no_proxy);
+    r.code(0);
+    let v = r.json();
+    let check = doctor_check(&v, "proxy");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("NO_PROXY")
+            && detail.contains("none applies to 127.0.0.1")
+            && detail.contains("requests go direct"),
+        "{check}"
+    );
+    let tcp = doctor_check(&v, "tcp");
+    assert_eq!(tcp["status"], "ok", "{tcp}");
+    assert!(
+        !tcp["detail"].as_str().unwrap_or_default().contains("proxy"),
+        "{tcp}"
+    );
+    assert_eq!(doctor_check(&v, "token_endpoint")["status"], "ok", "{v:#}");
+}
