@@ -219,10 +219,17 @@ pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<SqliteStore
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            format!(
-                "move {} away (every profile then logs in again)",
-                db.display()
-            ),
+            if problems.iter().all(|p| p.contains(" index ")) {
+                format!(
+                    "only an index is damaged, the rows are intact: `sqlite3 {} 'REINDEX;'` (with no tokenwarden running) rebuilds it and keeps the tokens; if that fails, move the file away (every profile then logs in again)",
+                    db.display()
+                )
+            } else {
+                format!(
+                    "move {} away (every profile then logs in again)",
+                    db.display()
+                )
+            },
         ),
         Err(e) => Check::from_error("store_integrity", &e),
     });

@@ -203,13 +203,13 @@ async fn run(warden: &Warden, profile: &str, opts: &Options) -> Report {
         if let Some(s) = &stored {
             clock::from_tokens(&s.tokens, &mut observed);
         }
-        clock::checks(&observed, &mut checks);
+        clock::checks(&observed, opts.offline, &mut checks);
         local::failure_rate(warden, p, store.as_ref(), &mut checks);
         if opts.live {
             live::run(warden, p, &mut checks).await;
         }
     } else {
-        clock::checks(&observed, &mut checks);
+        clock::checks(&observed, opts.offline, &mut checks);
     }
     Report {
         profile: profile.to_string(),

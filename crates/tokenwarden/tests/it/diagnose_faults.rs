@@ -440,3 +440,144 @@ async fn a_lint_finding_fails_its_own_check_and_the_others_still_run() {
     let e = home.warden().profile("d").unwrap_err();
     assert_eq!(e.kind(), tokenwarden::ErrorKind::Config, "{}", e.report());
 }
+
+#[tokio::test]
+async fn a_skewed_iat_in_the_stored_tokens_warns_or_fails() {
+    let server = util::mock(Vec::new()).await;
+    for (skew, status, words) in [
+        (
+            10i64,
+            Status::Warn,
+            &["clock skew", "behind", "`iat`", "NTP"][..],
+        ),
+        (
+            120,
+            Status::Fail,
+            &["clock skew", "behind", "`iat`", "NTP"][..],
+        ),
+        (-45, Status::Fail, &["clock skew", "ahead of", "`iat`"][..]),
+    ] {
+        let home = Home::new(&server.issuer(), "");
+        let w = home.warden();
+        // The tokens are issued while the provider's clock is off (the ID token's iat with it).
+        server
+            .set_faults(FaultPlan::default().with_clock_skew(skew))
+            .unwrap();
+        login(&server, &w).await;
+        server.clear_faults();
+        let r = doctor(&w, false).await;
+        assert_check(&r, "clock", Status::Ok, &["within"]);
+        assert_check(&r, "clock_iat", status, words);
+        // Offline, the stored tokens still tell.
+        let r = diagnose::diagnose(
+            &w,
+            "d",
+            &Options {
+                offline: true,
+                live: false,
+            },
+        )
+        .await;
+        assert_check(&r, "clock_iat", status, words);
+    }
+}
+
+#[tokio::test]
+async fn offline_the_clock_fix_does_not_blame_connectivity() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    let r = diagnose::diagnose(
+        &home.warden(),
+        "d",
+        &Options {
+            offline: true,
+            live: false,
+        },
+    )
+    .await;
+    assert!(r.check("dns").is_none(), "{:#?}", r.checks);
+    assert_check(
+        &r,
+        "clock",
+        Status::Warn,
+        &["--offline", "without --offline"],
+    );
+    let fix = r
+        .check("clock")
+        .and_then(|c| c.fix.clone())
+        .unwrap_or_default();
+    assert!(!fix.contains("connectivity"), "{fix}");
+}
+
+#[tokio::test]
+async fn an_index_that_disagrees_with_its_table_fails_store_integrity() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    {
+        let w = home.warden();
+        login(&server, &w).await;
+        let store = w.store().unwrap();
+        for i in 0..20u64 {
+            store
+                .append_event(&Event::new(
+                    SystemTime::now() - Duration::from_secs(i),
+                    "d",
+                    "refresh",
+                    "ok",
+                ))
+                .unwrap();
+        }
+    }
+    // Damage that opening (PRAGMA quick_check) does not see: the index on `events.at` now
+    // claims to index another column, so its entries no longer match the rows.
+    {
+        let conn = rusqlite::Connection::open(home.path().join("tokens.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_master SET sql = 'CREATE INDEX events_at ON events (profile)'
+               WHERE name = 'events_at';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    }
+    let w = home.warden();
+    let r = diagnose::diagnose(
+        &w,
+        "d",
+        &Options {
+            offline: true,
+            live: false,
+        },
+    )
+    .await;
+    assert_check(&r, "store", Status::Ok, &["tokens.db"]);
+    assert_check(
+        &r,
+        "store_integrity",
+        Status::Fail,
+        &[
+            "integrity_check reports damage",
+            "events_at",
+            "REINDEX",
+            "keeps the tokens",
+        ],
+    );
+    // The fix works: after REINDEX the check passes and the tokens are there.
+    drop(w);
+    {
+        let conn = rusqlite::Connection::open(home.path().join("tokens.db")).unwrap();
+        conn.execute_batch("REINDEX;").unwrap();
+    }
+    let r = diagnose::diagnose(
+        &home.warden(),
+        "d",
+        &Options {
+            offline: true,
+            live: false,
+        },
+    )
+    .await;
+    assert_check(&r, "store_integrity", Status::Ok, &["ok"]);
+    // The tokens themselves are still readable.
+    assert_check(&r, "token", Status::Ok, &["valid"]);
+}
