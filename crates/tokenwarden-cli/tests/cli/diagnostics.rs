@@ -228,6 +228,22 @@ fn events_and_stats_show_retried_5xx_and_status_warns() {
         "{}",
         r.stderr
     );
+    // With --json the warning is in the profile's object, not a stderr line.
+    let r = run(&env, &["status", "--json"]);
+    r.code(0);
+    let rows = r.json();
+    let row = rows
+        .as_array()
+        .and_then(|rows| rows.iter().find(|p| p["profile"] == P))
+        .unwrap_or_else(|| panic!("no row for {P}: {rows:#}"));
+    let warnings = row["warnings"].as_array().expect("a warnings array");
+    assert_eq!(warnings.len(), 1, "{row:#}");
+    let w = warnings[0].as_str().unwrap_or_default();
+    assert!(
+        w.contains("answered 5xx") && w.contains("5% threshold"),
+        "{w}"
+    );
+    assert!(!r.stderr.contains("answered 5xx"), "{}", r.stderr);
     let r = run(&env, &["doctor", "--json"]);
     let doc = r.json();
     let rate = doc["profiles"][0]["checks"]

@@ -86,6 +86,13 @@ fn since_filters_by_time_and_profile() {
     );
     let s = stats(&env, &["--since", "1h", "--all"]);
     assert_eq!(s["by_operation"]["refresh"]["ok"], 1, "{s:#}");
+
+    // The old 503 is outside the 15-minute window: no warning in `status --json`.
+    let r = env.run(&["--profile", P, "status", "--json"]);
+    r.code(0);
+    let rows = r.json();
+    assert_eq!(rows[0]["profile"], P, "{rows:#}");
+    assert_eq!(rows[0]["warnings"], serde_json::json!([]), "{rows:#}");
 }
 
 /// The records of the one command whose records include `op`/`outcome`, all with its id.
