@@ -169,7 +169,8 @@ async fn print_curl(global: &Global) -> Result<()> {
     let profile = w.profile(&global.profile)?.profile;
     let endpoint = match profile.endpoints.token.clone() {
         Some(u) => Some(u),
-        None => match w.client(&profile)?.endpoints().await {
+        // Only discovery: no store is opened, so nothing is created on a fresh home.
+        None => match w.client_without_store(&profile)?.endpoints().await {
             Ok(e) => e.token,
             Err(e) => {
                 eprintln!(

@@ -586,3 +586,36 @@ fn doctor_names_the_proxy_and_its_hop() {
     );
     assert_eq!(doctor_check(&v, "token_endpoint")["status"], "ok", "{v:#}");
 }
+
+#[test]
+fn doctor_curl_creates_nothing_on_a_fresh_home() {
+    let mock = Mock::auto();
+    let env = home_with(&[
+        web_profile(P, &mock.issuer()),
+        svc_profile("svc", &mock.issuer()),
+    ]);
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(env.home())
+            .expect("home")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files(), ["config.toml"]);
+    // Discovery runs (the issuer gives the token endpoint); then a confidential client.
+    let r = env.run_env(&["--profile", P, "doctor", "--curl"], &[]);
+    r.code(0);
+    assert!(
+        r.stdout.contains(&mock.server.url("/token")),
+        "{}",
+        r.stdout
+    );
+    let r = env.run_env(
+        &["--profile", "svc", "doctor", "--curl", "--json"],
+        &[("SVC_SECRET", "svc-secret")],
+    );
+    r.code(0);
+    assert_eq!(files(), ["config.toml"], "doctor --curl created files");
+}
