@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use crate::config::GrantType;
 use crate::faults::{Endpoint, Fired};
 use crate::oauth::{ErrorTag, Params, content_type, read_body};
-use crate::state::AppState;
+use crate::state::{AppState, ReceivedTokenRequest};
 
 /// Adds `X-Request-Id` and `Date` to every response.
 pub(crate) async fn stamp(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -47,6 +47,22 @@ fn grant_type_of(req_headers: &axum::http::HeaderMap, body: &[u8]) -> Option<Gra
     GrantType::from_wire(params.get("grant_type").ok()??)
 }
 
+/// A `/token` request as [`AppState::receive`] keeps it (a body that does not parse: no
+/// parameters).
+fn received(req_headers: &axum::http::HeaderMap, body: &[u8]) -> ReceivedTokenRequest {
+    let params = match content_type(req_headers).as_deref() {
+        Some("application/json") => Params::from_json(body).ok(),
+        _ => Some(Params::from_urlencoded(body)),
+    };
+    ReceivedTokenRequest {
+        params: params.map(Params::into_pairs).unwrap_or_default(),
+        authorization: req_headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
 /// Applies the fault plan and keeps the token statistics.
 pub(crate) async fn faults_and_counts(
     State(st): State<Arc<AppState>>,
@@ -66,6 +82,7 @@ pub(crate) async fn faults_and_counts(
         };
         let grant = grant_type_of(&parts.headers, &bytes);
         st.stats().token_requests.count(grant);
+        st.receive(received(&parts.headers, &bytes));
         req = Request::from_parts(parts, Body::from(bytes));
     }
     let fired = endpoint.and_then(|e| st.faults().decide(e));

@@ -53,4 +53,5 @@ pub use endpoints::device::DeviceDecisionError;
 pub use faults::{Endpoint, FaultBody, FaultPlan, FaultSpec, HUGE_BODY_BYTES, InvalidFaultPlan};
 pub use keys::KeyError;
 pub use server::{ServeError, Server, ServerHandle, StartError, run};
+pub use state::ReceivedTokenRequest;
 pub use stats::{ResourceRequests, Revocations, Stats, TokenRequests, TokensIssued};

@@ -162,6 +162,11 @@ pub(crate) struct Params {
 }
 
 impl Params {
+    /// Every parameter, in order.
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.pairs
+    }
+
     pub fn from_urlencoded(bytes: &[u8]) -> Params {
         Params {
             pairs: url::form_urlencoded::parse(bytes).into_owned().collect(),

@@ -236,6 +236,12 @@ impl ServerHandle {
         self.st.stats().clone()
     }
 
+    /// The newest `/token` requests received (up to 1024), oldest first, with every parameter
+    /// and the `Authorization` header as sent: secrets included, for tests that look for them.
+    pub fn received_token_requests(&self) -> Vec<crate::ReceivedTokenRequest> {
+        self.st.received()
+    }
+
     /// Zeroes the statistics.
     pub fn reset_stats(&self) {
         *self.st.stats() = Stats::default();

@@ -19,6 +19,31 @@ use crate::oauth::OAuthError;
 use crate::stats::Stats;
 use crate::store::{Family, Store};
 
+/// How many `/token` requests [`AppState::received`] keeps (the newest).
+const RECEIVED_KEPT: usize = 1024;
+
+/// A `/token` request as it arrived: every body parameter and the `Authorization` header,
+/// secrets included. A test server shows its tests exactly what a client sent (a leak test
+/// needs the PKCE verifier, the device code and the client credentials a client presented).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceivedTokenRequest {
+    /// The body parameters, in order (form or JSON).
+    pub params: Vec<(String, String)>,
+    /// The `Authorization` header, when sent.
+    pub authorization: Option<String>,
+}
+
+impl ReceivedTokenRequest {
+    /// The value of the parameter `name`, if sent.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Everything handlers share.
 #[derive(Debug)]
 pub(crate) struct AppState {
@@ -31,6 +56,7 @@ pub(crate) struct AppState {
     faults: Mutex<FaultState>,
     request_seq: AtomicU64,
     request_prefix: u32,
+    received: Mutex<std::collections::VecDeque<ReceivedTokenRequest>>,
     /// Turns true (or closes) when the server shuts down; long waits watch it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -57,8 +83,23 @@ impl AppState {
             faults: Mutex::new(faults),
             request_seq: AtomicU64::new(0),
             request_prefix: rand::random(),
+            received: Mutex::new(std::collections::VecDeque::new()),
             shutdown,
         }
+    }
+
+    /// Keeps `req` among the newest [`RECEIVED_KEPT`] `/token` requests.
+    pub fn receive(&self, req: ReceivedTokenRequest) {
+        let mut r = relock(&self.received);
+        if r.len() == RECEIVED_KEPT {
+            r.pop_front();
+        }
+        r.push_back(req);
+    }
+
+    /// The `/token` requests kept, oldest first.
+    pub fn received(&self) -> Vec<ReceivedTokenRequest> {
+        relock(&self.received).iter().cloned().collect()
     }
 
     /// Now, for every expiry decision.

@@ -67,7 +67,14 @@ fn main() -> std::process::ExitCode {
         matches!(cli.command, Command::MockServer(_)),
     );
     let g = &cli.global;
-    let result: anyhow::Result<u8> = runtime.block_on(async {
+    // One invocation is one operation: its log lines, traces, event records and errors share
+    // one correlation id. Long-running commands (the demo, the mock server) serve many
+    // operations, each with its own.
+    let corr = match &cli.command {
+        Command::Demo(_) | Command::DemoWorker(_) | Command::MockServer(_) => None,
+        _ => Some(tokenwarden::correlation::new_id()),
+    };
+    let command = async {
         let done = |r: anyhow::Result<()>| r.map(|()| 0u8);
         match cli.command {
             Command::Login(args) => cmd::login::run(g, args).await,
@@ -84,23 +91,30 @@ fn main() -> std::process::ExitCode {
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
             Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
         }
+    };
+    let result: anyhow::Result<u8> = runtime.block_on(async {
+        match &corr {
+            Some(id) => tokenwarden::correlation::scope(id.clone(), command).await,
+            None => command.await,
+        }
     });
     // Do not wait for lingering tasks (a spinner, an idle connection) at exit.
     runtime.shutdown_background();
     match result {
         Ok(code) => std::process::ExitCode::from(code),
-        Err(e) => std::process::ExitCode::from(exit::report(&e, json)),
+        Err(e) => std::process::ExitCode::from(exit::report(e, json, corr.as_deref())),
     }
 }
 
-/// `-v` info, `-vv` debug, `-vvv` trace; RUST_LOG overrides. Logs go to stderr. The mock
-/// server logs each request it answers (`mockauth=info`) by default.
+/// `-v` info, `-vv` debug for tokenwarden's own lines (other crates stay at warnings);
+/// `-vvv` everything at trace, the HTTP stack included; RUST_LOG overrides. Logs go to stderr.
+/// The mock server logs each request it answers (`mockauth=info`) by default.
 fn init_logging(verbose: u8, mock_server: bool) {
     let default = match verbose {
         0 if mock_server => "warn,mockauth=info",
         0 => "warn",
-        1 => "info",
-        2 => "debug",
+        1 => "warn,tokenwarden=info,mockauth=info",
+        2 => "warn,tokenwarden=debug,mockauth=debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -26,6 +26,10 @@ pub const MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// At most this many records are kept (the newest).
 pub const MAX_EVENTS: usize = 10_000;
 
+/// Stores apply the retention bounds again after every this many records appended (besides
+/// when they are opened), so a long-running process stays bounded.
+pub const PRUNE_EVERY: u64 = 200;
+
 /// The window of the failure-rate warning.
 pub const ALERT_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -198,7 +202,8 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// A record of `operation` on `profile` that ended well at `at`.
+/// A record of `operation` on `profile` that ended well at `at`, with the current operation's
+/// correlation id.
 pub fn ok_event(
     at: SystemTime,
     profile: &str,
@@ -207,11 +212,13 @@ pub fn ok_event(
 ) -> Event {
     let mut e = Event::new(at, profile, operation.as_str(), Outcome::Ok.as_str());
     e.duration = duration;
+    e.correlation_id = crate::correlation::current();
     e
 }
 
 /// A record of `operation` on `profile` that failed with `err` at `at`: the error's kind as
-/// the outcome, with its HTTP status, OAuth error code, request id and correlation id.
+/// the outcome, with its HTTP status, OAuth error code, request id and correlation id (the
+/// error's, else the current operation's).
 pub fn error_event(
     at: SystemTime,
     profile: &str,
@@ -228,7 +235,10 @@ pub fn error_event(
     e.status = err.status();
     e.oauth_error = err.oauth().map(|o| o.code.to_string());
     e.request_id = err.request_id().map(str::to_string);
-    e.correlation_id = err.correlation_id().map(str::to_string);
+    e.correlation_id = err
+        .correlation_id()
+        .map(str::to_string)
+        .or_else(crate::correlation::current);
     e.duration = duration;
     e
 }
@@ -259,20 +269,17 @@ pub fn record(sink: &dyn EventSink, event: &Event) {
     }
 }
 
-/// Applies the retention bounds ([`MAX_AGE`], [`MAX_EVENTS`]); returns how many records were
-/// deleted.
+/// Applies the default retention bounds ([`MAX_AGE`], [`MAX_EVENTS`]); returns how many records
+/// were deleted. (Stores also apply them every [`PRUNE_EVERY`] records appended.)
 pub fn prune(store: &dyn Store, now: SystemTime) -> Result<usize> {
-    let before = now.checked_sub(MAX_AGE).unwrap_or(SystemTime::UNIX_EPOCH);
-    store.prune_events(before, MAX_EVENTS)
+    let r = crate::store::Retention::default();
+    store.prune_events(r.before(now), r.max_events)
 }
 
-/// The records since `since`, oldest first, for `profile` (all profiles when `None`).
+/// The records since `since` of `profile` (all profiles when `None`), oldest first: the newest
+/// [`MAX_EVENTS`] of them when there are more.
 pub fn load(store: &dyn Store, since: SystemTime, profile: Option<&str>) -> Result<Vec<Event>> {
-    let mut events = store.recent_events(since, MAX_EVENTS)?;
-    if let Some(p) = profile {
-        events.retain(|e| e.profile == p);
-    }
-    Ok(events)
+    store.recent_events(since, profile, MAX_EVENTS)
 }
 
 /// Median and 99th percentile of a set of durations (nearest rank).

@@ -5,6 +5,7 @@
 //! - [`secret`]: secret values that redact themselves.
 //! - [`token`]: `TokenSet` and the expiry arithmetic.
 //! - [`error`]: the error taxonomy, exit codes and hints.
+//! - [`correlation`]: one correlation id per operation, on every log line, event and error.
 //! - [`paths`]: where files live (`TOKENWARDEN_HOME`, XDG).
 //! - [`config`]: profiles, provider presets, validation and the redirect-URI lint.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata.
@@ -19,6 +20,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod correlation;
 pub mod diagnose;
 pub mod discovery;
 pub mod error;

@@ -217,7 +217,8 @@ impl Session {
         if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
             return Ok(token);
         }
-        self.slow_path(min_ttl).await
+        // One operation: its log lines, event records and error share one correlation id.
+        crate::correlation::operation(|_| self.slow_path(min_ttl)).await
     }
 
     fn read(&self) -> Result<StoredTokens> {
@@ -500,7 +501,7 @@ impl Session {
         );
         e.status = status;
         e.duration = duration;
-        self.record(&e);
+        self.record(&with_evidence(e, operation));
     }
 
     fn event_err(&self, operation: Operation, err: &Error, duration: Duration) {
@@ -511,7 +512,7 @@ impl Session {
             err,
             Some(duration),
         );
-        self.record(&e);
+        self.record(&with_evidence(e, operation));
     }
 
     /// Appends to the event log; a failure to do so never fails the operation.
@@ -520,4 +521,20 @@ impl Session {
             tracing::warn!(error = %err, "could not record a token operation in the event log");
         }
     }
+}
+
+/// `e` with the operation's correlation id and, for a refresh or client-credentials grant, the
+/// status, request id and attempt count of its token-endpoint exchange.
+fn with_evidence(mut e: Event, operation: Operation) -> Event {
+    if e.correlation_id.is_none() {
+        e.correlation_id = Some(crate::correlation::current_or_new());
+    }
+    if operation.renews_token()
+        && let Some(x) = crate::correlation::take_exchange()
+    {
+        e.status = e.status.or(x.status);
+        e.request_id = e.request_id.or(x.request_id);
+        e.attempt = x.attempts.max(1);
+    }
+    e
 }

@@ -123,6 +123,19 @@ impl Warden {
         self.client_factory(profile)?.build()
     }
 
+    /// A token client for `profile` that touches no local file: no store is opened or created,
+    /// nothing is recorded, its circuit breaker lives in memory. For what only reads the
+    /// provider, like discovering the endpoints (`doctor --curl` on a fresh home).
+    pub fn client_without_store(&self, profile: &Profile) -> Result<TokenClient> {
+        let mut b = TokenClient::builder(profile.clone())
+            .http(self.http_client(profile)?)
+            .clock(self.clock.clone());
+        if let Some(secret) = profile.client_secret()? {
+            b = b.client_secret(secret);
+        }
+        b.build()
+    }
+
     fn client_factory(&self, profile: &Profile) -> Result<ClientFactory> {
         Ok(ClientFactory {
             profile: profile.clone(),

@@ -38,6 +38,16 @@ async fn client_credentials_with_basic_and_post() {
         .await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(env.server.stats().token_requests.client_credentials, 2);
+    // Both requests are kept as sent, credentials included, for tests that look for them.
+    let seen = env.server.received_token_requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some(basic("svc", "svc-secret").as_str())
+    );
+    assert_eq!(seen[0].param("grant_type"), Some("client_credentials"));
+    assert_eq!(seen[1].authorization, None);
+    assert_eq!(seen[1].param("client_secret"), Some("svc-secret"));
 }
 
 #[tokio::test]

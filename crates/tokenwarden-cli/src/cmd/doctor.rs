@@ -17,8 +17,8 @@ use tokenwarden::{Error, ErrorKind};
 #[command(after_help = "\
 Checks, in order: the configuration and redirect-URI lint, the client secret's variable, proxy \
 variables, DNS / TCP / TLS / HTTP to the provider (each failure named), discovery and the issuer, \
-a probe of the token endpoint with a deliberately invalid code (no token is used or rotated), \
-clock skew (Date header, JWT iat), the token store (path, permissions, key, integrity), the \
+probes of the token endpoint with a made-up code and a made-up refresh token (no token is used \
+or rotated; a client not allowed the grant the profile needs fails), clock skew (Date header, JWT iat), the token store (path, permissions, key, integrity), the \
 token's state, and the 5xx rate of the last 15 minutes.
 
 Exit codes: 0 nothing failed (warnings allowed); 1 at least one check failed.")]
@@ -169,7 +169,8 @@ async fn print_curl(global: &Global) -> Result<()> {
     let profile = w.profile(&global.profile)?.profile;
     let endpoint = match profile.endpoints.token.clone() {
         Some(u) => Some(u),
-        None => match w.client(&profile)?.endpoints().await {
+        // Only discovery: no store is opened, so nothing is created on a fresh home.
+        None => match w.client_without_store(&profile)?.endpoints().await {
             Ok(e) => e.token,
             Err(e) => {
                 eprintln!(

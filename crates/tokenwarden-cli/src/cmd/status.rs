@@ -6,7 +6,9 @@
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
 //! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
 //! `last_refresh_at`, `last_error`, `provider_failing`, `login_required_reason`, `subject`,
-//! `version`.
+//! `version`, and `warnings`: an array of strings (the 5xx-rate warning when the profile's
+//! requests of the last 15 minutes pass its `failure_rate_threshold`), empty when all is well.
+//! Without `--json` the warnings are printed on stderr.
 
 use super::Global;
 use super::context;
@@ -32,19 +34,35 @@ pub async fn run(global: &Global, _args: StatusArgs) -> Result<()> {
     }
     names.sort();
     let mut rows = Vec::new();
+    let mut all_warnings = Vec::new();
     for name in &names {
         let configured = w.config().has_profile(name);
-        rows.push(match store.read(name)? {
+        let warnings: Vec<String> = w
+            .profile(name)
+            .ok()
+            .and_then(|loaded| {
+                tokenwarden::events::failure_rate_warning(store.as_ref(), &loaded.profile, now)
+                    .ok()
+                    .flatten()
+            })
+            .into_iter()
+            .collect();
+        let mut r = match store.read(name)? {
             None => json!({
                 "profile": name, "configured": configured, "logged_in": false,
                 "state": "logged_out",
             }),
             Some(s) => row(name, configured, &s, now),
-        });
+        };
+        r["warnings"] = json!(warnings);
+        all_warnings.extend(warnings);
+        rows.push(r);
     }
-    tokenwarden::events::failure_rate_warnings(store.as_ref(), w.config(), now)
-        .iter()
-        .for_each(|warning| eprintln!("warning: {warning}"));
+    if !global.json {
+        for warning in &all_warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     if global.json {
         println!("{}", Value::Array(rows));
         return Ok(());

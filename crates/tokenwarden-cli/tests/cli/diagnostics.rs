@@ -228,6 +228,22 @@ fn events_and_stats_show_retried_5xx_and_status_warns() {
         "{}",
         r.stderr
     );
+    // With --json the warning is in the profile's object, not a stderr line.
+    let r = run(&env, &["status", "--json"]);
+    r.code(0);
+    let rows = r.json();
+    let row = rows
+        .as_array()
+        .and_then(|rows| rows.iter().find(|p| p["profile"] == P))
+        .unwrap_or_else(|| panic!("no row for {P}: {rows:#}"));
+    let warnings = row["warnings"].as_array().expect("a warnings array");
+    assert_eq!(warnings.len(), 1, "{row:#}");
+    let w = warnings[0].as_str().unwrap_or_default();
+    assert!(
+        w.contains("answered 5xx") && w.contains("5% threshold"),
+        "{w}"
+    );
+    assert!(!r.stderr.contains("answered 5xx"), "{}", r.stderr);
     let r = run(&env, &["doctor", "--json"]);
     let doc = r.json();
     let rate = doc["profiles"][0]["checks"]
@@ -306,6 +322,55 @@ fn trace_http_shows_every_exchange_redacted() {
     assert!(!r.stderr.contains(&access), "{}", r.stderr);
 }
 
+/// Every correlation id (`tw-` and 16 hex digits) in `text`.
+fn correlation_ids(text: &str) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("tw-") {
+        let cand: String = rest[i + 3..].chars().take(16).collect();
+        if cand.len() == 16 && cand.chars().all(|c| c.is_ascii_hexdigit()) {
+            ids.insert(format!("tw-{cand}"));
+        }
+        rest = &rest[i + 3..];
+    }
+    ids
+}
+
+/// The one JSON error on stderr, and every log line (the tracing output), which must all name
+/// the error's correlation id, the only one in the output.
+fn one_correlation_id(r: &Run) -> (String, usize) {
+    let err_line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("{\"error\""))
+        .unwrap_or_else(|| panic!("no JSON error:\n{}", r.stderr));
+    let err: serde_json::Value = serde_json::from_str(err_line).expect("JSON error");
+    let corr = err["error"]["correlation_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no correlation id in {err}"))
+        .to_string();
+    let log_lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("{\"error\"") && !l.trim().is_empty())
+        .collect();
+    for l in &log_lines {
+        assert!(
+            l.contains(&corr),
+            "a log line without the operation's correlation id {corr}: {l}\n{}",
+            r.stderr
+        );
+    }
+    let ids = correlation_ids(&r.stderr);
+    assert_eq!(
+        ids.len(),
+        1,
+        "one operation, several correlation ids: {ids:?}\n{}",
+        r.stderr
+    );
+    (corr, log_lines.len())
+}
+
 #[test]
 fn log_lines_and_errors_carry_the_correlation_id() {
     let mock = Mock::auto();
@@ -326,27 +391,89 @@ fn log_lines_and_errors_carry_the_correlation_id() {
         &[("NO_COLOR", "1")],
     );
     r.code(4);
-    let err_line = r
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("{\"error\""))
-        .unwrap_or_else(|| panic!("no JSON error:\n{}", r.stderr));
-    let err: serde_json::Value = serde_json::from_str(err_line).expect("JSON error");
-    let corr = err["error"]["correlation_id"]
-        .as_str()
-        .expect("correlation id");
-    let lines: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter(|l| l.contains("POST") || l.contains("answered") || l.contains("retrying"))
+    let (corr, lines) = one_correlation_id(&r);
+    assert!(lines >= 3, "{}", r.stderr);
+    let retried = r.stderr.lines().filter(|l| l.contains("retrying")).count();
+    assert!(retried >= 1, "{}", r.stderr);
+
+    // The event records of the operation carry the same id.
+    let events = run(&env, &["events", "--json"]).json();
+    let of_op: Vec<&serde_json::Value> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["correlation_id"] == corr.as_str())
         .collect();
-    assert!(lines.len() >= 3, "{}", r.stderr);
-    for l in lines {
+    assert!(
+        of_op.iter().any(|e| e["outcome"] == "provider_unavailable")
+            && of_op.iter().any(|e| e["outcome"] == "retried"),
+        "{events:#}"
+    );
+}
+
+#[test]
+fn one_request_with_a_401_and_a_refresh_has_one_correlation_id() {
+    let mock = Mock::auto();
+    let resource = mock.server.url("/v1/messages");
+    let env = logged_in(
+        &mock,
+        &format!("resource = \"{resource}\"\n{QUICK_RETRIES}"),
+    );
+    let vars = [("NO_COLOR", "1")];
+    let args = ["--profile", P, "-vv", "--json", "request"];
+
+    // GET, 401, invalidate, refresh, GET, 401 again: SessionRejected.
+    mock.server
+        .set_faults(FaultPlan::default().with(Endpoint::Resource, FaultSpec::status(401)))
+        .expect("fault");
+    let r = env.run_env(&args, &vars);
+    r.code(5);
+    let (corr, lines) = one_correlation_id(&r);
+    for step in ["sending", "answered", "tokens received"] {
         assert!(
-            l.contains(corr),
-            "a line of the operation without its correlation id: {l}"
+            r.stderr.lines().any(|l| l.contains(step)),
+            "no `{step}` line:\n{}",
+            r.stderr
         );
     }
+    assert!(lines >= 5, "{}", r.stderr);
+    let events = run(&env, &["events", "--json"]).json();
+    let of_op: Vec<&serde_json::Value> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["correlation_id"] == corr.as_str())
+        .collect();
+    let ops: Vec<&str> = of_op
+        .iter()
+        .filter_map(|e| e["operation"].as_str())
+        .collect();
+    assert_eq!(
+        ops,
+        ["resource", "invalidate", "refresh", "resource"],
+        "{events:#}"
+    );
+    let unauthorized: Vec<u64> = of_op
+        .iter()
+        .filter(|e| e["operation"] == "resource")
+        .map(|e| e["attempt"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(unauthorized, [1, 2], "{events:#}");
+    mock.server.clear_faults();
+
+    // Early revocation: GET 401, refresh, GET 200; every log line names one id.
+    mock.server.revoke_all();
+    let r = env.run_env(&args, &vars);
+    r.code(0);
+    let ids = correlation_ids(&r.stderr);
+    assert_eq!(ids.len(), 1, "{ids:?}\n{}", r.stderr);
+    let corr = ids.into_iter().next().unwrap_or_default();
+    let mut n = 0;
+    for l in r.stderr.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(l.contains(&corr), "without {corr}: {l}");
+        n += 1;
+    }
+    assert!(n >= 5, "{}", r.stderr);
 }
 
 #[test]
@@ -376,6 +503,119 @@ fn doctor_live_calls_the_resource_without_rotating() {
     let r = run(&env, &["doctor", "--live"]);
     r.code(1);
     assert!(r.stdout.contains("rejected by the server"), "{}", r.stdout);
+    // One refresh after the 401 (the probe's made-up refresh token aside): no loop.
     let stats = mock.server.stats();
-    assert_eq!(stats.token_requests.refresh_token, 1, "{stats:?}");
+    assert_eq!(stats.token_requests.refresh_token, 2, "{stats:?}");
+    assert_eq!(stats.tokens_issued.access, 1, "{stats:?}");
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+/// The check `name` of the first profile of a `doctor --json` report.
+fn doctor_check(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    report["profiles"][0]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("no {name} check: {report:#}"))
+}
+
+#[test]
+fn doctor_names_the_proxy_and_its_hop() {
+    let mock = Mock::auto();
+    let env = home_with(&[web_profile(P, &mock.issuer())]);
+    let proxy = format!("http://127.0.0.1:{}", closed_port());
+    let vars = [
+        ("HTTPS_PROXY", proxy.as_str()),
+        ("HTTP_PROXY", proxy.as_str()),
+    ];
+
+    // The proxy applies to the provider, and nothing listens there.
+    let r = env.run_env(&["--profile", P, "doctor", "--json"], &vars);
+    r.code(1);
+    let v = r.json();
+    let check = doctor_check(&v, "proxy");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("go through the proxy {proxy}/"))
+            && detail.contains("HTTPS_PROXY")
+            && detail.contains("HTTP_PROXY"),
+        "{check}"
+    );
+    let tcp = doctor_check(&v, "tcp");
+    assert_eq!(tcp["status"], "fail", "{tcp}");
+    let detail = tcp["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!(
+            "{} (the proxy)",
+            proxy.trim_start_matches("http://")
+        )) && detail.contains("refused"),
+        "{tcp}"
+    );
+    assert!(
+        doctor_check(&v, "dns")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("(the proxy)")),
+        "{v:#}"
+    );
+
+    // NO_PROXY covers the provider: the variables are named, requests go direct and work.
+    let mut with_no_proxy = vars.to_vec();
+    with_no_proxy.push(("NO_PROXY", "localhost,127.0.0.1"));
+    let r = env.run_env(&["--profile", P, "doctor", "--json"], &with_no_proxy);
+    r.code(0);
+    let v = r.json();
+    let check = doctor_check(&v, "proxy");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("NO_PROXY")
+            && detail.contains("none applies to 127.0.0.1")
+            && detail.contains("requests go direct"),
+        "{check}"
+    );
+    let tcp = doctor_check(&v, "tcp");
+    assert_eq!(tcp["status"], "ok", "{tcp}");
+    assert!(
+        !tcp["detail"].as_str().unwrap_or_default().contains("proxy"),
+        "{tcp}"
+    );
+    assert_eq!(doctor_check(&v, "token_endpoint")["status"], "ok", "{v:#}");
+}
+
+#[test]
+fn doctor_curl_creates_nothing_on_a_fresh_home() {
+    let mock = Mock::auto();
+    let env = home_with(&[
+        web_profile(P, &mock.issuer()),
+        svc_profile("svc", &mock.issuer()),
+    ]);
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(env.home())
+            .expect("home")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files(), ["config.toml"]);
+    // Discovery runs (the issuer gives the token endpoint); then a confidential client.
+    let r = env.run_env(&["--profile", P, "doctor", "--curl"], &[]);
+    r.code(0);
+    assert!(
+        r.stdout.contains(&mock.server.url("/token")),
+        "{}",
+        r.stdout
+    );
+    let r = env.run_env(
+        &["--profile", "svc", "doctor", "--curl", "--json"],
+        &[("SVC_SECRET", "svc-secret")],
+    );
+    r.code(0);
+    assert_eq!(files(), ["config.toml"], "doctor --curl created files");
 }

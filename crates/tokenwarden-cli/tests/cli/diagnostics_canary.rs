@@ -1,15 +1,19 @@
 //! The leak canary: an end-to-end run of the real binary — logins (browser flow and client
 //! credentials), many refreshes, faults of every kind, errors, `doctor` (also `--live` and
 //! `--curl`), `--trace-http`, `-vv`, `events --json`, `stats --json`, `status --json`,
-//! `request`, `logout` — with known secret values: the client secret (from the environment), the
-//! authorization code, and every access, refresh and ID token issued (read back from the store
-//! after each step). None may appear in any stdout, stderr or log output, in the event log, or
-//! in any file of the home directory (the database included). The only output allowed to hold
-//! a token is `token`'s stdout, which is how a token is handed out.
+//! `request`, a device-flow login, `logout` — with known secret values: the client secret (from
+//! the environment), the `Authorization: Basic` value and base64(id:secret) of the confidential
+//! client, every authorization code, PKCE code verifier, device code and refresh token the
+//! binary sent (as mockauth received them), and every access, refresh and ID token issued
+//! (read back from the store after each step). None may appear in any stdout, stderr or log
+//! output, in the event log, or in any file of the home directory (the database included). The
+//! only output allowed to hold a token is `token`'s stdout, which is how a token is handed out.
 
 use crate::diagnostics::QUICK_RETRIES;
+use crate::login_device::is_user_code;
 use crate::login_util::{Mock, Running, assert_nowhere_in_files, home_with, stored};
 use crate::util::{Env, Run};
+use base64::Engine as _;
 use mockauth::{ClientConfig, Endpoint, FaultBody, FaultPlan, FaultSpec, GrantType};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -23,6 +27,8 @@ struct Canary {
     env: Env,
     outputs: Vec<(String, String)>,
     secrets: BTreeSet<String>,
+    /// What was sent, by parameter name (for the checks that each kind was seen).
+    sent: std::collections::BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Canary {
@@ -61,6 +67,38 @@ impl Canary {
         r
     }
 
+    /// Every secret the binary sent to the token endpoint so far (as mockauth received it)
+    /// becomes a known secret: codes, PKCE verifiers, device codes, refresh tokens, client
+    /// secrets and `Authorization` values (whole, and the credentials after the scheme).
+    fn collect_sent(&mut self, mock: &Mock) {
+        for req in mock.server.received_token_requests() {
+            for (k, v) in &req.params {
+                if [
+                    "code",
+                    "code_verifier",
+                    "device_code",
+                    "refresh_token",
+                    "client_secret",
+                ]
+                .contains(&k.as_str())
+                {
+                    self.sent.entry(k.clone()).or_default().insert(v.clone());
+                    self.secrets.insert(v.clone());
+                }
+            }
+            if let Some(a) = req.authorization {
+                if let Some((_, cred)) = a.split_once(' ') {
+                    self.secrets.insert(cred.to_string());
+                }
+                self.sent
+                    .entry("authorization".into())
+                    .or_default()
+                    .insert(a.clone());
+                self.secrets.insert(a);
+            }
+        }
+    }
+
     /// Every token stored now becomes a known secret.
     fn collect(&mut self) {
         for p in [WEB, SVC] {
@@ -87,6 +125,7 @@ fn no_secret_leaks_anywhere() {
             // A timed-out refresh may still be processed after its retry: within the grace the
             // same successor comes back instead of the family being revoked.
             reuse_grace: Duration::from_secs(60),
+            device_interval: Duration::from_secs(1),
             ..mockauth::Config::default()
         }
         .with_client(
@@ -108,10 +147,18 @@ fn no_secret_leaks_anywhere() {
              grant = \"client_credentials\"\n{QUICK_RETRIES}"
         ),
     ]);
+    // The confidential client's HTTP Basic credentials (RFC 6749 §2.3.1: each part
+    // form-urlencoded, then base64).
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        url_encode(SVC),
+        url_encode(SECRET)
+    ));
     let mut c = Canary {
         env,
         outputs: Vec::new(),
-        secrets: BTreeSet::from([SECRET.to_string()]),
+        secrets: BTreeSet::from([SECRET.to_string(), basic.clone(), format!("Basic {basic}")]),
+        sent: Default::default(),
     };
 
     // A browser login with trace and -vv; the code is taken from the redirect, then delivered.
@@ -146,6 +193,28 @@ fn no_secret_leaks_anywhere() {
         c.token(WEB, &["--min-ttl", "100000s"]).code(0);
         c.token(SVC, &["--min-ttl", "100000s"]).code(0);
     }
+
+    // A device-flow login (the device code is polled with, never shown).
+    let mut login = Running::spawn(
+        &c.env,
+        &[
+            "--profile",
+            WEB,
+            "-vv",
+            "login",
+            "--device",
+            "--timeout",
+            "30s",
+        ],
+        &Canary::vars(),
+    );
+    login.line("user code", is_user_code);
+    let r = login.finish();
+    r.code(0);
+    c.outputs.push(("device login (stdout)".into(), r.stdout));
+    c.outputs.push(("device login (stderr)".into(), r.stderr));
+    c.collect();
+    c.token(WEB, &["--min-ttl", "100000s"]).code(0);
 
     // Faults of every kind on the refresh.
     let faults = [
@@ -208,10 +277,14 @@ fn no_secret_leaks_anywhere() {
         &Canary::vars(),
     );
     let url = login.url();
-    let (status, _) = mock.get(&url);
+    let callback = mock.location(&url);
+    let code = crate::login_util::param(&callback, "code");
+    c.secrets.insert(code);
+    let (status, _) = mock.get(&callback);
     assert_eq!(status, 200);
     let r = login.finish();
     r.code(0);
+    c.outputs.push(("second login (stdout)".into(), r.stdout));
     c.outputs.push(("second login (stderr)".into(), r.stderr));
     c.collect();
     mock.server.revoke_all();
@@ -246,6 +319,22 @@ fn no_secret_leaks_anywhere() {
     c.token(WEB, &["--min-ttl", "100000s"]).code(3);
     c.run(WEB, &["doctor"]).code(1);
     c.run(SVC, &["logout"]).code(0);
+
+    // Everything the binary sent to the token endpoint is a known secret too; each kind was
+    // seen: the codes of both browser logins with their PKCE verifiers, the device code, the
+    // refresh tokens, and the confidential client's Basic credentials.
+    c.collect_sent(&mock);
+    let seen = |k: &str| c.sent.get(k).map_or(0, BTreeSet::len);
+    assert!(seen("code") >= 2, "{:?}", c.sent.keys());
+    assert!(seen("code_verifier") >= 2, "{:?}", c.sent.keys());
+    assert!(seen("device_code") >= 1, "{:?}", c.sent.keys());
+    assert!(seen("refresh_token") >= 6, "{:?}", c.sent.keys());
+    assert!(
+        c.sent
+            .get("authorization")
+            .is_some_and(|a| a.contains(&format!("Basic {basic}"))),
+        "the Basic credentials were not the ones expected"
+    );
 
     // The run did what it says: tokens were issued and rotated, faults seen, events recorded.
     let list = events.json();
@@ -288,4 +377,17 @@ fn no_secret_leaks_anywhere() {
         }
         assert_nowhere_in_files(&c.env, secret, "known secret");
     }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn url_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@
 use crate::login_util::{Mock, Running, home_with, stored, svc_profile, web_profile};
 
 /// Whether `line` is an indented user code such as `    WDJB-MJHT`.
-fn is_user_code(line: &str) -> bool {
+pub fn is_user_code(line: &str) -> bool {
     let t = line.trim();
     line.starts_with("    ")
         && t.len() == 9

@@ -6,6 +6,7 @@ mod util;
 mod demo;
 mod diagnostics;
 mod diagnostics_canary;
+mod diagnostics_events;
 mod login;
 mod login_device;
 mod login_logout;

@@ -297,8 +297,14 @@ pub struct LoadedProfile {
 pub struct Checked {
     /// The profile, when there were no problems.
     pub profile: Option<Profile>,
-    /// Problems (any makes the profile unusable).
+    /// Problems (any makes the profile unusable), the lint findings included.
     pub problems: Vec<Diagnostic>,
+    /// The problems that are lint findings (a redirect URI the provider will refuse): the
+    /// profile is complete, but a login with it would fail.
+    pub lint: Vec<Diagnostic>,
+    /// The profile when its only problems are lint findings: for diagnosis (`doctor` reports
+    /// the findings and checks the rest), never for a login.
+    pub linted: Option<Profile>,
     /// Warnings.
     pub warnings: Vec<Diagnostic>,
 }
@@ -406,6 +412,9 @@ impl Config {
         problems.append(&mut own);
         if !problems.is_empty() {
             checked.profile = None;
+        }
+        if problems.len() > checked.lint.len() {
+            checked.linted = None;
         }
         checked.problems = problems;
         Some(checked)

@@ -302,12 +302,14 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         }
         None => Vec::new(),
     };
+    // A lint finding makes the profile unusable for a login, but the profile is complete:
+    // `doctor` reports it and checks the rest.
+    let mut lint = Vec::new();
     if let (Some(uri), Some((s, loc))) = (&redirect_uri, c.str("redirect_uri")) {
         debug_assert_eq!(uri, s);
         if let Some(m) = super::lint_redirect_uri(uri, &registered) {
             let key = c.key("redirect_uri");
-            c.problems
-                .push(Diagnostic::new(loc, key, m.to_string()).with_hint(m.hint()));
+            lint.push(Diagnostic::new(loc, key, m.to_string()).with_hint(m.hint()));
         }
     }
 
@@ -433,10 +435,15 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         grant,
         tenant: tenant.map(|(t, _)| t),
     };
-    let ok = c.problems.is_empty();
+    let complete = c.problems.is_empty();
+    let ok = complete && lint.is_empty();
+    let mut problems = c.problems;
+    problems.extend(lint.iter().cloned());
     Checked {
+        linted: complete.then(|| profile.clone()),
         profile: ok.then_some(profile),
-        problems: c.problems,
+        problems,
+        lint,
         warnings: c.warnings,
     }
 }

@@ -121,11 +121,16 @@ fn judge(name: &'static str, o: &Observation, when: &str) -> Check {
 
 /// `clock` (from `Date`) and `clock_iat` (from JWT `iat`), from what was observed. The
 /// smallest skew of each kind is judged: `Date` has one-second resolution and an answer's
-/// latency only adds to the skew seen.
-pub fn checks(obs: &Observations, checks: &mut Vec<Check>) {
+/// latency only adds to the skew seen. `offline`: the provider was not asked (`--offline`).
+pub fn checks(obs: &Observations, offline: bool, checks: &mut Vec<Check>) {
     let smallest = |v: &[Observation]| v.iter().min_by_key(|o| o.skew_secs.abs()).cloned();
     match smallest(&obs.date) {
         Some(o) => checks.push(judge("clock", &o, "is")),
+        None if offline => checks.push(Check::warn(
+            "clock",
+            "not measured: --offline does not ask the provider, whose Date header it is compared with",
+            "run doctor without --offline to compare the local clock with the provider's",
+        )),
         None => checks.push(Check::warn(
             "clock",
             "not measured: no answer from the provider carried a Date header",
@@ -176,7 +181,7 @@ mod tests {
             };
             obs.add_date("test".into(), Some(date), now);
             let mut c = Vec::new();
-            checks(&obs, &mut c);
+            checks(&obs, false, &mut c);
             assert_eq!(c[0].status, status, "skew {skew}: {:?}", c[0]);
         }
     }

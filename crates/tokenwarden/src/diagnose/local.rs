@@ -11,7 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// `config`: the profile exists, parses and validates. The profile, when it does.
+/// `config`: the profile exists, parses and validates. The profile, when it does, or when its
+/// only problems are lint findings (a redirect-URI mismatch): those are reported by their own
+/// check (`redirect_uri`) and the other checks run; only a profile that cannot be read stops
+/// them.
 pub fn config(warden: &Warden, name: &str, checks: &mut Vec<Check>) -> Option<Profile> {
     let cfg = warden.config();
     let Some(checked) = cfg.check(name) else {
@@ -19,7 +22,7 @@ pub fn config(warden: &Warden, name: &str, checks: &mut Vec<Check>) -> Option<Pr
         checks.push(Check::from_error("config", &err));
         return None;
     };
-    if !checked.problems.is_empty() {
+    if checked.linted.is_none() {
         let list: Vec<String> = checked.problems.iter().map(|p| p.to_string()).collect();
         let fix = match checked.problems.as_slice() {
             [one] => one.hint.clone(),
@@ -37,12 +40,17 @@ pub fn config(warden: &Warden, name: &str, checks: &mut Vec<Check>) -> Option<Pr
         ));
         return None;
     }
-    let profile = checked.profile?;
+    let profile = checked.linted?;
+    let lint = if checked.lint.is_empty() {
+        String::new()
+    } else {
+        " (apart from the redirect-URI finding reported below)".to_string()
+    };
     if checked.warnings.is_empty() {
         checks.push(Check::ok(
             "config",
             format!(
-                "profile `{name}` in {} parses and validates",
+                "profile `{name}` in {} parses and validates{lint}",
                 cfg.path().display()
             ),
         ));
@@ -56,7 +64,7 @@ pub fn config(warden: &Warden, name: &str, checks: &mut Vec<Check>) -> Option<Pr
         checks.push(Check::warn(
             "config",
             format!(
-                "profile `{name}` validates, with warnings: {}",
+                "profile `{name}` validates{lint}, with warnings: {}",
                 list.join("; ")
             ),
             fix,
@@ -65,8 +73,8 @@ pub fn config(warden: &Warden, name: &str, checks: &mut Vec<Check>) -> Option<Pr
     Some(profile)
 }
 
-/// `redirect_uri`: the lint against `registered_redirect_uris` (a mismatch already fails the
-/// validation, with the difference named).
+/// `redirect_uri`: the lint against `registered_redirect_uris` (a mismatch, with the difference
+/// named, fails here; a login refuses such a profile).
 pub fn redirect_uri(p: &Profile, checks: &mut Vec<Check>) {
     if p.grant == GrantType::ClientCredentials {
         checks.push(Check::ok(
@@ -211,10 +219,17 @@ pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<SqliteStore
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            format!(
-                "move {} away (every profile then logs in again)",
-                db.display()
-            ),
+            if problems.iter().all(|p| p.contains(" index ")) {
+                format!(
+                    "only an index is damaged, the rows are intact: `sqlite3 {} 'REINDEX;'` (with no tokenwarden running) rebuilds it and keeps the tokens; if that fails, move the file away (every profile then logs in again)",
+                    db.display()
+                )
+            } else {
+                format!(
+                    "move {} away (every profile then logs in again)",
+                    db.display()
+                )
+            },
         ),
         Err(e) => Check::from_error("store_integrity", &e),
     });

@@ -8,7 +8,8 @@
 //! - `dns`, `tcp`, `tls`, `discovery`, `issuer`, `token_endpoint` ([`network`]): each step to
 //!   the provider told apart, then a probe of the token endpoint with a deliberately invalid
 //!   code, which tells a refused client or a wrong body format from an outage without touching
-//!   any token (`token_endpoint_config` warns when a configured token endpoint differs from the
+//!   any token, and `token_endpoint_refresh`, the same for the refresh_token grant
+//!   (`token_endpoint_config` warns when a configured token endpoint differs from the
 //!   advertised one);
 //! - `clock`, `clock_iat` ([`clock`]): skew from the `Date` header and from JWT `iat`;
 //! - `store`, `store_integrity`, `token`, `scopes`, `refresh_token`, `last_error`,
@@ -176,8 +177,15 @@ pub const SKEW_WARN: Duration = Duration::from_secs(5);
 /// Fail when the clock differs from the provider's by more than this.
 pub const SKEW_FAIL: Duration = Duration::from_secs(30);
 
-/// Runs every check for `profile`. Never fails: what goes wrong is a failing check.
+/// Runs every check for `profile`. Never fails: what goes wrong is a failing check. The checks
+/// are one operation: their exchanges, log lines and errors share the current correlation id
+/// (a new one when none is current).
 pub async fn diagnose(warden: &Warden, profile: &str, opts: &Options) -> Report {
+    let corr = crate::correlation::current_or_new();
+    crate::correlation::within(&corr, run(warden, profile, opts)).await
+}
+
+async fn run(warden: &Warden, profile: &str, opts: &Options) -> Report {
     let mut checks = Vec::new();
     let loaded = local::config(warden, profile, &mut checks);
     let mut observed = clock::Observations::default();
@@ -195,13 +203,13 @@ pub async fn diagnose(warden: &Warden, profile: &str, opts: &Options) -> Report 
         if let Some(s) = &stored {
             clock::from_tokens(&s.tokens, &mut observed);
         }
-        clock::checks(&observed, &mut checks);
+        clock::checks(&observed, opts.offline, &mut checks);
         local::failure_rate(warden, p, store.as_ref(), &mut checks);
         if opts.live {
             live::run(warden, p, &mut checks).await;
         }
     } else {
-        clock::checks(&observed, &mut checks);
+        clock::checks(&observed, opts.offline, &mut checks);
     }
     Report {
         profile: profile.to_string(),

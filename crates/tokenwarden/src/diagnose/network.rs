@@ -4,20 +4,25 @@
 //! configured issuer), then `token_endpoint`: a probe with a deliberately invalid authorization
 //! code. A healthy endpoint answers `invalid_grant`, which shows that the URL, the client
 //! authentication and the body format are accepted; `invalid_client`, `invalid_request`, a 5xx,
-//! a 429 or an HTML page each name a different cause. The probe uses no stored token, so
-//! nothing is rotated. Every exchange is a single attempt, outside the shared circuit breaker.
+//! a 429 or an HTML page each name a different cause; `unauthorized_client` or
+//! `unsupported_grant_type` fails when the profile logs in with a code (the client is not
+//! allowed the grant it needs). Then, for profiles that renew with a refresh token,
+//! `token_endpoint_refresh`: the same with a made-up refresh token. The probes use no stored
+//! token, so nothing is rotated. Every exchange is a single attempt, outside the shared circuit
+//! breaker.
 
 use super::Check;
 use super::clock::Observations;
 use super::local::provider_url;
-use crate::config::Profile;
+use crate::config::{GrantType, Profile};
+use crate::correlation::{current_or_new, new_id};
 use crate::discovery::{Metadata, same_issuer, well_known_urls};
 use crate::error::{Cause, Error, ErrorKind, OAuthErrorCode};
 use crate::http::classify::{classify_missing, classify_response};
 use crate::http::request::{Grant, discovery_request, token_request};
 use crate::http::response::{MissingField, ParsedBody};
-use crate::http::{HttpClient, HttpResponse, RequestKind, new_correlation_id};
-use crate::secret::{AuthorizationCode, PkceVerifier};
+use crate::http::{HttpClient, HttpResponse, RequestKind};
+use crate::secret::{AuthorizationCode, PkceVerifier, RefreshToken};
 use crate::warden::Warden;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -93,13 +98,75 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>, obs: &mu
         }
         tls = Tls::new(&endpoint);
     }
-    let corr = new_correlation_id();
-    let probe = probe(&http, p, &endpoint, &corr, obs).await;
+    let corr = current_or_new();
+    let result = probe(&http, p, &endpoint, Probe::AuthorizationCode, obs).await;
     if !tls.reported {
-        tls.saw(&probe);
+        tls.saw(&result);
         checks.push(tls.check());
     }
-    checks.push(probe_check(p, &endpoint, probe, &corr));
+    let answered = result.as_ref().is_ok_and(|r| {
+        ParsedBody::parse(r.content_type(), &r.body)
+            .oauth_error()
+            .is_some()
+    });
+    checks.push(probe_check(
+        p,
+        &endpoint,
+        result,
+        &corr,
+        Probe::AuthorizationCode,
+    ));
+    // The endpoint answers OAuth errors: does it let this client refresh, as it will need to?
+    if answered && Probe::RefreshToken.used_by(p) {
+        let result = probe(&http, p, &endpoint, Probe::RefreshToken, obs).await;
+        checks.push(probe_check(
+            p,
+            &endpoint,
+            result,
+            &corr,
+            Probe::RefreshToken,
+        ));
+    }
+}
+
+/// The grant a probe presents, with a made-up code or refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    AuthorizationCode,
+    RefreshToken,
+}
+
+impl Probe {
+    fn wire(self) -> &'static str {
+        match self {
+            Probe::AuthorizationCode => "authorization_code",
+            Probe::RefreshToken => "refresh_token",
+        }
+    }
+
+    fn check_name(self) -> &'static str {
+        match self {
+            Probe::AuthorizationCode => "token_endpoint",
+            Probe::RefreshToken => "token_endpoint_refresh",
+        }
+    }
+
+    /// Whether the profile needs this grant: logging in with a code, renewing what a code or
+    /// device login obtained.
+    fn used_by(self, p: &Profile) -> bool {
+        match self {
+            Probe::AuthorizationCode => p.grant == GrantType::AuthorizationCode,
+            Probe::RefreshToken => p.grant != GrantType::ClientCredentials,
+        }
+    }
+
+    /// What the made-up value is, in messages.
+    fn made_up(self) -> &'static str {
+        match self {
+            Probe::AuthorizationCode => "a deliberately invalid code",
+            Probe::RefreshToken => "a made-up refresh token",
+        }
+    }
 }
 
 /// `dns` then `tcp` for the first hop to `url` (the proxy, when one applies). False when the
@@ -276,7 +343,7 @@ async fn fetch_metadata(
     issuer: &str,
     obs: &mut Observations,
 ) -> std::result::Result<Fetched, Error> {
-    let corr = new_correlation_id();
+    let corr = current_or_new();
     let mut tried = Vec::new();
     for url in well_known_urls(issuer)? {
         let req = discovery_request(url.clone());
@@ -390,37 +457,45 @@ fn discovery_checks(
     Some(m)
 }
 
-/// The probe: an authorization-code request with a made-up code, sent once.
+/// A probe: a token request with a made-up code or refresh token, sent once. Nothing real is
+/// presented, so nothing can be consumed or rotated.
 async fn probe(
     http: &HttpClient,
     p: &Profile,
     endpoint: &Url,
-    corr: &str,
+    which: Probe,
     obs: &mut Observations,
 ) -> std::result::Result<HttpResponse, Error> {
     let secret = p.client_secret().ok().flatten();
-    let redirect_uri = p
-        .redirect_uri
-        .clone()
-        .unwrap_or_else(|| crate::flow::authcode::DEFAULT_REDIRECT_URI.to_string());
-    let grant = Grant::AuthorizationCode {
-        code: AuthorizationCode::new(format!(
-            "tokenwarden-doctor-probe-{}",
-            corr.trim_start_matches("tw-")
-        )),
-        redirect_uri,
-        verifier: Some(PkceVerifier::new(format!(
-            "tokenwarden-doctor-probe-verifier-{}-{}",
-            corr.trim_start_matches("tw-"),
-            new_correlation_id().trim_start_matches("tw-")
-        ))),
-        state: Some("tokenwarden-doctor".to_string()),
+    let made_up = || new_id().trim_start_matches("tw-").to_string();
+    let grant = match which {
+        Probe::AuthorizationCode => Grant::AuthorizationCode {
+            code: AuthorizationCode::new(format!("tokenwarden-doctor-probe-{}", made_up())),
+            redirect_uri: p
+                .redirect_uri
+                .clone()
+                .unwrap_or_else(|| crate::flow::authcode::DEFAULT_REDIRECT_URI.to_string()),
+            verifier: Some(PkceVerifier::new(format!(
+                "tokenwarden-doctor-probe-verifier-{}-{}",
+                made_up(),
+                made_up()
+            ))),
+            state: Some("tokenwarden-doctor".to_string()),
+        },
+        Probe::RefreshToken => Grant::RefreshToken {
+            refresh_token: RefreshToken::new(format!(
+                "tokenwarden-doctor-probe-refresh-{}-{}",
+                made_up(),
+                made_up()
+            )),
+        },
     };
+    let corr = current_or_new();
     let mut req = token_request(p, secret.as_ref(), endpoint.clone(), grant);
     // No real code is at stake: failures are classified (and hinted) as for any repeatable
     // token request, not as a lost single-use code.
     req.kind = RequestKind::Refresh;
-    let resp = http.send(&req, corr).await?;
+    let resp = http.send(&req, &corr).await?;
     obs.add_date(
         format!("the Date header of {}", req.line()),
         resp.evidence.date,
@@ -434,11 +509,12 @@ fn probe_check(
     endpoint: &Url,
     result: std::result::Result<HttpResponse, Error>,
     corr: &str,
+    which: Probe,
 ) -> Check {
-    const NAME: &str = "token_endpoint";
+    let name = which.check_name();
     let resp = match result {
         Ok(r) => r,
-        Err(e) => return Check::from_error(NAME, &e),
+        Err(e) => return Check::from_error(name, &e),
     };
     let body = ParsedBody::parse(resp.content_type(), &resp.body);
     let format = p.token_request_format.as_str();
@@ -454,15 +530,16 @@ fn probe_check(
     let Some(oauth) = body.oauth_error() else {
         if (200..300).contains(&resp.status) {
             return Check::warn(
-                NAME,
+                name,
                 format!(
-                    "{endpoint} answered {} to a made-up authorization code instead of refusing it",
-                    resp.status
+                    "{endpoint} answered {} to {} instead of refusing it",
+                    resp.status,
+                    which.made_up()
                 ),
                 "check that token_endpoint points at the provider's OAuth token endpoint",
             );
         }
-        return Check::from_error(NAME, &err);
+        return Check::from_error(name, &err);
     };
     use OAuthErrorCode as C;
     // GitHub names the standard conditions its own way.
@@ -471,40 +548,66 @@ fn probe_check(
         C::Other(s) if s == "incorrect_client_credentials" => C::InvalidClient,
         c => c.clone(),
     };
+    let grant = which.wire();
     match code {
-        C::InvalidGrant => Check::ok(
-            NAME,
+        C::InvalidGrant if which == Probe::RefreshToken => Check::ok(
+            name,
             format!(
-                "{endpoint} refused a deliberately invalid code with {}, as it should: the URL, client id, client authentication ({auth}) and {format} body are accepted",
+                "{endpoint} refused {} with {}, as it should: this client may use the refresh_token grant",
+                which.made_up(),
                 oauth.code
             ),
         ),
-        C::UnauthorizedClient | C::UnsupportedGrantType => Check::ok(
-            NAME,
+        C::InvalidGrant => Check::ok(
+            name,
             format!(
-                "{endpoint} accepted the client ({auth}, {format} body) and answered {} to the probe's authorization_code grant, which this client may not use",
+                "{endpoint} refused {} with {}, as it should: the URL, client id, client authentication ({auth}) and {format} body are accepted",
+                which.made_up(),
+                oauth.code
+            ),
+        ),
+        C::UnauthorizedClient | C::UnsupportedGrantType if which.used_by(p) => Check::fail(
+            name,
+            format!(
+                "the provider does not allow client `{}` the {grant} grant, which profile `{}` needs ({}): {evidence}",
+                p.client_id,
+                p.name,
+                match which {
+                    Probe::AuthorizationCode => "to log in with a browser",
+                    Probe::RefreshToken => "to renew its tokens without a new login",
+                }
+            ),
+            format!(
+                "allow the {grant} grant for client `{}` in the provider's app settings (often a \"grant types\" or \"allowed flows\" list); or, if the app is meant for another flow, set grant = \"device_code\" or \"client_credentials\" in the profile to match it",
+                p.client_id
+            ),
+        ),
+        C::UnauthorizedClient | C::UnsupportedGrantType => Check::ok(
+            name,
+            format!(
+                "{endpoint} accepted the client ({auth}, {format} body) and answered {} to the probe's {grant} grant, which this profile does not use",
                 oauth.code
             ),
         ),
         C::InvalidClient => Check::fail(
-            NAME,
+            name,
             format!("the provider refused the client: {evidence}"),
             err.hint().unwrap_or(
                 "check client_id, the client secret (client_secret_env) and client_auth",
             ),
         ),
         C::InvalidRequest => Check::fail(
-            NAME,
+            name,
             format!("the provider refused the request's form: {evidence}"),
             format!(
                 "check token_request_format (now {format}: form or json) and the provider preset; `tokenwarden doctor --curl` prints the request to try by hand"
             ),
         ),
         _ if err.kind() == ErrorKind::ProviderUnavailable => {
-            Check::fail(NAME, evidence, err.hint().unwrap_or("try again later"))
+            Check::fail(name, evidence, err.hint().unwrap_or("try again later"))
         }
         _ => Check::warn(
-            NAME,
+            name,
             format!("the probe got an unexpected answer: {evidence}"),
             err.hint()
                 .unwrap_or("run doctor with --trace-http to see the exchange"),

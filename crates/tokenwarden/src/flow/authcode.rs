@@ -190,7 +190,7 @@ impl Prepared {
                 nonce: &oidc.nonce,
                 jwks_uri: &oidc.jwks_uri,
             },
-            &crate::http::new_correlation_id(),
+            &crate::correlation::current_or_new(),
         )
         .await?;
         tokens.subject = Some(claims.sub);

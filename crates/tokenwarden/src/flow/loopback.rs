@@ -125,13 +125,17 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
         .route(&path, axum::routing::get(callback))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .with_state(shared.clone());
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await;
-    });
+    // In the login's span, so the listener's log lines name its correlation id too.
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+        },
+        tracing::Span::current(),
+    ));
     Ok(Listener {
         redirect_uri: url.to_string(),
         shared,

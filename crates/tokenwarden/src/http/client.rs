@@ -3,8 +3,9 @@
 //! correlation id, run under the retry policy and circuit breaker, with endpoints from the
 //! profile or discovery, and every failure classified with its evidence and a hint.
 //!
-//! Each operation runs inside a `tracing` span named `oauth` carrying its `correlation_id`, so
-//! every log line of the operation names it. With an [`EventSink`], the operations no session
+//! Each call runs inside a `tracing` span named `oauth` (profile, call), within the operation
+//! of its correlation id ([`crate::correlation`]): the caller's when it runs in one (a
+//! session's `get_token`, a CLI command), else a new one; every log line names the id. With an [`EventSink`], the operations no session
 //! oversees (code exchange, device grant, revocation) are recorded in the event log.
 
 use super::builder::TokenClientBuilder;
@@ -126,20 +127,28 @@ impl TokenClient {
         &self.inner.retrier
     }
 
+    /// The correlation id of a call: the one given with [`TokenClient::with_correlation_id`],
+    /// else the current operation's, else a new one.
     fn correlation(&self) -> String {
         self.correlation_id
             .clone()
+            .or_else(crate::correlation::current)
             .unwrap_or_else(new_correlation_id)
     }
 
-    /// The span of one operation: every log line inside names the correlation id.
-    fn span(&self, op: &'static str, corr: &str) -> tracing::Span {
-        tracing::info_span!(
-            "oauth",
-            profile = %self.inner.profile.name,
-            op,
-            correlation_id = %corr
-        )
+    /// Runs `fut` as the operation `corr` (joining the current one when it has that id), in a
+    /// span naming the profile and the call; the error it returns carries the id.
+    async fn run<T>(
+        &self,
+        op: &'static str,
+        corr: &str,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        // The `operation` span around it names the correlation id.
+        let span = tracing::info_span!("oauth", profile = %self.inner.profile.name, op);
+        crate::correlation::within(corr, fut.instrument(span))
+            .await
+            .map_err(|e| e.with_correlation_id(corr))
     }
 
     /// The discovery document, when the profile has an issuer.
@@ -147,8 +156,7 @@ impl TokenClient {
         let corr = self.correlation();
         match &self.inner.profile.issuer {
             Some(issuer) => self
-                .discover(issuer, &corr)
-                .instrument(self.span("discovery", &corr))
+                .run("discovery", &corr, self.discover(issuer, &corr))
                 .await
                 .map(Some),
             None => Ok(None),
@@ -173,8 +181,7 @@ impl TokenClient {
         if let (false, Some(issuer)) = (complete, self.discovery_issuer()) {
             let corr = self.correlation();
             let m = self
-                .discover(issuer, &corr)
-                .instrument(self.span("discovery", &corr))
+                .run("discovery", &corr, self.discover(issuer, &corr))
                 .await?;
             e.authorization = e.authorization.or_else(|| m.authorization_endpoint.clone());
             e.token = e.token.or_else(|| m.token_endpoint.clone());
@@ -189,10 +196,16 @@ impl TokenClient {
     /// The authorization endpoint (for building the login URL).
     pub async fn authorization_endpoint(&self) -> Result<Url> {
         let corr = self.correlation();
-        self.endpoint(Which::Authorization, &corr)
-            .instrument(self.span("discovery", &corr))
-            .await?
-            .ok_or_else(|| self.no_endpoint(Which::Authorization))
+        self.run(
+            "discovery",
+            &corr,
+            self.endpoint(Which::Authorization, &corr),
+        )
+        .await?
+        .ok_or_else(|| {
+            self.no_endpoint(Which::Authorization)
+                .with_correlation_id(&corr)
+        })
     }
 
     /// The issuer to discover missing endpoints from: only for profiles whose preset does not
@@ -266,8 +279,7 @@ impl TokenClient {
         let corr = self.correlation();
         let kind = grant.kind();
         let op = operation(kind);
-        let span = self.span(op.map_or("token", Operation::as_str), &corr);
-        async {
+        let fut = async {
             let endpoint = self
                 .endpoint(Which::Token, &corr)
                 .await?
@@ -281,6 +293,11 @@ impl TokenClient {
                     token_from(req.kind, resp, &body, &p.scopes, clock.now())
                 })
                 .await;
+            crate::correlation::note_exchange(crate::correlation::Exchange {
+                status: ex.status,
+                request_id: ex.request_id.clone(),
+                attempts: ex.attempts,
+            });
             if kind == super::RequestKind::CodeExchange {
                 self.record(Operation::CodeExchange, &result, &ex, &corr);
             }
@@ -296,9 +313,9 @@ impl TokenClient {
                 "tokens received"
             );
             Ok(tokens)
-        }
-        .instrument(span)
-        .await
+        };
+        self.run(op.map_or("token", Operation::as_str), &corr, fut)
+            .await
     }
 
     /// Exchanges an authorization code (RFC 6749 §4.1.3). The code and verifier are consumed:
@@ -336,8 +353,7 @@ impl TokenClient {
     /// Starts the device grant (RFC 8628 §3.1).
     pub async fn device_authorize(&self) -> Result<DeviceAuthorization> {
         let corr = self.correlation();
-        let span = self.span(Operation::DeviceAuthorization.as_str(), &corr);
-        async {
+        let fut = async {
             let endpoint = self
                 .endpoint(Which::Device, &corr)
                 .await?
@@ -345,9 +361,9 @@ impl TokenClient {
             let (result, ex) = self.device_authorize_at(endpoint, &corr).await;
             self.record(Operation::DeviceAuthorization, &result, &ex, &corr);
             result
-        }
-        .instrument(span)
-        .await
+        };
+        self.run(Operation::DeviceAuthorization.as_str(), &corr, fut)
+            .await
     }
 
     async fn device_authorize_at(
@@ -383,8 +399,7 @@ impl TokenClient {
     /// LoginRequired errors.
     pub async fn poll_device_token(&self, device_code: &DeviceCode) -> Result<DevicePoll> {
         let corr = self.correlation();
-        let span = self.span(Operation::DevicePoll.as_str(), &corr);
-        async {
+        let fut = async {
             let endpoint = self
                 .endpoint(Which::Token, &corr)
                 .await?
@@ -414,26 +429,23 @@ impl TokenClient {
                 self.record(Operation::DevicePoll, &result, &ex, &corr);
             }
             result
-        }
-        .instrument(span)
-        .await
+        };
+        self.run(Operation::DevicePoll.as_str(), &corr, fut).await
     }
 
     /// Revokes a token (RFC 7009). A profile whose provider has no revocation endpoint gets
     /// [`Revocation::NotSupported`].
     pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<Revocation> {
         let corr = self.correlation();
-        let span = self.span(Operation::Revocation.as_str(), &corr);
-        async {
+        let fut = async {
             let Some(endpoint) = self.endpoint(Which::Revocation, &corr).await? else {
                 return Ok(Revocation::NotSupported);
             };
             let (result, ex) = self.revoke_at(endpoint, token, hint, &corr).await;
             self.record(Operation::Revocation, &result, &ex, &corr);
             result
-        }
-        .instrument(span)
-        .await
+        };
+        self.run(Operation::Revocation.as_str(), &corr, fut).await
     }
 
     async fn revoke_at(

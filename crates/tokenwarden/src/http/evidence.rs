@@ -11,17 +11,28 @@ use std::time::{Duration, SystemTime};
 /// The longest body snippet kept, in characters.
 pub const SNIPPET_CHARS: usize = 512;
 
-/// Body keys whose values are secrets.
+/// Body keys whose values are secrets (compared without case). [`is_secret_key`] also treats
+/// as secret every key that ends in `token` or `assertion`, or names a secret, a password or an
+/// API key (`app_secret`, `sessionToken`, `x-api-key`…); this list is what free text (a body
+/// that did not parse) is searched for.
 pub const SECRET_KEYS: &[&str] = &[
     "access_token",
     "refresh_token",
     "id_token",
+    "session_token",
+    "subject_token",
+    "actor_token",
+    "token",
     "device_code",
     "code",
     "client_secret",
+    "secret",
     "code_verifier",
     "assertion",
     "client_assertion",
+    "password",
+    "api_key",
+    "apikey",
 ];
 
 /// Request-id headers, in order of preference.
@@ -93,8 +104,18 @@ fn shown(value: &str) -> String {
     format!("[redacted {}]", fingerprint(value))
 }
 
-fn is_secret_key(k: &str) -> bool {
-    SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k))
+/// True when the value of a body, query or JSON key named `k` is a secret (see
+/// [`SECRET_KEYS`]). `token_type`, `expires_in`, `scope` and the like are not.
+pub fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    let squeezed: String = k.chars().filter(|c| *c != '_' && *c != '-').collect();
+    SECRET_KEYS.contains(&k.as_str())
+        || k.ends_with("token")
+        || k.ends_with("assertion")
+        || k.contains("secret")
+        || k.contains("password")
+        || k.contains("passwd")
+        || squeezed.contains("apikey")
 }
 
 fn redact_json(v: &mut serde_json::Value) {
@@ -243,6 +264,54 @@ mod tests {
         // `code` inside another word is not a secret marker.
         let s = redact_body(b"error_code=42", Some("text/plain"));
         assert_eq!(s, "error_code=42");
+    }
+
+    #[test]
+    fn every_kind_of_secret_key_is_redacted() {
+        let secrets = [
+            "token",
+            "api_key",
+            "password",
+            "session_token",
+            "id_token",
+            "client_assertion",
+            "secret",
+            "app_secret",
+            "sessionToken",
+            "X-Api-Key",
+        ];
+        for key in secrets {
+            let body = format!(
+                r#"{{"{key}":"s-1","nested":[{{"accessToken":"s-2"}}],"token_type":"Bearer","expires_in":3600,"scope":"a b","user_code":"ABCD-EFGH"}}"#
+            );
+            let s = redact_body(body.as_bytes(), Some("application/json"));
+            assert!(!s.contains("s-1") && !s.contains("s-2"), "{key} shown: {s}");
+            for kept in ["Bearer", "3600", "a b", "ABCD-EFGH"] {
+                assert!(s.contains(kept), "{kept} hidden: {s}");
+            }
+        }
+        let form = redact_body(
+            b"token=s-1&api_key=s-2&password=s-3&client_secret=s-4&token_type=bearer",
+            Some("application/x-www-form-urlencoded"),
+        );
+        assert!(
+            !["s-1", "s-2", "s-3", "s-4"]
+                .iter()
+                .any(|v| form.contains(v)),
+            "{form}"
+        );
+        assert!(form.contains("token_type=bearer"), "{form}");
+        // Free text (a body that does not parse).
+        let text = redact_body(
+            br#"oops {"token": "s-1", "password": "s-2", secret=s-3 api_key=s-4"#,
+            Some("text/plain"),
+        );
+        assert!(
+            !["s-1", "s-2", "s-3", "s-4"]
+                .iter()
+                .any(|v| text.contains(v)),
+            "{text}"
+        );
     }
 
     #[test]

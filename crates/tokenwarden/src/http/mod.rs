@@ -35,7 +35,6 @@ pub use request::{Grant, TokenTypeHint};
 pub use response::{DeviceAuthorization, ParsedBody};
 
 use crate::error::{Error, ErrorKind, HttpEvidence, Result};
-use rand::Rng as _;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
@@ -47,10 +46,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const USER_AGENT: &str = concat!("tokenwarden/", env!("CARGO_PKG_VERSION"));
 
 /// A new correlation id: `tw-` and 16 random hex digits. One per operation, attached to every
-/// error and trace line of that operation.
+/// error and trace line of that operation (see [`crate::correlation`]).
 pub fn new_correlation_id() -> String {
-    let n: u64 = rand::thread_rng().r#gen();
-    format!("tw-{n:016x}")
+    crate::correlation::new_id()
 }
 
 /// What an exchange is for; decides messages, classification and whether it may be repeated.

@@ -6,8 +6,8 @@
 //! body snippet are traced, then the response's status, headers and body snippet; the body is
 //! read once and handed back in a rebuilt response, so the caller sees exactly what came.
 
-use super::evidence::{self, SECRET_KEYS};
-use super::{HttpEvidence, TraceEvent, Tracer, new_correlation_id};
+use super::evidence::{self, is_secret_key};
+use super::{HttpEvidence, TraceEvent, Tracer};
 use crate::error::{Error, ErrorKind};
 use crate::secret::fingerprint;
 use reqwest::header::HeaderMap;
@@ -67,7 +67,7 @@ pub fn redact_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 
 /// `url` with the values of secret query parameters (`access_token=`…) as fingerprints.
 pub fn redact_url(url: &Url) -> String {
-    let secret = |k: &str| SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k));
+    let secret = |k: &str| is_secret_key(k);
     if !url.query_pairs().any(|(k, _)| secret(&k)) {
         return url.to_string();
     }
@@ -97,7 +97,9 @@ pub async fn send(
     };
     let (client, built) = request.build_split();
     let req = built?;
-    let corr = new_correlation_id();
+    // The operation's id (a session's `send`, a CLI command), so one call's trace lines and
+    // errors share it.
+    let corr = crate::correlation::current_or_new();
     let line = format!("{} {}", req.method(), redact_url(req.url()));
     let content_type = req
         .headers()

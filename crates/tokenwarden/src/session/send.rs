@@ -17,19 +17,27 @@ impl Session {
         &self,
         build: impl Fn(&Token) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
+        // One operation: every request, refresh, record and error shares one correlation id.
+        crate::correlation::operation(|_| self.send_once_more_on_401(build)).await
+    }
+
+    async fn send_once_more_on_401(
+        &self,
+        build: impl Fn(&Token) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
         let token = self.get_token(Duration::ZERO).await?;
         let first = send_one(build(&token), self.tracer.as_deref()).await?;
         if first.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(first);
         }
-        self.resource_unauthorized(&first);
+        self.resource_unauthorized(&first, 1);
         self.invalidate(&token)?;
         let fresh = self.get_token(Duration::ZERO).await?;
         let second = send_one(build(&fresh), self.tracer.as_deref()).await?;
         if second.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(second);
         }
-        self.resource_unauthorized(&second);
+        self.resource_unauthorized(&second, 2);
         let www = second
             .headers()
             .get(reqwest::header::WWW_AUTHENTICATE)
@@ -59,7 +67,7 @@ impl Session {
         .with_hint("the provider may bind sessions to one client instance, or the token lacks the audience or scope this API needs; check the profile's scopes and `resource`, then log in again"))
     }
 
-    fn resource_unauthorized(&self, resp: &reqwest::Response) {
+    fn resource_unauthorized(&self, resp: &reqwest::Response, attempt: u32) {
         let mut e = Event::new(
             self.clock.now(),
             &self.profile,
@@ -68,6 +76,8 @@ impl Session {
         );
         e.status = Some(resp.status().as_u16());
         e.request_id = request_id(resp);
+        e.correlation_id = crate::correlation::current();
+        e.attempt = attempt;
         self.record(&e);
     }
 }

@@ -1,11 +1,43 @@
 //! The records of the token-operation log, as the store keeps them.
 //!
-//! This is the storage half only: the diagnostics work (the `events` module, still to come)
+//! This is the storage half only: the [`crate::events`] module
 //! decides which operations and outcomes exist and computes statistics; here they are plain
 //! names so that the store does not need to change when a new operation is added. Nothing in a
 //! record is secret: no token values, no codes, only ids and statuses.
 
 use std::time::{Duration, SystemTime};
+
+/// How much of the log a store keeps. Applied when the store is opened
+/// ([`crate::events::prune`]) and by the store itself every `prune_every` records appended, so
+/// that a long-running process stays bounded too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Records older than this (counted back from the time of the record just appended) are
+    /// deleted.
+    pub max_age: Duration,
+    /// At most this many records are kept: the newest.
+    pub max_events: usize,
+    /// Prune after every this many records appended (counted by row id, across processes).
+    pub prune_every: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: crate::events::MAX_AGE,
+            max_events: crate::events::MAX_EVENTS,
+            prune_every: crate::events::PRUNE_EVERY,
+        }
+    }
+}
+
+impl Retention {
+    /// The cut-off time for records when the newest is at `now`.
+    pub fn before(&self, now: SystemTime) -> SystemTime {
+        now.checked_sub(self.max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+}
 
 /// One token operation (a refresh, a login, an invalidation, a lock wait…) and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use super::lock::{ProfileLock, wait_exceeded};
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, Store, StoredTokens, TokenState, Version,
-    truncate_breaker, truncate_duration_ms, truncate_ms,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, Retention, Store, StoredTokens, TokenState,
+    Version, truncate_breaker, truncate_duration_ms, truncate_ms,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
@@ -27,6 +27,8 @@ struct State {
     last_version: i64,
     breakers: HashMap<String, BreakerRecord>,
     events: Vec<Event>,
+    appended: u64,
+    retention: Retention,
 }
 
 #[derive(Default)]
@@ -72,6 +74,12 @@ impl MemoryStore {
     /// Uses `clock` for `updated_at` and `last_refresh_at`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
         self.clock = clock;
+        self
+    }
+
+    /// Keeps the event log within `retention` (default: [`Retention::default`]).
+    pub fn with_event_retention(self, retention: Retention) -> MemoryStore {
+        self.state().retention = retention;
         self
     }
 
@@ -267,30 +275,47 @@ impl Store for MemoryStore {
         let mut event = event.clone();
         event.at = truncate_ms(event.at);
         event.duration = event.duration.map(truncate_duration_ms);
-        self.state().events.push(event);
+        let mut state = self.state();
+        let at = event.at;
+        state.events.push(event);
+        state.appended += 1;
+        let r = state.retention;
+        if r.prune_every > 0 && state.appended.is_multiple_of(r.prune_every) {
+            prune(&mut state.events, r.before(at), r.max_events);
+        }
         Ok(())
     }
 
-    fn recent_events(&self, since: SystemTime, limit: usize) -> Result<Vec<Event>> {
+    fn recent_events(
+        &self,
+        since: SystemTime,
+        profile: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
         let mut events: Vec<Event> = self
             .state()
             .events
             .iter()
-            .filter(|e| e.at >= since)
+            .filter(|e| e.at >= since && profile.is_none_or(|p| e.profile == p))
             .cloned()
             .collect();
+        // Stable: records of the same millisecond stay in the order appended.
         events.sort_by_key(|e| e.at);
-        events.truncate(limit);
+        let excess = events.len().saturating_sub(limit);
+        events.drain(..excess);
         Ok(events)
     }
 
     fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
-        let mut state = self.state();
-        let events = &mut state.events;
-        let len = events.len();
-        events.retain(|e| e.at >= before);
-        let excess = events.len().saturating_sub(keep);
-        events.drain(..excess);
-        Ok(len - events.len())
+        Ok(prune(&mut self.state().events, before, keep))
     }
+}
+
+/// Deletes the records older than `before`, then all but the newest `keep`; how many went.
+fn prune(events: &mut Vec<Event>, before: SystemTime, keep: usize) -> usize {
+    let len = events.len();
+    events.retain(|e| e.at >= before);
+    let excess = events.len().saturating_sub(keep);
+    events.drain(..excess);
+    len - events.len()
 }

@@ -38,7 +38,7 @@ mod setaside;
 pub mod sqlite;
 
 pub use crypto::{KeySource, StoreKey};
-pub use events::Event;
+pub use events::{Event, Retention};
 pub use lock::ProfileLock;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
@@ -267,11 +267,18 @@ pub trait Store: BreakerBackend + Send + Sync {
     /// Takes the refresh lock of `profile` if it is free; `None` when another holder has it.
     fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>>;
 
-    /// Appends one record to the token-operation log.
+    /// Appends one record to the token-operation log; every [`Retention::prune_every`] records
+    /// the store also applies its retention bounds.
     fn append_event(&self, event: &Event) -> Result<()>;
 
-    /// The log records at or after `since`, oldest first, at most `limit`.
-    fn recent_events(&self, since: SystemTime, limit: usize) -> Result<Vec<Event>>;
+    /// The newest `limit` log records at or after `since` (of `profile` only, when given),
+    /// oldest first.
+    fn recent_events(
+        &self,
+        since: SystemTime,
+        profile: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>>;
 
     /// Bounded retention of the log: deletes the records older than `before`, then all but the
     /// newest `keep`. Returns how many were deleted.

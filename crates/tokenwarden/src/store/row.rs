@@ -319,8 +319,21 @@ fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Appends an event.
-pub(crate) fn append_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
+/// Appends an event; every `retention.prune_every` rows (by row id), applies the retention.
+pub(crate) fn append_event(
+    conn: &Connection,
+    e: &Event,
+    retention: &super::Retention,
+) -> rusqlite::Result<()> {
+    insert_event(conn, e)?;
+    let id = u64::try_from(conn.last_insert_rowid()).unwrap_or(0);
+    if retention.prune_every > 0 && id.is_multiple_of(retention.prune_every) {
+        prune_events(conn, retention.before(e.at), retention.max_events)?;
+    }
+    Ok(())
+}
+
+fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (at, profile, operation, outcome, status, oauth_error, request_id, \
          correlation_id, duration_ms, attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -358,18 +371,20 @@ pub(crate) fn prune_events(
     Ok(old + extra)
 }
 
-/// Events at or after `since`, oldest first.
+/// The newest `limit` events at or after `since` (of `profile`, when given), oldest first.
 pub(crate) fn recent_events(
     conn: &Connection,
     since: SystemTime,
+    profile: Option<&str>,
     limit: usize,
 ) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, profile, operation, outcome, status, oauth_error, request_id, correlation_id, \
-         duration_ms, attempt FROM events WHERE at >= ?1 ORDER BY at, id LIMIT ?2",
+         duration_ms, attempt FROM (SELECT * FROM events WHERE at >= ?1 AND (?2 IS NULL OR profile = ?2) \
+         ORDER BY at DESC, id DESC LIMIT ?3) ORDER BY at, id",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![to_unix_millis(since), limit], |r| {
+    let rows = stmt.query_map(params![to_unix_millis(since), profile, limit], |r| {
         Ok(Event {
             at: from_unix_millis(r.get(0)?),
             profile: r.get(1)?,

@@ -249,6 +249,6 @@ mod tests {
         store
             .append_event(&Event::new(now, "p", "refresh", "ok"))
             .unwrap();
-        assert_eq!(store.recent_events(now, 10).unwrap().len(), 1);
+        assert_eq!(store.recent_events(now, None, 10).unwrap().len(), 1);
     }
 }

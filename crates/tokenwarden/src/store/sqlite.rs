@@ -19,8 +19,8 @@ use super::row::{self, Found, OpError};
 use super::schema::{self, MigrateError};
 use super::setaside::{self, FileId, file_id};
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, Store, StoredTokens, TokenState, Version,
-    truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, Retention, Store, StoredTokens, TokenState,
+    Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -46,6 +46,7 @@ pub struct SqliteStore {
     key_origin: String,
     conn: Mutex<Option<Handle>>,
     clock: Arc<dyn Clock>,
+    retention: Retention,
 }
 
 struct Handle {
@@ -102,6 +103,7 @@ impl SqliteStore {
             key_origin: resolved.origin,
             conn: Mutex::new(None),
             clock: Arc::new(SystemClock),
+            retention: Retention::default(),
         };
         drop(resolved.key);
         let handle = store.connect_or_set_aside()?;
@@ -112,6 +114,12 @@ impl SqliteStore {
     /// Uses `clock` for `updated_at`, `last_refresh_at` and set-aside names.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SqliteStore {
         self.clock = clock;
+        self
+    }
+
+    /// Keeps the event log within `retention` (default: [`Retention::default`]).
+    pub fn with_event_retention(mut self, retention: Retention) -> SqliteStore {
+        self.retention = retention;
         self
     }
 
@@ -559,11 +567,16 @@ impl Store for SqliteStore {
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {
-        self.run(|conn| Ok(row::append_event(conn, event)?))
+        self.run(|conn| Ok(row::append_event(conn, event, &self.retention)?))
     }
 
-    fn recent_events(&self, since: SystemTime, limit: usize) -> Result<Vec<Event>> {
-        self.run(|conn| Ok(row::recent_events(conn, since, limit)?))
+    fn recent_events(
+        &self,
+        since: SystemTime,
+        profile: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        self.run(|conn| Ok(row::recent_events(conn, since, profile, limit)?))
     }
 
     fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {

@@ -124,6 +124,7 @@ async fn a_healthy_profile_passes_and_nothing_is_rotated() {
         "discovery",
         "issuer",
         "token_endpoint",
+        "token_endpoint_refresh",
         "store",
         "store_integrity",
         "token",
@@ -139,10 +140,19 @@ async fn a_healthy_profile_passes_and_nothing_is_rotated() {
     assert_check(&r, "store_integrity", Status::Ok, &["integrity_check"]);
     assert_check(&r, "tls", Status::Ok, &["loopback"]);
 
-    // The probe used a made-up code: no refresh, nothing rotated, nothing stored.
+    assert_check(
+        &r,
+        "token_endpoint_refresh",
+        Status::Ok,
+        &["refresh_token grant"],
+    );
+
+    // The probes used a made-up code and a made-up refresh token: nothing rotated or stored.
     let stats = server.stats();
-    assert_eq!(stats.token_requests.refresh_token, 0, "{stats:?}");
+    assert_eq!(stats.token_requests.refresh_token, 1, "{stats:?}");
     assert_eq!(stats.token_requests.authorization_code, 1, "{stats:?}");
+    assert_eq!(stats.tokens_issued.access, 0, "{stats:?}");
+    assert_eq!(stats.refresh_reuse_detected, 0, "{stats:?}");
     assert_eq!(
         w.store().unwrap().read("d").unwrap().unwrap().version,
         before
@@ -163,7 +173,9 @@ async fn live_uses_the_stored_token_and_calls_the_resource() {
     assert_ne!(r.status(), Status::Fail, "{:#?}", r.checks);
     assert_check(&r, "live_token", Status::Ok, &["no renewal needed"]);
     assert_check(&r, "live_resource", Status::Ok, &["200"]);
-    assert_eq!(server.stats().token_requests.refresh_token, 0);
+    // Only the probe's made-up refresh token was presented: nothing was issued.
+    assert_eq!(server.stats().token_requests.refresh_token, 1);
+    assert_eq!(server.stats().tokens_issued.access, 0);
     assert_eq!(
         w.store().unwrap().read("d").unwrap().unwrap().version,
         before
@@ -182,13 +194,14 @@ async fn an_expired_token_is_renewed_by_live_only() {
     stored.tokens.expires_at = Some(std::time::SystemTime::now() - Duration::from_secs(3600));
     store.replace("d", &stored.tokens).unwrap();
 
+    server.reset_stats();
     let r = doctor(&w, false).await;
     assert_check(&r, "token", Status::Ok, &["expired", "renewed on next use"]);
-    assert_eq!(server.stats().token_requests.refresh_token, 0);
+    assert_eq!(server.stats().tokens_issued.access, 0);
 
     let r = doctor(&w, true).await;
     assert_check(&r, "live_token", Status::Ok, &["renewed"]);
-    assert_eq!(server.stats().token_requests.refresh_token, 1);
+    assert_eq!(server.stats().tokens_issued.access, 1);
 }
 
 #[tokio::test]
@@ -262,7 +275,7 @@ async fn the_event_log_is_bounded() {
     assert_eq!(store.prune_events(std::time::UNIX_EPOCH, 2).unwrap(), 3);
     assert_eq!(
         store
-            .recent_events(std::time::UNIX_EPOCH, 100)
+            .recent_events(std::time::UNIX_EPOCH, None, 100)
             .unwrap()
             .len(),
         2

@@ -205,13 +205,6 @@ async fn configuration_and_credential_faults_are_named() {
     let issuer = server.issuer();
     let cases: Vec<(&str, String, &str, Status, &[&str])> = vec![
         (
-            "redirect_uri differs by a trailing slash",
-            "registered_redirect_uris = [\"http://127.0.0.1/callback/\"]".into(),
-            "config",
-            Status::Fail,
-            &["trailing slash", "redirect_uri"],
-        ),
-        (
             "the client secret's variable is not set",
             "client_auth = \"client_secret_post\"\nclient_secret_env = \"TW_DOCTOR_TEST_UNSET_7C1\""
                 .into(),
@@ -320,4 +313,271 @@ async fn a_damaged_store_is_named() {
     )
     .await;
     assert_check(&r, "store", Status::Fail, &["damaged", "log in again"]);
+}
+
+#[tokio::test]
+async fn a_client_not_allowed_the_grant_it_needs_fails_with_the_fix() {
+    let server = util::mock(vec![
+        // A device-only client: no authorization_code.
+        mockauth::ClientConfig::public("devonly", &[]).with_grant_types(&[
+            mockauth::GrantType::DeviceCode,
+            mockauth::GrantType::RefreshToken,
+        ]),
+        // A client that may not refresh.
+        mockauth::ClientConfig::public("norefresh", &["http://127.0.0.1/callback"])
+            .with_grant_types(&[mockauth::GrantType::AuthorizationCode]),
+    ])
+    .await;
+    let issuer = server.issuer();
+    let profile = |client: &str, grant: &str| {
+        format!(
+            "[profiles.d]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\ngrant = \"{grant}\"\n\
+             redirect_uri = \"http://127.0.0.1/callback\"\n"
+        )
+    };
+    let home = Home::new(&issuer, "");
+
+    // The profile logs in with a code the client may not use.
+    home.write_config(&profile("devonly", "authorization_code"));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(
+        &r,
+        "token_endpoint",
+        Status::Fail,
+        &[
+            "unauthorized_client",
+            "does not allow client `devonly` the authorization_code grant",
+            "allow the authorization_code grant",
+            "app settings",
+        ],
+    );
+    // The same client for a device profile: the code grant is not needed; refresh is allowed.
+    home.write_config(&profile("devonly", "device_code"));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(&r, "token_endpoint", Status::Ok, &["does not use"]);
+    assert_check(&r, "token_endpoint_refresh", Status::Ok, &["invalid_grant"]);
+
+    // A client that may log in but not refresh.
+    home.write_config(&profile("norefresh", "authorization_code"));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(&r, "token_endpoint", Status::Ok, &["invalid_grant"]);
+    assert_check(
+        &r,
+        "token_endpoint_refresh",
+        Status::Fail,
+        &[
+            "refresh_token grant",
+            "renew",
+            "allow the refresh_token grant",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_lint_finding_fails_its_own_check_and_the_others_still_run() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    login(&server, &home.warden()).await;
+    // Then the provider's list turns out to differ by a trailing slash.
+    let linted = Home::new(
+        &server.issuer(),
+        "registered_redirect_uris = [\"http://127.0.0.1/callback/\"]",
+    );
+    std::fs::copy(
+        linted.path().join("config.toml"),
+        home.path().join("config.toml"),
+    )
+    .unwrap();
+    let r = doctor(&home.warden(), false).await;
+    assert_check(
+        &r,
+        "config",
+        Status::Ok,
+        &["parses", "redirect-uri finding"],
+    );
+    assert_check(
+        &r,
+        "redirect_uri",
+        Status::Fail,
+        &["trailing slash", "redirect_uri"],
+    );
+    for name in [
+        "client_secret",
+        "proxy",
+        "dns",
+        "tcp",
+        "discovery",
+        "token_endpoint",
+        "clock",
+        "store",
+        "store_integrity",
+        "token",
+        "failure_rate",
+    ] {
+        assert_ne!(
+            crate::diagnose::check(&r, name).status,
+            Status::Fail,
+            "{name}: {:#?}",
+            r.checks
+        );
+    }
+    assert_eq!(r.count(Status::Fail), 1, "{:#?}", r.checks);
+
+    // A profile that cannot be read still stops at `config`.
+    home.write_config(&format!(
+        "[profiles.d]\nissuer = \"{}\"\nclient_id = \"cli\"\ntimeout = \"soon\"\n",
+        server.issuer()
+    ));
+    let r = doctor(&home.warden(), false).await;
+    assert_check(&r, "config", Status::Fail, &["timeout", "not a duration"]);
+    assert!(r.check("dns").is_none(), "{:#?}", r.checks);
+    // The login refuses the linted profile.
+    home.write_config(&format!(
+        "[profiles.d]\nissuer = \"{}\"\nclient_id = \"cli\"\nredirect_uri = \"http://127.0.0.1/callback\"\n\
+         registered_redirect_uris = [\"http://127.0.0.1/callback/\"]\n",
+        server.issuer()
+    ));
+    let e = home.warden().profile("d").unwrap_err();
+    assert_eq!(e.kind(), tokenwarden::ErrorKind::Config, "{}", e.report());
+}
+
+#[tokio::test]
+async fn a_skewed_iat_in_the_stored_tokens_warns_or_fails() {
+    let server = util::mock(Vec::new()).await;
+    for (skew, status, words) in [
+        (
+            10i64,
+            Status::Warn,
+            &["clock skew", "behind", "`iat`", "NTP"][..],
+        ),
+        (
+            120,
+            Status::Fail,
+            &["clock skew", "behind", "`iat`", "NTP"][..],
+        ),
+        (-45, Status::Fail, &["clock skew", "ahead of", "`iat`"][..]),
+    ] {
+        let home = Home::new(&server.issuer(), "");
+        let w = home.warden();
+        // The tokens are issued while the provider's clock is off (the ID token's iat with it).
+        server
+            .set_faults(FaultPlan::default().with_clock_skew(skew))
+            .unwrap();
+        login(&server, &w).await;
+        server.clear_faults();
+        let r = doctor(&w, false).await;
+        assert_check(&r, "clock", Status::Ok, &["within"]);
+        assert_check(&r, "clock_iat", status, words);
+        // Offline, the stored tokens still tell.
+        let r = diagnose::diagnose(
+            &w,
+            "d",
+            &Options {
+                offline: true,
+                live: false,
+            },
+        )
+        .await;
+        assert_check(&r, "clock_iat", status, words);
+    }
+}
+
+#[tokio::test]
+async fn offline_the_clock_fix_does_not_blame_connectivity() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    let r = diagnose::diagnose(
+        &home.warden(),
+        "d",
+        &Options {
+            offline: true,
+            live: false,
+        },
+    )
+    .await;
+    assert!(r.check("dns").is_none(), "{:#?}", r.checks);
+    assert_check(
+        &r,
+        "clock",
+        Status::Warn,
+        &["--offline", "without --offline"],
+    );
+    let fix = r
+        .check("clock")
+        .and_then(|c| c.fix.clone())
+        .unwrap_or_default();
+    assert!(!fix.contains("connectivity"), "{fix}");
+}
+
+#[tokio::test]
+async fn an_index_that_disagrees_with_its_table_fails_store_integrity() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    {
+        let w = home.warden();
+        login(&server, &w).await;
+        let store = w.store().unwrap();
+        for i in 0..20u64 {
+            store
+                .append_event(&Event::new(
+                    SystemTime::now() - Duration::from_secs(i),
+                    "d",
+                    "refresh",
+                    "ok",
+                ))
+                .unwrap();
+        }
+    }
+    // Damage that opening (PRAGMA quick_check) does not see: the index on `events.at` now
+    // claims to index another column, so its entries no longer match the rows.
+    {
+        let conn = rusqlite::Connection::open(home.path().join("tokens.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_master SET sql = 'CREATE INDEX events_at ON events (profile)'
+               WHERE name = 'events_at';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    }
+    let w = home.warden();
+    let r = diagnose::diagnose(
+        &w,
+        "d",
+        &Options {
+            offline: true,
+            live: false,
+        },
+    )
+    .await;
+    assert_check(&r, "store", Status::Ok, &["tokens.db"]);
+    assert_check(
+        &r,
+        "store_integrity",
+        Status::Fail,
+        &[
+            "integrity_check reports damage",
+            "events_at",
+            "REINDEX",
+            "keeps the tokens",
+        ],
+    );
+    // The fix works: after REINDEX the check passes and the tokens are there.
+    drop(w);
+    {
+        let conn = rusqlite::Connection::open(home.path().join("tokens.db")).unwrap();
+        conn.execute_batch("REINDEX;").unwrap();
+    }
+    let r = diagnose::diagnose(
+        &home.warden(),
+        "d",
+        &Options {
+            offline: true,
+            live: false,
+        },
+    )
+    .await;
+    assert_check(&r, "store_integrity", Status::Ok, &["ok"]);
+    // The tokens themselves are still readable.
+    assert_check(&r, "token", Status::Ok, &["valid"]);
 }

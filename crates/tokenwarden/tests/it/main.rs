@@ -5,9 +5,11 @@ mod util;
 
 mod classify;
 mod config;
+mod correlation;
 mod diagnose;
 mod diagnose_faults;
 mod discovery;
+mod events;
 mod exchange;
 mod lint;
 mod login;

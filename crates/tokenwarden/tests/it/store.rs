@@ -12,8 +12,8 @@ use tokenwarden::clock::ManualClock;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::{AccessToken, IdToken, RefreshToken};
 use tokenwarden::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, KeySource, MemoryStore, SqliteStore, Store,
-    StoreKey, TokenState, Version,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, KeySource, MemoryStore, Retention,
+    SqliteStore, Store, StoreKey, TokenState, Version,
 };
 use tokenwarden::token::{TokenSet, from_unix_millis};
 
@@ -279,11 +279,57 @@ fn events_round_trip(s: &dyn Store, _: &ManualClock) {
     let mut e2 = Event::new(t0() + Duration::from_secs(1), "p", "refresh", "ok");
     e2.oauth_error = None;
     let old = Event::new(t0() - Duration::from_secs(1), "p", "login", "ok");
-    for e in [&old, &e1, &e2] {
+    let other = Event::new(t0() + Duration::from_secs(2), "q", "refresh", "ok");
+    for e in [&old, &e1, &e2, &other] {
         s.append_event(e).unwrap();
     }
-    assert_eq!(s.recent_events(t0(), 10).unwrap(), [e1.clone(), e2]);
-    assert_eq!(s.recent_events(t0(), 1).unwrap(), [e1]);
+    let p = Some("p");
+    assert_eq!(
+        s.recent_events(t0(), p, 10).unwrap(),
+        [e1.clone(), e2.clone()]
+    );
+    // The limit keeps the newest, and the profile is chosen before the limit.
+    assert_eq!(s.recent_events(t0(), p, 1).unwrap(), [e2.clone()]);
+    assert_eq!(s.recent_events(t0(), None, 2).unwrap(), [e2, other]);
+    assert_eq!(s.recent_events(old.at, None, 10).unwrap().len(), 4);
+    assert_eq!(s.recent_events(old.at, Some("nobody"), 10).unwrap(), []);
+}
+
+/// Retention applied by the store itself while records are appended (no reopening).
+fn retention_applies_while_appending(s: &dyn Store) {
+    let two_hours_ago = t0() - Duration::from_secs(2 * 3600);
+    for i in 0..2 {
+        s.append_event(&Event::new(two_hours_ago, "p", "old", format!("{i}")))
+            .unwrap();
+    }
+    let mut newest = Vec::new();
+    for i in 0..10u64 {
+        let e = Event::new(t0() + Duration::from_secs(i), "p", "refresh", "ok");
+        s.append_event(&e).unwrap();
+        newest.push(e);
+    }
+    let left = s.recent_events(std::time::UNIX_EPOCH, None, 100).unwrap();
+    // 12 appended, pruned at the 4th, 8th and 12th: the newest 5 stay.
+    assert_eq!(left, newest[5..], "{left:#?}");
+}
+
+fn small_retention() -> Retention {
+    Retention {
+        max_age: Duration::from_secs(3600),
+        max_events: 5,
+        prune_every: 4,
+    }
+}
+
+#[test]
+fn retention_applies_while_appending_to_memory() {
+    retention_applies_while_appending(&MemoryStore::new().with_event_retention(small_retention()));
+}
+
+#[test]
+fn retention_applies_while_appending_to_sqlite() {
+    let (_dir, paths) = temp_paths();
+    retention_applies_while_appending(&open(&paths).with_event_retention(small_retention()));
 }
 
 fn locks_exclude_and_wait_boundedly(s: &dyn Store, _: &ManualClock) {
