@@ -478,7 +478,9 @@ impl Session {
     /// Marks exactly `token` (by version) rejected by a resource server, so that the next
     /// `get_token` refreshes. A token that was already replaced is left alone.
     pub fn invalidate(&self, token: &Token) -> Result<()> {
-        self.cache.clear();
+        // The cache refuses this version first: a slow path that read it from the store while
+        // it was still valid cannot put it back for the next callers.
+        self.cache.reject(token.version);
         let marked = self.store.mark_rejected(&self.profile, token.version)?;
         let outcome = if marked { Outcome::Ok } else { Outcome::Stale };
         self.event(Operation::Invalidate, outcome, None, None);
