@@ -163,6 +163,10 @@ pub(crate) fn wait_exceeded(
             shell_quote(&path.display().to_string())
         ));
     }
+    hint.push_str(
+        ". If the provider is only slow, raise `lock_wait` in the profile (by default it covers \
+         the longest refresh the retry policy allows)",
+    );
     let file = path
         .map(|p| format!(" (lock file {})", p.display()))
         .unwrap_or_default();

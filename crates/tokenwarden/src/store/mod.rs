@@ -162,8 +162,10 @@ pub struct StoredTokens {
     /// ([`Store::replace`], or a write with `expected` = [`Version::NONE`]).
     pub last_refresh_at: Option<SystemTime>,
     /// The last refresh attempt ended in a transient failure (5xx, timeout, connection lost),
-    /// so the server may have rotated the refresh token without the answer arriving. A later
-    /// `invalid_grant` is then reported as a possibly lost rotation.
+    /// or is still in flight (or its process died), so the server may have rotated the refresh
+    /// token without the answer arriving. A later `invalid_grant` is then reported as a possibly
+    /// lost rotation; a LoginRequired state reached that way keeps the flag, so that it is
+    /// reported as such again.
     pub refresh_failure_transient: bool,
     /// When this record last changed (a write or a mark).
     pub updated_at: SystemTime,

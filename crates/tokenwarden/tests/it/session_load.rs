@@ -1,7 +1,7 @@
 //! Sessions against mockauth with refresh-token rotation on and reuse grace 0, in real time:
 //! 64 tasks across more than ten expiry windows; the naive strategy's rotation race beside
-//! tokenwarden's absence of it; a storm of 500s; early revocation and `send`; client
-//! credentials renewing by themselves. Each "process" is a session over its own handle on one
+//! tokenwarden's absence of it; a storm of 500s (and one attempt per proactive refresh); early
+//! revocation and `send`; client credentials renewing by themselves. Each "process" is a session over its own handle on one
 //! SQLite store, as separate processes would be. The real binary in several processes is
 //! tested in the CLI tests (`sessions`).
 
@@ -231,6 +231,32 @@ async fn naive_clients_race_into_a_relogin_and_sessions_do_not() {
     assert_eq!(after.refresh_reuse_detected, mid.refresh_reuse_detected);
 }
 
+/// Polls `cond` every 5 ms until it holds; fails after 30 s saying `what`.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+impl Env {
+    /// What is stored for [`PROFILE`].
+    fn stored(&self) -> tokenwarden::store::StoredTokens {
+        self.store()
+            .read(PROFILE)
+            .expect("the store reads")
+            .expect("tokens are stored")
+    }
+}
+
+fn storm_of_500s() -> mockauth::FaultPlan {
+    mockauth::FaultPlan::default().with(
+        mockauth::Endpoint::Token,
+        mockauth::FaultSpec::status(500).oauth_error("server_error"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_of_500s_serves_the_valid_token_and_stays_within_the_breaker() {
     let env = env(Duration::from_secs(60), Duration::ZERO).await;
@@ -279,6 +305,52 @@ async fn a_storm_of_500s_serves_the_valid_token_and_stays_within_the_breaker() {
         .await
         .expect("the first request after the storm");
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_proactive_refresh_makes_one_attempt_and_an_expired_token_the_whole_policy() {
+    let env = env(Duration::from_secs(4), Duration::ZERO).await;
+    let mut profile = env.profile.clone();
+    profile.retry.max_attempts = 3;
+    profile.retry.base_delay = Duration::from_millis(1);
+    profile.retry.max_delay = Duration::from_millis(1);
+    env.store().replace(PROFILE, &env.login().await).unwrap();
+    env.server.set_faults(storm_of_500s()).unwrap();
+    let session = env.session(&profile);
+    let skew = profile.refresh_skew;
+    until("the token to enter its proactive window", || {
+        !env.stored()
+            .tokens
+            .is_fresh(std::time::SystemTime::now(), Duration::ZERO, skew)
+    })
+    .await;
+    let refreshes = || env.server.stats().token_requests.refresh_token;
+    let before = refreshes();
+    let t = session
+        .get_token(Duration::ZERO)
+        .await
+        .expect("the token still works");
+    assert!(t.degraded.is_some(), "warned");
+    assert_eq!(
+        refreshes() - before,
+        1,
+        "one attempt, no retries, while the token still works"
+    );
+    until("the token to expire", || {
+        env.stored().tokens.is_expired(std::time::SystemTime::now())
+    })
+    .await;
+    let before = refreshes();
+    let e = session
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("nothing valid left");
+    assert_eq!(e.kind(), ErrorKind::ProviderUnavailable);
+    assert_eq!(
+        refreshes() - before,
+        3,
+        "every attempt of the policy once nothing else is left"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! Races between a refresh and a rejection, made deterministic: a store that runs a step of
 //! "another caller" right after one of its reads returns, at exactly the moment the race needs.
 //! - an invalidation landing between a slow path's store read and its cache update must not be
-//!   undone by the cache.
+//!   undone by the cache;
+//! - a rejection recorded by another process while a refresh is under way must not be undone by
+//!   the refresh's own bookkeeping (the in-flight mark, the failure record).
 
 use super::session::{Fixture, PROFILE, Scripted, unavailable};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -196,4 +198,56 @@ async fn an_invalidation_between_a_store_read_and_the_cache_update_sticks() {
     );
     assert_eq!(next.access_token.expose(), "at-r0");
     assert_eq!(grants.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_rejection_before_the_in_flight_mark_is_not_undone() {
+    let f = Fixture::new(MINUTE);
+    let grants = Scripted::new(|_, _| Err(unavailable()));
+    let (s, store) = hooked(&f, &grants);
+    let v = f.stored().version;
+    // Inside the window the caller refreshes; right after its re-read under the lock another
+    // process records that the API refused this token.
+    let inner = f.store.clone();
+    store.after_read(2, move || {
+        assert!(inner.mark_rejected(PROFILE, v).unwrap());
+    });
+    f.at(40);
+    s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(grants.calls(), 1);
+    let st = f.stored();
+    assert_eq!(
+        st.state,
+        TokenState::Rejected,
+        "neither the in-flight mark nor the failure record may undo the rejection"
+    );
+    assert!(st.refresh_failure_transient);
+    assert!(st.last_error.is_some_and(|e| e.contains("503")));
+}
+
+#[tokio::test]
+async fn a_rejection_during_the_refresh_request_is_not_undone() {
+    let f = Fixture::new(MINUTE);
+    let (inner, v) = (f.store.clone(), f.stored().version);
+    let grants = Scripted::new(move |_, _| {
+        // While the request is out, another process's API call is refused.
+        assert!(inner.mark_rejected(PROFILE, v).unwrap());
+        Err(unavailable())
+    });
+    let s = f.session(&grants);
+    f.at(40);
+    s.get_token(Duration::ZERO).await.unwrap();
+    assert_eq!(f.stored().state, TokenState::Rejected);
+    // So the next caller refreshes instead of using the rejected token.
+    let e = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("rejected, and the provider still fails");
+    assert_eq!(e.kind(), tokenwarden::ErrorKind::ProviderUnavailable);
+    assert!(
+        e.message().contains("rejected by the API"),
+        "{}",
+        e.report()
+    );
+    assert_eq!(grants.calls(), 2);
 }
