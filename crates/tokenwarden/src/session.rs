@@ -34,6 +34,12 @@
 //! holder that is merely slow; if it does run out, a token that has not hard-expired is handed
 //! out with a warning, and only a caller with nothing usable gets the Store error.
 //!
+//! # A `min_ttl` the provider cannot meet
+//! When the provider grants tokens too short for `min_ttl` (a brand-new token would already be
+//! inside `min_ttl` + window), refreshing cannot help: the token is handed out with
+//! [`Token::warning`] saying what the provider grants, and refreshed once half its life has
+//! passed, never on every call.
+//!
 //! # Layout
 //! - this file: [`Session`], the fast path, the gates (locks) and the refresh itself.
 //! - `cache`: the lock-free fast-path cache (per-thread copies behind a generation counter).
@@ -192,6 +198,11 @@ pub struct Token {
     /// provider is failing (or another process's refresh outlasted the lock wait): the warning
     /// to show.
     pub degraded: Option<String>,
+    /// Set when the token is fine but cannot be what was asked: the provider grants tokens
+    /// shorter than the `min_ttl` asked for. The warning to show.
+    pub warning: Option<String>,
+    /// How long the provider granted it for, when known.
+    lifetime: Option<Duration>,
 }
 
 impl Token {
@@ -203,6 +214,8 @@ impl Token {
             scopes: s.tokens.scopes.clone(),
             version: s.version,
             degraded: None,
+            warning: None,
+            lifetime: s.tokens.lifetime(),
         }
     }
 
@@ -295,12 +308,15 @@ impl Session {
         self.last_warning.lock().ok().and_then(|w| w.clone())
     }
 
-    /// A token valid for at least `min_ttl`, refreshing when needed (once, whoever asks).
+    /// A token valid for at least `min_ttl`, refreshing when needed (once, whoever asks). When
+    /// the provider grants tokens too short for `min_ttl`, the token comes with
+    /// [`Token::warning`] instead of a refresh on every call.
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
         if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
             return Ok(token);
         }
-        self.slow_path(min_ttl).await
+        let token = self.slow_path(min_ttl).await?;
+        Ok(self.note_unattainable(token, min_ttl))
     }
 
     fn read(&self) -> Result<StoredTokens> {
@@ -322,6 +338,43 @@ impl Session {
         format!("run `tokenwarden --profile {} login`", self.profile)
     }
 
+    /// The `min_ttl` tokens like `tokens` can meet. When even a brand-new one would be inside
+    /// `min_ttl` + window (the provider grants less), refreshing cannot help: such a token is
+    /// treated as due once half its life has passed (the usual window for short tokens).
+    fn attainable(&self, tokens: &crate::token::TokenSet, min_ttl: Duration) -> Duration {
+        match tokens.lifetime() {
+            Some(lifetime) if unattainable(lifetime, self.opts.refresh_skew, min_ttl) => {
+                (lifetime / 2).saturating_sub(tokens.proactive_window(self.opts.refresh_skew))
+            }
+            _ => min_ttl,
+        }
+    }
+
+    /// `token` with [`Token::warning`] set when its provider grants tokens too short for
+    /// `min_ttl`.
+    fn note_unattainable(&self, mut token: Token, min_ttl: Duration) -> Token {
+        let Some(lifetime) = token.lifetime else {
+            return token;
+        };
+        if !unattainable(lifetime, self.opts.refresh_skew, min_ttl) {
+            return token;
+        }
+        let window = self.opts.refresh_skew.min(lifetime / 2);
+        let left = token
+            .expires_at
+            .and_then(|e| e.duration_since(self.clock.now()).ok())
+            .unwrap_or_default();
+        token.warning = Some(format!(
+            "a token valid for at least {} was asked for, but the provider grants tokens of profile `{}` for only {}, too short for that plus the {} refresh window; using this one ({} left), refreshed once half its life has passed",
+            secs(min_ttl),
+            self.profile,
+            secs(lifetime),
+            secs(window),
+            secs(left),
+        ));
+        token
+    }
+
     async fn slow_path(&self, min_ttl: Duration) -> Result<Token> {
         let t = self.read()?;
         let now = self.clock.now();
@@ -329,12 +382,13 @@ impl Session {
             self.cache.clear();
             return Err(self.login_required_again(&t, reason));
         }
+        let need = self.attainable(&t.tokens, min_ttl);
         let usable = t.state == TokenState::Valid;
-        if usable && t.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew) {
+        if usable && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
             self.cache.set(&t);
             return Ok(Token::from_stored(&t));
         }
-        if usable && t.tokens.is_valid_for(now, min_ttl) {
+        if usable && t.tokens.is_valid_for(now, need) {
             // Inside the proactive window: refresh only if nobody else is and the provider is
             // not known to be down; one attempt; never wait.
             if let Some(token) = self.degraded_until_retry(&t, now) {
@@ -434,7 +488,10 @@ impl Session {
             return Err(self.login_required_again(&t, reason));
         }
         let valid = t.state == TokenState::Valid;
-        if valid && t.tokens.is_valid_for(now, min_ttl) {
+        if valid
+            && t.tokens
+                .is_valid_for(now, self.attainable(&t.tokens, min_ttl))
+        {
             self.cache.set(&t);
             return Ok(Token::from_stored(&t));
         }
@@ -486,11 +543,12 @@ impl Session {
         // Re-read under the lock: another process may have refreshed, or logged in.
         let t2 = self.read()?;
         let now = self.clock.now();
+        let need = self.attainable(&t2.tokens, min_ttl);
         let usable = t2.state == TokenState::Valid;
         let newer = t2.version != seen.version;
         if usable
-            && ((newer && t2.tokens.is_valid_for(now, min_ttl))
-                || t2.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew))
+            && ((newer && t2.tokens.is_valid_for(now, need))
+                || t2.tokens.is_fresh(now, need, self.opts.refresh_skew))
         {
             self.cache.set(&t2);
             return Ok(Token::from_stored(&t2));
@@ -499,7 +557,7 @@ impl Session {
             return Err(self.login_required_again(&t2, reason));
         }
         // One attempt only while the token still serves the caller.
-        let effort = if usable && t2.tokens.is_valid_for(now, min_ttl) {
+        let effort = if usable && t2.tokens.is_valid_for(now, need) {
             effort
         } else {
             Effort::Full
@@ -687,4 +745,15 @@ impl Session {
             tracing::warn!(error = %err, "could not record a token operation in the event log");
         }
     }
+}
+
+/// True when tokens living `lifetime` cannot serve `min_ttl`: even a brand-new one would be
+/// inside `min_ttl` plus the proactive window.
+fn unattainable(lifetime: Duration, refresh_skew: Duration, min_ttl: Duration) -> bool {
+    !lifetime.is_zero() && min_ttl.saturating_add(refresh_skew.min(lifetime / 2)) >= lifetime
+}
+
+/// `d` in whole seconds, as people read durations (`1h 30s`).
+fn secs(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }

@@ -745,6 +745,44 @@ async fn degraded_mode_hands_out_any_token_not_yet_expired_whatever_min_ttl_aske
     assert_eq!(grants.efforts(), [Effort::Full]);
 }
 
+#[tokio::test]
+async fn a_min_ttl_longer_than_the_provider_grants_refreshes_once_not_on_every_call() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let s = f.session(&grants);
+    let want = Duration::from_secs(120);
+    // 25 s left of a 1 min token: due by any measure.
+    f.at(35);
+    let t = s.get_token(want).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-r0", "refreshed");
+    let w = t.warning.expect("says why it is shorter than asked");
+    assert!(
+        w.contains("2m") && w.contains("for only 1m") && w.contains("(1m left)"),
+        "{w}"
+    );
+    assert!(t.degraded.is_none());
+    f.at(36);
+    for _ in 0..10 {
+        let t = s.get_token(want).await.unwrap();
+        assert_eq!(t.access_token.expose(), "at-r0");
+        assert!(t.warning.is_some());
+    }
+    assert_eq!(grants.calls(), 1, "no refresh on every call");
+    // Past half its life, the token is refreshed again.
+    f.at(35 + 31);
+    let t = s.get_token(want).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-r1");
+    assert_eq!(grants.calls(), 2);
+    // A min_ttl the provider can meet carries no warning.
+    assert!(
+        s.get_token(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .warning
+            .is_none()
+    );
+}
+
 /// The error of a profile whose client secret is missing: raised before anything is sent.
 fn missing_secret() -> Error {
     Error::config("profile `p` uses client_auth = client_secret_basic but has no client secret")
