@@ -387,14 +387,14 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
     let mock = mock(Duration::from_secs(3600), Duration::ZERO);
     let env = logged_in(&mock);
     // The token is rejected by an API: every `token` needs the refresh and waits for the lock.
-    let st = stored(&env);
-    assert!(store(&env).mark_rejected(P, st.version).unwrap());
-    // The first refresh hangs at the provider, so its process holds the lock.
+    force_refresh(&env);
+    // The first refresh is held at the provider (and never processed), so its process holds
+    // the lock for as long as the test needs.
     mock.server
         .set_faults(
             mockauth::FaultPlan::default().with(
                 mockauth::Endpoint::Token,
-                mockauth::FaultSpec::default()
+                mockauth::FaultSpec::status(503)
                     .latency(Duration::from_secs(60))
                     .count(1),
             ),
@@ -402,14 +402,9 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
         .unwrap();
     let before = mock.server.stats();
     let holder = Running::spawn(&env, &["--profile", P, "token"], &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while mock.server.stats().token_requests.refresh_token == before.token_requests.refresh_token {
-        assert!(
-            Instant::now() < deadline,
-            "the first process never sent its refresh"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for("the first process to send its refresh", || {
+        mock.server.stats().token_requests.refresh_token > before.token_requests.refresh_token
+    });
     let lock_file = env.home().join("locks").join(format!("{P}.lock"));
     assert_eq!(
         std::fs::read_to_string(&lock_file)
@@ -418,16 +413,30 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
         holder.pid().to_string(),
         "the first process holds the lock"
     );
-    let waiters: Vec<_> = (0..2)
-        .map(|_| Running::spawn(&env, &["--profile", P, "token"], &[]))
+    let mut waiters: Vec<_> = (0..2)
+        .map(|_| Running::spawn(&env, &["-v", "--profile", P, "token"], &[]))
         .collect();
+    for w in &mut waiters {
+        w.line("the wait for the refresh lock", |l| {
+            l.contains("waiting for the refresh lock of profile `s`")
+        });
+    }
+    // Both are blocked on the lock now.
+    let killed_at = Instant::now();
     kill9(holder.pid());
     assert_ne!(holder.finish().code, 0, "killed");
     for w in waiters {
         let run = w.finish();
         run.code(0);
         assert!(run.stdout.trim().starts_with("mat_"), "{}", run.stdout);
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     }
+    let took = killed_at.elapsed();
+    let bound = tokenwarden::session::SessionOptions::default().lock_wait;
+    assert!(
+        took < bound,
+        "the waiters took {took:?} after the kill; the wait bound is {bound:?}"
+    );
     let after = mock.server.stats();
     assert_eq!(
         after.token_requests.refresh_token - before.token_requests.refresh_token,
