@@ -1,8 +1,8 @@
 //! Sessions across real processes of the binary, against mockauth with refresh-token rotation
 //! on and reuse grace 0: 8 processes looping `token` across expiry windows; `revoke-all` and
 //! `revoke-sessions` mid-run; a storm of 500s; a resource that rejects every token; a process
-//! killed while it holds the refresh lock. Killing processes mid-refresh is in
-//! `sessions_kill`; the helpers here serve both.
+//! killed while it holds the refresh lock; a logout waiting for a refresh in progress. Killing
+//! processes mid-refresh is in `sessions_kill`; the helpers here serve both.
 
 #![allow(dead_code)]
 
@@ -445,6 +445,55 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
     );
     assert_eq!(invalid_grants(&after), 0);
     assert_eq!(after.refresh_reuse_detected, 0);
+}
+
+#[test]
+fn logout_waits_for_a_refresh_in_progress_and_revokes_what_it_stored() {
+    let mock = mock(Duration::from_secs(3600), Duration::ZERO);
+    let env = logged_in(&mock);
+    force_refresh(&env);
+    // The refresh is held at the provider for a moment, then processed: it rotates the
+    // refresh token while logout is waiting.
+    mock.server
+        .set_faults(
+            mockauth::FaultPlan::default().with(
+                mockauth::Endpoint::Token,
+                mockauth::FaultSpec::default()
+                    .latency(Duration::from_secs(2))
+                    .count(1),
+            ),
+        )
+        .unwrap();
+    let before = mock.server.stats();
+    let refresher = Running::spawn(&env, &["--profile", P, "token"], &[]);
+    wait_for("the refresh to reach the provider", || {
+        mock.server.stats().token_requests.refresh_token > before.token_requests.refresh_token
+    });
+    let mut logout = Running::spawn(&env, &["-v", "--profile", P, "logout"], &[]);
+    logout.line("logout waiting for the refresh lock", |l| {
+        l.contains("waiting for the refresh lock of profile `s`")
+    });
+    let refreshed = refresher.finish();
+    refreshed.code(0);
+    let fresh_access = refreshed.stdout.trim().to_string();
+    assert!(fresh_access.starts_with("mat_"), "{}", refreshed.stdout);
+    let out = logout.finish();
+    out.code(0);
+    assert!(
+        out.stderr
+            .contains("revoked the refresh token and access token at the provider"),
+        "{}",
+        out.stderr
+    );
+    assert!(store(&env).read(P).unwrap().is_none(), "deleted");
+    // What the refresh stored was what logout revoked: nothing of this login stays live.
+    assert_eq!(
+        mock.resource_status(&fresh_access),
+        401,
+        "the refreshed access token is dead"
+    );
+    let after = mock.server.stats();
+    assert_eq!(after.revocations.total - before.revocations.total, 2);
 }
 
 #[test]
