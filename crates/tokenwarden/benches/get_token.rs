@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::Result;
 use tokenwarden::clock::SystemClock;
 use tokenwarden::secret::{AccessToken, RefreshToken};
-use tokenwarden::session::{BoxFuture, Grants, Session, SessionOptions, Token};
+use tokenwarden::session::{Attempt, BoxFuture, Grants, Session, SessionOptions, Token};
 use tokenwarden::store::{MemoryStore, Store as _};
 use tokenwarden::token::TokenSet;
 
@@ -23,7 +23,11 @@ use tokenwarden::token::TokenSet;
 struct NoGrants;
 
 impl Grants for NoGrants {
-    fn refresh<'a>(&'a self, _: &'a RefreshToken) -> BoxFuture<'a, Result<TokenSet>> {
+    fn refresh<'a>(
+        &'a self,
+        _: &'a RefreshToken,
+        _: Attempt<'a>,
+    ) -> BoxFuture<'a, Result<TokenSet>> {
         Box::pin(async {
             Err(tokenwarden::Error::protocol(
                 "not expected in the benchmark",
@@ -31,7 +35,7 @@ impl Grants for NoGrants {
         })
     }
 
-    fn client_credentials(&self) -> Option<BoxFuture<'_, Result<TokenSet>>> {
+    fn client_credentials<'a>(&'a self, _: Attempt<'a>) -> Option<BoxFuture<'a, Result<TokenSet>>> {
         None
     }
 }

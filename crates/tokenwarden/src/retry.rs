@@ -59,6 +59,28 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The longest one operation run under this policy can take when every attempt takes
+    /// `per_attempt` (the HTTP timeout) and fails transiently: all the attempts, and before each
+    /// retry the longer of its backoff ceiling and the longest `Retry-After` honoured.
+    pub fn worst_case(&self, per_attempt: Duration) -> Duration {
+        let attempts = self.max_attempts.max(1);
+        let backoff = Backoff::new(*self, Some(0));
+        let waits = (0..attempts - 1)
+            .map(|retry| backoff.ceiling(retry).max(self.max_retry_after))
+            .fold(Duration::ZERO, Duration::saturating_add);
+        per_attempt.saturating_mul(attempts).saturating_add(waits)
+    }
+
+    /// The same policy with a single attempt: no backoff, no `Retry-After` waited for.
+    pub fn single_attempt(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 1,
+            ..*self
+        }
+    }
+}
+
 /// Waiting, injectable.
 pub trait Sleeper: Send + Sync {
     /// Waits `d`.
@@ -415,6 +437,20 @@ impl Retrier {
         }
     }
 
+    /// A retrier over the same breaker, clock and sleeper that makes one attempt per operation:
+    /// it never sleeps (no backoff, no `Retry-After` wait). For a caller that still holds a
+    /// valid token and only refreshes ahead of time.
+    pub fn single_attempt(&self) -> Retrier {
+        let policy = self.policy.single_attempt();
+        Retrier {
+            policy,
+            breaker: self.breaker.clone(),
+            sleeper: self.sleeper.clone(),
+            clock: self.clock.clone(),
+            backoff: Mutex::new(Backoff::new(policy, Some(0))),
+        }
+    }
+
     /// The policy.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
@@ -519,6 +555,29 @@ impl Retrier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_case_counts_every_attempt_and_the_longest_waits() {
+        let p = RetryPolicy::default();
+        // 4 attempts of 20 s, and 3 waits, each the 60 s Retry-After honoured at most.
+        assert_eq!(
+            p.worst_case(Duration::from_secs(20)),
+            Duration::from_secs(4 * 20 + 3 * 60)
+        );
+        let short = RetryPolicy {
+            max_retry_after: Duration::ZERO,
+            ..p
+        };
+        // The backoff ceilings: 0.5 s, 1 s, 2 s.
+        assert_eq!(
+            short.worst_case(Duration::from_secs(1)),
+            Duration::from_millis(4000 + 3500)
+        );
+        assert_eq!(
+            p.single_attempt().worst_case(Duration::from_secs(20)),
+            Duration::from_secs(20)
+        );
+    }
 
     #[test]
     fn ceilings_double_up_to_the_cap() {

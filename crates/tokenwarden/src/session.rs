@@ -8,8 +8,10 @@
 //!   t = store.read()                                          (another process may have refreshed)
 //!   t fresh                                                   -> return t
 //!   t still valid (inside the proactive window only)          -> refresh only if both locks are free
-//!                                                                at once, else return t
-//!   else: in-process mutex, then the cross-process file lock (bounded wait)
+//!                                                                at once, one attempt, else return t
+//!   else: in-process mutex, then the cross-process file lock (bounded wait: lock_wait)
+//!     wait ran out                         t not hard-expired -> return it with a warning
+//!                                          else               -> Store error naming the lock file
 //!     t2 = store.read()                    t2 newer and usable -> return t2 (someone refreshed)
 //!     refresh(t2.refresh_token)            under the retry policy and circuit breaker
 //!       ok            -> write_if_version(t2.version) durably, THEN return it
@@ -23,6 +25,21 @@
 //! exactly one version rejected; [`Session::send`] retries a 401 once with a fresh token and
 //! reports a second 401 as SessionRejected instead of looping.
 //!
+//! # How hard a refresh tries
+//! A caller whose token still works (inside the proactive window) that finds both locks free
+//! refreshes with [`Effort::Single`]: one attempt, bounded by the HTTP timeout, no backoff and no
+//! `Retry-After` wait; if it fails transiently the caller uses its token. Only a caller with no
+//! usable token runs the whole retry policy ([`Effort::Full`]). A waiter's `lock_wait` defaults
+//! to the longest refresh the policy allows ([`default_lock_wait`]), so it does not give up on a
+//! holder that is merely slow; if it does run out, a token that has not hard-expired is handed
+//! out with a warning, and only a caller with nothing usable gets the Store error.
+//!
+//! # A `min_ttl` the provider cannot meet
+//! When the provider grants tokens too short for `min_ttl` (a brand-new token would already be
+//! inside `min_ttl` + window), refreshing cannot help: the token is handed out with
+//! [`Token::warning`] saying what the provider grants, and refreshed once half its life has
+//! passed, never on every call.
+//!
 //! # Layout
 //! - this file: [`Session`], the fast path, the gates (locks) and the refresh itself.
 //! - `cache`: the lock-free fast-path cache (per-thread copies behind a generation counter).
@@ -32,9 +49,11 @@
 //! # Crashes, and the one case that needs a new login
 //! The store is SQLite with `synchronous=FULL` and every write is one transaction, so a process
 //! killed at any moment (`kill -9`) leaves either the old record or the new one, never half of
-//! one, and its refresh lock is released by the kernel at once. Before sending a refresh the
-//! session marks the stored version "a refresh may be in flight" (the store's
-//! `refresh_failure_transient` flag); a successful write clears it, a failure records why.
+//! one, and its refresh lock is released by the kernel at once. Right before sending a refresh
+//! (after everything that can fail locally: the client, its secret, discovery) the session
+//! marks the stored version "a refresh may be in flight" (the store's
+//! `refresh_failure_transient` flag); a successful write clears it, a failure records whether
+//! the request may have reached the server.
 //!
 //! With refresh-token rotation one window cannot be closed by any client: the process is
 //! killed (or the answer is lost: 5xx after processing, timeout, a proxy's error page) *after*
@@ -43,16 +62,18 @@
 //! period (RFC 9700 §4.14.2) the next refresh presents it, gets `invalid_grant` and the server
 //! revokes the session: a new login is needed. Because the flag is still set, that
 //! `invalid_grant` is reported as a possibly lost rotation ([`Cause::PossiblyLostRotation`]),
-//! not as a revocation. A provider-side *reuse grace period* closes the window: within it the
-//! server answers the previous refresh token with the same successor instead of revoking, so
-//! the next process's refresh simply succeeds (tested with mockauth's `reuse_grace`).
+//! not as a revocation, then and on every later call until a new login. A provider-side *reuse
+//! grace period* closes the window: within it the server answers the previous refresh token
+//! with the same successor instead of revoking, so the next process's refresh simply succeeds
+//! (tested with mockauth's `reuse_grace`).
 //!
 //! # Degraded mode
-//! A transient failure (5xx, 429, network, open circuit breaker) while the current token is
-//! still valid hands that token out with [`Token::degraded`] set; ProviderUnavailable comes only
-//! when nothing valid is left. Attempts are bounded per credential by the retry policy and the
-//! circuit breaker, whose state the store shares between processes; while the breaker is open
-//! this session does not try again before the time it names.
+//! A transient failure (5xx, 429, network, open circuit breaker) while the current token has
+//! not hard-expired hands that token out with [`Token::degraded`] set, whatever `min_ttl` asked;
+//! ProviderUnavailable comes only when nothing valid is left. Attempts are bounded per
+//! credential by the retry policy and the circuit breaker, whose state the store shares between
+//! processes; while the breaker is open this session does not try again before the time it
+//! names.
 
 mod cache;
 mod failure;
@@ -72,15 +93,68 @@ use std::time::{Duration, Instant, SystemTime};
 /// A boxed future, for the object-safe [`Grants`] trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// How hard a refresh tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    /// The whole retry policy: every attempt, with its backoff and `Retry-After` waits. For a
+    /// caller that has no usable token.
+    Full,
+    /// One attempt, bounded by the HTTP timeout: no retry, no backoff, no `Retry-After` wait.
+    /// For a caller that still holds a valid token and refreshes ahead of time: on a transient
+    /// failure it uses that token.
+    Single,
+}
+
+/// One refresh operation as the session asks for it: how hard it tries, and the correlation id
+/// every request of it carries (discovery included), so that its log lines and errors go
+/// together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    /// How hard to try.
+    pub effort: Effort,
+    /// The operation's correlation id.
+    pub correlation_id: &'a str,
+}
+
 /// What the session needs from the token endpoint. The retry policy and circuit breaker live
 /// behind it: a returned error is final for this refresh.
 pub trait Grants: Send + Sync {
-    /// Refreshes with `refresh_token` (RFC 6749 §6).
-    fn refresh<'a>(&'a self, refresh_token: &'a RefreshToken) -> BoxFuture<'a, Result<TokenSet>>;
+    /// Readies what a request needs without sending anything to the token endpoint: the client,
+    /// its secret, the token endpoint (discovery). An error here proves that nothing was sent,
+    /// so the stored tokens are not marked "a refresh may be in flight". The default has
+    /// nothing to ready.
+    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
+        let _ = attempt;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Refreshes with `refresh_token` (RFC 6749 §6), trying as hard as `attempt` says.
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a RefreshToken,
+        attempt: Attempt<'a>,
+    ) -> BoxFuture<'a, Result<TokenSet>>;
 
     /// Obtains a new token with the client credentials grant (RFC 6749 §4.4), when the profile
     /// is a confidential client that uses it; `None` otherwise.
-    fn client_credentials(&self) -> Option<BoxFuture<'_, Result<TokenSet>>>;
+    fn client_credentials<'a>(
+        &'a self,
+        attempt: Attempt<'a>,
+    ) -> Option<BoxFuture<'a, Result<TokenSet>>>;
+}
+
+/// What is added to the longest refresh when deriving [`SessionOptions::lock_wait`]: the
+/// holder's own work around its requests (store, lock, process start).
+const LOCK_WAIT_MARGIN: Duration = Duration::from_secs(5);
+
+/// The lock wait that covers the longest refresh a holder may run under `policy` with requests
+/// timing out after `timeout`: discovery and the token request, each with every attempt and the
+/// longest waits between them ([`crate::retry::RetryPolicy::worst_case`]), plus a margin.
+pub fn default_lock_wait(policy: &crate::retry::RetryPolicy, timeout: Duration) -> Duration {
+    policy
+        .worst_case(timeout)
+        .saturating_mul(2)
+        .saturating_add(LOCK_WAIT_MARGIN)
 }
 
 /// Tunables of a session.
@@ -88,7 +162,10 @@ pub trait Grants: Send + Sync {
 pub struct SessionOptions {
     /// The proactive refresh window (capped at half a token's lifetime).
     pub refresh_skew: Duration,
-    /// How long a caller whose token is unusable waits for another process's refresh.
+    /// How long a caller whose token cannot serve it waits for another process's refresh. It
+    /// should cover the longest refresh a holder may run ([`default_lock_wait`]; the default is
+    /// that of the default retry policy and timeout). When it runs out, a token that has not
+    /// hard-expired is handed out with a warning; with nothing usable, a Store error.
     pub lock_wait: Duration,
 }
 
@@ -96,7 +173,10 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
-            lock_wait: Duration::from_secs(60),
+            lock_wait: default_lock_wait(
+                &crate::retry::RetryPolicy::default(),
+                crate::config::DEFAULT_TIMEOUT,
+            ),
         }
     }
 }
@@ -114,9 +194,15 @@ pub struct Token {
     pub scopes: Vec<String>,
     /// The stored version it came from (what [`Session::invalidate`] names).
     pub version: Version,
-    /// Set when the provider is failing and this still-valid token is handed out instead of a
-    /// fresh one: the warning to show.
+    /// Set when this still-valid token is handed out instead of a fresh one because the
+    /// provider is failing (or another process's refresh outlasted the lock wait): the warning
+    /// to show.
     pub degraded: Option<String>,
+    /// Set when the token is fine but cannot be what was asked: the provider grants tokens
+    /// shorter than the `min_ttl` asked for. The warning to show.
+    pub warning: Option<String>,
+    /// How long the provider granted it for, when known.
+    lifetime: Option<Duration>,
 }
 
 impl Token {
@@ -128,6 +214,8 @@ impl Token {
             scopes: s.tokens.scopes.clone(),
             version: s.version,
             degraded: None,
+            warning: None,
+            lifetime: s.tokens.lifetime(),
         }
     }
 
@@ -171,6 +259,14 @@ struct Held<'a> {
     _lock: ProfileLock,
 }
 
+/// How waiting for the locks ended.
+enum Gate<'a> {
+    /// Both held.
+    Held(Held<'a>),
+    /// `lock_wait` ran out; `in_process` when another task of this process held the mutex.
+    TimedOut { waited: Duration, in_process: bool },
+}
+
 impl Session {
     /// A session for `profile` over `store`, refreshing through `grants`.
     pub fn new(
@@ -212,13 +308,16 @@ impl Session {
         self.last_warning.lock().ok().and_then(|w| w.clone())
     }
 
-    /// A token valid for at least `min_ttl`, refreshing when needed (once, whoever asks).
+    /// A token valid for at least `min_ttl`, refreshing when needed (once, whoever asks). When
+    /// the provider grants tokens too short for `min_ttl`, the token comes with
+    /// [`Token::warning`] instead of a refresh on every call.
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
         if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
             return Ok(token);
         }
         // One operation: its log lines, event records and error share one correlation id.
-        crate::correlation::operation(|_| self.slow_path(min_ttl)).await
+        let token = crate::correlation::operation(|_| self.slow_path(min_ttl)).await?;
+        Ok(self.note_unattainable(token, min_ttl))
     }
 
     fn read(&self) -> Result<StoredTokens> {
@@ -240,6 +339,43 @@ impl Session {
         format!("run `tokenwarden --profile {} login`", self.profile)
     }
 
+    /// The `min_ttl` tokens like `tokens` can meet. When even a brand-new one would be inside
+    /// `min_ttl` + window (the provider grants less), refreshing cannot help: such a token is
+    /// treated as due once half its life has passed (the usual window for short tokens).
+    fn attainable(&self, tokens: &crate::token::TokenSet, min_ttl: Duration) -> Duration {
+        match tokens.lifetime() {
+            Some(lifetime) if unattainable(lifetime, self.opts.refresh_skew, min_ttl) => {
+                (lifetime / 2).saturating_sub(tokens.proactive_window(self.opts.refresh_skew))
+            }
+            _ => min_ttl,
+        }
+    }
+
+    /// `token` with [`Token::warning`] set when its provider grants tokens too short for
+    /// `min_ttl`.
+    fn note_unattainable(&self, mut token: Token, min_ttl: Duration) -> Token {
+        let Some(lifetime) = token.lifetime else {
+            return token;
+        };
+        if !unattainable(lifetime, self.opts.refresh_skew, min_ttl) {
+            return token;
+        }
+        let window = self.opts.refresh_skew.min(lifetime / 2);
+        let left = token
+            .expires_at
+            .and_then(|e| e.duration_since(self.clock.now()).ok())
+            .unwrap_or_default();
+        token.warning = Some(format!(
+            "a token valid for at least {} was asked for, but the provider grants tokens of profile `{}` for only {}, too short for that plus the {} refresh window; using this one ({} left), refreshed once half its life has passed",
+            secs(min_ttl),
+            self.profile,
+            secs(lifetime),
+            secs(window),
+            secs(left),
+        ));
+        token
+    }
+
     async fn slow_path(&self, min_ttl: Duration) -> Result<Token> {
         let t = self.read()?;
         let now = self.clock.now();
@@ -247,28 +383,34 @@ impl Session {
             self.cache.clear();
             return Err(self.login_required_again(&t, reason));
         }
+        let need = self.attainable(&t.tokens, min_ttl);
         let usable = t.state == TokenState::Valid;
-        if usable && t.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew) {
+        if usable && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
             self.cache.set(&t);
             return Ok(Token::from_stored(&t));
         }
-        if usable && t.tokens.is_valid_for(now, min_ttl) {
+        if usable && t.tokens.is_valid_for(now, need) {
             // Inside the proactive window: refresh only if nobody else is and the provider is
-            // not known to be down; never wait.
+            // not known to be down; one attempt; never wait.
             if let Some(token) = self.degraded_until_retry(&t, now) {
                 return Ok(token);
             }
             return match self.try_gate()? {
                 None => Ok(self.in_window_token(&t, now)),
                 Some(held) => {
-                    let result = self.refresh_locked(&t, min_ttl).await;
+                    let result = self.refresh_locked(&t, min_ttl, Effort::Single).await;
                     drop(held);
                     result
                 }
             };
         }
-        let held = self.wait_gate().await?;
-        let result = self.refresh_locked(&t, min_ttl).await;
+        let held = match self.wait_gate().await? {
+            Gate::Held(held) => held,
+            Gate::TimedOut { waited, in_process } => {
+                return self.lock_wait_ran_out(waited, in_process, min_ttl);
+            }
+        };
+        let result = self.refresh_locked(&t, min_ttl, Effort::Full).await;
         drop(held);
         result
     }
@@ -286,65 +428,128 @@ impl Session {
 
     /// Both locks, waiting at most `lock_wait` in all. The file lock is polled (every 2 to
     /// 50 ms), so a holder killed with `kill -9` is noticed within 50 ms.
-    async fn wait_gate(&self) -> Result<Held<'_>> {
+    async fn wait_gate(&self) -> Result<Gate<'_>> {
         let started = Instant::now();
         let wait = self.opts.lock_wait;
         let Ok(flight) = tokio::time::timeout(wait, self.flight.lock()).await else {
             let waited = started.elapsed();
             self.event(Operation::LockWait, Outcome::Timeout, None, Some(waited));
-            return Err(self.lock_timeout(waited, "another task of this process", None));
+            return Ok(Gate::TimedOut {
+                waited,
+                in_process: true,
+            });
         };
         let mut pause = Duration::from_millis(2);
+        let mut announced = false;
         loop {
             if let Some(lock) = self.store.try_lock(&self.profile)? {
                 let waited = started.elapsed();
                 if waited > Duration::from_millis(100) {
                     self.event(Operation::LockWait, Outcome::Ok, None, Some(waited));
                 }
-                return Ok(Held {
+                return Ok(Gate::Held(Held {
                     _flight: flight,
                     _lock: lock,
-                });
+                }));
+            }
+            if !announced {
+                announced = true;
+                tracing::info!(
+                    profile = %self.profile,
+                    "waiting for the refresh lock of profile `{}`: another process is refreshing (at most {:.1} s)",
+                    self.profile,
+                    wait.as_secs_f64()
+                );
             }
             let waited = started.elapsed();
             if waited >= wait {
-                // A last try through the store, whose error names the holder.
-                return match self.store.lock(&self.profile, Duration::ZERO) {
-                    Ok(lock) => Ok(Held {
-                        _flight: flight,
-                        _lock: lock,
-                    }),
-                    Err(e) => {
-                        self.event(Operation::LockWait, Outcome::Timeout, None, Some(waited));
-                        Err(self.lock_timeout(waited, "another process", e.hint()))
-                    }
-                };
+                self.event(Operation::LockWait, Outcome::Timeout, None, Some(waited));
+                return Ok(Gate::TimedOut {
+                    waited,
+                    in_process: false,
+                });
             }
             tokio::time::sleep(pause.min(wait - waited)).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
-    fn lock_timeout(&self, waited: Duration, holder: &str, hint: Option<&str>) -> Error {
-        Error::store(format!(
-            "waited {:.1} s for the refresh lock of profile `{}`, held by {holder} that is still refreshing",
-            waited.as_secs_f64(),
-            self.profile
-        ))
-        .with_hint(hint.map(str::to_string).unwrap_or_else(|| {
-            "a refresh is taking longer than the lock wait (the provider may be very slow); try again, and check `tokenwarden doctor`".to_string()
-        }))
+    /// The wait for the refresh lock ran out while another refresh goes on. What is stored now
+    /// is the answer when it serves (the holder may just have finished); a token that has not
+    /// hard-expired is handed out with a warning; with nothing usable, a Store error.
+    fn lock_wait_ran_out(
+        &self,
+        waited: Duration,
+        in_process: bool,
+        min_ttl: Duration,
+    ) -> Result<Token> {
+        let t = self.read()?;
+        let now = self.clock.now();
+        if let TokenState::LoginRequired { reason } = &t.state {
+            return Err(self.login_required_again(&t, reason));
+        }
+        let valid = t.state == TokenState::Valid;
+        if valid
+            && t.tokens
+                .is_valid_for(now, self.attainable(&t.tokens, min_ttl))
+        {
+            self.cache.set(&t);
+            return Ok(Token::from_stored(&t));
+        }
+        if valid && !t.tokens.is_expired(now) {
+            let left = t
+                .tokens
+                .remaining(now)
+                .map(|d| format!("{} s left", d.as_secs()))
+                .unwrap_or_else(|| "no expiry".into());
+            let holder = if in_process {
+                "another task of this process"
+            } else {
+                "another process"
+            };
+            let warning = format!(
+                "waited {:.1} s for the refresh lock of profile `{}`, held by {holder} that is still refreshing (the provider may be slow); using the current token, still valid ({left})",
+                waited.as_secs_f64(),
+                self.profile
+            );
+            return Ok(self.warned(&t, warning));
+        }
+        let what = match t.state {
+            TokenState::Rejected => "the current token was rejected by the API",
+            _ => "the current token has expired",
+        };
+        let err = if in_process {
+            Error::store(format!(
+                "waited {:.1} s for the refresh lock of profile `{}`, held by another task of this process that is still refreshing",
+                waited.as_secs_f64(),
+                self.profile
+            ))
+            .with_hint("a refresh is taking longer than `lock_wait` (the provider may be very slow); try again, raise `lock_wait` in the profile, and check `tokenwarden doctor`")
+        } else {
+            self.store.lock_wait_exceeded(&self.profile, waited)
+        };
+        let msg = format!(
+            "{}; {what}, so there is none to use meanwhile",
+            err.message()
+        );
+        Err(err.with_message(msg))
     }
 
-    async fn refresh_locked(&self, seen: &StoredTokens, min_ttl: Duration) -> Result<Token> {
+    async fn refresh_locked(
+        &self,
+        seen: &StoredTokens,
+        min_ttl: Duration,
+        effort: Effort,
+    ) -> Result<Token> {
         // Re-read under the lock: another process may have refreshed, or logged in.
         let t2 = self.read()?;
         let now = self.clock.now();
+        let need = self.attainable(&t2.tokens, min_ttl);
         let usable = t2.state == TokenState::Valid;
         let newer = t2.version != seen.version;
         if usable
-            && ((newer && t2.tokens.is_valid_for(now, min_ttl))
-                || t2.tokens.is_fresh(now, min_ttl, self.opts.refresh_skew))
+            && ((newer && t2.tokens.is_valid_for(now, need))
+                || t2.tokens.is_fresh(now, need, self.opts.refresh_skew))
         {
             self.cache.set(&t2);
             return Ok(Token::from_stored(&t2));
@@ -352,35 +557,53 @@ impl Session {
         if let TokenState::LoginRequired { reason } = &t2.state {
             return Err(self.login_required_again(&t2, reason));
         }
-        let started = Instant::now();
-        let (operation, result) = if let Some(rt) = &t2.tokens.refresh_token {
-            self.mark_in_flight(&t2);
-            (Operation::Refresh, self.grants.refresh(rt).await)
-        } else if let Some(grant) = self.grants.client_credentials() {
-            (Operation::ClientCredentials, grant.await)
+        // One attempt only while the token still serves the caller.
+        let effort = if usable && t2.tokens.is_valid_for(now, need) {
+            effort
         } else {
-            return Err(self.no_refresh_token(&t2));
+            Effort::Full
+        };
+        let correlation_id = crate::correlation::current_or_new();
+        let attempt = Attempt {
+            effort,
+            correlation_id: &correlation_id,
+        };
+        let refresh_token = t2.tokens.refresh_token.as_ref();
+        let (operation, client_credentials) = match refresh_token {
+            Some(_) => (Operation::Refresh, None),
+            None => match self.grants.client_credentials(attempt) {
+                Some(grant) => (Operation::ClientCredentials, Some(grant)),
+                None => return Err(self.no_refresh_token(&t2)),
+            },
+        };
+        let started = Instant::now();
+        if let Err(err) = self.grants.prepare(attempt).await {
+            // Nothing was sent: no in-flight mark, nothing the server can have rotated.
+            return self.refresh_failed(&t2, err, operation, started.elapsed(), false);
+        }
+        let result = match (refresh_token, client_credentials) {
+            (Some(rt), _) => {
+                self.mark_in_flight(&t2);
+                self.grants.refresh(rt, attempt).await
+            }
+            (None, Some(grant)) => grant.await,
+            (None, None) => return Err(self.no_refresh_token(&t2)),
         };
         let elapsed = started.elapsed();
         match result {
             Ok(fresh) => self.store_fresh(&t2, fresh, operation, elapsed),
-            Err(err) => self.refresh_failed(&t2, err, operation, elapsed, min_ttl),
+            Err(err) => self.refresh_failed(&t2, err, operation, elapsed, true),
         }
     }
 
     /// Marks `t2` "a refresh may be in flight", so that a crash before the answer is stored
     /// makes a later `invalid_grant` read as a possibly lost rotation (see the module docs).
+    /// Only the flag is written: a rejection recorded meanwhile stays.
     fn mark_in_flight(&self, t2: &StoredTokens) {
         if t2.refresh_failure_transient {
             return;
         }
-        if let Err(e) = self.store.mark_state(
-            &self.profile,
-            t2.version,
-            t2.state.clone(),
-            t2.last_error.as_deref(),
-            true,
-        ) {
+        if let Err(e) = self.store.mark_in_flight(&self.profile, t2.version, true) {
             tracing::warn!(profile = %self.profile, error = %e, "cannot mark the refresh in flight");
         }
     }
@@ -479,7 +702,9 @@ impl Session {
     /// Marks exactly `token` (by version) rejected by a resource server, so that the next
     /// `get_token` refreshes. A token that was already replaced is left alone.
     pub fn invalidate(&self, token: &Token) -> Result<()> {
-        self.cache.clear();
+        // The cache refuses this version first: a slow path that read it from the store while
+        // it was still valid cannot put it back for the next callers.
+        self.cache.reject(token.version);
         let marked = self.store.mark_rejected(&self.profile, token.version)?;
         let outcome = if marked { Outcome::Ok } else { Outcome::Stale };
         self.event(Operation::Invalidate, outcome, None, None);
@@ -537,4 +762,15 @@ fn with_evidence(mut e: Event, operation: Operation) -> Event {
         e.attempt = x.attempts.max(1);
     }
     e
+}
+
+/// True when tokens living `lifetime` cannot serve `min_ttl`: even a brand-new one would be
+/// inside `min_ttl` plus the proactive window.
+fn unattainable(lifetime: Duration, refresh_skew: Duration, min_ttl: Duration) -> bool {
+    !lifetime.is_zero() && min_ttl.saturating_add(refresh_skew.min(lifetime / 2)) >= lifetime
+}
+
+/// `d` in whole seconds, as people read durations (`1h 30s`).
+fn secs(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }

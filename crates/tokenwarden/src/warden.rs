@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::http::{HttpClient, HttpSettings, TokenClient, Tracer};
 use crate::paths::Paths;
 use crate::secret::RefreshToken;
-use crate::session::{BoxFuture, Grants, Session, SessionOptions};
+use crate::session::{Attempt, BoxFuture, Effort, Grants, Session, SessionOptions};
 use crate::store::{KeySource, SqliteStore, Store};
 use crate::token::TokenSet;
 use std::sync::{Arc, OnceLock};
@@ -173,7 +173,7 @@ impl Warden {
         let store: Arc<dyn Store> = self.store()?;
         let opts = SessionOptions {
             refresh_skew: profile.refresh_skew,
-            ..SessionOptions::default()
+            lock_wait: profile.lock_wait(),
         };
         let session = Session::new(name, store, grants, self.clock.clone(), opts);
         Ok(match &self.tracer {
@@ -226,16 +226,48 @@ impl LazyGrants {
 }
 
 impl Grants for LazyGrants {
-    fn refresh<'a>(&'a self, refresh_token: &'a RefreshToken) -> BoxFuture<'a, Result<TokenSet>> {
-        Box::pin(async move { self.client()?.refresh(refresh_token).await })
-    }
-
-    fn client_credentials(&self) -> Option<BoxFuture<'_, Result<TokenSet>>> {
-        (self.factory.profile.grant == GrantType::ClientCredentials).then(|| {
-            Box::pin(async move { self.client()?.client_credentials().await })
-                as BoxFuture<'_, Result<TokenSet>>
+    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for_attempt(self.client()?, attempt)
+                .token_endpoint()
+                .await?;
+            Ok(())
         })
     }
+
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a RefreshToken,
+        attempt: Attempt<'a>,
+    ) -> BoxFuture<'a, Result<TokenSet>> {
+        Box::pin(async move {
+            for_attempt(self.client()?, attempt)
+                .refresh(refresh_token)
+                .await
+        })
+    }
+
+    fn client_credentials<'a>(
+        &'a self,
+        attempt: Attempt<'a>,
+    ) -> Option<BoxFuture<'a, Result<TokenSet>>> {
+        (self.factory.profile.grant == GrantType::ClientCredentials).then(|| {
+            Box::pin(async move {
+                for_attempt(self.client()?, attempt)
+                    .client_credentials()
+                    .await
+            }) as BoxFuture<'a, Result<TokenSet>>
+        })
+    }
+}
+
+/// `client` for one operation: as many attempts as its effort says, its correlation id.
+fn for_attempt(client: &TokenClient, attempt: Attempt<'_>) -> TokenClient {
+    let client = match attempt.effort {
+        Effort::Full => client.clone(),
+        Effort::Single => client.single_attempt(),
+    };
+    client.with_correlation_id(attempt.correlation_id)
 }
 
 /// [`Grants`] through a [`TokenClient`].
@@ -243,12 +275,28 @@ impl Grants for LazyGrants {
 pub struct ClientGrants(pub TokenClient);
 
 impl Grants for ClientGrants {
-    fn refresh<'a>(&'a self, refresh_token: &'a RefreshToken) -> BoxFuture<'a, Result<TokenSet>> {
-        Box::pin(self.0.refresh(refresh_token))
+    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for_attempt(&self.0, attempt).token_endpoint().await?;
+            Ok(())
+        })
     }
 
-    fn client_credentials(&self) -> Option<BoxFuture<'_, Result<TokenSet>>> {
-        (self.0.profile().grant == GrantType::ClientCredentials)
-            .then(|| Box::pin(self.0.client_credentials()) as BoxFuture<'_, Result<TokenSet>>)
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a RefreshToken,
+        attempt: Attempt<'a>,
+    ) -> BoxFuture<'a, Result<TokenSet>> {
+        Box::pin(async move { for_attempt(&self.0, attempt).refresh(refresh_token).await })
+    }
+
+    fn client_credentials<'a>(
+        &'a self,
+        attempt: Attempt<'a>,
+    ) -> Option<BoxFuture<'a, Result<TokenSet>>> {
+        (self.0.profile().grant == GrantType::ClientCredentials).then(|| {
+            Box::pin(async move { for_attempt(&self.0, attempt).client_credentials().await })
+                as BoxFuture<'a, Result<TokenSet>>
+        })
     }
 }

@@ -36,7 +36,7 @@ pub async fn run(global: &Global, args: ExecArgs) -> Result<u8> {
         .unwrap_or_else(|| DEFAULT_ENV.to_string());
     let session = w.session(&global.profile)?;
     let token = session.get_token(args.min_ttl).await?;
-    if let Some(warning) = &token.degraded {
+    for warning in token.degraded.iter().chain(&token.warning) {
         eprintln!("warning: {warning}");
     }
     let (prog, rest) = args

@@ -1,13 +1,21 @@
 //! `tokenwarden logout`: revokes the profile's refresh and access tokens at the provider
 //! (RFC 7009, when it has a revocation endpoint), then deletes that profile's tokens, and only
 //! that profile's. A failed revocation is reported; the local delete still happens.
+//!
+//! Read, revoke and delete happen under the profile's refresh lock, the one every refresh
+//! takes: a refresh running now finishes (and stores its tokens) first, and none starts until
+//! the tokens are gone. Otherwise a refresh could rotate the refresh token between the read and
+//! the revocation and leave its fresh refresh token alive at the provider.
 
 use super::Global;
 use super::context;
 use anyhow::Result;
+use std::sync::Arc;
+use std::time::Duration;
 use tokenwarden::http::TokenTypeHint;
 use tokenwarden::http::client::Revocation;
-use tokenwarden::store::Store as _;
+use tokenwarden::session::SessionOptions;
+use tokenwarden::store::{ProfileLock, SqliteStore, Store as _};
 
 /// Arguments of `tokenwarden logout`.
 #[derive(Debug, clap::Args)]
@@ -27,6 +35,11 @@ pub async fn run(global: &Global, args: LogoutArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let w = context::warden(global)?;
     let store = w.store()?;
+    let wait = w
+        .profile(&global.profile)
+        .map(|p| p.profile.lock_wait())
+        .unwrap_or_else(|_| SessionOptions::default().lock_wait);
+    let _lock = refresh_lock(&store, &global.profile, wait).await?;
     let Some(stored) = store.read(&global.profile)? else {
         eprintln!(
             "Profile `{}` has no stored tokens: nothing to do.",
@@ -109,4 +122,23 @@ pub async fn run(global: &Global, args: LogoutArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The refresh lock of `profile`, waiting at most `wait` for a refresh in progress to finish.
+async fn refresh_lock(
+    store: &Arc<SqliteStore>,
+    profile: &str,
+    wait: Duration,
+) -> tokenwarden::Result<ProfileLock> {
+    if let Some(lock) = store.try_lock(profile)? {
+        return Ok(lock);
+    }
+    tracing::info!(
+        "waiting for the refresh lock of profile `{profile}`: a refresh is in progress (at most {:.1} s)",
+        wait.as_secs_f64()
+    );
+    let (store, name) = (store.clone(), profile.to_string());
+    tokio::task::spawn_blocking(move || store.lock(&name, wait))
+        .await
+        .map_err(|e| tokenwarden::Error::new(tokenwarden::ErrorKind::Other, e.to_string()))?
 }

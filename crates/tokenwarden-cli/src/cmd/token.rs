@@ -9,7 +9,8 @@ use std::time::Duration;
 /// Arguments of `tokenwarden token`.
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
-    /// The token must stay valid at least this long (refresh first otherwise).
+    /// The token must stay valid at least this long (refresh first otherwise). When the
+    /// provider's tokens live less, the freshest token comes with a warning.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     min_ttl: Duration,
 }
@@ -19,7 +20,7 @@ pub async fn run(global: &Global, args: TokenArgs) -> Result<()> {
     let w = context::warden(global)?;
     let session = w.session(&global.profile)?;
     let token = session.get_token(args.min_ttl).await?;
-    if let Some(warning) = &token.degraded {
+    for warning in token.degraded.iter().chain(&token.warning) {
         eprintln!("warning: {warning}");
     }
     if global.json {
@@ -31,6 +32,7 @@ pub async fn run(global: &Global, args: TokenArgs) -> Result<()> {
                 "expires_at": token.expires_at.map(context::rfc3339),
                 "scope": token.scopes.join(" "),
                 "degraded": token.degraded.is_some(),
+                "warning": token.degraded.as_ref().or(token.warning.as_ref()),
             })
         );
     } else {

@@ -170,11 +170,14 @@ fn events_and_stats_show_retried_5xx_and_status_warns() {
     mock.server
         .set_faults(FaultPlan::default().with(Endpoint::Token, FaultSpec::status(503).count(2)))
         .expect("fault");
-    run(&env, &["token", "--min-ttl", "100000s"]).code(0);
+    crate::login_util::reject_stored(&env, P);
+    run(&env, &["token"]).code(0);
     mock.server
         .set_faults(FaultPlan::default().with(Endpoint::Token, FaultSpec::status(503)))
         .expect("fault");
-    run(&env, &["token", "--min-ttl", "100000s"]).code(4);
+    // Nothing usable is left (the token was refused), so the failure is the answer.
+    crate::login_util::reject_stored(&env, P);
+    run(&env, &["token"]).code(4);
     mock.server.clear_faults();
 
     let r = run(&env, &["events", "--json"]);
@@ -254,7 +257,8 @@ fn events_and_stats_show_retried_5xx_and_status_warns() {
 
     // A refused refresh token is a forced login.
     mock.server.revoke_sessions();
-    run(&env, &["token", "--min-ttl", "100000s"]).code(3);
+    crate::login_util::reject_stored(&env, P);
+    run(&env, &["token"]).code(3);
     let s = run(&env, &["stats", "--json"]).json();
     assert_eq!(s["forced_logins"], 1, "{s:#}");
     let r = run(&env, &["stats"]);
@@ -266,7 +270,8 @@ fn trace_http_shows_every_exchange_redacted() {
     let mock = Mock::auto();
     let resource = mock.server.url("/v1/messages");
     let env = logged_in(&mock, &format!("resource = \"{resource}\"\n"));
-    let r = run(&env, &["--trace-http", "token", "--min-ttl", "100000s"]);
+    crate::login_util::reject_stored(&env, P);
+    let r = run(&env, &["--trace-http", "token"]);
     r.code(0);
     let access = r.stdout.trim().to_string();
     let tokens = stored(&env, P).expect("tokens");
@@ -378,16 +383,10 @@ fn log_lines_and_errors_carry_the_correlation_id() {
     mock.server
         .set_faults(FaultPlan::default().with(Endpoint::Token, FaultSpec::status(500)))
         .expect("fault");
+    // Nothing usable is left (the token was refused), so the failure is the answer.
+    crate::login_util::reject_stored(&env, P);
     let r = env.run_env(
-        &[
-            "--profile",
-            P,
-            "-vv",
-            "--json",
-            "token",
-            "--min-ttl",
-            "100000s",
-        ],
+        &["--profile", P, "-vv", "--json", "token"],
         &[("NO_COLOR", "1")],
     );
     r.code(4);

@@ -99,6 +99,13 @@ impl Canary {
         }
     }
 
+    /// `token` after the stored token was marked rejected (as an API's 401 does), so that it
+    /// must refresh (or renew).
+    fn forced_token(&mut self, profile: &str) -> Run {
+        crate::login_util::reject_stored(&self.env, profile);
+        self.token(profile, &[])
+    }
+
     /// Every token stored now becomes a known secret.
     fn collect(&mut self) {
         for p in [WEB, SVC] {
@@ -190,8 +197,8 @@ fn no_secret_leaks_anywhere() {
 
     // Many refreshes, each rotating the refresh token.
     for _ in 0..6 {
-        c.token(WEB, &["--min-ttl", "100000s"]).code(0);
-        c.token(SVC, &["--min-ttl", "100000s"]).code(0);
+        c.forced_token(WEB).code(0);
+        c.forced_token(SVC).code(0);
     }
 
     // A device-flow login (the device code is polled with, never shown).
@@ -214,7 +221,7 @@ fn no_secret_leaks_anywhere() {
     c.outputs.push(("device login (stdout)".into(), r.stdout));
     c.outputs.push(("device login (stderr)".into(), r.stderr));
     c.collect();
-    c.token(WEB, &["--min-ttl", "100000s"]).code(0);
+    c.forced_token(WEB).code(0);
 
     // Faults of every kind on the refresh.
     let faults = [
@@ -237,19 +244,19 @@ fn no_secret_leaks_anywhere() {
         mock.server
             .set_faults(FaultPlan::default().with(Endpoint::Token, spec.count(1)))
             .expect("fault");
-        c.token(WEB, &["--min-ttl", "100000s"]);
+        c.forced_token(WEB);
         mock.server.clear_faults();
-        c.token(WEB, &["--min-ttl", "100000s"]).code(0);
+        c.forced_token(WEB).code(0);
     }
     // Every fault on the client-credentials grant and on discovery.
     mock.server
         .set_faults(FaultPlan::default().with(Endpoint::Token, FaultSpec::status(503).count(1)))
         .expect("fault");
-    c.token(SVC, &["--min-ttl", "100000s"]).code(0);
+    c.forced_token(SVC).code(0);
     mock.server
         .set_faults(FaultPlan::default().with(Endpoint::Discovery, FaultSpec::status(500)))
         .expect("fault");
-    c.token(WEB, &["--min-ttl", "100000s"]);
+    c.forced_token(WEB);
     c.run(WEB, &["doctor"]);
     mock.server.clear_faults();
 
@@ -259,7 +266,7 @@ fn no_secret_leaks_anywhere() {
             FaultPlan::default().with(Endpoint::Token, FaultSpec::status(502).count(1).processed()),
         )
         .expect("fault");
-    c.token(WEB, &["--min-ttl", "100000s"]);
+    c.forced_token(WEB);
     mock.server.clear_faults();
 
     // Log in again, then the resource rejects tokens: early revocation, then always.
@@ -316,7 +323,7 @@ fn no_secret_leaks_anywhere() {
 
     // A refused session, then logout (revocations).
     mock.server.revoke_sessions();
-    c.token(WEB, &["--min-ttl", "100000s"]).code(3);
+    c.forced_token(WEB).code(3);
     c.run(WEB, &["doctor"]).code(1);
     c.run(SVC, &["logout"]).code(0);
 

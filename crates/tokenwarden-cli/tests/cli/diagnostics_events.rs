@@ -176,11 +176,9 @@ fn every_kind_of_operation_is_recorded_with_its_evidence() {
         &secret,
     )
     .code(0);
-    env.run_env(
-        &["--profile", "svc", "token", "--min-ttl", "100000s"],
-        &secret,
-    )
-    .code(0);
+    // Marked rejected, as an API's 401 does: the next `token` must renew.
+    crate::login_util::reject_stored(&env, "svc");
+    env.run_env(&["--profile", "svc", "token"], &secret).code(0);
     let list = events(&env, &["--all"]);
     let cc: Vec<&Value> = list
         .iter()

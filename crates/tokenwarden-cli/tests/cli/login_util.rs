@@ -283,6 +283,19 @@ pub fn stored(env: &Env, profile: &str) -> Option<TokenSet> {
     store.read(profile).expect("store reads").map(|s| s.tokens)
 }
 
+/// Marks the stored token of `profile` rejected, as an API's 401 does: the next `token` must
+/// refresh (or renew), whatever its expiry says.
+pub fn reject_stored(env: &Env, profile: &str) {
+    let paths = tokenwarden::paths::Paths::in_dir(env.home());
+    let store = SqliteStore::open(&paths, KeySource::KeyFile).expect("store opens");
+    let v = store
+        .read(profile)
+        .expect("store reads")
+        .expect("tokens are stored")
+        .version;
+    assert!(store.mark_rejected(profile, v).expect("marks"));
+}
+
 /// Asserts that `needle` appears in no file under the home directory.
 pub fn assert_nowhere_in_files(env: &Env, needle: &str, what: &str) {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

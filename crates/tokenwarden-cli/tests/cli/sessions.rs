@@ -1,8 +1,8 @@
 //! Sessions across real processes of the binary, against mockauth with refresh-token rotation
 //! on and reuse grace 0: 8 processes looping `token` across expiry windows; `revoke-all` and
 //! `revoke-sessions` mid-run; a storm of 500s; a resource that rejects every token; a process
-//! killed while it holds the refresh lock. Killing processes mid-refresh is in
-//! `sessions_kill`; the helpers here serve both.
+//! killed while it holds the refresh lock; a logout waiting for a refresh in progress. Killing
+//! processes mid-refresh is in `sessions_kill`; the helpers here serve both.
 
 #![allow(dead_code)]
 
@@ -251,10 +251,34 @@ fn revoke_all_costs_one_refresh_and_revoke_sessions_is_exit_3() {
     env.run(&request).code(0);
 }
 
+/// The shared circuit breaker's record of mockauth's token endpoint, as the store keeps it.
+pub fn token_breaker(env: &Env, mock: &Mock) -> tokenwarden::store::BreakerRecord {
+    use tokenwarden::store::BreakerBackend as _;
+    store(env)
+        .load(&mock.server.url("/token"))
+        .expect("the breaker record reads")
+}
+
+/// Marks the stored token rejected, as an API's 401 does: the next `token` must refresh.
+pub fn force_refresh(env: &Env) {
+    let s = store(env);
+    let v = s.read(P).expect("reads").expect("stored").version;
+    assert!(s.mark_rejected(P, v).expect("marks"));
+}
+
 #[test]
-fn a_storm_of_500s_keeps_the_valid_token_and_the_breaker_bounds_all_processes() {
-    let mock = mock(Duration::from_secs(60), Duration::ZERO);
-    let env = logged_in(&mock);
+fn a_storm_of_500s_keeps_the_valid_token_within_the_breaker_then_a_real_refresh() {
+    // Tokens live 10 s (window 5 s) and callers ask for 3 s: from 2 s after the login every
+    // call is inside the window and wants a refresh. The storm lasts the first 5 s; the token
+    // expires 5 s later, so the first request after the storm needs a real refresh.
+    let mock = mock(Duration::from_secs(10), Duration::ZERO);
+    let cooldown = Duration::from_secs(1);
+    let profile = format!(
+        "{}breaker_cooldown = \"1s\"\n",
+        web_profile(P, &mock.issuer())
+    );
+    let env = home_with(&[profile]);
+    login_browser(&env, &mock, P).code(0);
     let token = stored(&env).tokens.access_token;
     mock.server
         .set_faults(mockauth::FaultPlan::default().with(
@@ -263,13 +287,14 @@ fn a_storm_of_500s_keeps_the_valid_token_and_the_breaker_bounds_all_processes() 
         ))
         .unwrap();
     let before = mock.server.stats();
-    // min-ttl 40s of a 60 s token: every call is inside the window and wants a refresh.
+    let start = Instant::now();
     let runs = loop_workers(
         &env,
         8,
         Duration::from_secs(5),
-        &["--profile", P, "token", "--min-ttl", "40s"],
+        &["--profile", P, "token", "--min-ttl", "3s"],
     );
+    let storm = start.elapsed();
     let after = mock.server.stats();
     mock.server.clear_faults();
     all_ok(&runs);
@@ -282,20 +307,43 @@ fn a_storm_of_500s_keeps_the_valid_token_and_the_breaker_bounds_all_processes() 
         .filter(|r| r.stderr.contains("warning: the provider is failing"))
         .count();
     let attempts = after.token_requests.refresh_token - before.token_requests.refresh_token;
+    // The schedule of the one credential: 5 failures in a row open the shared breaker, then
+    // one probe per cool-down; a process with a valid token makes one attempt, never retries.
+    let most = 5 + (storm.as_secs_f64() / cooldown.as_secs_f64()).ceil() as u64;
     eprintln!(
-        "storm: {} runs, {warned} warned, {attempts} refresh attempts",
+        "storm: {} runs in {storm:?}, {warned} warned, {attempts} refresh attempts (at most {most})",
         runs.len()
     );
     assert!(warned > 0, "degraded runs say so");
     assert!(
-        (1..=5).contains(&attempts),
-        "{attempts} attempts by {} processes; the breaker opens at 5 for all of them",
+        (1..=most).contains(&attempts),
+        "{attempts} attempts by {} processes; the schedule allows {most}",
         runs.len()
     );
     let status = env.run(&["--profile", P, "status"]);
     assert!(status.stdout.contains("last error"), "{}", status.stdout);
+
+    // After the storm: once the token has expired, the first request must refresh for real.
+    wait_for("the token to expire", || {
+        stored(&env).tokens.is_expired(std::time::SystemTime::now())
+    });
+    wait_for("the breaker's cool-down to end", || {
+        token_breaker(&env, &mock)
+            .open_until
+            .is_none_or(|t| t <= std::time::SystemTime::now())
+    });
+    let before = mock.server.stats();
     let url = mock.server.url("/v1/messages");
-    env.run(&["--profile", P, "request", &url]).code(0);
+    let run = env.run(&["--profile", P, "request", &url]);
+    run.code(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let after = mock.server.stats();
+    assert_eq!(
+        after.token_requests.refresh_token - before.token_requests.refresh_token,
+        1,
+        "one real refresh, and it succeeded"
+    );
+    assert_ne!(stored(&env).tokens.access_token, token);
 }
 
 #[test]
@@ -339,14 +387,14 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
     let mock = mock(Duration::from_secs(3600), Duration::ZERO);
     let env = logged_in(&mock);
     // The token is rejected by an API: every `token` needs the refresh and waits for the lock.
-    let st = stored(&env);
-    assert!(store(&env).mark_rejected(P, st.version).unwrap());
-    // The first refresh hangs at the provider, so its process holds the lock.
+    force_refresh(&env);
+    // The first refresh is held at the provider (and never processed), so its process holds
+    // the lock for as long as the test needs.
     mock.server
         .set_faults(
             mockauth::FaultPlan::default().with(
                 mockauth::Endpoint::Token,
-                mockauth::FaultSpec::default()
+                mockauth::FaultSpec::status(503)
                     .latency(Duration::from_secs(60))
                     .count(1),
             ),
@@ -354,14 +402,9 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
         .unwrap();
     let before = mock.server.stats();
     let holder = Running::spawn(&env, &["--profile", P, "token"], &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while mock.server.stats().token_requests.refresh_token == before.token_requests.refresh_token {
-        assert!(
-            Instant::now() < deadline,
-            "the first process never sent its refresh"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for("the first process to send its refresh", || {
+        mock.server.stats().token_requests.refresh_token > before.token_requests.refresh_token
+    });
     let lock_file = env.home().join("locks").join(format!("{P}.lock"));
     assert_eq!(
         std::fs::read_to_string(&lock_file)
@@ -370,16 +413,30 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
         holder.pid().to_string(),
         "the first process holds the lock"
     );
-    let waiters: Vec<_> = (0..2)
-        .map(|_| Running::spawn(&env, &["--profile", P, "token"], &[]))
+    let mut waiters: Vec<_> = (0..2)
+        .map(|_| Running::spawn(&env, &["-v", "--profile", P, "token"], &[]))
         .collect();
+    for w in &mut waiters {
+        w.line("the wait for the refresh lock", |l| {
+            l.contains("waiting for the refresh lock of profile `s`")
+        });
+    }
+    // Both are blocked on the lock now.
+    let killed_at = Instant::now();
     kill9(holder.pid());
     assert_ne!(holder.finish().code, 0, "killed");
     for w in waiters {
         let run = w.finish();
         run.code(0);
         assert!(run.stdout.trim().starts_with("mat_"), "{}", run.stdout);
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     }
+    let took = killed_at.elapsed();
+    let bound = tokenwarden::session::SessionOptions::default().lock_wait;
+    assert!(
+        took < bound,
+        "the waiters took {took:?} after the kill; the wait bound is {bound:?}"
+    );
     let after = mock.server.stats();
     assert_eq!(
         after.token_requests.refresh_token - before.token_requests.refresh_token,
@@ -388,6 +445,55 @@ fn a_lock_holder_killed_with_sigkill_does_not_stop_the_others() {
     );
     assert_eq!(invalid_grants(&after), 0);
     assert_eq!(after.refresh_reuse_detected, 0);
+}
+
+#[test]
+fn logout_waits_for_a_refresh_in_progress_and_revokes_what_it_stored() {
+    let mock = mock(Duration::from_secs(3600), Duration::ZERO);
+    let env = logged_in(&mock);
+    force_refresh(&env);
+    // The refresh is held at the provider for a moment, then processed: it rotates the
+    // refresh token while logout is waiting.
+    mock.server
+        .set_faults(
+            mockauth::FaultPlan::default().with(
+                mockauth::Endpoint::Token,
+                mockauth::FaultSpec::default()
+                    .latency(Duration::from_secs(2))
+                    .count(1),
+            ),
+        )
+        .unwrap();
+    let before = mock.server.stats();
+    let refresher = Running::spawn(&env, &["--profile", P, "token"], &[]);
+    wait_for("the refresh to reach the provider", || {
+        mock.server.stats().token_requests.refresh_token > before.token_requests.refresh_token
+    });
+    let mut logout = Running::spawn(&env, &["-v", "--profile", P, "logout"], &[]);
+    logout.line("logout waiting for the refresh lock", |l| {
+        l.contains("waiting for the refresh lock of profile `s`")
+    });
+    let refreshed = refresher.finish();
+    refreshed.code(0);
+    let fresh_access = refreshed.stdout.trim().to_string();
+    assert!(fresh_access.starts_with("mat_"), "{}", refreshed.stdout);
+    let out = logout.finish();
+    out.code(0);
+    assert!(
+        out.stderr
+            .contains("revoked the refresh token and access token at the provider"),
+        "{}",
+        out.stderr
+    );
+    assert!(store(&env).read(P).unwrap().is_none(), "deleted");
+    // What the refresh stored was what logout revoked: nothing of this login stays live.
+    assert_eq!(
+        mock.resource_status(&fresh_access),
+        401,
+        "the refreshed access token is dead"
+    );
+    let after = mock.server.stats();
+    assert_eq!(after.revocations.total - before.revocations.total, 2);
 }
 
 #[test]
@@ -419,11 +525,14 @@ fn a_client_credentials_login_renews_by_itself_and_the_config_keeps_its_comments
         config.contains("# my tokenwarden setup") && config.contains("# the service account"),
         "comments kept:\n{config}"
     );
-    // A caller that needs more than the token has left: renewed with the same grant.
+    // A token the API refused: renewed with the same grant.
     let before = mock.server.stats().token_requests.client_credentials;
     let first = env.run_env(&["--profile", "svc", "token"], &secret);
     first.code(0);
-    let renewed = env.run_env(&["--profile", "svc", "token", "--min-ttl", "2h"], &secret);
+    let s = store(&env);
+    let v = s.read("svc").unwrap().expect("stored").version;
+    assert!(s.mark_rejected("svc", v).unwrap());
+    let renewed = env.run_env(&["--profile", "svc", "token"], &secret);
     renewed.code(0);
     assert_ne!(first.stdout, renewed.stdout);
     assert_eq!(

@@ -128,6 +128,9 @@ pub struct Profile {
     pub connect_timeout: Duration,
     /// Backoff and circuit breaker settings.
     pub retry: RetryPolicy,
+    /// How long a caller with no usable token waits for another process's refresh; `None`:
+    /// the longest refresh the retry policy allows ([`Profile::lock_wait`]).
+    pub lock_wait: Option<Duration>,
     /// The 5xx rate (0..1) over the last 15 minutes above which `status` and `doctor` warn
     /// (default 5 %).
     pub failure_rate_threshold: f64,
@@ -138,6 +141,14 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// How long a caller with no usable token waits for another process's refresh: the
+    /// profile's `lock_wait`, else the longest refresh its retry policy and timeout allow
+    /// ([`crate::session::default_lock_wait`]).
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_wait
+            .unwrap_or_else(|| crate::session::default_lock_wait(&self.retry, self.timeout))
+    }
+
     /// A generic profile with every default, for library users who build profiles in code.
     pub fn new(name: impl Into<String>, client_id: impl Into<String>) -> Self {
         Profile {
@@ -162,6 +173,7 @@ impl Profile {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
+            lock_wait: None,
             failure_rate_threshold: crate::events::DEFAULT_FAILURE_RATE_THRESHOLD,
             grant: GrantType::AuthorizationCode,
             tenant: None,

@@ -146,6 +146,11 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         "the TCP/TLS connect timeout, e.g. \"5s\"",
     ),
     key(
+        "lock_wait",
+        Kind::Str,
+        "how long a caller with no usable token waits for another process's refresh (default: the longest refresh the retry settings allow)",
+    ),
+    key(
         "max_attempts",
         Kind::Int,
         "attempts for requests safe to repeat (default 4)",

@@ -364,6 +364,10 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
 
     let refresh_skew = c.duration("refresh_skew", crate::token::DEFAULT_REFRESH_SKEW, true);
     let timeout = c.duration("timeout", super::DEFAULT_TIMEOUT, false);
+    let lock_wait = c
+        .str("lock_wait")
+        .is_some()
+        .then(|| c.duration("lock_wait", std::time::Duration::ZERO, false));
     let connect_timeout = c.duration("connect_timeout", super::DEFAULT_CONNECT_TIMEOUT, false);
     let defaults = crate::retry::RetryPolicy::default();
     let mut retry = crate::retry::RetryPolicy {
@@ -431,6 +435,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         timeout,
         connect_timeout,
         retry,
+        lock_wait,
         failure_rate_threshold,
         grant,
         tenant: tenant.map(|(t, _)| t),

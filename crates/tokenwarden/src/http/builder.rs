@@ -135,16 +135,19 @@ impl TokenClientBuilder {
         let discovery = self
             .discovery
             .unwrap_or_else(|| Arc::new(Discovery::new(crate::discovery::DEFAULT_TTL, self.clock)));
+        let single_attempt = retrier.single_attempt();
         Ok(TokenClient {
             inner: Arc::new(Inner {
                 profile: p,
                 http,
                 retrier,
+                single_attempt,
                 discovery,
                 secret,
                 events: self.events,
             }),
             correlation_id: None,
+            single_attempt: false,
         })
     }
 }

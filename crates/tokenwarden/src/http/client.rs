@@ -71,6 +71,8 @@ pub(super) struct Inner {
     pub(super) profile: Profile,
     pub(super) http: HttpClient,
     pub(super) retrier: Retrier,
+    /// The same retrier with one attempt (see [`TokenClient::single_attempt`]).
+    pub(super) single_attempt: Retrier,
     pub(super) discovery: Arc<Discovery>,
     pub(super) secret: Option<ClientSecret>,
     pub(super) events: Option<Arc<dyn EventSink>>,
@@ -81,6 +83,7 @@ pub(super) struct Inner {
 pub struct TokenClient {
     pub(super) inner: Arc<Inner>,
     pub(super) correlation_id: Option<String>,
+    pub(super) single_attempt: bool,
 }
 
 impl std::fmt::Debug for TokenClient {
@@ -109,6 +112,28 @@ impl TokenClient {
         TokenClient {
             inner: self.inner.clone(),
             correlation_id: Some(id.into()),
+            single_attempt: self.single_attempt,
+        }
+    }
+
+    /// The same client, making one attempt per request: no retries, so no backoff and no
+    /// `Retry-After` waited for (the circuit breaker still applies and learns from the answer).
+    /// For a proactive refresh by a caller that still holds a valid token: it must not wait out
+    /// a retry cycle, it has a token to use meanwhile.
+    pub fn single_attempt(&self) -> Self {
+        TokenClient {
+            inner: self.inner.clone(),
+            correlation_id: self.correlation_id.clone(),
+            single_attempt: true,
+        }
+    }
+
+    /// The retrier requests are run under: the policy's, or one attempt.
+    pub(super) fn active_retrier(&self) -> &Retrier {
+        if self.single_attempt {
+            &self.inner.single_attempt
+        } else {
+            &self.inner.retrier
         }
     }
 
@@ -166,7 +191,7 @@ impl TokenClient {
     async fn discover(&self, issuer: &str, corr: &str) -> Result<Arc<Metadata>> {
         self.inner
             .discovery
-            .metadata(&self.inner.http, &self.inner.retrier, issuer, corr)
+            .metadata(&self.inner.http, self.active_retrier(), issuer, corr)
             .await
     }
 
@@ -191,6 +216,15 @@ impl TokenClient {
             e.revocation = e.revocation.or_else(|| m.revocation_endpoint.clone());
         }
         Ok(e)
+    }
+
+    /// The token endpoint, discovered when the profile does not give it. Resolving it sends
+    /// nothing to the token endpoint itself: a refresh that fails here never reached it.
+    pub async fn token_endpoint(&self) -> Result<Url> {
+        let corr = self.correlation();
+        self.run("discovery", &corr, self.endpoint(Which::Token, &corr))
+            .await?
+            .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))
     }
 
     /// The authorization endpoint (for building the login URL).

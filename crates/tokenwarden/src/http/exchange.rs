@@ -88,8 +88,8 @@ impl TokenClient {
         // again afterwards may have been rotated already (see `lost_rotation`).
         let answer_lost = std::sync::atomic::AtomicBool::new(false);
         let answer_lost_seen = &answer_lost;
-        let result = inner
-            .retrier
+        let result = self
+            .active_retrier()
             .run(&key, req.kind.idempotence(), |attempt| {
                 attempts.store(attempt, Ordering::Relaxed);
                 if let (Some(sink), Ok(Some(e))) =

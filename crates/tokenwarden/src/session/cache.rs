@@ -11,6 +11,10 @@
 //! `Arc` from it writes the shared reference count, so the cache line bounces between cores and
 //! a second thread lowered the total throughput (`benches/get_token.rs`).
 //!
+//! A version rejected by a resource server ([`Cache::reject`]) is never cached again, nor any
+//! older one: a slow path that read the store just before the rejection was recorded cannot put
+//! that token back (it would be handed out to every later caller).
+//!
 //! A thread keeps copies for at most [`MAX_SLOTS`] sessions; a dropped session's copy on other
 //! threads stays until evicted or the thread ends (its own thread's copy goes with it).
 
@@ -59,12 +63,19 @@ impl Entry {
     }
 }
 
+/// What the lock guards: the entry, and the newest version known to be rejected.
+#[derive(Default)]
+struct Shared {
+    entry: Option<Entry>,
+    rejected: Option<Version>,
+}
+
 /// The cache of one session.
 pub(super) struct Cache {
     id: u64,
     refresh_skew: Duration,
     generation: AtomicU64,
-    shared: RwLock<Option<Entry>>,
+    shared: RwLock<Shared>,
 }
 
 impl Cache {
@@ -74,7 +85,7 @@ impl Cache {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             refresh_skew,
             generation: AtomicU64::new(0),
-            shared: RwLock::new(None),
+            shared: RwLock::new(Shared::default()),
         }
     }
 
@@ -115,46 +126,69 @@ impl Cache {
         self.shared
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry
             .clone()
     }
 
-    /// The version cached now, if any.
-    pub(super) fn version(&self) -> Option<Version> {
-        self.shared
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .map(|e| e.token.version)
-    }
-
-    /// Caches `stored` (only a valid one; anything else empties the cache).
+    /// Caches `stored` (only a valid one; anything else empties the cache). A version known to
+    /// be rejected, or older than one, is refused.
     pub(super) fn set(&self, stored: &StoredTokens) {
         if stored.state != TokenState::Valid {
             self.clear();
             return;
         }
-        if self.version() == Some(stored.version) {
+        let mut shared = self.write();
+        if shared.rejected.is_some_and(|r| stored.version <= r) {
             return;
         }
-        let entry = Entry {
+        if shared
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.token.version == stored.version)
+        {
+            return;
+        }
+        shared.entry = Some(Entry {
             token: Token::from_stored(stored),
             expires_at: stored.tokens.expires_at,
             window: stored.tokens.proactive_window(self.refresh_skew),
-        };
-        self.replace(Some(entry));
+        });
+        self.publish(shared);
+    }
+
+    /// Remembers that `version` was rejected: it (and anything older) leaves the cache and is
+    /// never cached again.
+    pub(super) fn reject(&self, version: Version) {
+        let mut shared = self.write();
+        shared.rejected = shared.rejected.max(Some(version));
+        if shared
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.token.version <= version)
+        {
+            shared.entry = None;
+        }
+        self.publish(shared);
     }
 
     /// Empties the cache: the next call reads the store.
     pub(super) fn clear(&self) {
-        self.replace(None);
+        let mut shared = self.write();
+        shared.entry = None;
+        self.publish(shared);
     }
 
-    fn replace(&self, entry: Option<Entry>) {
-        *self
-            .shared
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Shared> {
+        self.shared
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = entry;
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Bumps the generation while still holding the lock, then releases it: a reader that sees
+    /// the new generation finds the new entry.
+    fn publish(&self, shared: std::sync::RwLockWriteGuard<'_, Shared>) {
         self.generation.fetch_add(1, Ordering::Release);
+        drop(shared);
     }
 }
 

@@ -3,11 +3,16 @@
 //! - `invalid_grant` (or any LoginRequired answer): first re-read the store, since another
 //!   writer may have stored a newer token (then that token is the answer); otherwise mark the
 //!   stored tokens LoginRequired (kept, never deleted) and say whether the provider revoked the
-//!   session or a rotation was probably lost (an earlier attempt's answer never arrived).
-//! - a transient failure while the current token still works: degraded mode, the current token
-//!   with a warning; until the time the error names (an open circuit breaker, a `Retry-After`)
-//!   this session does not try again.
+//!   session or a rotation was probably lost (an earlier attempt's answer never arrived). The
+//!   in-flight flag stays set on a lost rotation, so that later calls report the same cause.
+//! - a transient failure while the current token has not hard-expired: degraded mode, the
+//!   current token with a warning; until the time the error names (an open circuit breaker, a
+//!   `Retry-After`) this session does not try again.
 //! - anything else: the error, recorded on the stored tokens for `status`.
+//!
+//! Whether the server may have rotated the refresh token is recorded only for a request that
+//! may have reached it: an error raised before anything was sent (configuration, a missing
+//! client secret, an open breaker) leaves the in-flight flag as it was before this attempt.
 
 use super::{Session, Token};
 use crate::error::{Cause, Error, ErrorKind, OAuthErrorCode, Result};
@@ -23,14 +28,32 @@ pub(super) struct Degraded {
     detail: String,
 }
 
+/// Whether the request that failed with `err` may have reached the token endpoint. Not when it
+/// failed before sending (configuration, a missing secret, the store) or was never sent (an
+/// open circuit breaker, a `Retry-After` still running); an answer always did.
+fn may_have_reached_the_server(err: &Error) -> bool {
+    if err.status().is_some() {
+        return true;
+    }
+    match err.kind() {
+        ErrorKind::Usage | ErrorKind::Config | ErrorKind::Store => false,
+        ErrorKind::ProviderUnavailable => {
+            !matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited))
+        }
+        _ => true,
+    }
+}
+
 impl Session {
+    /// What the caller gets when refreshing `t2` failed with `err`. `sent` is false when the
+    /// failure came before the request was sent (the grants could not be readied).
     pub(super) fn refresh_failed(
         &self,
         t2: &StoredTokens,
         err: Error,
         operation: Operation,
         elapsed: Duration,
-        min_ttl: Duration,
+        sent: bool,
     ) -> Result<Token> {
         let invalid_grant = err
             .oauth()
@@ -40,28 +63,41 @@ impl Session {
             return self.refused(t2, err);
         }
         let transient = err.kind() == ErrorKind::ProviderUnavailable;
-        // An open breaker or a running Retry-After sent nothing: nothing new to record.
-        let sent = err.http().is_some()
-            || !matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited));
-        if sent {
-            self.event_err(operation, &err, elapsed);
-            // Only a clean OAuth error answer (4xx with an `error`) proves the server did not
-            // rotate; after anything else the new refresh token may have been lost.
-            let refused_cleanly =
-                err.oauth().is_some() && err.status().is_some_and(|s| (400..500).contains(&s));
-            let maybe_rotated = operation == Operation::Refresh && !refused_cleanly;
-            if let Err(e) = self.store.mark_state(
-                &self.profile,
-                t2.version,
-                t2.state.clone(),
-                Some(&err.report()),
-                maybe_rotated,
-            ) {
-                tracing::warn!(profile = %self.profile, error = %e, "cannot record the refresh failure");
+        let reached = sent && may_have_reached_the_server(&err);
+        // Only a clean OAuth error answer (4xx with an `error`) proves the server did not
+        // rotate; after anything else that reached it the new refresh token may have been lost.
+        // What never reached it leaves the flag as it was before this attempt.
+        let refused_cleanly =
+            err.oauth().is_some() && err.status().is_some_and(|s| (400..500).contains(&s));
+        let maybe_rotated = if reached {
+            operation == Operation::Refresh && !refused_cleanly
+        } else {
+            t2.refresh_failure_transient
+        };
+        let held_back = err.status().is_none()
+            && matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited));
+        let written = if held_back {
+            // An open breaker or a running Retry-After sent nothing and says nothing new: only
+            // the in-flight mark this attempt set is taken back.
+            let marked = sent && operation == Operation::Refresh && !t2.refresh_failure_transient;
+            if marked {
+                self.store
+                    .mark_in_flight(&self.profile, t2.version, false)
+                    .map(|_| ())
+            } else {
+                Ok(())
             }
+        } else {
+            self.event_err(operation, &err, elapsed);
+            self.store
+                .record_refresh_failure(&self.profile, t2.version, &err.report(), maybe_rotated)
+                .map(|_| ())
+        };
+        if let Err(e) = written {
+            tracing::warn!(profile = %self.profile, error = %e, "cannot record the refresh failure");
         }
         let now = self.clock.now();
-        if transient && t2.state == TokenState::Valid && t2.tokens.is_valid_for(now, min_ttl) {
+        if transient && t2.state == TokenState::Valid && !t2.tokens.is_expired(now) {
             let detail = err.message().to_string();
             if let Ok(mut d) = self.degraded.lock() {
                 *d = Some(Degraded {
@@ -136,12 +172,13 @@ impl Session {
             },
             None => err.message().to_string(),
         };
+        // A lost rotation keeps the flag, so that later calls report the same cause.
         if let Err(e) = self.store.mark_state(
             &self.profile,
             t2.version,
             TokenState::LoginRequired { reason },
             Some(&message),
-            false,
+            lost_rotation,
         ) {
             tracing::warn!(profile = %self.profile, error = %e, "cannot mark the profile login-required");
         }
@@ -153,15 +190,27 @@ impl Session {
             .with_hint(hint))
     }
 
-    /// The error for tokens already marked LoginRequired: the message stored when it happened.
+    /// The error for tokens already marked LoginRequired: the message stored when it happened,
+    /// with the cause it had (a possibly lost rotation keeps the in-flight flag).
     pub(super) fn login_required_again(&self, t: &StoredTokens, reason: &str) -> Error {
         let why = t.last_error.as_deref().unwrap_or(reason);
+        let (cause, hint) = if t.refresh_failure_transient {
+            (
+                Cause::PossiblyLostRotation,
+                format!(
+                    "{}; a provider-side reuse grace period (accepting the previous refresh token for a few seconds) avoids this",
+                    self.login_hint()
+                ),
+            )
+        } else {
+            (Cause::RefreshTokenRevoked, self.login_hint())
+        };
         Error::login_required(format!(
             "profile `{}` needs a new login: {why}",
             self.profile
         ))
-        .with_cause(Cause::RefreshTokenRevoked)
-        .with_hint(self.login_hint())
+        .with_cause(cause)
+        .with_hint(hint)
     }
 
     /// The current token with a warning, when the provider failed for this version and said
@@ -205,6 +254,12 @@ impl Session {
             "the provider is failing ({detail}); using the current token of profile `{}`, still valid ({left})",
             self.profile
         );
+        self.warned(t, warning)
+    }
+
+    /// The token of `t`, handed out in degraded mode with `warning`, which [`Session::warning`]
+    /// repeats until a refresh succeeds.
+    pub(super) fn warned(&self, t: &StoredTokens, warning: String) -> Token {
         if let Ok(mut w) = self.last_warning.lock() {
             *w = Some(warning.clone());
         }

@@ -110,16 +110,15 @@ pub(crate) fn try_lock_file(paths: &Paths, profile: &str) -> Result<Option<Profi
 pub(crate) fn lock_file(paths: &Paths, profile: &str, wait: Duration) -> Result<ProfileLock> {
     match poll_until(wait, || try_lock_file(paths, profile))? {
         Some(lock) => Ok(lock),
-        None => {
-            let path = lock_path(paths, profile);
-            Err(wait_exceeded(
-                profile,
-                wait,
-                Some(&path),
-                read_holder(&path),
-            ))
-        }
+        None => Err(file_wait_exceeded(paths, profile, wait)),
     }
+}
+
+/// The error of a wait of `waited` for the lock file of `profile` that ran out, naming the file
+/// and the PID its holder wrote.
+pub(crate) fn file_wait_exceeded(paths: &Paths, profile: &str, waited: Duration) -> Error {
+    let path = lock_path(paths, profile);
+    wait_exceeded(profile, waited, Some(&path), read_holder(&path))
 }
 
 /// Calls `attempt` until it gives `Some`, or `wait` has passed (then `None`). Sleeps between
@@ -164,11 +163,23 @@ pub(crate) fn wait_exceeded(
             shell_quote(&path.display().to_string())
         ));
     }
+    hint.push_str(
+        ". If the provider is only slow, raise `lock_wait` in the profile (by default it covers \
+         the longest refresh the retry policy allows)",
+    );
+    let file = path
+        .map(|p| format!(" (lock file {})", p.display()))
+        .unwrap_or_default();
     Error::store(format!(
-        "waited {} for the refresh lock of profile {profile:?} held by {by}",
-        humantime::format_duration(wait)
+        "waited {} for the refresh lock of profile {profile:?}{file} held by {by}",
+        humantime::format_duration(truncate_to_ms(wait))
     ))
     .with_hint(hint)
+}
+
+/// `d` to whole milliseconds, for messages.
+fn truncate_to_ms(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Writes our PID into the lock file we hold (diagnostics only; failures are ignored).
@@ -212,7 +223,7 @@ mod tests {
         assert_eq!(err.kind(), crate::ErrorKind::Store);
         assert!(
             err.message()
-                .starts_with("waited 20ms for the refresh lock of profile \"p\""),
+                .starts_with("waited 20ms for the refresh lock of profile \"p\" (lock file "),
             "{}",
             err.message()
         );

@@ -243,6 +243,40 @@ impl Store for MemoryStore {
         }
     }
 
+    fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool> {
+        let now = self.now();
+        let mut state = self.state();
+        match state.rows.get_mut(profile) {
+            Some(row) if row.version == version => {
+                row.refresh_failure_transient = in_flight;
+                row.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn record_refresh_failure(
+        &self,
+        profile: &str,
+        version: Version,
+        last_error: &str,
+        maybe_rotated: bool,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut state = self.state();
+        match state.rows.get_mut(profile) {
+            Some(row) if row.version == version => {
+                row.last_error = Some(last_error.to_string());
+                row.refresh_failure_transient = maybe_rotated;
+                row.last_refresh_at = Some(now);
+                row.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock> {
         let deadline = Instant::now() + wait;
         let mut held = self

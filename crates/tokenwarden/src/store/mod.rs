@@ -17,7 +17,8 @@
 //! Every write of token values ([`Store::write_if_version`], [`Store::replace`]) gives the profile
 //! a new [`Version`], taken from one store-wide sequence, so a version is never reused, not even
 //! after [`Store::delete`]. A version therefore names exactly one set of token values. Marking
-//! a state ([`Store::mark_rejected`], [`Store::mark_state`]) does not change the version: it
+//! a state ([`Store::mark_rejected`], [`Store::mark_state`]) or a refresh attempt
+//! ([`Store::mark_in_flight`], [`Store::record_refresh_failure`]) does not change the version: it
 //! applies only while the stored version still equals the one the caller saw, so a mark meant
 //! for a token that has since been refreshed is dropped instead of hitting the new token.
 //!
@@ -161,8 +162,10 @@ pub struct StoredTokens {
     /// ([`Store::replace`], or a write with `expected` = [`Version::NONE`]).
     pub last_refresh_at: Option<SystemTime>,
     /// The last refresh attempt ended in a transient failure (5xx, timeout, connection lost),
-    /// so the server may have rotated the refresh token without the answer arriving. A later
-    /// `invalid_grant` is then reported as a possibly lost rotation.
+    /// or is still in flight (or its process died), so the server may have rotated the refresh
+    /// token without the answer arriving. A later `invalid_grant` is then reported as a possibly
+    /// lost rotation; a LoginRequired state reached that way keeps the flag, so that it is
+    /// reported as such again.
     pub refresh_failure_transient: bool,
     /// When this record last changed (a write or a mark).
     pub updated_at: SystemTime,
@@ -260,12 +263,36 @@ pub trait Store: BreakerBackend + Send + Sync {
         transient: bool,
     ) -> Result<bool>;
 
+    /// Sets (or, with `in_flight` false, clears) the mark "a refresh of these tokens may be in
+    /// flight" (`refresh_failure_transient`) on the tokens of `version`, if it is still the
+    /// stored one (true when it was). Touches nothing else: above all not the state, so that a
+    /// concurrent [`Store::mark_rejected`] or LoginRequired mark is never undone.
+    fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool>;
+
+    /// Records a failed refresh attempt of the tokens of `version` (if it is still the stored
+    /// one; true when it was): the error shown to a person (no secrets), whether the server may
+    /// have rotated the refresh token without the answer arriving (`refresh_failure_transient`),
+    /// and `last_refresh_at`. Leaves the state and the token values as they are.
+    fn record_refresh_failure(
+        &self,
+        profile: &str,
+        version: Version,
+        last_error: &str,
+        maybe_rotated: bool,
+    ) -> Result<bool>;
+
     /// Takes the refresh lock of `profile`, waiting at most `wait`. On timeout: a Store error
     /// saying how long it waited and for which profile.
     fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock>;
 
     /// Takes the refresh lock of `profile` if it is free; `None` when another holder has it.
     fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>>;
+
+    /// The Store error for a wait of `waited` for the refresh lock of `profile` that ran out:
+    /// it names the lock file and its holder when the store knows them, and says what to do.
+    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> crate::error::Error {
+        lock::wait_exceeded(profile, waited, None, None)
+    }
 
     /// Appends one record to the token-operation log; every [`Retention::prune_every`] records
     /// the store also applies its retention bounds.

@@ -558,12 +558,54 @@ impl Store for SqliteStore {
         })
     }
 
+    fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool> {
+        let now = to_unix_millis(self.now());
+        self.run(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tokens SET refresh_failure_transient = ?3, updated_at = ?4 \
+                     WHERE profile = ?1 AND version = ?2",
+                )?
+                .execute(params![profile, version.get(), in_flight, now])?;
+            Ok(n > 0)
+        })
+    }
+
+    fn record_refresh_failure(
+        &self,
+        profile: &str,
+        version: Version,
+        last_error: &str,
+        maybe_rotated: bool,
+    ) -> Result<bool> {
+        let now = to_unix_millis(self.now());
+        self.run(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tokens SET last_error = ?3, refresh_failure_transient = ?4, \
+                     last_refresh_at = ?5, updated_at = ?5 WHERE profile = ?1 AND version = ?2",
+                )?
+                .execute(params![
+                    profile,
+                    version.get(),
+                    last_error,
+                    maybe_rotated,
+                    now
+                ])?;
+            Ok(n > 0)
+        })
+    }
+
     fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock> {
         lock::lock_file(&self.paths, profile, wait)
     }
 
     fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>> {
         lock::try_lock_file(&self.paths, profile)
+    }
+
+    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> crate::error::Error {
+        lock::file_wait_exceeded(&self.paths, profile, waited)
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {

@@ -31,8 +31,6 @@ fn events_of(w: &Warden, corr: &str) -> Vec<Event> {
         .collect()
 }
 
-const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-
 #[tokio::test]
 async fn session_errors_name_the_operation() {
     let server = util::mock(Vec::new()).await;
@@ -40,7 +38,12 @@ async fn session_errors_name_the_operation() {
     let w = home.warden();
 
     // Not logged in.
-    let e = w.session("d").unwrap().get_token(YEAR).await.unwrap_err();
+    let e = w
+        .session("d")
+        .unwrap()
+        .get_token(Duration::ZERO)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LoginRequired);
     id_of(&e);
 
@@ -48,7 +51,10 @@ async fn session_errors_name_the_operation() {
     // and the record has the exchange's evidence.
     login(&server, &w).await;
     server.revoke_sessions();
-    let e = w.session("d").unwrap().get_token(YEAR).await.unwrap_err();
+    let session = w.session("d").unwrap();
+    let token = session.get_token(Duration::ZERO).await.unwrap();
+    session.invalidate(&token).unwrap();
+    let e = session.get_token(Duration::ZERO).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LoginRequired, "{}", e.report());
     let corr = id_of(&e);
     let records = events_of(&w, &corr);
@@ -68,7 +74,12 @@ async fn session_errors_name_the_operation() {
     assert_eq!(r.attempt, 1);
 
     // Asked again: "a new login is needed", from the store, with an id of its own.
-    let again = w.session("d").unwrap().get_token(YEAR).await.unwrap_err();
+    let again = w
+        .session("d")
+        .unwrap()
+        .get_token(Duration::ZERO)
+        .await
+        .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::LoginRequired);
     assert_ne!(id_of(&again), corr);
 }
@@ -82,7 +93,10 @@ async fn a_retried_refresh_records_its_attempts_under_one_id() {
     server
         .set_faults(FaultPlan::default().with(Endpoint::Token, FaultSpec::status(503).count(1)))
         .unwrap();
-    w.session("d").unwrap().get_token(YEAR).await.unwrap();
+    let session = w.session("d").unwrap();
+    let token = session.get_token(Duration::ZERO).await.unwrap();
+    session.invalidate(&token).unwrap();
+    session.get_token(Duration::ZERO).await.unwrap();
     let all = tokenwarden::events::load(w.store().unwrap().as_ref(), UNIX_EPOCH, None).unwrap();
     let ok = all
         .iter()

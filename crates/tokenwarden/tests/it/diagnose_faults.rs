@@ -126,8 +126,15 @@ async fn a_refused_refresh_token_needs_a_login() {
     // Another session rotated or the provider revoked: the refresh is refused.
     server.revoke_sessions();
     let session = w.session("d").unwrap();
+    // The API refused the token: the refresh is due.
+    let store = w.store().unwrap();
+    let v = tokenwarden::store::Store::read(&*store, "d")
+        .unwrap()
+        .expect("logged in")
+        .version;
+    assert!(tokenwarden::store::Store::mark_rejected(&*store, "d", v).unwrap());
     let err = session
-        .get_token(Duration::from_secs(365 * 24 * 3600))
+        .get_token(Duration::ZERO)
         .await
         .expect_err("the refresh is refused");
     assert_eq!(err.kind(), tokenwarden::ErrorKind::LoginRequired);

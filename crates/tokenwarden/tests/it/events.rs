@@ -12,8 +12,6 @@ use tokenwarden::session::{Session, SessionOptions};
 use tokenwarden::store::{Event, Retention, SqliteStore, Store as _};
 use tokenwarden::warden::ClientGrants;
 
-const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-
 #[tokio::test]
 async fn a_refreshing_session_keeps_the_log_bounded() {
     tokenwarden::http::install_crypto_provider();
@@ -56,9 +54,11 @@ async fn a_refreshing_session_keeps_the_log_bounded() {
         Arc::new(SystemClock),
         SessionOptions::default(),
     );
-    // Each call needs a token valid for a year: each one refreshes.
+    // Each token is rejected (as an API's 401 does): each next call refreshes.
+    let mut token = session.get_token(Duration::ZERO).await.unwrap();
     for _ in 0..8 {
-        session.get_token(YEAR).await.unwrap();
+        session.invalidate(&token).unwrap();
+        token = session.get_token(Duration::ZERO).await.unwrap();
     }
     assert_eq!(server.stats().token_requests.refresh_token, 8);
 
@@ -69,12 +69,17 @@ async fn a_refreshing_session_keeps_the_log_bounded() {
     );
     assert!(left.iter().all(|e| e.at > old), "{left:#?}");
     assert!(
-        left.iter()
-            .all(|e| e.operation == "refresh" && e.outcome == "ok"),
+        left.iter().all(
+            |e| ["refresh", "invalidate"].contains(&e.operation.as_str()) && e.outcome == "ok"
+        ),
         "{left:#?}"
     );
     // The last refresh is among them, with its evidence.
-    let last = left.last().unwrap();
+    let last = left
+        .iter()
+        .rev()
+        .find(|e| e.operation == "refresh")
+        .unwrap();
     assert_eq!(last.status, Some(200), "{last:#?}");
     assert!(last.correlation_id.is_some(), "{last:#?}");
 }

@@ -20,4 +20,5 @@ mod quirks;
 mod retry;
 mod session;
 mod session_load;
+mod session_races;
 mod store;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokenwarden::clock::ManualClock;
 use tokenwarden::error::{Cause, HttpEvidence, OAuthError, OAuthErrorCode};
 use tokenwarden::secret::{AccessToken, RefreshToken};
-use tokenwarden::session::{BoxFuture, Grants, Session, SessionOptions};
+use tokenwarden::session::{Attempt, BoxFuture, Effort, Grants, Session, SessionOptions};
 use tokenwarden::store::{MemoryStore, Store, StoredTokens, TokenState};
 use tokenwarden::token::TokenSet;
 use tokenwarden::{Error, ErrorKind, Result};
@@ -46,6 +46,8 @@ pub struct Scripted {
     calls: AtomicUsize,
     latency: Duration,
     presented: Mutex<Vec<String>>,
+    efforts: Mutex<Vec<Effort>>,
+    unprepared: Mutex<Option<Error>>,
 }
 
 impl Scripted {
@@ -57,6 +59,8 @@ impl Scripted {
             calls: AtomicUsize::new(0),
             latency: Duration::ZERO,
             presented: Mutex::new(Vec::new()),
+            efforts: Mutex::new(Vec::new()),
+            unprepared: Mutex::new(None),
         })
     }
 
@@ -69,6 +73,8 @@ impl Scripted {
             calls: AtomicUsize::new(0),
             latency,
             presented: Mutex::new(Vec::new()),
+            efforts: Mutex::new(Vec::new()),
+            unprepared: Mutex::new(None),
         })
     }
 
@@ -79,13 +85,36 @@ impl Scripted {
     pub fn presented(&self) -> Vec<String> {
         self.presented.lock().unwrap().clone()
     }
+
+    /// The next `prepare` fails with `err` (nothing is sent).
+    pub fn fail_prepare_once(&self, err: Error) {
+        *self.unprepared.lock().unwrap() = Some(err);
+    }
+
+    /// How hard each call was asked to try.
+    pub fn efforts(&self) -> Vec<Effort> {
+        self.efforts.lock().unwrap().clone()
+    }
 }
 
 impl Grants for Scripted {
-    fn refresh<'a>(&'a self, rt: &'a RefreshToken) -> BoxFuture<'a, Result<TokenSet>> {
+    fn prepare<'a>(&'a self, _: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
+        let result = match self.unprepared.lock().unwrap().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        rt: &'a RefreshToken,
+        attempt: Attempt<'a>,
+    ) -> BoxFuture<'a, Result<TokenSet>> {
         Box::pin(async move {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             self.presented.lock().unwrap().push(rt.expose().to_string());
+            self.efforts.lock().unwrap().push(attempt.effort);
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
             }
@@ -93,7 +122,7 @@ impl Grants for Scripted {
         })
     }
 
-    fn client_credentials(&self) -> Option<BoxFuture<'_, Result<TokenSet>>> {
+    fn client_credentials<'a>(&'a self, _: Attempt<'a>) -> Option<BoxFuture<'a, Result<TokenSet>>> {
         None
     }
 }
@@ -278,11 +307,16 @@ async fn inside_the_window_a_busy_lock_means_the_current_token_not_a_wait() {
     assert_eq!(e.kind(), ErrorKind::Store);
     assert_eq!(e.kind().exit_code(), 6);
     assert!(
-        e.message().contains("refresh lock of profile `p`"),
+        e.message().contains("refresh lock of profile \"p\"")
+            && e.message().contains("has expired"),
         "{}",
         e.report()
     );
-    assert!(e.hint().is_some_and(|h| !h.is_empty()), "{}", e.report());
+    assert!(
+        e.hint().is_some_and(|h| h.contains("lock_wait")),
+        "{}",
+        e.report()
+    );
     drop(held);
     let t = s.get_token(Duration::ZERO).await.unwrap();
     assert_eq!(t.access_token.expose(), "at-r0", "the lock is free again");
@@ -350,6 +384,11 @@ async fn degraded_mode_serves_the_valid_token_and_stops_at_expiry() {
     assert_eq!(e.kind(), ErrorKind::ProviderUnavailable);
     assert!(e.message().contains("has expired"), "{}", e.report());
     assert_eq!(e.status(), Some(503));
+    assert_eq!(
+        grants.efforts(),
+        [Effort::Single, Effort::Full],
+        "one attempt while the token works; the whole policy once it has expired"
+    );
 }
 
 #[tokio::test]
@@ -452,6 +491,7 @@ async fn invalid_grant_marks_login_required_and_keeps_the_credentials() {
         "{}",
         again.report()
     );
+    assert_eq!(again.cause(), Some(Cause::RefreshTokenRevoked));
     assert_eq!(grants.calls(), 1, "no second refresh of a refused token");
     // A login in another terminal is picked up at the next call.
     f.store
@@ -537,6 +577,23 @@ async fn invalid_grant_after_an_interrupted_refresh_is_a_possibly_lost_rotation(
     );
     assert!(e.message().contains("probably rotated"), "{}", e.report());
     assert!(e.hint().unwrap().contains("reuse grace"), "{}", e.report());
+    // The next call (or another process) reports the same cause from the stored state.
+    let again = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("still login required");
+    assert_eq!(
+        again.cause(),
+        Some(Cause::PossiblyLostRotation),
+        "{}",
+        again.report()
+    );
+    assert!(
+        again.message().contains("probably rotated"),
+        "{}",
+        again.report()
+    );
+    assert_eq!(grants.calls(), 2);
 }
 
 #[tokio::test]
@@ -604,4 +661,173 @@ async fn not_logged_in_is_login_required() {
     assert_eq!(e.kind(), ErrorKind::LoginRequired);
     assert_eq!(e.cause(), Some(Cause::NotLoggedIn));
     assert!(e.hint().unwrap().contains("tokenwarden --profile p login"));
+}
+
+#[tokio::test]
+async fn a_waiter_whose_token_still_works_gets_it_when_the_lock_wait_runs_out() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let s = f.session_with(
+        &grants,
+        SessionOptions {
+            lock_wait: Duration::from_millis(200),
+            ..SessionOptions::default()
+        },
+    );
+    let held = f
+        .store
+        .lock(PROFILE, Duration::ZERO)
+        .expect("another process refreshes, slowly");
+    // 15 s left, 20 s asked for: this caller waits for the lock, which stays held.
+    f.at(45);
+    let t = s
+        .get_token(Duration::from_secs(20))
+        .await
+        .expect("the token still works: not a Store error");
+    assert_eq!(t.access_token.expose(), "at-login");
+    let w = t.degraded.expect("a warning");
+    assert!(
+        w.contains("refresh lock of profile `p`") && w.contains("still valid (15 s left)"),
+        "{w}"
+    );
+    assert_eq!(grants.calls(), 0);
+    drop(held);
+    let t = s.get_token(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-r0", "the lock is free again");
+    assert!(t.degraded.is_none());
+}
+
+#[test]
+fn the_default_lock_wait_outlasts_the_longest_refresh() {
+    let policy = tokenwarden::retry::RetryPolicy::default();
+    let timeout = tokenwarden::config::DEFAULT_TIMEOUT;
+    let wait = SessionOptions::default().lock_wait;
+    assert!(
+        wait > policy.worst_case(timeout),
+        "{wait:?} is shorter than one refresh's worst case"
+    );
+    assert_eq!(
+        wait,
+        tokenwarden::session::default_lock_wait(&policy, timeout)
+    );
+    let mut profile = tokenwarden::config::Profile::new("p", "cli");
+    profile.retry.max_attempts = 1;
+    profile.retry.max_retry_after = Duration::ZERO;
+    profile.timeout = Duration::from_secs(10);
+    assert_eq!(
+        profile.lock_wait(),
+        Duration::from_secs(2 * 10 + 5),
+        "discovery and the token request, one 10 s attempt each, and the margin"
+    );
+    profile.lock_wait = Some(Duration::from_secs(7));
+    assert_eq!(profile.lock_wait(), Duration::from_secs(7));
+}
+
+#[tokio::test]
+async fn degraded_mode_hands_out_any_token_not_yet_expired_whatever_min_ttl_asked() {
+    let f = Fixture::new(MINUTE);
+    let grants = Scripted::new(|_, _| Err(unavailable()));
+    let s = f.session(&grants);
+    // 15 s left, 20 s asked for: the refresh fails, and the token still works.
+    f.at(45);
+    let t = s
+        .get_token(Duration::from_secs(20))
+        .await
+        .expect("degraded, not ProviderUnavailable");
+    assert_eq!(t.access_token.expose(), "at-login");
+    assert!(
+        t.degraded
+            .as_deref()
+            .is_some_and(|w| w.contains("still valid (15 s left)")),
+        "{:?}",
+        t.degraded
+    );
+    assert_eq!(grants.efforts(), [Effort::Full]);
+}
+
+#[tokio::test]
+async fn a_min_ttl_longer_than_the_provider_grants_refreshes_once_not_on_every_call() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let s = f.session(&grants);
+    let want = Duration::from_secs(120);
+    // 25 s left of a 1 min token: due by any measure.
+    f.at(35);
+    let t = s.get_token(want).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-r0", "refreshed");
+    let w = t.warning.expect("says why it is shorter than asked");
+    assert!(
+        w.contains("2m") && w.contains("for only 1m") && w.contains("(1m left)"),
+        "{w}"
+    );
+    assert!(t.degraded.is_none());
+    f.at(36);
+    for _ in 0..10 {
+        let t = s.get_token(want).await.unwrap();
+        assert_eq!(t.access_token.expose(), "at-r0");
+        assert!(t.warning.is_some());
+    }
+    assert_eq!(grants.calls(), 1, "no refresh on every call");
+    // Past half its life, the token is refreshed again.
+    f.at(35 + 31);
+    let t = s.get_token(want).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-r1");
+    assert_eq!(grants.calls(), 2);
+    // A min_ttl the provider can meet carries no warning.
+    assert!(
+        s.get_token(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .warning
+            .is_none()
+    );
+}
+
+/// The error of a profile whose client secret is missing: raised before anything is sent.
+fn missing_secret() -> Error {
+    Error::config("profile `p` uses client_auth = client_secret_basic but has no client secret")
+        .with_hint("set client_secret_env = \"VAR\" in the profile and export VAR")
+}
+
+#[tokio::test]
+async fn an_error_before_sending_leaves_no_in_flight_mark_and_revocation_stays_revocation() {
+    let f = Fixture::new(MINUTE);
+    let grants = Scripted::new(|n, _| {
+        if n == 0 {
+            Err(missing_secret())
+        } else {
+            Err(invalid_grant())
+        }
+    });
+    let s = f.session(&grants);
+    f.at(61);
+    // Readying the client fails: nothing is sent.
+    grants.fail_prepare_once(missing_secret());
+    let e = s.get_token(Duration::ZERO).await.expect_err("no secret");
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(grants.calls(), 0);
+    let st = f.stored();
+    assert!(!st.refresh_failure_transient, "nothing was sent");
+    assert!(
+        st.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no client secret"))
+    );
+    // The grant itself fails before sending (a client without `prepare`): no mark either.
+    let e = s.get_token(Duration::ZERO).await.expect_err("no secret");
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(!f.stored().refresh_failure_transient, "nothing was sent");
+    // So a real revocation is reported as one, not as a possibly lost rotation.
+    let e = s.get_token(Duration::ZERO).await.expect_err("revoked");
+    assert_eq!(
+        e.cause(),
+        Some(Cause::RefreshTokenRevoked),
+        "{}",
+        e.report()
+    );
+    assert!(
+        e.message().contains("revoked the session"),
+        "{}",
+        e.report()
+    );
 }

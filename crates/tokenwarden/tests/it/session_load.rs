@@ -1,7 +1,7 @@
 //! Sessions against mockauth with refresh-token rotation on and reuse grace 0, in real time:
 //! 64 tasks across more than ten expiry windows; the naive strategy's rotation race beside
-//! tokenwarden's absence of it; a storm of 500s; early revocation and `send`; client
-//! credentials renewing by themselves. Each "process" is a session over its own handle on one
+//! tokenwarden's absence of it; a storm of 500s (and one attempt per proactive refresh); early
+//! revocation and `send`; client credentials renewing by themselves. Each "process" is a session over its own handle on one
 //! SQLite store, as separate processes would be. The real binary in several processes is
 //! tested in the CLI tests (`sessions`).
 
@@ -231,28 +231,60 @@ async fn naive_clients_race_into_a_relogin_and_sessions_do_not() {
     assert_eq!(after.refresh_reuse_detected, mid.refresh_reuse_detected);
 }
 
+/// Polls `cond` every 5 ms until it holds; fails after 30 s saying `what`.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+impl Env {
+    /// What is stored for [`PROFILE`].
+    fn stored(&self) -> tokenwarden::store::StoredTokens {
+        self.store()
+            .read(PROFILE)
+            .expect("the store reads")
+            .expect("tokens are stored")
+    }
+
+    /// The shared circuit breaker's record of the token endpoint.
+    fn breaker(&self) -> tokenwarden::retry::BreakerRecord {
+        use tokenwarden::retry::BreakerBackend as _;
+        let key = self.server.url("/token");
+        self.store().load(&key).expect("the breaker record reads")
+    }
+}
+
+fn storm_of_500s() -> mockauth::FaultPlan {
+    mockauth::FaultPlan::default().with(
+        mockauth::Endpoint::Token,
+        mockauth::FaultSpec::status(500).oauth_error("server_error"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_storm_of_500s_serves_the_valid_token_and_stays_within_the_breaker() {
-    let env = env(Duration::from_secs(60), Duration::ZERO).await;
+async fn a_storm_of_500s_serves_the_valid_token_within_the_breaker_then_a_real_refresh() {
+    // Tokens live 10 s (window 5 s) and callers ask for 3 s: from 2 s after the login every
+    // call is inside the window and wants a refresh. The storm lasts the first 5 s; the token
+    // expires 5 s later, so the first request after the storm needs a real refresh.
+    let env = env(Duration::from_secs(10), Duration::ZERO).await;
+    let mut profile = env.profile.clone();
+    profile.retry.breaker_cooldown = Duration::from_secs(1);
+    let threshold = u64::from(profile.retry.breaker_threshold);
     env.store().replace(PROFILE, &env.login().await).unwrap();
-    let threshold = u64::from(env.profile.retry.breaker_threshold);
-    env.server
-        .set_faults(mockauth::FaultPlan::default().with(
-            mockauth::Endpoint::Token,
-            mockauth::FaultSpec::status(500).oauth_error("server_error"),
-        ))
-        .unwrap();
+    env.server.set_faults(storm_of_500s()).unwrap();
     let before = env.server.stats();
-    // min_ttl 40 s of a 60 s token: every call is inside the window and tries to refresh.
     let start = Instant::now();
     let tasks: Vec<_> = (0..16)
         .map(|_| {
-            let s = Arc::new(env.session(&env.profile));
+            let s = Arc::new(env.session(&profile));
             tokio::spawn(hammer(
                 s,
                 start,
                 Duration::from_secs(5),
-                Duration::from_secs(40),
+                Duration::from_secs(3),
             ))
         })
         .collect();
@@ -262,16 +294,36 @@ async fn a_storm_of_500s_serves_the_valid_token_and_stays_within_the_breaker() {
         calls += c;
         degraded += d;
     }
+    let storm = start.elapsed();
     let after = env.server.stats();
-    let attempts = after.token_requests.refresh_token - before.token_requests.refresh_token;
-    assert!(
-        (1..=threshold).contains(&attempts),
-        "{attempts} refresh attempts by {calls} calls of 16 processes in a 5 s storm; the breaker opens at {threshold}"
-    );
-    eprintln!("storm: {calls} calls ({degraded} degraded), {attempts} refresh attempts");
-    assert!(degraded > 0, "callers were warned");
     env.server.clear_faults();
-    let session = env.session(&env.profile);
+    let attempts = after.token_requests.refresh_token - before.token_requests.refresh_token;
+    // The schedule of the one credential: `threshold` failures in a row open the breaker, then
+    // one probe per cool-down; callers with a valid token never retry on their own.
+    let cooldown = profile.retry.breaker_cooldown;
+    let most = threshold + (storm.as_secs_f64() / cooldown.as_secs_f64()).ceil() as u64;
+    eprintln!(
+        "storm: {calls} calls ({degraded} degraded) in {storm:?}, {attempts} refresh attempts (at most {most})"
+    );
+    assert!(
+        (1..=most).contains(&attempts),
+        "{attempts} refresh attempts by {calls} calls of 16 processes in a {storm:?} storm; the schedule allows {most}"
+    );
+    assert!(degraded > 0, "callers were warned");
+
+    // After the storm: once the token has expired, the first request must refresh for real.
+    until("the token to expire", || {
+        env.stored().tokens.is_expired(std::time::SystemTime::now())
+    })
+    .await;
+    until("the breaker's cool-down to end", || {
+        env.breaker()
+            .open_until
+            .is_none_or(|t| t <= std::time::SystemTime::now())
+    })
+    .await;
+    let before = env.server.stats();
+    let session = env.session(&profile);
     let http = reqwest::Client::new();
     let url = env.server.url("/v1/messages");
     let resp = session
@@ -279,6 +331,59 @@ async fn a_storm_of_500s_serves_the_valid_token_and_stays_within_the_breaker() {
         .await
         .expect("the first request after the storm");
     assert_eq!(resp.status(), 200);
+    let after = env.server.stats();
+    assert_eq!(
+        after.token_requests.refresh_token - before.token_requests.refresh_token,
+        1,
+        "one real refresh, and it succeeded"
+    );
+    assert_eq!(session.warning(), None);
+}
+
+#[tokio::test]
+async fn a_proactive_refresh_makes_one_attempt_and_an_expired_token_the_whole_policy() {
+    let env = env(Duration::from_secs(4), Duration::ZERO).await;
+    let mut profile = env.profile.clone();
+    profile.retry.max_attempts = 3;
+    profile.retry.base_delay = Duration::from_millis(1);
+    profile.retry.max_delay = Duration::from_millis(1);
+    env.store().replace(PROFILE, &env.login().await).unwrap();
+    env.server.set_faults(storm_of_500s()).unwrap();
+    let session = env.session(&profile);
+    let skew = profile.refresh_skew;
+    until("the token to enter its proactive window", || {
+        !env.stored()
+            .tokens
+            .is_fresh(std::time::SystemTime::now(), Duration::ZERO, skew)
+    })
+    .await;
+    let refreshes = || env.server.stats().token_requests.refresh_token;
+    let before = refreshes();
+    let t = session
+        .get_token(Duration::ZERO)
+        .await
+        .expect("the token still works");
+    assert!(t.degraded.is_some(), "warned");
+    assert_eq!(
+        refreshes() - before,
+        1,
+        "one attempt, no retries, while the token still works"
+    );
+    until("the token to expire", || {
+        env.stored().tokens.is_expired(std::time::SystemTime::now())
+    })
+    .await;
+    let before = refreshes();
+    let e = session
+        .get_token(Duration::ZERO)
+        .await
+        .expect_err("nothing valid left");
+    assert_eq!(e.kind(), ErrorKind::ProviderUnavailable);
+    assert_eq!(
+        refreshes() - before,
+        3,
+        "every attempt of the policy once nothing else is left"
+    );
 }
 
 #[tokio::test]
@@ -359,9 +464,10 @@ async fn client_credentials_renew_by_themselves_when_the_profile_says_so() {
         .client_credentials()
         .await
         .expect("client credentials");
-    env.store().replace(PROFILE, &first).unwrap();
-    // A caller that needs more than the token has left: renewal needed.
-    let need = Duration::from_secs(7200);
+    let v = env.store().replace(PROFILE, &first).unwrap();
+    // The API refused the token: renewal needed.
+    assert!(env.store().mark_rejected(PROFILE, v).unwrap());
+    let need = Duration::ZERO;
     let e = env
         .session(&svc)
         .get_token(need)
@@ -388,7 +494,7 @@ async fn client_credentials_renew_by_themselves_when_the_profile_says_so() {
 /// with a 500: the retry presents the replaced refresh token.
 async fn refresh_after_a_lost_answer(reuse_grace: Duration) -> tokenwarden::Result<()> {
     let env = env(Duration::from_secs(3600), reuse_grace).await;
-    env.store().replace(PROFILE, &env.login().await).unwrap();
+    let v = env.store().replace(PROFILE, &env.login().await).unwrap();
     env.server
         .set_faults(
             mockauth::FaultPlan::default().with(
@@ -400,9 +506,10 @@ async fn refresh_after_a_lost_answer(reuse_grace: Duration) -> tokenwarden::Resu
             ),
         )
         .unwrap();
-    // A caller that needs more than an hour: the refresh is due now.
+    // The API refused the token: the refresh is due now, with the whole retry policy.
+    assert!(env.store().mark_rejected(PROFILE, v).unwrap());
     env.session(&env.profile)
-        .get_token(Duration::from_secs(7200))
+        .get_token(Duration::ZERO)
         .await
         .map(|_| ())
 }

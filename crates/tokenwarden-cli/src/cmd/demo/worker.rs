@@ -20,7 +20,7 @@ use tokenwarden::config::Profile;
 use tokenwarden::error::OAuthErrorCode;
 use tokenwarden::http::TokenClient;
 use tokenwarden::secret::RefreshToken;
-use tokenwarden::session::{BoxFuture, Grants, Session, SessionOptions};
+use tokenwarden::session::{Attempt, BoxFuture, Grants, Session, SessionOptions};
 use tokenwarden::store::{SqliteStore, Store};
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::{ClientGrants, Warden};
@@ -213,14 +213,19 @@ struct Observed {
 }
 
 impl Grants for Observed {
+    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, tokenwarden::Result<()>> {
+        self.inner.prepare(attempt)
+    }
+
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a RefreshToken,
+        attempt: Attempt<'a>,
     ) -> BoxFuture<'a, tokenwarden::Result<TokenSet>> {
         Box::pin(async move {
             let at = SystemTime::now();
             let started = Instant::now();
-            let result = self.inner.refresh(refresh_token).await;
+            let result = self.inner.refresh(refresh_token, attempt).await;
             let took = started.elapsed();
             match &result {
                 Ok(_) => self.out.emit(
@@ -249,8 +254,11 @@ impl Grants for Observed {
         })
     }
 
-    fn client_credentials(&self) -> Option<BoxFuture<'_, tokenwarden::Result<TokenSet>>> {
-        self.inner.client_credentials()
+    fn client_credentials<'a>(
+        &'a self,
+        attempt: Attempt<'a>,
+    ) -> Option<BoxFuture<'a, tokenwarden::Result<TokenSet>>> {
+        self.inner.client_credentials(attempt)
     }
 }
 
@@ -283,7 +291,7 @@ impl TokenwardenWorker {
             w.clock().clone(),
             SessionOptions {
                 refresh_skew: profile.refresh_skew,
-                ..SessionOptions::default()
+                lock_wait: profile.lock_wait(),
             },
         );
         Ok(TokenwardenWorker {

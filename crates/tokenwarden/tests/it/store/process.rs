@@ -139,10 +139,12 @@ fn a_lock_held_by_another_process_blocks_and_dies_with_it() {
     let err = store.lock("p", Duration::from_millis(100)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
     let pid = holder.child.id();
+    let file = paths.lock_dir().join("p.lock");
     assert_eq!(
         err.message(),
         format!(
-            "waited 100ms for the refresh lock of profile \"p\" held by another process (pid {pid})"
+            "waited 100ms for the refresh lock of profile \"p\" (lock file {}) held by another process (pid {pid})",
+            file.display()
         )
     );
 
