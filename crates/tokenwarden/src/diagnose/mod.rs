@@ -14,7 +14,8 @@
 //! - `clock`, `clock_iat` ([`clock`]): skew from the `Date` header and from JWT `iat`;
 //! - `store`, `store_integrity`, `token`, `scopes`, `refresh_token`, `last_error`,
 //!   `failure_rate` ([`local`]): the store's path, permissions, key and integrity, the token's
-//!   state, and the 5xx rate of the last 15 minutes;
+//!   state, and the 5xx rate of the last 15 minutes; a refused refresh token is explained by
+//!   [`refusal`] (a revocation, a lost rotation, or another program sharing the token);
 //! - with `--live`, `live_token` and `live_resource` ([`live`]): a token (refreshed only when
 //!   needed) and a call to the profile's `resource`.
 //!
@@ -25,6 +26,7 @@ pub mod curl;
 pub mod live;
 pub mod local;
 pub mod network;
+pub mod refusal;
 
 use crate::error::Error;
 use crate::warden::Warden;
