@@ -9,7 +9,8 @@
 //!
 //! Who records what: the session records refreshes, client-credentials grants, invalidations,
 //! lock waits and resource 401s (it knows how each ended for the caller); the [`TokenClient`]
-//! records the exchanges no session oversees (code exchange, device grant, revocation), and
+//! records the exchanges no session oversees (code exchange, device grant, revocation, a
+//! client-credentials grant made on its own, as `login --client-credentials` does), and
 //! every attempt that failed transiently and was sent again (outcome `retried`), so each
 //! request to the provider appears once; the CLI records logins and logouts.
 //!

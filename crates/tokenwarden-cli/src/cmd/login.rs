@@ -72,7 +72,7 @@ pub async fn run(global: &Global, args: LoginArgs) -> Result<u8> {
     };
     let work = async {
         match grant {
-            GrantType::ClientCredentials => client.client_credentials().await,
+            GrantType::ClientCredentials => client.client_credentials_standalone().await,
             GrantType::DeviceCode => device_login(&client, w.clock().as_ref(), args.timeout).await,
             GrantType::AuthorizationCode => {
                 browser_login(&client, &profile.name, args.no_browser, args.timeout).await
