@@ -426,7 +426,7 @@ impl FailureRate {
                 "{} of {} requests of profile `{profile}` to the authorization server in the last {} were answered 5xx ({:.0}%, above the {:.0}% threshold): the provider is having trouble; see `tokenwarden --profile {profile} events`",
                 self.server_errors,
                 self.requests,
-                humantime::format_duration(self.window),
+                crate::human::duration(self.window),
                 self.rate() * 100.0,
                 self.threshold * 100.0
             )
@@ -578,7 +578,7 @@ mod tests {
         r.server_errors = 2;
         let w = r.warning("work").unwrap();
         assert!(
-            w.contains("2 of 20") && w.contains("10%") && w.contains("15m"),
+            w.contains("2 of 20") && w.contains("10%") && w.contains("in the last 15 min "),
             "{w}"
         );
         r.requests = 0;

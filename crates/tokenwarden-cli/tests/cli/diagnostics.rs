@@ -224,7 +224,24 @@ fn events_and_stats_show_retried_5xx_and_status_warns() {
     let r = run(&env, &["status"]);
     r.code(0);
     assert!(
-        r.stderr.contains("answered 5xx") && r.stderr.contains("5% threshold"),
+        r.stderr.contains("answered 5xx")
+            && r.stderr.contains("5% threshold")
+            && r.stderr.contains("in the last 15 min were answered"),
+        "{}",
+        r.stderr
+    );
+    // The same warning under `stats`, whose heading names its own window in words.
+    let r = run(&env, &["stats"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains(&format!(
+            "Token operations of profile `{P}` in the last 1 day: "
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("in the last 15 min were answered"),
         "{}",
         r.stderr
     );

@@ -72,6 +72,32 @@ fn since_filters_by_time_and_profile() {
 
     let r = env.run(&["--profile", P, "events", "--since", "1h"]);
     assert!(!r.stdout.contains("HTTP 503"), "{}", r.stdout);
+    // Windows are told in words, whatever syntax --since was given in.
+    for (since, words) in [
+        ("15m", "15 min"),
+        ("2h", "2 h"),
+        ("90m", "1 h 30 min"),
+        ("7d", "7 days"),
+    ] {
+        let r = env.run(&["--profile", "nobody", "events", "--since", since]);
+        r.code(0);
+        assert_eq!(
+            r.stdout.trim(),
+            format!("No token operations of profile `nobody` in the last {words}."),
+            "--since {since}"
+        );
+    }
+    let r = env.run(&["--profile", "nobody", "events"]);
+    assert!(r.stdout.contains("in the last 1 day."), "{}", r.stdout);
+    let r = env.run(&["--profile", P, "stats", "--since", "2h"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains(&format!(
+            "Token operations of profile `{P}` in the last 2 h: "
+        )),
+        "{}",
+        r.stdout
+    );
     let r = env.run(&["--profile", P, "events", "--since", "3h"]);
     assert!(r.stdout.contains("HTTP 503"), "{}", r.stdout);
 

@@ -240,7 +240,7 @@ fn ago(t: SystemTime, now: SystemTime) -> String {
     let d = now.duration_since(t).unwrap_or(Duration::ZERO);
     format!(
         "{} ago",
-        humantime::format_duration(Duration::from_secs(d.as_secs()))
+        crate::human::duration(Duration::from_secs(d.as_secs()))
     )
 }
 
@@ -283,7 +283,7 @@ pub fn token(
         ),
         Some(at) => format!(
             "expires in {} ({})",
-            humantime::format_duration(Duration::from_secs(
+            crate::human::duration(Duration::from_secs(
                 t.remaining(now).unwrap_or_default().as_secs()
             )),
             humantime::format_rfc3339_seconds(at)
@@ -424,7 +424,7 @@ pub fn failure_rate(warden: &Warden, p: &Profile, store: &dyn Store, checks: &mu
             return;
         }
     };
-    let window = humantime::format_duration(rate.window);
+    let window = crate::human::duration(rate.window);
     let check = match rate.warning(&p.name) {
         Some(w) => Check::warn(
             "failure_rate",

@@ -213,7 +213,7 @@ fn failure_phrase(e: &Event) -> String {
 fn gap(earlier: SystemTime, later: SystemTime) -> String {
     match later.duration_since(earlier) {
         Ok(d) if d >= Duration::from_secs(1) => {
-            humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+            crate::human::duration(Duration::from_secs(d.as_secs()))
         }
         _ => "less than a second".to_string(),
     }

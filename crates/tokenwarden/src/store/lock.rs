@@ -166,7 +166,7 @@ pub(crate) fn wait_exceeded(
     }
     Error::store(format!(
         "waited {} for the refresh lock of profile {profile:?} held by {by}",
-        humantime::format_duration(wait)
+        crate::human::duration(wait)
     ))
     .with_hint(hint)
 }
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(err.kind(), crate::ErrorKind::Store);
         assert!(
             err.message()
-                .starts_with("waited 20ms for the refresh lock of profile \"p\""),
+                .starts_with("waited 20 ms for the refresh lock of profile \"p\""),
             "{}",
             err.message()
         );

@@ -114,7 +114,7 @@ async fn a_slow_provider_is_a_timeout() {
         &r,
         "token_endpoint",
         Status::Fail,
-        &["did not answer within 1s", "timeout"],
+        &["did not answer within 1 s", "timeout"],
     );
 }
 
