@@ -9,7 +9,8 @@
 //!
 //! Who records what: the session records refreshes, client-credentials grants, invalidations,
 //! lock waits and resource 401s (it knows how each ended for the caller); the [`TokenClient`]
-//! records the exchanges no session oversees (code exchange, device grant, revocation), and
+//! records the exchanges no session oversees (code exchange, device grant, revocation, a
+//! client-credentials grant made on its own, as `login --client-credentials` does), and
 //! every attempt that failed transiently and was sent again (outcome `retried`), so each
 //! request to the provider appears once; the CLI records logins and logouts.
 //!
@@ -425,7 +426,7 @@ impl FailureRate {
                 "{} of {} requests of profile `{profile}` to the authorization server in the last {} were answered 5xx ({:.0}%, above the {:.0}% threshold): the provider is having trouble; see `tokenwarden --profile {profile} events`",
                 self.server_errors,
                 self.requests,
-                humantime::format_duration(self.window),
+                crate::human::duration(self.window),
                 self.rate() * 100.0,
                 self.threshold * 100.0
             )
@@ -577,7 +578,7 @@ mod tests {
         r.server_errors = 2;
         let w = r.warning("work").unwrap();
         assert!(
-            w.contains("2 of 20") && w.contains("10%") && w.contains("15m"),
+            w.contains("2 of 20") && w.contains("10%") && w.contains("in the last 15 min "),
             "{w}"
         );
         r.requests = 0;

@@ -27,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod flow;
 pub mod http;
+pub mod human;
 pub mod naive;
 pub mod paths;
 pub mod retry;

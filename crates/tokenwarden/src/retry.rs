@@ -521,8 +521,8 @@ impl Retrier {
                     let msg = format!(
                         "{} (the provider asks to wait {}, longer than the {} tokenwarden waits)",
                         err.message(),
-                        humantime::format_duration(ra),
-                        humantime::format_duration(self.policy.max_retry_after)
+                        crate::human::duration(ra),
+                        crate::human::duration(self.policy.max_retry_after)
                     );
                     return Err(err.with_message(msg).with_retry_at(now + ra));
                 }

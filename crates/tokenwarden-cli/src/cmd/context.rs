@@ -77,7 +77,7 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// "in 4m 10s" / "3m ago" for a time relative to now.
+/// "in 4 min 10 s" / "3 min ago" for a time relative to now.
 pub fn relative(t: SystemTime, now: SystemTime) -> String {
     match t.duration_since(now) {
         Ok(d) => format!("in {}", short(d)),
@@ -85,9 +85,9 @@ pub fn relative(t: SystemTime, now: SystemTime) -> String {
     }
 }
 
-/// A duration rounded to seconds, as humantime prints it.
+/// A duration truncated to seconds, for a sentence: "1 day", "15 min", "2 h 5 min".
 pub fn short(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    tokenwarden::human::duration(Duration::from_secs(d.as_secs()))
 }
 
 /// RFC 3339 with seconds.

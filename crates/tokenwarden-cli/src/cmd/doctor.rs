@@ -21,7 +21,8 @@ probes of the token endpoint with a made-up code and a made-up refresh token (no
 or rotated; a client not allowed the grant the profile needs fails), clock skew (Date header, JWT iat), the token store (path, permissions, key, integrity), the \
 token's state, and the 5xx rate of the last 15 minutes.
 
-Exit codes: 0 nothing failed (warnings allowed); 1 at least one check failed.")]
+Exit codes: 0 nothing failed (warnings allowed); 1 at least one check failed, or no profile to \
+check.")]
 pub struct Args {
     /// Check every profile in config.toml.
     #[arg(long)]
@@ -54,6 +55,9 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
             } else {
                 vec![global.profile.clone()]
             };
+            if names.is_empty() {
+                return Err(no_profiles(global, &w.paths().config_file()).into());
+            }
             let mut reports = Vec::new();
             for name in names {
                 reports.push(diagnose::diagnose(&w, &name, &opts).await);
@@ -93,16 +97,40 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     }
     let names: Vec<String> = failing.iter().map(|r| format!("`{}`", r.profile)).collect();
     let count: usize = failing.iter().map(|r| r.count(Status::Fail)).sum();
+    let profiles = match names.as_slice() {
+        [one] => format!("profile {one}"),
+        [rest @ .., last] => format!("profiles {} and {last}", rest.join(", ")),
+        [] => String::new(),
+    };
     Err(Error::new(
         ErrorKind::Other,
         format!(
-            "doctor found {count} failing check{} for profile {}",
+            "doctor found {count} failing check{} for {profiles}",
             if count == 1 { "" } else { "s" },
-            names.join(", ")
         ),
     )
     .with_hint("apply the fix shown under each failing check, then run doctor again")
     .into())
+}
+
+/// `doctor --all` with no profile to check: says so (with `--json`, an empty report on stdout
+/// too) and how to add one.
+fn no_profiles(global: &Global, config: &std::path::Path) -> Error {
+    if global.json {
+        println!("{}", json!({ "ok": false, "profiles": [] }));
+    }
+    let why = if config.exists() {
+        "has no profiles"
+    } else {
+        "does not exist yet"
+    };
+    Error::new(
+        ErrorKind::Other,
+        format!("doctor has no profile to check: {} {why}", config.display()),
+    )
+    .with_hint(
+        "add one with `tokenwarden profile add NAME --issuer URL --client-id ID`, then run `tokenwarden doctor --all` again",
+    )
 }
 
 /// Colours for the marks, or none.

@@ -72,7 +72,7 @@ pub async fn run(global: &Global, args: LoginArgs) -> Result<u8> {
     };
     let work = async {
         match grant {
-            GrantType::ClientCredentials => client.client_credentials().await,
+            GrantType::ClientCredentials => client.client_credentials_standalone().await,
             GrantType::DeviceCode => device_login(&client, w.clock().as_ref(), args.timeout).await,
             GrantType::AuthorizationCode => {
                 browser_login(&client, &profile.name, args.no_browser, args.timeout).await
@@ -124,7 +124,7 @@ fn report(global: &Global, grant: GrantType, tokens: &TokenSet, now: std::time::
             })
         );
     } else {
-        // Rounded up to the second: "in 1h", not "in 59m 59s", for expires_in = 3600.
+        // Rounded up to the second: "in 1 h", not "in 59 min 59 s", for expires_in = 3600.
         let expiry = tokens
             .expires_at
             .map(|t| {
@@ -197,7 +197,7 @@ async fn browser_login(
     } else {
         eprintln!(
             "Waiting up to {} for the login to come back to {} (Ctrl-C cancels).",
-            humantime::format_duration(timeout),
+            tokenwarden::human::duration(timeout),
             prepared.redirect_uri
         );
         None
@@ -213,7 +213,7 @@ async fn device_login(
     timeout: Duration,
 ) -> tokenwarden::Result<TokenSet> {
     let auth = device::start(client).await?;
-    // Rounded up: "10m", not "9m 59s", for a code that came with expires_in = 600.
+    // Rounded up: "10 min", not "9 min 59 s", for a code that came with expires_in = 600.
     let expires_in = auth
         .expires_at
         .duration_since(clock.now())
@@ -239,7 +239,7 @@ async fn device_login(
         Ok(r) => r,
         Err(_) => Err(Error::login_required(format!(
             "the device login was not approved within {}",
-            humantime::format_duration(timeout)
+            tokenwarden::human::duration(timeout)
         ))
         .with_hint("run `tokenwarden login --device` again, or raise --timeout")),
     }

@@ -162,7 +162,7 @@ fn print_row(r: &Value, current: &str, now: SystemTime) {
     }
 }
 
-/// "expires in 4m 10s", "expired 3s ago" or "does not expire".
+/// "expires in 4 min 10 s", "expired 3 s ago" or "does not expire".
 fn expiry(r: &Value) -> String {
     match r["expires_in_s"].as_i64() {
         Some(s) if s > 0 => format!(

@@ -227,7 +227,24 @@ fn events_and_stats_show_retried_5xx_and_status_warns() {
     let r = run(&env, &["status"]);
     r.code(0);
     assert!(
-        r.stderr.contains("answered 5xx") && r.stderr.contains("5% threshold"),
+        r.stderr.contains("answered 5xx")
+            && r.stderr.contains("5% threshold")
+            && r.stderr.contains("in the last 15 min were answered"),
+        "{}",
+        r.stderr
+    );
+    // The same warning under `stats`, whose heading names its own window in words.
+    let r = run(&env, &["stats"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains(&format!(
+            "Token operations of profile `{P}` in the last 1 day: "
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("in the last 15 min were answered"),
         "{}",
         r.stderr
     );
@@ -617,4 +634,165 @@ fn doctor_curl_creates_nothing_on_a_fresh_home() {
     );
     r.code(0);
     assert_eq!(files(), ["config.toml"], "doctor --curl created files");
+}
+
+/// The files in `env`'s home (none when it does not exist).
+fn home_files(env: &Env) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(env.home())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The line of check `name` in doctor's text output and the line under it (its fix, if any).
+fn doctor_lines<'a>(out: &'a str, name: &str) -> (&'a str, &'a str) {
+    let lines: Vec<&str> = out.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no `{name}` line:\n{out}"));
+    (lines[i], lines.get(i + 1).copied().unwrap_or_default())
+}
+
+#[test]
+fn doctor_on_a_fresh_home_says_how_to_start_and_creates_nothing() {
+    let env = crate::util::Env::new();
+    let r = env.run(&["doctor"]);
+    r.code(1);
+    let (line, fix) = doctor_lines(&r.stdout, "config");
+    assert!(
+        line.contains("FAIL")
+            && line.contains("no profile `default`")
+            && line.contains("does not exist yet"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        fix.contains("fix: add the profile with `tokenwarden profile add default --issuer URL --client-id ID`"),
+        "{}",
+        r.stdout
+    );
+    let (line, _) = doctor_lines(&r.stdout, "store");
+    assert!(
+        line.contains("no token store yet") && line.contains("the first login creates"),
+        "{}",
+        r.stdout
+    );
+    // No provider to ask: no clock line blaming "connectivity problems above".
+    assert!(!r.stdout.contains("clock"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1 check passed, 0 warnings, 1 failure"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("doctor found 1 failing check for profile `default`"),
+        "{}",
+        r.stderr
+    );
+    // Nothing created: a key file made now would refuse a TOKENWARDEN_KEY set later.
+    assert_eq!(home_files(&env), Vec::<String>::new());
+
+    // --all with nothing to check says so, and how to add a profile.
+    let r = env.run(&["doctor", "--all"]);
+    r.code(1);
+    assert_eq!(r.stdout, "", "{}", r.stdout);
+    assert!(
+        r.stderr.contains("doctor has no profile to check")
+            && r.stderr.contains("config.toml does not exist yet")
+            && r.stderr.contains("tokenwarden profile add NAME"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["doctor", "--all", "--json"]);
+    r.code(1);
+    assert_eq!(r.json(), serde_json::json!({"ok": false, "profiles": []}));
+    assert_eq!(home_files(&env), Vec::<String>::new());
+
+    // Another profile exists: doctor points at it.
+    env.write_config(&web_profile("work", "http://127.0.0.1:1"));
+    let r = env.run(&["doctor"]);
+    r.code(1);
+    let (line, fix) = doctor_lines(&r.stdout, "config");
+    assert!(line.contains("(it has: work)"), "{}", r.stdout);
+    assert!(
+        fix.contains("`tokenwarden --profile work doctor`")
+            && fix.contains("`tokenwarden doctor --all`")
+            && fix.contains("tokenwarden profile add default"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn doctor_names_a_closed_port_and_what_to_do() {
+    let (a, b) = (closed_port(), closed_port());
+    let env = home_with(&[
+        web_profile(P, &format!("http://127.0.0.1:{a}")),
+        web_profile("other", &format!("http://127.0.0.1:{b}")),
+    ]);
+    let r = run(&env, &["doctor"]);
+    r.code(1);
+    let (line, fix) = doctor_lines(&r.stdout, "tcp");
+    assert!(
+        line.contains("FAIL")
+            && line.contains(&format!("127.0.0.1:{a} refused the connection"))
+            && line.contains(&format!("nothing listens on port {a}")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        fix.contains(&format!(
+            "check the port in issuer = \"http://127.0.0.1:{a}\" of profile `{P}`"
+        )) && fix.contains("the server is running there")
+            && fix.contains("checked once the connection works"),
+        "{}",
+        r.stdout
+    );
+    // What needs the connection is not shown as if it had been checked.
+    for skipped in ["tls", "discovery", "token_endpoint"] {
+        assert!(
+            !r.stdout
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(skipped)),
+            "{skipped}:\n{}",
+            r.stdout
+        );
+    }
+    let (line, fix) = doctor_lines(&r.stdout, "token");
+    assert!(line.contains("not logged in"), "{}", r.stdout);
+    assert!(
+        fix.contains(&format!("tokenwarden --profile {P} login")),
+        "{}",
+        r.stdout
+    );
+    let (line, fix) = doctor_lines(&r.stdout, "clock");
+    assert!(line.contains("not measured"), "{}", r.stdout);
+    assert!(fix.contains("connectivity problems above"), "{}", r.stdout);
+
+    // Both profiles: one report each, and the summary names both.
+    let r = env.run(&["doctor", "--all"]);
+    r.code(1);
+    assert!(
+        r.stdout.contains(&format!("doctor: profile `{P}`\n"))
+            && r.stdout.contains("\n\ndoctor: profile `other`\n")
+            && r.stdout.contains(&format!(
+                "issuer = \"http://127.0.0.1:{b}\" of profile `other`"
+            )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "doctor found 2 failing checks for profiles `{P}` and `other`"
+        )),
+        "{}",
+        r.stderr
+    );
 }

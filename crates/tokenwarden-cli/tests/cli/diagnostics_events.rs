@@ -72,6 +72,32 @@ fn since_filters_by_time_and_profile() {
 
     let r = env.run(&["--profile", P, "events", "--since", "1h"]);
     assert!(!r.stdout.contains("HTTP 503"), "{}", r.stdout);
+    // Windows are told in words, whatever syntax --since was given in.
+    for (since, words) in [
+        ("15m", "15 min"),
+        ("2h", "2 h"),
+        ("90m", "1 h 30 min"),
+        ("7d", "7 days"),
+    ] {
+        let r = env.run(&["--profile", "nobody", "events", "--since", since]);
+        r.code(0);
+        assert_eq!(
+            r.stdout.trim(),
+            format!("No token operations of profile `nobody` in the last {words}."),
+            "--since {since}"
+        );
+    }
+    let r = env.run(&["--profile", "nobody", "events"]);
+    assert!(r.stdout.contains("in the last 1 day."), "{}", r.stdout);
+    let r = env.run(&["--profile", P, "stats", "--since", "2h"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains(&format!(
+            "Token operations of profile `{P}` in the last 2 h: "
+        )),
+        "{}",
+        r.stdout
+    );
     let r = env.run(&["--profile", P, "events", "--since", "3h"]);
     assert!(r.stdout.contains("HTTP 503"), "{}", r.stdout);
 
@@ -170,12 +196,39 @@ fn every_kind_of_operation_is_recorded_with_its_evidence() {
     assert_eq!(request[2]["status"], 200);
     has_evidence(request[2]);
 
-    // Client credentials: the login, then a renewal by the session.
+    // Client credentials: the login (its token request recorded as such, with its evidence,
+    // under the command's id), then a renewal by the session.
     env.run_env(
         &["--profile", "svc", "login", "--client-credentials"],
         &secret,
     )
     .code(0);
+    let list = events(&env, &["--all"]);
+    let login = of_command(&list, "login", "ok");
+    assert_eq!(
+        steps(&login),
+        pairs(&[("client_credentials", "ok"), ("login", "ok")]),
+        "{list:#?}"
+    );
+    assert_eq!(login[0]["profile"], "svc");
+    assert_eq!(login[0]["status"], 200);
+    assert!(login[0]["duration_ms"].is_u64(), "{}", login[0]);
+    has_evidence(login[0]);
+    // A refused one is recorded with the provider's answer.
+    env.run_env(
+        &["--profile", "svc", "login", "--client-credentials"],
+        &[("SVC_SECRET", "not-the-secret")],
+    )
+    .code(2);
+    let list = events(&env, &["--all"]);
+    let failed = of_command(&list, "login", "config");
+    assert_eq!(
+        steps(&failed),
+        pairs(&[("client_credentials", "config"), ("login", "config")]),
+        "{list:#?}"
+    );
+    assert_eq!(failed[0]["oauth_error"], "invalid_client", "{}", failed[0]);
+    has_evidence(failed[0]);
     // Marked rejected, as an API's 401 does: the next `token` must renew.
     crate::login_util::reject_stored(&env, "svc");
     env.run_env(&["--profile", "svc", "token"], &secret).code(0);
@@ -184,7 +237,8 @@ fn every_kind_of_operation_is_recorded_with_its_evidence() {
         .iter()
         .filter(|e| e["operation"] == "client_credentials" && e["outcome"] == "ok")
         .collect();
-    assert!(!cc.is_empty(), "{list:#?}");
+    assert_eq!(cc.len(), 2, "the login's and the renewal's: {list:#?}");
+    assert_ne!(cc[0]["correlation_id"], cc[1]["correlation_id"]);
     let renewal = cc.last().expect("renewal");
     assert_eq!(renewal["profile"], "svc");
     assert_eq!(renewal["status"], 200);

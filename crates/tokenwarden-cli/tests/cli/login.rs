@@ -224,7 +224,7 @@ fn no_callback_before_the_timeout_ends_with_exit_3() {
     run.code(3);
     assert!(
         run.stderr
-            .contains("no login callback arrived within 200ms"),
+            .contains("no login callback arrived within 200 ms"),
         "{}",
         run.stderr
     );
@@ -302,7 +302,7 @@ fn a_spinner_shows_only_when_stderr_is_a_terminal() {
         "{text}"
     );
     assert!(
-        text.contains("no login callback arrived within 1s"),
+        text.contains("no login callback arrived within 1 s"),
         "{text}"
     );
     assert_eq!(out.status.code(), Some(3), "{text}");

@@ -44,7 +44,7 @@ fn device_login_shows_the_uri_and_code_and_never_the_device_code() {
     let run = login.finish();
     run.code(0);
     assert!(
-        run.stderr.contains("The code expires in 10m"),
+        run.stderr.contains("The code expires in 10 min"),
         "{}",
         run.stderr
     );

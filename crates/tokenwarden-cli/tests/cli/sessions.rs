@@ -594,7 +594,7 @@ fn token_json_exec_and_status_say_what_they_should() {
     assert!(
         status
             .stdout
-            .starts_with("  s: logged in — access token expires in 59m"),
+            .starts_with("  s: logged in — access token expires in 59 min"),
         "{}",
         status.stdout
     );

@@ -86,7 +86,7 @@ pub fn from_tokens(tokens: &TokenSet, obs: &mut Observations) {
 }
 
 fn describe(skew: i64) -> String {
-    let amount = humantime::format_duration(Duration::from_secs(skew.unsigned_abs()));
+    let amount = crate::human::duration(Duration::from_secs(skew.unsigned_abs()));
     if skew >= 0 {
         format!("{amount} ahead of")
     } else {

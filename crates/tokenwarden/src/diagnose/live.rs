@@ -32,7 +32,7 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
         .map(|at| {
             format!(
                 "valid for {}",
-                humantime::format_duration(Duration::from_secs(
+                crate::human::duration(Duration::from_secs(
                     at.duration_since(now).unwrap_or_default().as_secs()
                 ))
             )

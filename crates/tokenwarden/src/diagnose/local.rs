@@ -19,7 +19,15 @@ pub fn config(warden: &Warden, name: &str, checks: &mut Vec<Check>) -> Option<Pr
     let cfg = warden.config();
     let Some(checked) = cfg.check(name) else {
         let err = cfg.no_such_profile(name);
-        checks.push(Check::from_error("config", &err));
+        let mut check = Check::from_error("config", &err);
+        let add = format!("`tokenwarden profile add {name} --issuer URL --client-id ID`");
+        check.fix = Some(match cfg.profile_names().first() {
+            Some(other) => format!(
+                "check a profile that exists: `tokenwarden --profile {other} doctor` (or `tokenwarden doctor --all` for every profile); or add `{name}` with {add}"
+            ),
+            None => format!("add the profile with {add}, then run doctor again"),
+        });
+        checks.push(check);
         return None;
     };
     if checked.linted.is_none() {
@@ -184,6 +192,41 @@ fn mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
+/// True when the token database exists. On a fresh home doctor opens no store: that would
+/// create the database and a key file, and a `TOKENWARDEN_KEY` set afterwards would then be
+/// refused as the wrong key.
+pub fn store_exists(warden: &Warden) -> bool {
+    std::fs::metadata(warden.paths().database()).is_ok_and(|m| m.len() > 0)
+}
+
+/// `store` on a fresh home: where the store will be and which key will seal it, created by the
+/// first login. Nothing is created.
+pub fn no_store_yet(warden: &Warden, checks: &mut Vec<Check>) {
+    let paths = warden.paths();
+    let key = match crate::store::KeySource::from_env() {
+        Ok(crate::store::KeySource::KeyFile) if paths.key_file().exists() => {
+            format!("the key file {}", paths.key_file().display())
+        }
+        Ok(crate::store::KeySource::KeyFile) => format!(
+            "a new key file {} (to use a key of your own instead, set {} before that login)",
+            paths.key_file().display(),
+            crate::store::crypto::KEY_ENV
+        ),
+        Ok(_) => crate::store::crypto::KEY_ENV.to_string(),
+        Err(e) => {
+            checks.push(Check::from_error("store", &e));
+            return;
+        }
+    };
+    checks.push(Check::ok(
+        "store",
+        format!(
+            "no token store yet: the first login creates {}, sealed with {key}",
+            paths.database().display()
+        ),
+    ));
+}
+
 /// `store` and `store_integrity`: opening checks the directory and file permissions, the key
 /// and a quick check; then the full `PRAGMA integrity_check`. The store, when it opened.
 pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<SqliteStore>> {
@@ -240,12 +283,21 @@ fn ago(t: SystemTime, now: SystemTime) -> String {
     let d = now.duration_since(t).unwrap_or(Duration::ZERO);
     format!(
         "{} ago",
-        humantime::format_duration(Duration::from_secs(d.as_secs()))
+        crate::human::duration(Duration::from_secs(d.as_secs()))
     )
 }
 
 fn login_fix(p: &Profile) -> String {
     format!("run `tokenwarden --profile {} login`", p.name)
+}
+
+/// `token` for a profile with no tokens stored.
+pub fn not_logged_in(p: &Profile) -> Check {
+    Check::warn(
+        "token",
+        format!("profile `{}` is not logged in (no tokens stored)", p.name),
+        login_fix(p),
+    )
 }
 
 /// `token`, `scopes`, `refresh_token`, `last_error`: what is stored and what it means. The
@@ -259,11 +311,7 @@ pub fn token(
     let stored = match store.read(&p.name) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            checks.push(Check::warn(
-                "token",
-                format!("profile `{}` is not logged in (no tokens stored)", p.name),
-                login_fix(p),
-            ));
+            checks.push(not_logged_in(p));
             return None;
         }
         Err(e) => {
@@ -283,13 +331,16 @@ pub fn token(
         ),
         Some(at) => format!(
             "expires in {} ({})",
-            humantime::format_duration(Duration::from_secs(
+            crate::human::duration(Duration::from_secs(
                 t.remaining(now).unwrap_or_default().as_secs()
             )),
             humantime::format_rfc3339_seconds(at)
         ),
     };
     let check = match &stored.state {
+        TokenState::LoginRequired { reason } if reason.starts_with("invalid_grant") => {
+            super::refusal::check(p, &stored, reason, store)
+        }
         TokenState::LoginRequired { reason } => Check::fail(
             "token",
             match stored.last_error.as_deref().and_then(|e| e.lines().next()) {
@@ -421,7 +472,7 @@ pub fn failure_rate(warden: &Warden, p: &Profile, store: &dyn Store, checks: &mu
             return;
         }
     };
-    let window = humantime::format_duration(rate.window);
+    let window = crate::human::duration(rate.window);
     let check = match rate.warning(&p.name) {
         Some(w) => Check::warn(
             "failure_rate",

@@ -2,7 +2,8 @@
 //! found and, when something is wrong, the fix. The library never prints; the CLI renders a
 //! [`Report`] as lines or JSON.
 //!
-//! What is checked, in order (later checks are skipped when what they need failed):
+//! What is checked, in order (later checks are skipped when what they need failed; on a fresh
+//! home no store is created, and `store` says where the first login will put it):
 //! - `config`, `redirect_uri`, `client_secret`, `proxy` ([`local`]): the profile parses and
 //!   validates, the redirect-URI lint, the client secret's variable, proxy variables;
 //! - `dns`, `tcp`, `tls`, `discovery`, `issuer`, `token_endpoint` ([`network`]): each step to
@@ -14,7 +15,8 @@
 //! - `clock`, `clock_iat` ([`clock`]): skew from the `Date` header and from JWT `iat`;
 //! - `store`, `store_integrity`, `token`, `scopes`, `refresh_token`, `last_error`,
 //!   `failure_rate` ([`local`]): the store's path, permissions, key and integrity, the token's
-//!   state, and the 5xx rate of the last 15 minutes;
+//!   state, and the 5xx rate of the last 15 minutes; a refused refresh token is explained by
+//!   [`refusal`] (a revocation, a lost rotation, or another program sharing the token);
 //! - with `--live`, `live_token` and `live_resource` ([`live`]): a token (refreshed only when
 //!   needed) and a call to the profile's `resource`.
 //!
@@ -25,6 +27,7 @@ pub mod curl;
 pub mod live;
 pub mod local;
 pub mod network;
+pub mod refusal;
 
 use crate::error::Error;
 use crate::warden::Warden;
@@ -197,19 +200,33 @@ async fn run(warden: &Warden, profile: &str, opts: &Options) -> Report {
             network::run(warden, p, &mut checks, &mut observed).await;
         }
     }
-    let store = local::store(warden, &mut checks);
-    if let (Some(p), Some(store)) = (&loaded, &store) {
-        let stored = local::token(warden, p, store.as_ref(), &mut checks);
-        if let Some(s) = &stored {
-            clock::from_tokens(&s.tokens, &mut observed);
-        }
-        clock::checks(&observed, opts.offline, &mut checks);
-        local::failure_rate(warden, p, store.as_ref(), &mut checks);
-        if opts.live {
-            live::run(warden, p, &mut checks).await;
-        }
+    let exists = local::store_exists(warden);
+    let store = if exists {
+        local::store(warden, &mut checks)
     } else {
-        clock::checks(&observed, opts.offline, &mut checks);
+        local::no_store_yet(warden, &mut checks);
+        None
+    };
+    match (&loaded, &store) {
+        (Some(p), Some(store)) => {
+            let stored = local::token(warden, p, store.as_ref(), &mut checks);
+            if let Some(s) = &stored {
+                clock::from_tokens(&s.tokens, &mut observed);
+            }
+            clock::checks(&observed, opts.offline, &mut checks);
+            local::failure_rate(warden, p, store.as_ref(), &mut checks);
+            if opts.live {
+                live::run(warden, p, &mut checks).await;
+            }
+        }
+        (Some(p), None) => {
+            if !exists {
+                checks.push(local::not_logged_in(p));
+            }
+            clock::checks(&observed, opts.offline, &mut checks);
+        }
+        // No profile, no provider to compare the clock with.
+        (None, _) => {}
     }
     Report {
         profile: profile.to_string(),

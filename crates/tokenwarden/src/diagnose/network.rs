@@ -45,7 +45,11 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>, obs: &mu
             return;
         }
     };
-    if !connectivity(&url, p.connect_timeout, checks).await {
+    let origin = match &p.issuer {
+        Some(issuer) => format!("issuer = \"{issuer}\" of profile `{}`", p.name),
+        None => format!("token_endpoint = \"{url}\" of profile `{}`", p.name),
+    };
+    if !connectivity(&url, &origin, p.connect_timeout, checks).await {
         return;
     }
     let mut tls = Tls::new(&url);
@@ -93,7 +97,12 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>, obs: &mu
     if endpoint.host_str() != url.host_str()
         || endpoint.port_or_known_default() != url.port_or_known_default()
     {
-        if !connectivity(&endpoint, p.connect_timeout, checks).await {
+        let origin = if p.endpoints.token.is_some() {
+            format!("token_endpoint = \"{endpoint}\" of profile `{}`", p.name)
+        } else {
+            format!("the token endpoint {endpoint} that the issuer advertises")
+        };
+        if !connectivity(&endpoint, &origin, p.connect_timeout, checks).await {
             return;
         }
         tls = Tls::new(&endpoint);
@@ -169,12 +178,25 @@ impl Probe {
     }
 }
 
-/// `dns` then `tcp` for the first hop to `url` (the proxy, when one applies). False when the
-/// host cannot be reached.
-async fn connectivity(url: &Url, timeout: Duration, checks: &mut Vec<Check>) -> bool {
+/// What a failed `dns` or `tcp` check adds: the checks that need the connection did not run.
+const SKIPPED: &str =
+    "; TLS, discovery and the token endpoint are checked once the connection works";
+
+/// `dns` then `tcp` for the first hop to `url` (the proxy, when one applies); `origin` says
+/// where the URL comes from (e.g. `issuer = "…" of profile `work``), for the fixes. False when
+/// the host cannot be reached.
+async fn connectivity(url: &Url, origin: &str, timeout: Duration, checks: &mut Vec<Check>) -> bool {
     let (hop, via) = match crate::http::proxy_for(url).and_then(|p| Url::parse(&p).ok()) {
         Some(proxy) => (proxy, " (the proxy)"),
         None => (url.clone(), ""),
+    };
+    let proxied = !via.is_empty();
+    // Where to correct the host or port: the proxy variable, or the profile.
+    let fix_in = if proxied {
+        "the proxy variable (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY; NO_PROXY bypasses it)"
+            .to_string()
+    } else {
+        origin.to_string()
     };
     let host = hop
         .host_str()
@@ -212,7 +234,7 @@ async fn connectivity(url: &Url, timeout: Duration, checks: &mut Vec<Check>) -> 
                 checks.push(Check::fail(
                     "dns",
                     format!("the host name {host}{via} does not resolve: {e}"),
-                    "check the host name in the profile (a typo?), then your DNS settings, VPN or network connection",
+                    format!("check the host name in {fix_in} for a typo, then your DNS settings, VPN or network connection{SKIPPED}"),
                 ));
                 return false;
             }
@@ -220,7 +242,7 @@ async fn connectivity(url: &Url, timeout: Duration, checks: &mut Vec<Check>) -> 
                 checks.push(Check::fail(
                     "dns",
                     format!("looking up {host}{via} took longer than {secs:.0} s"),
-                    "check your DNS settings (/etc/resolv.conf), VPN or network connection",
+                    format!("check your DNS settings (/etc/resolv.conf), VPN or network connection{SKIPPED}"),
                 ));
                 return false;
             }
@@ -234,9 +256,10 @@ async fn connectivity(url: &Url, timeout: Duration, checks: &mut Vec<Check>) -> 
                 return true;
             }
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                let what = if proxied { "the proxy" } else { "the server" };
                 last = Some((
                     format!("{addr}{via} refused the connection: nothing listens on port {port}"),
-                    "check the port in the URL and that the server is running".to_string(),
+                    format!("check the port in {fix_in}, and that {what} is running there"),
                 ));
             }
             Ok(Err(e)) => {
@@ -259,7 +282,7 @@ async fn connectivity(url: &Url, timeout: Duration, checks: &mut Vec<Check>) -> 
             "check the DNS records of the host".to_string(),
         )
     });
-    checks.push(Check::fail("tcp", detail, fix));
+    checks.push(Check::fail("tcp", detail, format!("{fix}{SKIPPED}")));
     false
 }
 

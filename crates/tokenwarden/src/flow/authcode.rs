@@ -160,7 +160,7 @@ impl Prepared {
             None => {
                 return Err(Error::login_required(format!(
                     "no login callback arrived within {}",
-                    humantime::format_duration(timeout)
+                    crate::human::duration(timeout)
                 ))
                 .with_cause(Cause::NotLoggedIn)
                 .with_hint("open the printed URL in a browser and approve; raise --timeout if you need longer"));

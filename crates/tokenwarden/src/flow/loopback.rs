@@ -177,7 +177,7 @@ impl Listener {
                 refused.map(|e| {
                     let hint = format!(
                         "no callback with the right `state` came within {}; {}",
-                        humantime::format_duration(timeout),
+                        crate::human::duration(timeout),
                         e.hint().unwrap_or("start the login again")
                     );
                     Err(e.with_hint(hint))

@@ -47,8 +47,10 @@ impl TokenClientBuilder {
         }
     }
 
-    /// Records the code exchanges, device grants and revocations in `sink` (the store). Refreshes
-    /// and client-credentials grants are recorded by the session, which knows how they ended.
+    /// Records the code exchanges, device grants, revocations and client-credentials grants made
+    /// on their own ([`TokenClient::client_credentials_standalone`]) in `sink` (the store).
+    /// Refreshes and the client-credentials grants of a session are recorded by the session,
+    /// which knows how they ended.
     pub fn events(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.events = Some(sink);
         self

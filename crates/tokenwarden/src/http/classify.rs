@@ -330,7 +330,7 @@ pub(crate) async fn transport(
         ))
         .with_hint("check the endpoint URL in the profile");
     }
-    let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    let secs = |d: std::time::Duration| crate::human::duration(d);
     let tls = find_tls(e);
     // (cause, message, hint, whether the request may have reached the server)
     let (cause, msg, hint, maybe_sent) = if e.is_connect() || tls {

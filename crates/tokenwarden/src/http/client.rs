@@ -305,10 +305,14 @@ impl TokenClient {
         Error::config(msg).with_hint(format!("set {} in the profile", which.key()))
     }
 
+    /// One token request. `recorded`: the request is an operation of its own (a code exchange,
+    /// a client-credentials login), recorded in the event log here; refreshes and the grants a
+    /// session makes are recorded by the session, which knows how they ended.
     async fn token_call(
         &self,
         grant: Grant,
         keep_refresh: Option<&RefreshToken>,
+        recorded: bool,
     ) -> Result<TokenSet> {
         let corr = self.correlation();
         let kind = grant.kind();
@@ -332,8 +336,8 @@ impl TokenClient {
                 request_id: ex.request_id.clone(),
                 attempts: ex.attempts,
             });
-            if kind == super::RequestKind::CodeExchange {
-                self.record(Operation::CodeExchange, &result, &ex, &corr);
+            if let (true, Some(op)) = (recorded, op) {
+                self.record(op, &result, &ex, &corr);
             }
             let mut tokens = result?;
             if let (None, Some(rt)) = (&tokens.refresh_token, keep_refresh) {
@@ -367,7 +371,7 @@ impl TokenClient {
             verifier,
             state: state.map(str::to_string),
         };
-        self.token_call(grant, None).await
+        self.token_call(grant, None, true).await
     }
 
     /// Refreshes (RFC 6749 §6). When the provider does not rotate, the presented refresh token
@@ -376,12 +380,21 @@ impl TokenClient {
         let grant = Grant::RefreshToken {
             refresh_token: refresh_token.clone(),
         };
-        self.token_call(grant, Some(refresh_token)).await
+        self.token_call(grant, Some(refresh_token), false).await
     }
 
-    /// The client credentials grant (RFC 6749 §4.4).
+    /// The client credentials grant (RFC 6749 §4.4), for a session: not recorded here (the
+    /// session records the grants it makes).
     pub async fn client_credentials(&self) -> Result<TokenSet> {
-        self.token_call(Grant::ClientCredentials, None).await
+        self.token_call(Grant::ClientCredentials, None, false).await
+    }
+
+    /// The client credentials grant made on its own, as `login --client-credentials` does: as
+    /// [`TokenClient::client_credentials`], and recorded in the event log as
+    /// `client_credentials` with its status, request id, correlation id, duration and attempts,
+    /// as a code exchange is.
+    pub async fn client_credentials_standalone(&self) -> Result<TokenSet> {
+        self.token_call(Grant::ClientCredentials, None, true).await
     }
 
     /// Starts the device grant (RFC 8628 §3.1).

@@ -176,7 +176,7 @@ fn with_skew_note(err: Error, skew: Option<i64>) -> Error {
     let ahead = if s > 0 { "ahead of" } else { "behind" };
     let note = format!(
         "also, the local clock is about {} {ahead} the provider's: fix it (NTP), since tokens and assertions are time-bound",
-        humantime::format_duration(Duration::from_secs(s.unsigned_abs()))
+        crate::human::duration(Duration::from_secs(s.unsigned_abs()))
     );
     let hint = match err.hint() {
         Some(h) => format!("{h}; {note}"),

@@ -172,14 +172,9 @@ pub(crate) fn wait_exceeded(
         .unwrap_or_default();
     Error::store(format!(
         "waited {} for the refresh lock of profile {profile:?}{file} held by {by}",
-        humantime::format_duration(truncate_to_ms(wait))
+        crate::human::duration(wait)
     ))
     .with_hint(hint)
-}
-
-/// `d` to whole milliseconds, for messages.
-fn truncate_to_ms(d: Duration) -> Duration {
-    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Writes our PID into the lock file we hold (diagnostics only; failures are ignored).
@@ -223,7 +218,7 @@ mod tests {
         assert_eq!(err.kind(), crate::ErrorKind::Store);
         assert!(
             err.message()
-                .starts_with("waited 20ms for the refresh lock of profile \"p\" (lock file "),
+                .starts_with("waited 20 ms for the refresh lock of profile \"p\" (lock file "),
             "{}",
             err.message()
         );

@@ -65,7 +65,7 @@ fn maintenance_lock(paths: &Paths) -> Result<File> {
     poll_until(MAINTENANCE_WAIT, attempt)?.ok_or_else(|| {
         Error::store(format!(
             "waited {} for another process to finish setting aside the damaged token database",
-            humantime::format_duration(MAINTENANCE_WAIT)
+            crate::human::duration(MAINTENANCE_WAIT)
         ))
         .with_hint("try again; if it persists, look for a hung tokenwarden process")
     })

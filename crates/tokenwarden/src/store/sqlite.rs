@@ -289,7 +289,7 @@ impl SqliteStore {
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::store(format!(
                 "the token database {db} is locked by another process (waited up to {})",
-                humantime::format_duration(BUSY_TIMEOUT)
+                crate::human::duration(BUSY_TIMEOUT)
             ))
             .with_hint(format!(
                 "try again; if it persists, look for a hung process using it (`fuser -v {db}`)"

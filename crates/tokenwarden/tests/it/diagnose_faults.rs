@@ -5,8 +5,9 @@ use crate::diagnose::{Home, assert_check, doctor, login};
 use crate::util;
 use mockauth::{Endpoint, FaultBody, FaultPlan, FaultSpec};
 use std::time::{Duration, SystemTime};
-use tokenwarden::diagnose::{self, Options, Status};
+use tokenwarden::diagnose::{self, Options, Report, Status};
 use tokenwarden::store::{Event, Store as _};
+use tokenwarden::warden::Warden;
 
 fn on(endpoint: Endpoint, spec: FaultSpec) -> FaultPlan {
     FaultPlan::default().with(endpoint, spec)
@@ -113,37 +114,216 @@ async fn a_slow_provider_is_a_timeout() {
         &r,
         "token_endpoint",
         Status::Fail,
-        &["did not answer within 1s", "timeout"],
+        &["did not answer within 1 s", "timeout"],
     );
 }
 
+/// Retries that end at once (the backoff is real time in a warden).
+const QUICK_RETRIES: &str = "retry_base_delay = \"5ms\"\nretry_max_delay = \"20ms\"";
+
+/// Asks the session of `d` for a token until the refresh token is refused (at most `tries`
+/// times: a transient failure comes first when retries are off); the refusal.
+async fn refused(w: &Warden, tries: usize) -> tokenwarden::Error {
+    let session = w.session("d").unwrap();
+    let store = w.store().unwrap();
+    for _ in 0..tries {
+        // The API refused the token (as a 401 does): the refresh is due.
+        let stored = tokenwarden::store::Store::read(&*store, "d")
+            .unwrap()
+            .expect("logged in");
+        let _ = tokenwarden::store::Store::mark_rejected(&*store, "d", stored.version).unwrap();
+        match session.get_token(Duration::ZERO).await {
+            Ok(_) => panic!("the refresh succeeded"),
+            Err(e) if e.kind() == tokenwarden::ErrorKind::LoginRequired => return e,
+            Err(e) => println!("before the refusal: {}", e.report()),
+        }
+    }
+    panic!("no refusal after {tries} refreshes")
+}
+
+/// The `token` check names `cause` and its fix, and none of the other causes.
+fn assert_refusal(r: &Report, words: &[&str]) {
+    println!("{:#?}", r.check("token"));
+    assert_check(r, "token", Status::Fail, words);
+    let c = crate::diagnose::check(r, "token");
+    let text = format!("{} {}", c.detail, c.fix.as_deref().unwrap_or(""));
+    let causes = [
+        "the provider revoked the session",
+        "rotation was probably lost",
+        "another program shares this refresh token",
+    ];
+    let named = causes.iter().filter(|c| text.contains(*c)).count();
+    assert_eq!(named, 1, "one cause, named once: {c:#?}");
+}
+
+/// Presents `refresh_token` at mockauth's token endpoint as another program would.
+async fn foreign_refresh(server: &mockauth::ServerHandle, refresh_token: &str) -> u16 {
+    reqwest::Client::new()
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "cli"),
+        ])
+        .send()
+        .await
+        .expect("mockauth answers")
+        .status()
+        .as_u16()
+}
+
+fn stored_refresh_token(w: &Warden) -> String {
+    let stored = w.store().unwrap().read("d").unwrap().expect("tokens");
+    stored
+        .tokens
+        .refresh_token
+        .expect("a refresh token")
+        .expose()
+        .to_string()
+}
+
 #[tokio::test]
-async fn a_refused_refresh_token_needs_a_login() {
+async fn a_revoked_session_is_named_a_revocation() {
     let server = util::mock(Vec::new()).await;
     let home = Home::new(&server.issuer(), "");
     let w = home.warden();
     login(&server, &w).await;
-    // Another session rotated or the provider revoked: the refresh is refused.
+    // The provider signs the user out everywhere.
     server.revoke_sessions();
-    let session = w.session("d").unwrap();
-    // The API refused the token: the refresh is due.
+    refused(&w, 1).await;
+    let r = doctor(&w, false).await;
+    assert_refusal(
+        &r,
+        &[
+            "new login is needed",
+            "the provider revoked the session",
+            "invalid_grant",
+            "the refresh token was revoked",
+            "request id mock-",
+            "provider's side",
+            "tokenwarden --profile d login",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_500_after_the_rotation_is_a_lost_rotation() {
+    // Retried at once (one operation), and retried by the next call (retries off).
+    for (extra, tries) in [(QUICK_RETRIES, 1), ("max_attempts = 1", 2)] {
+        let server = util::mock(Vec::new()).await;
+        let home = Home::new(&server.issuer(), extra);
+        let w = home.warden();
+        login(&server, &w).await;
+        // The server rotates the refresh token, then the answer is lost: a 500.
+        server
+            .set_faults(on(
+                Endpoint::Token,
+                FaultSpec::status(500).processed().count(1),
+            ))
+            .unwrap();
+        refused(&w, tries).await;
+        assert_eq!(server.stats().refresh_reuse_detected, 1, "{extra}");
+        let r = doctor(&w, false).await;
+        assert_refusal(
+            &r,
+            &[
+                "new login is needed",
+                "rotation was probably lost",
+                "HTTP 500",
+                "invalid_grant",
+                "reuse grace period",
+                "tokenwarden --profile d login",
+            ],
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_killed_after_the_rotation_is_a_lost_rotation_not_another_client() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    let w = home.warden();
+    login(&server, &w).await;
+    // A process marked its refresh in flight, the server rotated the refresh token, and the
+    // process was killed before storing the answer: the event log has nothing of it.
     let store = w.store().unwrap();
-    let v = tokenwarden::store::Store::read(&*store, "d")
-        .unwrap()
-        .expect("logged in")
-        .version;
-    assert!(tokenwarden::store::Store::mark_rejected(&*store, "d", v).unwrap());
-    let err = session
+    let v = store.read("d").unwrap().expect("tokens").version;
+    assert!(
+        store
+            .mark_state("d", v, tokenwarden::store::TokenState::Valid, None, true)
+            .unwrap()
+    );
+    assert_eq!(
+        foreign_refresh(&server, &stored_refresh_token(&w)).await,
+        200
+    );
+    let e = refused(&w, 1).await;
+    assert_eq!(
+        e.cause(),
+        Some(tokenwarden::error::Cause::PossiblyLostRotation)
+    );
+    let r = doctor(&w, false).await;
+    assert_refusal(
+        &r,
+        &[
+            "rotation was probably lost",
+            "process stopped mid-refresh",
+            "reuse grace period",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn another_client_refreshing_the_same_token_is_named() {
+    let server = util::mock(Vec::new()).await;
+    let home = Home::new(&server.issuer(), "");
+    let w = home.warden();
+    login(&server, &w).await;
+    // Another tool was given the same refresh token and refreshes first: mockauth rotates it.
+    assert_eq!(
+        foreign_refresh(&server, &stored_refresh_token(&w)).await,
+        200
+    );
+    // tokenwarden presents the rotated token: reuse detection revokes the session.
+    refused(&w, 1).await;
+    assert_eq!(server.stats().refresh_reuse_detected, 1);
+    let r = doctor(&w, false).await;
+    assert_refusal(
+        &r,
+        &[
+            "new login is needed",
+            "another program shares this refresh token",
+            "invalid_grant",
+            "only one program may hold this refresh token",
+            "tokenwarden --profile d token",
+            "tokenwarden --profile d login",
+        ],
+    );
+
+    // Once more, with a refresh of tokenwarden's own just before: the other program refreshes
+    // with the token tokenwarden has just stored, and tokenwarden's next refresh is refused.
+    login(&server, &w).await;
+    let session = w.session("d").unwrap();
+    let t = session.get_token(Duration::ZERO).await.expect("logged in");
+    session.invalidate(&t).expect("marks");
+    session
         .get_token(Duration::ZERO)
         .await
-        .expect_err("the refresh is refused");
-    assert_eq!(err.kind(), tokenwarden::ErrorKind::LoginRequired);
+        .expect("our refresh");
+    assert_eq!(
+        foreign_refresh(&server, &stored_refresh_token(&w)).await,
+        200
+    );
+    refused(&w, 1).await;
     let r = doctor(&w, false).await;
-    assert_check(
+    assert_refusal(
         &r,
-        "token",
-        Status::Fail,
-        &["new login is needed", "invalid_grant", "login"],
+        &[
+            "another program shares this refresh token",
+            "after this store's own refresh",
+            "correlation id tw-",
+            "only one program may hold this refresh token",
+        ],
     );
 }
 

@@ -308,7 +308,7 @@ async fn timeout_and_a_code_that_may_have_been_consumed() {
         .expect_err("timeout");
     assert_eq!(e.cause(), Some(Cause::Timeout));
     assert!(
-        e.message().contains("did not answer within 300ms"),
+        e.message().contains("did not answer within 300 ms"),
         "{}",
         e.message()
     );

@@ -217,7 +217,7 @@ async fn only_a_wrong_state_callback_ends_in_its_refusal_at_the_timeout() {
         e.message()
     );
     assert!(
-        e.hint().is_some_and(|h| h.contains("within 2s")),
+        e.hint().is_some_and(|h| h.contains("within 2 s")),
         "{:?}",
         e.hint()
     );
@@ -424,7 +424,7 @@ async fn no_callback_within_the_timeout_is_login_required_and_closes_the_listene
         .await
         .expect_err("timeout");
     assert_eq!(e.kind(), ErrorKind::LoginRequired, "{}", e.report());
-    assert!(e.message().contains("within 50ms"), "{}", e.message());
+    assert!(e.message().contains("within 50 ms"), "{}", e.message());
     assert!(e.hint().is_some_and(|h| h.contains("--timeout")));
     assert_closed(listener).await;
     assert_eq!(server.stats().token_requests.total(), 0);

@@ -341,7 +341,7 @@ fn locks_exclude_and_wait_boundedly(s: &dyn Store, _: &ManualClock) {
     assert_eq!(err.kind(), ErrorKind::Store);
     assert!(
         err.message()
-            .starts_with("waited 30ms for the refresh lock of profile \"p\"")
+            .starts_with("waited 30 ms for the refresh lock of profile \"p\"")
             && err.message().contains(" held by another process"),
         "{}",
         err.message()

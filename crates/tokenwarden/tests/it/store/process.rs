@@ -143,7 +143,7 @@ fn a_lock_held_by_another_process_blocks_and_dies_with_it() {
     assert_eq!(
         err.message(),
         format!(
-            "waited 100ms for the refresh lock of profile \"p\" (lock file {}) held by another process (pid {pid})",
+            "waited 100 ms for the refresh lock of profile \"p\" (lock file {}) held by another process (pid {pid})",
             file.display()
         )
     );

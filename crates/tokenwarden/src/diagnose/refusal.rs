@@ -1,0 +1,429 @@
+//! Why the provider refused a profile's refresh token (`invalid_grant`), told apart from what
+//! the store and the event log recorded, so that `doctor` names the cause and its fix:
+//!
+//! - [`Refusal::PossiblyLostRotation`]: a refresh before the refusal got no usable answer (a
+//!   5xx, a timeout, a lost connection; or a process stopped mid-refresh, which the store's
+//!   `refresh_failure_transient` flag remembers, and the session's error names once it has
+//!   marked the tokens login-required). The provider may have rotated the refresh token all
+//!   the same; the next refresh presented the replaced one.
+//! - [`Refusal::SharedRefreshToken`]: another program presented the same refresh token, a
+//!   rotation race outside tokenwarden's coordination. tokenwarden refreshes a profile under one
+//!   lock and re-reads the store first, so it never presents a refresh token it has rotated
+//!   itself; the signs of someone else doing so are the provider reporting *reuse*, or a refusal
+//!   within [`RACE_WINDOW`] of this store's own successful refresh.
+//! - [`Refusal::Revoked`]: neither: the provider revoked the session (or the refresh token
+//!   reached its maximum lifetime).
+
+use super::Check;
+use crate::config::Profile;
+use crate::events::{Operation, Outcome};
+use crate::store::{Event, Store, StoredTokens};
+use std::time::{Duration, SystemTime};
+
+/// A refusal this soon after this store's own successful refresh is read as a second client
+/// sharing the refresh token: tokenwarden itself presents the new token only after storing it,
+/// and a provider revocation in so short a time is the unlikely explanation.
+pub const RACE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Why the refresh token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The provider revoked the session (or the refresh token expired).
+    Revoked,
+    /// An earlier refresh's answer was lost after the provider rotated the refresh token.
+    PossiblyLostRotation,
+    /// Another program uses the same refresh token (a rotation race outside tokenwarden).
+    SharedRefreshToken,
+}
+
+/// What the event log says happened before the refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Findings {
+    /// The cause.
+    pub refusal: Refusal,
+    /// The refresh that was refused, when the log has it.
+    pub refused: Option<Event>,
+    /// The refresh before it that got no usable answer (lost rotation), or that succeeded just
+    /// before (shared refresh token).
+    pub before: Option<Event>,
+    /// The provider's answer said the refresh token was reused.
+    pub reuse_reported: bool,
+}
+
+/// The OAuth `error_description` in a stored reason such as `invalid_grant: the token was
+/// revoked`.
+fn description(reason: &str) -> Option<&str> {
+    reason
+        .split_once(": ")
+        .map(|(_, d)| d.trim())
+        .filter(|d| !d.is_empty())
+}
+
+/// True when an `error_description` reports the reuse of an already rotated refresh token
+/// (RFC 9700 §4.14.2 reuse detection), as providers word it.
+pub fn reports_reuse(description: &str) -> bool {
+    let d = description.to_ascii_lowercase();
+    [
+        "reuse",
+        "already used",
+        "already been used",
+        "already rotated",
+        "already redeemed",
+    ]
+    .iter()
+    .any(|w| d.contains(w))
+}
+
+fn is_refusal(e: &Event) -> bool {
+    e.operation == Operation::Refresh.as_str()
+        && (e.oauth_error.as_deref() == Some("invalid_grant")
+            || e.outcome == Outcome::Failed(crate::ErrorKind::LoginRequired).as_str())
+}
+
+/// A failed token request the provider may have processed all the same: anything but a clean
+/// OAuth refusal (a 4xx with an `error`), as the session judges it.
+fn maybe_processed(e: &Event) -> bool {
+    let ok = Outcome::parse(&e.outcome).is_some_and(Outcome::is_success);
+    let clean = e.oauth_error.is_some() && e.status.is_some_and(|s| (400..500).contains(&s));
+    !ok && !clean
+}
+
+/// True when the store says the refusal followed a refresh that may have been processed: the
+/// in-flight flag, or, once the session has marked the tokens login-required (which clears the
+/// flag), the lost rotation named in the error it recorded. A process killed mid-refresh leaves
+/// no event, and to the provider its refresh looks like another client's: only this tells them
+/// apart.
+fn marked_lost(stored: &StoredTokens) -> bool {
+    stored.refresh_failure_transient
+        || stored.last_error.as_deref().is_some_and(|e| {
+            let e = e.to_ascii_lowercase();
+            e.contains("probably rotated") || e.contains("answer was lost")
+        })
+}
+
+/// Classifies the refusal of `stored` (marked login-required for `reason`) from the events of
+/// its profile, oldest first.
+pub fn classify(stored: &StoredTokens, reason: &str, events: &[Event]) -> Findings {
+    let reuse_reported = description(reason).is_some_and(reports_reuse);
+    let at = events.iter().rposition(is_refusal);
+    let refused = at.map(|i| events[i].clone());
+    let mut lost = None;
+    let mut success = None;
+    if let Some(i) = at {
+        for e in events[..i].iter().rev() {
+            let Some(op) = Operation::parse(&e.operation) else {
+                continue;
+            };
+            let obtains = op.renews_token()
+                || matches!(
+                    op,
+                    Operation::CodeExchange | Operation::DevicePoll | Operation::Login
+                );
+            if !obtains {
+                continue;
+            }
+            if op == Operation::Refresh && e.outcome == Outcome::Ok.as_str() {
+                success = Some(e.clone());
+            } else if op == Operation::Refresh && maybe_processed(e) {
+                lost = Some(e.clone());
+            }
+            break;
+        }
+    }
+    let recent_success = match (&success, &refused) {
+        (Some(s), Some(r)) => {
+            r.at.duration_since(s.at)
+                .is_ok_and(|gap| gap <= RACE_WINDOW)
+        }
+        _ => false,
+    };
+    let (refusal, before) = if lost.is_some() || marked_lost(stored) {
+        (Refusal::PossiblyLostRotation, lost)
+    } else if reuse_reported || recent_success {
+        (
+            Refusal::SharedRefreshToken,
+            success.filter(|_| recent_success),
+        )
+    } else {
+        (Refusal::Revoked, None)
+    };
+    Findings {
+        refusal,
+        refused,
+        before,
+        reuse_reported,
+    }
+}
+
+fn when(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `[HTTP 400; request id …; correlation id …]`, or nothing.
+fn evidence(e: &Event) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = e.status {
+        parts.push(format!("HTTP {s}"));
+    }
+    if let Some(r) = &e.request_id {
+        parts.push(format!("request id {r}"));
+    }
+    if let Some(c) = &e.correlation_id {
+        parts.push(format!("correlation id {c}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join("; "))
+    }
+}
+
+/// "the refresh at T was refused with invalid_grant ("…") [evidence]".
+fn refused_phrase(f: &Findings, reason: &str) -> String {
+    let said = match description(reason) {
+        Some(d) => format!("invalid_grant (\"{d}\")"),
+        None => reason.to_string(),
+    };
+    match &f.refused {
+        Some(r) => format!(
+            "the refresh at {} was refused with {said}{}",
+            when(r.at),
+            evidence(r)
+        ),
+        None => format!("the provider refused the refresh token with {said}"),
+    }
+}
+
+/// The failed attempt's answer, in words: "the refresh at T got HTTP 500 [evidence]".
+fn failure_phrase(e: &Event) -> String {
+    let answer = match e.status {
+        Some(s) => format!("HTTP {s}"),
+        None => "no answer (a timeout or a lost connection)".to_string(),
+    };
+    let mut ids = e.clone();
+    ids.status = None;
+    format!(
+        "the refresh at {} got {answer}{}",
+        when(e.at),
+        evidence(&ids)
+    )
+}
+
+/// How long after `earlier` `later` came, for a person.
+fn gap(earlier: SystemTime, later: SystemTime) -> String {
+    match later.duration_since(earlier) {
+        Ok(d) if d >= Duration::from_secs(1) => {
+            crate::human::duration(Duration::from_secs(d.as_secs()))
+        }
+        _ => "less than a second".to_string(),
+    }
+}
+
+/// The `token` check of a profile whose refresh token was refused with `invalid_grant`: the
+/// cause, with the evidence and the fix.
+pub fn check(p: &Profile, stored: &StoredTokens, reason: &str, store: &dyn Store) -> Check {
+    let since = stored
+        .tokens
+        .obtained_at
+        .checked_sub(Duration::from_secs(300))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let events = match crate::events::load(store, since, Some(&p.name)) {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the event log");
+            Vec::new()
+        }
+    };
+    let f = classify(stored, reason, &events);
+    let login = format!("run `tokenwarden --profile {} login`", p.name);
+    let refused = refused_phrase(&f, reason);
+    match f.refusal {
+        Refusal::PossiblyLostRotation => {
+            let what = match &f.before {
+                Some(e) => format!(
+                    "{}, and the provider may have rotated the refresh token before that answer was lost; then {refused}: the provider no longer accepts the refresh token it replaced",
+                    failure_phrase(e)
+                ),
+                None => format!(
+                    "an earlier refresh of these tokens never had its answer stored (a 5xx, a timeout, or a process stopped mid-refresh), and the provider may have rotated the refresh token in it; then {refused}: the provider no longer accepts the refresh token it replaced"
+                ),
+            };
+            let see = if f.before.is_some() {
+                format!(
+                    "; `tokenwarden --profile {} events` shows the failed refresh",
+                    p.name
+                )
+            } else {
+                String::new()
+            };
+            Check::fail(
+                "token",
+                format!(
+                    "a new login is needed: a refresh-token rotation was probably lost: {what}"
+                ),
+                format!(
+                    "{login}. To keep a lost answer from costing a login again, use the provider's refresh-token reuse grace period (it accepts the previous refresh token for a few seconds after a rotation, so the retry gets the new one) if it offers one{see}"
+                ),
+            )
+        }
+        Refusal::SharedRefreshToken => {
+            let sign = match &f.before {
+                Some(ok) => format!(
+                    "{refused} only {} after this store's own refresh at {} succeeded{}",
+                    gap(ok.at, f.refused.as_ref().map_or(ok.at, |r| r.at)),
+                    when(ok.at),
+                    ok.correlation_id
+                        .as_ref()
+                        .map(|c| format!(" (correlation id {c})"))
+                        .unwrap_or_default()
+                ),
+                None => format!(
+                    "{refused}: the provider saw this refresh token used again after it had been rotated"
+                ),
+            };
+            Check::fail(
+                "token",
+                format!(
+                    "a new login is needed: another program shares this refresh token: {sign}. tokenwarden refreshes under one lock and re-reads the store first, so it never presents a refresh token it has rotated itself: a client outside its coordination (another tool, a copy of the credentials, another machine) used it"
+                ),
+                format!(
+                    "{login}, then keep the refresh token in tokenwarden alone: only one program may hold this refresh token; let the others get their access token from `tokenwarden --profile {0} token` (or run them with `tokenwarden --profile {0} exec -- COMMAND`)",
+                    p.name
+                ),
+            )
+        }
+        Refusal::Revoked => Check::fail(
+            "token",
+            format!(
+                "a new login is needed: the provider revoked the session: {refused}, and the event log shows neither a lost answer nor another client before it"
+            ),
+            format!(
+                "{login}; a revocation comes from the provider's side (a sign-out of all sessions, a password change, an administrator, the app's access removed, or the refresh token's maximum lifetime): if it keeps happening soon after a login, ask the provider's administrator"
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{TokenState, Version};
+
+    fn t(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000 + s)
+    }
+
+    fn stored(transient: bool) -> StoredTokens {
+        StoredTokens {
+            profile: "p".into(),
+            tokens: crate::token::TokenSet {
+                access_token: crate::secret::AccessToken::new("at"),
+                token_type: "Bearer".into(),
+                refresh_token: Some(crate::secret::RefreshToken::new("rt")),
+                id_token: None,
+                expires_at: Some(t(3600)),
+                scopes: Vec::new(),
+                obtained_at: t(0),
+                refresh_token_obtained_at: Some(t(0)),
+                subject: None,
+                issuer: None,
+            },
+            version: Version::from_raw(3),
+            state: TokenState::LoginRequired {
+                reason: "invalid_grant: nope".into(),
+            },
+            last_error: None,
+            last_refresh_at: Some(t(4000)),
+            refresh_failure_transient: transient,
+            updated_at: t(4000),
+        }
+    }
+
+    fn ev(at: u64, op: &str, outcome: &str, status: Option<u16>, oauth: Option<&str>) -> Event {
+        let mut e = Event::new(t(at), "p", op, outcome);
+        e.status = status;
+        e.oauth_error = oauth.map(str::to_string);
+        e.correlation_id = Some(format!("tw-{at}"));
+        e
+    }
+
+    fn refusal(at: u64) -> Event {
+        ev(
+            at,
+            "refresh",
+            "login_required",
+            Some(400),
+            Some("invalid_grant"),
+        )
+    }
+
+    #[test]
+    fn a_5xx_or_a_timeout_before_the_refusal_is_a_lost_rotation() {
+        for failed in [
+            ev(100, "refresh", "retried", Some(500), Some("server_error")),
+            ev(100, "refresh", "provider_unavailable", Some(502), None),
+            ev(100, "refresh", "provider_unavailable", None, None),
+        ] {
+            let events = vec![
+                ev(0, "code_exchange", "ok", Some(200), None),
+                failed.clone(),
+                ev(150, "resource", "unauthorized", Some(401), None),
+                refusal(200),
+            ];
+            let f = classify(&stored(false), "invalid_grant: reuse detected", &events);
+            assert_eq!(f.refusal, Refusal::PossiblyLostRotation, "{failed:?}");
+            assert_eq!(f.before, Some(failed));
+        }
+        // The store's flag alone (a process killed mid-refresh leaves no event).
+        let f = classify(&stored(true), "invalid_grant", &[refusal(200)]);
+        assert_eq!(f.refusal, Refusal::PossiblyLostRotation);
+    }
+
+    #[test]
+    fn reuse_or_a_refusal_right_after_our_own_refresh_is_a_shared_token() {
+        let f = classify(
+            &stored(false),
+            "invalid_grant: refresh token reuse: the session is revoked",
+            &[ev(0, "code_exchange", "ok", Some(200), None), refusal(200)],
+        );
+        assert_eq!(f.refusal, Refusal::SharedRefreshToken);
+        assert!(f.reuse_reported);
+
+        let events = [ev(100, "refresh", "ok", Some(200), None), refusal(160)];
+        let f = classify(&stored(false), "invalid_grant: token revoked", &events);
+        assert_eq!(f.refusal, Refusal::SharedRefreshToken);
+        assert_eq!(f.before.as_ref().map(|e| e.at), Some(t(100)));
+    }
+
+    #[test]
+    fn otherwise_a_revocation() {
+        let long_after = [
+            ev(100, "refresh", "ok", Some(200), None),
+            refusal(100 + RACE_WINDOW.as_secs() + 1),
+        ];
+        let after_login = [ev(0, "code_exchange", "ok", Some(200), None), refusal(5)];
+        // A clean refusal earlier is no lost answer.
+        let clean = [
+            ev(0, "refresh", "config", Some(400), Some("invalid_client")),
+            refusal(5),
+        ];
+        for events in [&long_after[..], &after_login, &clean, &[]] {
+            let f = classify(&stored(false), "invalid_grant: token revoked", events);
+            assert_eq!(f.refusal, Refusal::Revoked, "{events:?}");
+        }
+    }
+
+    #[test]
+    fn reuse_wording() {
+        for d in [
+            "refresh token reuse detected",
+            "Token has already been used",
+            "the refresh token was already rotated",
+        ] {
+            assert!(reports_reuse(d), "{d}");
+        }
+        for d in ["the refresh token was revoked; log in again", "expired"] {
+            assert!(!reports_reuse(d), "{d}");
+        }
+    }
+}
