@@ -379,7 +379,7 @@ impl Session {
     async fn slow_path(&self, min_ttl: Duration) -> Result<Token> {
         let t = self.read()?;
         let now = self.clock.now();
-        if let TokenState::LoginRequired { reason } = &t.state {
+        if let TokenState::LoginRequired { reason, .. } = &t.state {
             self.cache.clear();
             return Err(self.login_required_again(&t, reason));
         }
@@ -485,7 +485,7 @@ impl Session {
     ) -> Result<Token> {
         let t = self.read()?;
         let now = self.clock.now();
-        if let TokenState::LoginRequired { reason } = &t.state {
+        if let TokenState::LoginRequired { reason, .. } = &t.state {
             return Err(self.login_required_again(&t, reason));
         }
         let valid = t.state == TokenState::Valid;
@@ -554,7 +554,7 @@ impl Session {
             self.cache.set(&t2);
             return Ok(Token::from_stored(&t2));
         }
-        if let TokenState::LoginRequired { reason } = &t2.state {
+        if let TokenState::LoginRequired { reason, .. } = &t2.state {
             return Err(self.login_required_again(&t2, reason));
         }
         // One attempt only while the token still serves the caller.
@@ -676,7 +676,7 @@ impl Session {
                         Ok(Token::from_stored(&cur))
                     }
                     Some(cur) => match &cur.state {
-                        TokenState::LoginRequired { reason } => {
+                        TokenState::LoginRequired { reason, .. } => {
                             Err(self.login_required_again(&cur, reason))
                         }
                         _ => Err(Error::login_required(format!(

@@ -338,10 +338,10 @@ pub fn token(
         ),
     };
     let check = match &stored.state {
-        TokenState::LoginRequired { reason } if reason.starts_with("invalid_grant") => {
+        TokenState::LoginRequired { reason, .. } if reason.starts_with("invalid_grant") => {
             super::refusal::check(p, &stored, reason, store)
         }
-        TokenState::LoginRequired { reason } => Check::fail(
+        TokenState::LoginRequired { reason, .. } => Check::fail(
             "token",
             match stored.last_error.as_deref().and_then(|e| e.lines().next()) {
                 Some(e) => format!("a new login is needed: {e} (the provider said: {reason})"),

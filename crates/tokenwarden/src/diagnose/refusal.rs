@@ -331,6 +331,7 @@ mod tests {
             version: Version::from_raw(3),
             state: TokenState::LoginRequired {
                 reason: "invalid_grant: nope".into(),
+                cause: None,
             },
             last_error: None,
             last_refresh_at: Some(t(4000)),

@@ -176,7 +176,10 @@ impl Session {
         if let Err(e) = self.store.mark_state(
             &self.profile,
             t2.version,
-            TokenState::LoginRequired { reason },
+            TokenState::LoginRequired {
+                reason,
+                cause: None,
+            },
             Some(&message),
             lost_rotation,
         ) {

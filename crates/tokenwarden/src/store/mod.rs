@@ -46,7 +46,7 @@ pub use sqlite::SqliteStore;
 
 pub use crate::retry::{BreakerBackend, BreakerRecord};
 
-use crate::error::Result;
+use crate::error::{Cause, Result};
 use crate::token::TokenSet;
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -95,6 +95,10 @@ pub enum TokenState {
     LoginRequired {
         /// Why, in words a person understands (e.g. the OAuth error and its description).
         reason: String,
+        /// Why, as data: the cause the session named when it marked the tokens (a revoked
+        /// session, a possibly lost rotation, ...). `None` for marks written before the store
+        /// kept causes, or with a cause this build does not know.
+        cause: Option<Cause>,
     },
 }
 
@@ -111,18 +115,33 @@ impl TokenState {
     /// The reason, for [`TokenState::LoginRequired`].
     pub fn reason(&self) -> Option<&str> {
         match self {
-            TokenState::LoginRequired { reason } => Some(reason),
+            TokenState::LoginRequired { reason, .. } => Some(reason),
             _ => None,
         }
     }
 
-    /// Rebuilds a state from its stored name and reason; `None` for an unknown name.
-    pub(crate) fn from_parts(name: &str, reason: Option<String>) -> Option<TokenState> {
+    /// The stored cause, for [`TokenState::LoginRequired`] (when known).
+    pub fn cause(&self) -> Option<Cause> {
+        match self {
+            TokenState::LoginRequired { cause, .. } => *cause,
+            _ => None,
+        }
+    }
+
+    /// Rebuilds a state from its stored name, reason and cause name; `None` for an unknown
+    /// state name. An unknown cause name reads as no cause (a newer tokenwarden may know more
+    /// causes than this one).
+    pub(crate) fn from_parts(
+        name: &str,
+        reason: Option<String>,
+        cause: Option<&str>,
+    ) -> Option<TokenState> {
         match name {
             "valid" => Some(TokenState::Valid),
             "rejected" => Some(TokenState::Rejected),
             "login_required" => Some(TokenState::LoginRequired {
                 reason: reason.unwrap_or_default(),
+                cause: cause.and_then(Cause::parse),
             }),
             _ => None,
         }
@@ -132,7 +151,7 @@ impl TokenState {
 impl fmt::Display for TokenState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TokenState::LoginRequired { reason } if !reason.is_empty() => {
+            TokenState::LoginRequired { reason, .. } if !reason.is_empty() => {
                 write!(f, "login required ({reason})")
             }
             TokenState::LoginRequired { .. } => f.write_str("login required"),
@@ -164,8 +183,8 @@ pub struct StoredTokens {
     /// The last refresh attempt ended in a transient failure (5xx, timeout, connection lost),
     /// or is still in flight (or its process died), so the server may have rotated the refresh
     /// token without the answer arriving. A later `invalid_grant` is then reported as a possibly
-    /// lost rotation; a LoginRequired state reached that way keeps the flag, so that it is
-    /// reported as such again.
+    /// lost rotation; a LoginRequired state reached that way keeps the flag, and names the
+    /// cause itself ([`TokenState::cause`]), so that it is reported as such again.
     pub refresh_failure_transient: bool,
     /// When this record last changed (a write or a mark).
     pub updated_at: SystemTime,
@@ -252,8 +271,9 @@ pub trait Store: BreakerBackend + Send + Sync {
     fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool>;
 
     /// Records the outcome of a refresh attempt for the tokens of `version` (if it is still the
-    /// stored one; true when it was): the new state, the error shown to a person (no secrets),
-    /// whether the failure was transient. Sets `last_refresh_at`. Never touches token values.
+    /// stored one; true when it was): the new state (a [`TokenState::LoginRequired`] with its
+    /// reason and cause), the error shown to a person (no secrets), whether the failure was
+    /// transient. Sets `last_refresh_at`. Never touches token values.
     fn mark_state(
         &self,
         profile: &str,

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 /// The columns read by [`RawRow::from_row`], in order.
 pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_token, id_token, \
      token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, issuer, \
-     state, state_reason, last_error, last_refresh_at, refresh_failure_transient, updated_at";
+     state, state_reason, state_cause, last_error, last_refresh_at, refresh_failure_transient, \
+     updated_at";
 
 /// A token row as stored, before opening.
 pub(crate) struct RawRow {
@@ -33,6 +34,7 @@ pub(crate) struct RawRow {
     issuer: Option<String>,
     state: String,
     state_reason: Option<String>,
+    state_cause: Option<String>,
     last_error: Option<String>,
     last_refresh_at: Option<i64>,
     transient: i64,
@@ -57,10 +59,11 @@ impl RawRow {
             issuer: r.get(11)?,
             state: r.get(12)?,
             state_reason: r.get(13)?,
-            last_error: r.get(14)?,
-            last_refresh_at: r.get(15)?,
-            transient: r.get(16)?,
-            updated_at: r.get(17)?,
+            state_cause: r.get(14)?,
+            last_error: r.get(15)?,
+            last_refresh_at: r.get(16)?,
+            transient: r.get(17)?,
+            updated_at: r.get(18)?,
         })
     }
 }
@@ -130,8 +133,12 @@ pub(crate) fn decode(raw: RawRow, sealer: &Sealer) -> std::result::Result<Stored
             raw.profile
         ))
     })?;
-    let state = TokenState::from_parts(&raw.state, raw.state_reason.clone())
-        .ok_or_else(|| damaged(format!("the state of profile {:?} is unknown", raw.profile)))?;
+    let state = TokenState::from_parts(
+        &raw.state,
+        raw.state_reason.clone(),
+        raw.state_cause.as_deref(),
+    )
+    .ok_or_else(|| damaged(format!("the state of profile {:?} is unknown", raw.profile)))?;
     // The non-secret fields first: they are part of each secret's associated data.
     let mut tokens = TokenSet {
         access_token: AccessToken::new(String::new()),
@@ -253,7 +260,7 @@ pub(crate) fn put(
     let scopes = serde_json::Value::from(tokens.scopes.clone()).to_string();
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, ?13, 0, ?14)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, NULL, ?13, 0, ?14)"
     ))?
     .execute(params![
         profile,

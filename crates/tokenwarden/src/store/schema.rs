@@ -69,8 +69,14 @@ CREATE TABLE events (
 CREATE INDEX events_at ON events (at);
 ";
 
+/// Migration 3: the cause of a login-required mark, as data ([`crate::error::Cause::as_str`];
+/// NULL for any other state, and for the marks made before it existed).
+const V3: &str = "
+ALTER TABLE tokens ADD COLUMN state_cause TEXT;
+";
+
 /// Every migration, in order. `user_version` = how many have been applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Fills `meta` of a new database: the key check and the creation time.
 pub(crate) fn init_meta(
@@ -171,11 +177,12 @@ pub(crate) fn migrate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Cause;
     use crate::paths::Paths;
     use crate::secret::{AccessToken, RefreshToken};
     use crate::store::crypto::Sealer;
     use crate::store::perms::{create_private_file, ensure_private_dir};
-    use crate::store::{Event, KeySource, SqliteStore, Store, StoreKey, row};
+    use crate::store::{Event, KeySource, SqliteStore, Store, StoreKey, TokenState, row};
     use crate::token::{TokenSet, from_unix_millis};
 
     #[test]
@@ -203,13 +210,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_schema_1_database_is_migrated_and_its_tokens_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::in_dir(dir.path().join("tw"));
-        ensure_private_dir(&paths.data_dir, "the data directory").unwrap();
-        let now = from_unix_millis(1_700_000_000_000);
-        let tokens = TokenSet {
+    /// The token columns of schemas 1 and 2: all an older tokenwarden wrote.
+    const OLD_TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_token, id_token, \
+         token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, issuer, \
+         state, state_reason, last_error, last_refresh_at, refresh_failure_transient, updated_at";
+
+    fn old_tokens(now: SystemTime) -> TokenSet {
+        TokenSet {
             access_token: AccessToken::new("old-access"),
             token_type: "Bearer".into(),
             refresh_token: Some(RefreshToken::new("old-refresh")),
@@ -220,35 +227,99 @@ mod tests {
             refresh_token_obtained_at: Some(now),
             subject: None,
             issuer: None,
-        };
-        // What an older tokenwarden (schema 1) left behind.
-        {
-            drop(create_private_file(&paths.database()).unwrap());
-            let mut conn = Connection::open(paths.database()).unwrap();
-            let sealer = Sealer::new(&StoreKey::from_bytes([9; 32]));
-            let check = sealer.key_check().unwrap();
-            migrate_to(&mut conn, 1, |tx| init_meta(tx, &check, now)).unwrap();
-            let tx = conn.transaction().unwrap();
-            let v = row::next_version(&tx).unwrap();
-            row::put(&tx, &sealer, "p", v, &tokens, None, now).unwrap();
-            tx.commit().unwrap();
-            let uv: i64 = conn
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .unwrap();
-            assert_eq!(uv, 1);
         }
-        let store =
-            SqliteStore::open(&paths, KeySource::Key(StoreKey::from_bytes([9; 32]))).unwrap();
-        let conn = Connection::open(paths.database()).unwrap();
-        let uv: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
+    }
+
+    /// What an older tokenwarden (schema `version`) left behind in `paths`: its tables, made by
+    /// its own migrations, holding profile `p` (valid) and profile `gone` (marked
+    /// login-required, with a reason and the in-flight flag, as those builds marked it). The
+    /// rows are sealed by this build in a scratch database at the current schema, then copied
+    /// column by column into the columns the old schema has.
+    fn old_database(paths: &Paths, version: i64, tokens: &TokenSet, now: SystemTime) {
+        let sealer = Sealer::new(&StoreKey::from_bytes([9; 32]));
+        let scratch = paths.data_dir.join("scratch.db");
+        {
+            let mut conn = Connection::open(&scratch).unwrap();
+            migrate(&mut conn, |_| Ok(())).unwrap();
+            let tx = conn.transaction().unwrap();
+            for profile in ["p", "gone"] {
+                let v = row::next_version(&tx).unwrap();
+                row::put(&tx, &sealer, profile, v, tokens, None, now).unwrap();
+            }
+            tx.execute(
+                "UPDATE tokens SET state = 'login_required', \
+                 state_reason = 'invalid_grant: the refresh token was revoked', \
+                 last_error = 'the provider revoked the session', refresh_failure_transient = 1 \
+                 WHERE profile = 'gone'",
+                [],
+            )
             .unwrap();
-        assert_eq!(uv, current_version());
-        let read = store.read("p").unwrap().unwrap();
-        assert_eq!(read.tokens, tokens);
-        store
-            .append_event(&Event::new(now, "p", "refresh", "ok"))
+            tx.commit().unwrap();
+        }
+        drop(create_private_file(&paths.database()).unwrap());
+        let mut conn = Connection::open(paths.database()).unwrap();
+        let check = sealer.key_check().unwrap();
+        migrate_to(&mut conn, version, |tx| init_meta(tx, &check, now)).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS scratch", [scratch.to_str().unwrap()])
             .unwrap();
-        assert_eq!(store.recent_events(now, None, 10).unwrap().len(), 1);
+        conn.execute_batch(&format!(
+            "INSERT INTO main.tokens ({OLD_TOKEN_COLUMNS}) \
+             SELECT {OLD_TOKEN_COLUMNS} FROM scratch.tokens; \
+             UPDATE main.sequence SET value = (SELECT value FROM scratch.sequence); \
+             DETACH DATABASE scratch;"
+        ))
+        .unwrap();
+        assert_eq!(user_version(&conn).unwrap(), version);
+        drop(conn);
+        std::fs::remove_file(&scratch).unwrap();
+    }
+
+    #[test]
+    fn an_older_database_is_migrated_and_its_tokens_and_marks_kept() {
+        for version in 1..current_version() {
+            let dir = tempfile::tempdir().unwrap();
+            let paths = Paths::in_dir(dir.path().join("tw"));
+            ensure_private_dir(&paths.data_dir, "the data directory").unwrap();
+            let now = from_unix_millis(1_700_000_000_000);
+            let tokens = old_tokens(now);
+            old_database(&paths, version, &tokens, now);
+            let store =
+                SqliteStore::open(&paths, KeySource::Key(StoreKey::from_bytes([9; 32]))).unwrap();
+            let conn = Connection::open(paths.database()).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), current_version());
+            let read = store.read("p").unwrap().unwrap();
+            assert_eq!(read.tokens, tokens, "schema {version}");
+            assert_eq!(read.state, TokenState::Valid);
+            // A mark made before causes were stored reads back with its reason and no cause.
+            let gone = store.read("gone").unwrap().unwrap();
+            assert_eq!(gone.tokens, tokens);
+            assert_eq!(
+                gone.state,
+                TokenState::LoginRequired {
+                    reason: "invalid_grant: the refresh token was revoked".into(),
+                    cause: None,
+                },
+                "schema {version}"
+            );
+            assert_eq!(gone.state.cause(), None);
+            assert_eq!(
+                gone.last_error.as_deref(),
+                Some("the provider revoked the session")
+            );
+            assert!(gone.refresh_failure_transient);
+            // New versions continue the old sequence; new marks keep their cause.
+            let v = store.replace("p", &tokens).unwrap();
+            assert!(v > gone.version);
+            let mark = TokenState::LoginRequired {
+                reason: "invalid_grant".into(),
+                cause: Some(Cause::RefreshTokenRevoked),
+            };
+            assert!(store.mark_state("p", v, mark.clone(), None, false).unwrap());
+            assert_eq!(store.read("p").unwrap().unwrap().state, mark);
+            store
+                .append_event(&Event::new(now, "p", "refresh", "ok"))
+                .unwrap();
+            assert_eq!(store.recent_events(now, None, 10).unwrap().len(), 1);
+        }
     }
 }

@@ -23,7 +23,7 @@ use super::{
     Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::paths::Paths;
 use crate::token::{TokenSet, to_unix_millis};
 use rusqlite::{
@@ -541,15 +541,16 @@ impl Store for SqliteStore {
         self.run(|conn| {
             let n = conn
                 .prepare_cached(
-                    "UPDATE tokens SET state = ?3, state_reason = ?4, last_error = ?5, \
-                     refresh_failure_transient = ?6, last_refresh_at = ?7, updated_at = ?7 \
-                     WHERE profile = ?1 AND version = ?2",
+                    "UPDATE tokens SET state = ?3, state_reason = ?4, state_cause = ?5, \
+                     last_error = ?6, refresh_failure_transient = ?7, last_refresh_at = ?8, \
+                     updated_at = ?8 WHERE profile = ?1 AND version = ?2",
                 )?
                 .execute(params![
                     profile,
                     version.get(),
                     state.as_str(),
                     state.reason(),
+                    state.cause().map(Cause::as_str),
                     last_error,
                     transient,
                     now

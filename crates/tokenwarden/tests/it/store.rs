@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokenwarden::ErrorKind;
 use tokenwarden::clock::ManualClock;
+use tokenwarden::error::Cause;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::{AccessToken, IdToken, RefreshToken};
 use tokenwarden::store::{
@@ -90,6 +91,7 @@ contract!(
     a_write_resets_the_state,
     profiles_are_isolated,
     every_field_round_trips,
+    login_required_causes_round_trip,
     breaker_records_round_trip,
     events_round_trip,
     locks_exclude_and_wait_boundedly,
@@ -169,6 +171,7 @@ fn marks_apply_only_to_the_version_seen(s: &dyn Store, clock: &ManualClock) {
 
     let login = TokenState::LoginRequired {
         reason: "invalid_grant: token revoked".into(),
+        cause: Some(Cause::RefreshTokenRevoked),
     };
     clock.advance(Duration::from_secs(5));
     assert!(
@@ -248,6 +251,58 @@ fn every_field_round_trips(s: &dyn Store, _: &ManualClock) {
     assert_eq!(s.read("sparse").unwrap().unwrap().tokens, sparse);
     // Secrets stay redacted in Debug.
     assert!(!format!("{r:?}").contains("PLAINTEXT-MARKER"));
+}
+
+fn login_required_causes_round_trip(s: &dyn Store, _: &ManualClock) {
+    let v = s.replace("p", &tokens("1")).unwrap();
+    // Every cause, and none (a mark that names no cause).
+    let causes = Cause::ALL.iter().copied().map(Some).chain([None]);
+    for cause in causes {
+        let mark = TokenState::LoginRequired {
+            reason: "invalid_grant: token revoked".into(),
+            cause,
+        };
+        assert!(
+            s.mark_state("p", v, mark.clone(), Some("revoked"), false)
+                .unwrap()
+        );
+        let r = s.read("p").unwrap().unwrap();
+        assert_eq!(r.state, mark);
+        assert_eq!(r.state.cause(), cause);
+        assert_eq!(r.state.reason(), Some("invalid_grant: token revoked"));
+    }
+    let lost = TokenState::LoginRequired {
+        reason: "invalid_grant".into(),
+        cause: Some(Cause::PossiblyLostRotation),
+    };
+    assert!(s.mark_state("p", v, lost.clone(), None, true).unwrap());
+    // A rejection keeps the mark and its cause.
+    assert!(s.mark_rejected("p", v).unwrap());
+    assert_eq!(s.read("p").unwrap().unwrap().state, lost);
+    // Other states carry no cause.
+    assert!(
+        s.mark_state("p", v, TokenState::Rejected, None, false)
+            .unwrap()
+    );
+    assert_eq!(s.read("p").unwrap().unwrap().state.cause(), None);
+    // A new write clears the mark and its cause.
+    assert!(s.mark_state("p", v, lost, None, true).unwrap());
+    let v2 = s
+        .write_if_version("p", v, &tokens("2"))
+        .unwrap()
+        .written()
+        .unwrap();
+    let r = s.read("p").unwrap().unwrap();
+    assert_eq!((r.version, r.state), (v2, TokenState::Valid));
+    // Profiles keep their own causes.
+    let vq = s.replace("q", &tokens("q")).unwrap();
+    let revoked = TokenState::LoginRequired {
+        reason: String::new(),
+        cause: Some(Cause::RefreshTokenRevoked),
+    };
+    assert!(s.mark_state("q", vq, revoked.clone(), None, false).unwrap());
+    assert_eq!(s.read("q").unwrap().unwrap().state, revoked);
+    assert_eq!(s.read("p").unwrap().unwrap().state, TokenState::Valid);
 }
 
 fn breaker_records_round_trip(s: &dyn Store, _: &ManualClock) {

@@ -10,9 +10,12 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use tokenwarden::ErrorKind;
+use tokenwarden::error::Cause;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::SecretString;
-use tokenwarden::store::{CasOutcome, KeySource, SqliteStore, Store, StoreKey, Version};
+use tokenwarden::store::{
+    CasOutcome, KeySource, SqliteStore, Store, StoreKey, TokenState, Version,
+};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).expect("metadata").permissions().mode() & 0o777
@@ -374,6 +377,108 @@ fn a_database_from_a_newer_tokenwarden_is_refused() {
         "{}",
         err.message()
     );
+    assert!(set_aside_files(&paths).is_empty());
+}
+
+fn user_version(paths: &Paths) -> i64 {
+    Connection::open(paths.database())
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
+    let (_dir, paths) = temp_paths();
+    let current = {
+        let store = open(&paths);
+        store.replace("p", &tokens("1")).unwrap();
+        let v = store.replace("gone", &tokens("gone")).unwrap();
+        let mark = TokenState::LoginRequired {
+            reason: "invalid_grant: token revoked".into(),
+            cause: None,
+        };
+        assert!(
+            store
+                .mark_state(
+                    "gone",
+                    v,
+                    mark,
+                    Some("the provider revoked the session"),
+                    false
+                )
+                .unwrap()
+        );
+        user_version(&paths)
+    };
+    assert_eq!(current, 3);
+    // What tokenwarden at schema 2 left: the tokens table without the cause column.
+    {
+        let conn = Connection::open(paths.database()).unwrap();
+        conn.execute_batch("ALTER TABLE tokens DROP COLUMN state_cause")
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let store = open(&paths);
+    assert_eq!(user_version(&paths), current);
+    assert_eq!(store.read("p").unwrap().unwrap().tokens, tokens("1"));
+    let gone = store.read("gone").unwrap().unwrap();
+    assert_eq!(gone.tokens, tokens("gone"));
+    assert_eq!(
+        gone.state,
+        TokenState::LoginRequired {
+            reason: "invalid_grant: token revoked".into(),
+            cause: None,
+        }
+    );
+    assert_eq!(
+        gone.last_error.as_deref(),
+        Some("the provider revoked the session")
+    );
+    // The migrated store keeps the causes of new marks.
+    let lost = TokenState::LoginRequired {
+        reason: "invalid_grant".into(),
+        cause: Some(Cause::PossiblyLostRotation),
+    };
+    assert!(
+        store
+            .mark_state("gone", gone.version, lost.clone(), None, true)
+            .unwrap()
+    );
+    assert_eq!(open(&paths).read("gone").unwrap().unwrap().state, lost);
+    assert!(set_aside_files(&paths).is_empty());
+}
+
+#[test]
+fn an_unknown_cause_reads_as_none_not_as_damage() {
+    let (_dir, paths) = temp_paths();
+    let store = open(&paths);
+    let v = store.replace("p", &tokens("1")).unwrap();
+    let mark = TokenState::LoginRequired {
+        reason: "invalid_grant".into(),
+        cause: Some(Cause::RefreshTokenRevoked),
+    };
+    assert!(store.mark_state("p", v, mark, None, false).unwrap());
+    // A cause named by a newer tokenwarden, or a damaged name.
+    for name in ["a_cause_from_the_future", ""] {
+        let conn = Connection::open(paths.database()).unwrap();
+        conn.execute(
+            "UPDATE tokens SET state_cause = ?1 WHERE profile = 'p'",
+            [name],
+        )
+        .unwrap();
+        drop(conn);
+        let r = store.read("p").unwrap().unwrap();
+        assert_eq!(
+            r.state,
+            TokenState::LoginRequired {
+                reason: "invalid_grant".into(),
+                cause: None,
+            },
+            "{name:?}"
+        );
+        assert_eq!(r.tokens, tokens("1"));
+    }
     assert!(set_aside_files(&paths).is_empty());
 }
 
