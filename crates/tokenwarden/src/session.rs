@@ -379,9 +379,9 @@ impl Session {
     async fn slow_path(&self, min_ttl: Duration) -> Result<Token> {
         let t = self.read()?;
         let now = self.clock.now();
-        if let TokenState::LoginRequired { reason, .. } = &t.state {
+        if matches!(t.state, TokenState::LoginRequired { .. }) {
             self.cache.clear();
-            return Err(self.login_required_again(&t, reason));
+            return Err(self.login_required_again(&t));
         }
         let need = self.attainable(&t.tokens, min_ttl);
         let usable = t.state == TokenState::Valid;
@@ -485,8 +485,8 @@ impl Session {
     ) -> Result<Token> {
         let t = self.read()?;
         let now = self.clock.now();
-        if let TokenState::LoginRequired { reason, .. } = &t.state {
-            return Err(self.login_required_again(&t, reason));
+        if matches!(t.state, TokenState::LoginRequired { .. }) {
+            return Err(self.login_required_again(&t));
         }
         let valid = t.state == TokenState::Valid;
         if valid
@@ -554,8 +554,8 @@ impl Session {
             self.cache.set(&t2);
             return Ok(Token::from_stored(&t2));
         }
-        if let TokenState::LoginRequired { reason, .. } = &t2.state {
-            return Err(self.login_required_again(&t2, reason));
+        if matches!(t2.state, TokenState::LoginRequired { .. }) {
+            return Err(self.login_required_again(&t2));
         }
         // One attempt only while the token still serves the caller.
         let effort = if usable && t2.tokens.is_valid_for(now, need) {
@@ -676,9 +676,7 @@ impl Session {
                         Ok(Token::from_stored(&cur))
                     }
                     Some(cur) => match &cur.state {
-                        TokenState::LoginRequired { reason, .. } => {
-                            Err(self.login_required_again(&cur, reason))
-                        }
+                        TokenState::LoginRequired { .. } => Err(self.login_required_again(&cur)),
                         _ => Err(Error::login_required(format!(
                             "the token of profile `{}` was replaced during the refresh and the replacement was rejected by the server",
                             self.profile

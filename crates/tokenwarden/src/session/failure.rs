@@ -4,7 +4,8 @@
 //!   writer may have stored a newer token (then that token is the answer); otherwise mark the
 //!   stored tokens LoginRequired (kept, never deleted) and say whether the provider revoked the
 //!   session or a rotation was probably lost (an earlier attempt's answer never arrived). The
-//!   in-flight flag stays set on a lost rotation, so that later calls report the same cause.
+//!   mark stores that cause as data (and the in-flight flag stays set on a lost rotation), so
+//!   that later calls, `status` and `doctor` report the same cause without reading the words.
 //! - a transient failure while the current token has not hard-expired: degraded mode, the
 //!   current token with a warning; until the time the error names (an open circuit breaker, a
 //!   `Retry-After`) this session does not try again.
@@ -143,17 +144,13 @@ impl Session {
             .refresh_token_obtained_at
             .map(|t| humantime::format_rfc3339_seconds(t).to_string())
             .unwrap_or_else(|| "at an unknown time".into());
-        let (message, cause, hint) = if lost_rotation {
+        let (message, cause) = if lost_rotation {
             (
                 format!(
                     "the provider refused the refresh token of profile `{}` (obtained {obtained}) after an earlier refresh's answer was lost (a 5xx, a timeout, or a process killed mid-refresh): the provider probably rotated the refresh token and the new one never arrived",
                     self.profile
                 ),
                 Cause::PossiblyLostRotation,
-                format!(
-                    "{}; a provider-side reuse grace period (accepting the previous refresh token for a few seconds) avoids this",
-                    self.login_hint()
-                ),
             )
         } else {
             (
@@ -162,7 +159,6 @@ impl Session {
                     self.profile
                 ),
                 Cause::RefreshTokenRevoked,
-                self.login_hint(),
             )
         };
         let reason = match err.oauth() {
@@ -172,13 +168,14 @@ impl Session {
             },
             None => err.message().to_string(),
         };
-        // A lost rotation keeps the flag, so that later calls report the same cause.
+        // The cause is stored with the mark, so that later calls (and `status`, `doctor`)
+        // report the same one. A lost rotation also keeps the in-flight flag.
         if let Err(e) = self.store.mark_state(
             &self.profile,
             t2.version,
             TokenState::LoginRequired {
                 reason,
-                cause: None,
+                cause: Some(cause),
             },
             Some(&message),
             lost_rotation,
@@ -190,30 +187,49 @@ impl Session {
             .with_kind(ErrorKind::LoginRequired)
             .with_message(message)
             .with_cause(cause)
-            .with_hint(hint))
+            .with_hint(self.relogin_hint(cause)))
     }
 
-    /// The error for tokens already marked LoginRequired: the message stored when it happened,
-    /// with the cause it had (a possibly lost rotation keeps the in-flight flag).
-    pub(super) fn login_required_again(&self, t: &StoredTokens, reason: &str) -> Error {
-        let why = t.last_error.as_deref().unwrap_or(reason);
-        let (cause, hint) = if t.refresh_failure_transient {
-            (
-                Cause::PossiblyLostRotation,
-                format!(
-                    "{}; a provider-side reuse grace period (accepting the previous refresh token for a few seconds) avoids this",
-                    self.login_hint()
-                ),
-            )
+    /// What to do about tokens marked LoginRequired for `cause`.
+    fn relogin_hint(&self, cause: Cause) -> String {
+        match cause {
+            Cause::PossiblyLostRotation => format!(
+                "{}; a provider-side reuse grace period (accepting the previous refresh token for a few seconds) avoids this",
+                self.login_hint()
+            ),
+            _ => self.login_hint(),
+        }
+    }
+
+    /// The error for tokens already marked LoginRequired: the message recorded when it
+    /// happened, with the cause stored with the mark and the same hint as then. A mark made
+    /// before the store kept causes has none: then the in-flight flag, which a possibly lost
+    /// rotation keeps, tells that cause from a revocation.
+    pub(super) fn login_required_again(&self, t: &StoredTokens) -> Error {
+        let reason = t.state.reason().unwrap_or_default();
+        let cause = t.state.cause().unwrap_or(if t.refresh_failure_transient {
+            Cause::PossiblyLostRotation
         } else {
-            (Cause::RefreshTokenRevoked, self.login_hint())
+            Cause::RefreshTokenRevoked
+        });
+        let what = t
+            .last_error
+            .as_deref()
+            .and_then(|e| e.lines().next())
+            .map(|e| e.trim_start_matches("error: ").to_string())
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| cause.describe().to_string());
+        let said = if reason.is_empty() || what.contains(reason) {
+            String::new()
+        } else {
+            format!(" (the provider said: {reason})")
         };
         Error::login_required(format!(
-            "profile `{}` needs a new login: {why}",
+            "profile `{}` needs a new login: {what}{said}",
             self.profile
         ))
         .with_cause(cause)
-        .with_hint(hint)
+        .with_hint(self.relogin_hint(cause))
     }
 
     /// The current token with a warning, when the provider failed for this version and said

@@ -471,7 +471,14 @@ async fn invalid_grant_marks_login_required_and_keeps_the_credentials() {
         e.message()
     );
     let st = f.stored();
-    assert!(matches!(st.state, TokenState::LoginRequired { .. }));
+    assert_eq!(
+        st.state,
+        TokenState::LoginRequired {
+            reason: "invalid_grant: the refresh token was revoked".into(),
+            cause: Some(Cause::RefreshTokenRevoked),
+        },
+        "the cause is stored as data"
+    );
     assert_eq!(
         st.tokens.access_token.expose(),
         "at-login",
@@ -492,6 +499,12 @@ async fn invalid_grant_marks_login_required_and_keeps_the_credentials() {
         again.report()
     );
     assert_eq!(again.cause(), Some(Cause::RefreshTokenRevoked));
+    assert_eq!(again.hint(), e.hint(), "the same fix as the first time");
+    assert!(
+        again.message().contains("the refresh token was revoked"),
+        "the provider's words: {}",
+        again.report()
+    );
     assert_eq!(grants.calls(), 1, "no second refresh of a refused token");
     // A login in another terminal is picked up at the next call.
     f.store
@@ -577,7 +590,9 @@ async fn invalid_grant_after_an_interrupted_refresh_is_a_possibly_lost_rotation(
     );
     assert!(e.message().contains("probably rotated"), "{}", e.report());
     assert!(e.hint().unwrap().contains("reuse grace"), "{}", e.report());
-    // The next call (or another process) reports the same cause from the stored state.
+    // The mark stores the cause as data: the next call (or another process, `status`,
+    // `doctor`) reports the same cause from it, not from the words of the message.
+    assert_eq!(f.stored().state.cause(), Some(Cause::PossiblyLostRotation));
     let again = s
         .get_token(Duration::ZERO)
         .await
@@ -593,7 +608,64 @@ async fn invalid_grant_after_an_interrupted_refresh_is_a_possibly_lost_rotation(
         "{}",
         again.report()
     );
+    assert_eq!(again.hint(), e.hint(), "the same fix as the first time");
     assert_eq!(grants.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_stored_mark_is_reported_with_its_stored_cause() {
+    let lost_hint = "reuse grace period";
+    // (stored cause, in-flight flag, recorded message) -> the cause reported.
+    let cases = [
+        // The stored cause decides, whatever the flag and the words.
+        (
+            Some(Cause::PossiblyLostRotation),
+            false,
+            Some("the provider said no"),
+            Cause::PossiblyLostRotation,
+        ),
+        (
+            Some(Cause::RefreshTokenRevoked),
+            true,
+            Some("an answer was lost: probably rotated"),
+            Cause::RefreshTokenRevoked,
+        ),
+        (Some(Cause::NotLoggedIn), false, None, Cause::NotLoggedIn),
+        // A mark from before the store kept causes: the flag tells.
+        (None, true, None, Cause::PossiblyLostRotation),
+        (None, false, None, Cause::RefreshTokenRevoked),
+    ];
+    for (stored_cause, flag, last_error, expected) in cases {
+        let f = Fixture::new(MINUTE);
+        let grants = Scripted::new(|_, _| panic!("a marked profile is not refreshed"));
+        let v = f.stored().version;
+        let mark = TokenState::LoginRequired {
+            reason: "invalid_grant: the session ended".into(),
+            cause: stored_cause,
+        };
+        assert!(
+            f.store
+                .mark_state(PROFILE, v, mark, last_error, flag)
+                .unwrap()
+        );
+        let s = f.session(&grants);
+        let e = s.get_token(Duration::ZERO).await.expect_err("marked");
+        let case = format!("{stored_cause:?}, flag {flag}: {}", e.report());
+        assert_eq!(e.kind(), ErrorKind::LoginRequired, "{case}");
+        assert_eq!(e.cause(), Some(expected), "{case}");
+        let hint = e.hint().expect("a hint");
+        assert!(hint.contains("tokenwarden --profile p login"), "{case}");
+        assert_eq!(
+            hint.contains(lost_hint),
+            expected == Cause::PossiblyLostRotation,
+            "{case}"
+        );
+        // What happened, then what the provider said.
+        let what = last_error.unwrap_or(expected.describe());
+        assert!(e.message().contains(what), "{case}");
+        assert!(e.message().contains("the session ended"), "{case}");
+        assert_eq!(grants.calls(), 0);
+    }
 }
 
 #[tokio::test]
