@@ -4,6 +4,7 @@
 
 use super::Check;
 use crate::config::{GrantType, Profile, SecretSource};
+use crate::error::Cause;
 use crate::store::{SqliteStore, Store, StoredTokens, TokenState};
 use crate::warden::Warden;
 use std::os::unix::fs::PermissionsExt as _;
@@ -300,6 +301,17 @@ pub fn not_logged_in(p: &Profile) -> Check {
     )
 }
 
+/// Whether a login-required mark is the provider refusing the refresh token, which
+/// [`super::refusal`] explains: the cause the session stored says so; a mark made before the
+/// store kept causes has only its reason, which starts with the OAuth error code.
+fn refresh_token_refused(cause: Option<Cause>, reason: &str) -> bool {
+    match cause {
+        Some(Cause::RefreshTokenRevoked | Cause::PossiblyLostRotation) => true,
+        Some(_) => false,
+        None => reason.starts_with("invalid_grant"),
+    }
+}
+
 /// `token`, `scopes`, `refresh_token`, `last_error`: what is stored and what it means. The
 /// stored tokens, when there are some.
 pub fn token(
@@ -338,14 +350,22 @@ pub fn token(
         ),
     };
     let check = match &stored.state {
-        TokenState::LoginRequired { reason, .. } if reason.starts_with("invalid_grant") => {
+        TokenState::LoginRequired { reason, cause } if refresh_token_refused(*cause, reason) => {
             super::refusal::check(p, &stored, reason, store)
         }
-        TokenState::LoginRequired { reason, .. } => Check::fail(
+        TokenState::LoginRequired { reason, cause } => Check::fail(
             "token",
-            match stored.last_error.as_deref().and_then(|e| e.lines().next()) {
-                Some(e) => format!("a new login is needed: {e} (the provider said: {reason})"),
-                None => format!(
+            match (
+                stored.last_error.as_deref().and_then(|e| e.lines().next()),
+                cause,
+            ) {
+                (Some(e), _) => {
+                    format!("a new login is needed: {e} (the provider said: {reason})")
+                }
+                (None, Some(c)) => {
+                    format!("a new login is needed: {} ({reason})", c.describe())
+                }
+                (None, None) => format!(
                     "a new login is needed: the provider refused to renew the tokens ({reason})"
                 ),
             },

@@ -3,9 +3,9 @@
 //!
 //! - [`Refusal::PossiblyLostRotation`]: a refresh before the refusal got no usable answer (a
 //!   5xx, a timeout, a lost connection; or a process stopped mid-refresh, which the store's
-//!   `refresh_failure_transient` flag remembers, and the session's error names once it has
-//!   marked the tokens login-required). The provider may have rotated the refresh token all
-//!   the same; the next refresh presented the replaced one.
+//!   `refresh_failure_transient` flag remembers, and the cause the session stored with its
+//!   login-required mark names). The provider may have rotated the refresh token all the
+//!   same; the next refresh presented the replaced one.
 //! - [`Refusal::SharedRefreshToken`]: another program presented the same refresh token, a
 //!   rotation race outside tokenwarden's coordination. tokenwarden refreshes a profile under one
 //!   lock and re-reads the store first, so it never presents a refresh token it has rotated
@@ -16,6 +16,7 @@
 
 use super::Check;
 use crate::config::Profile;
+use crate::error::Cause;
 use crate::events::{Operation, Outcome};
 use crate::store::{Event, Store, StoredTokens};
 use std::time::{Duration, SystemTime};
@@ -89,20 +90,18 @@ fn maybe_processed(e: &Event) -> bool {
 }
 
 /// True when the store says the refusal followed a refresh that may have been processed: the
-/// in-flight flag, or, once the session has marked the tokens login-required (which clears the
-/// flag), the lost rotation named in the error it recorded. A process killed mid-refresh leaves
-/// no event, and to the provider its refresh looks like another client's: only this tells them
-/// apart.
+/// cause the session stored with its login-required mark, or (for a mark made before the
+/// store kept causes) the in-flight flag, which a lost rotation keeps. A process killed
+/// mid-refresh leaves no event, and to the provider its refresh looks like another client's:
+/// only this tells them apart.
 fn marked_lost(stored: &StoredTokens) -> bool {
-    stored.refresh_failure_transient
-        || stored.last_error.as_deref().is_some_and(|e| {
-            let e = e.to_ascii_lowercase();
-            e.contains("probably rotated") || e.contains("answer was lost")
-        })
+    stored.state.cause() == Some(Cause::PossiblyLostRotation) || stored.refresh_failure_transient
 }
 
-/// Classifies the refusal of `stored` (marked login-required for `reason`) from the events of
-/// its profile, oldest first.
+/// Classifies the refusal of `stored` (marked login-required for `reason`): the cause stored
+/// with the mark first, then the events of its profile, oldest first. A stored
+/// [`Cause::RefreshTokenRevoked`] only says that no lost answer was known to the session: a
+/// second client sharing the refresh token is told from a revocation by the evidence.
 pub fn classify(stored: &StoredTokens, reason: &str, events: &[Event]) -> Findings {
     let reuse_reported = description(reason).is_some_and(reports_reuse);
     let at = events.iter().rposition(is_refusal);
@@ -378,6 +377,50 @@ mod tests {
         // The store's flag alone (a process killed mid-refresh leaves no event).
         let f = classify(&stored(true), "invalid_grant", &[refusal(200)]);
         assert_eq!(f.refusal, Refusal::PossiblyLostRotation);
+    }
+
+    fn marked(cause: Cause, last_error: &str) -> StoredTokens {
+        StoredTokens {
+            state: TokenState::LoginRequired {
+                reason: "invalid_grant: nope".into(),
+                cause: Some(cause),
+            },
+            last_error: Some(last_error.into()),
+            ..stored(false)
+        }
+    }
+
+    #[test]
+    fn the_stored_cause_names_a_lost_rotation_whatever_the_words() {
+        // A process killed mid-refresh leaves no event; the session's mark says what it was.
+        let lost = marked(Cause::PossiblyLostRotation, "the provider refused it");
+        for events in [&[refusal(200)][..], &[]] {
+            let f = classify(&lost, "invalid_grant", events);
+            assert_eq!(f.refusal, Refusal::PossiblyLostRotation, "{events:?}");
+        }
+        // Even right after our own refresh, which would otherwise read as a second client.
+        let events = [ev(100, "refresh", "ok", Some(200), None), refusal(160)];
+        let f = classify(&lost, "invalid_grant", &events);
+        assert_eq!(f.refusal, Refusal::PossiblyLostRotation);
+        // The words of the recorded error decide nothing: a revocation stays one.
+        let words = "the provider probably rotated the refresh token: the answer was lost";
+        for stored in [
+            marked(Cause::RefreshTokenRevoked, words),
+            StoredTokens {
+                last_error: Some(words.into()),
+                ..stored(false)
+            },
+        ] {
+            let f = classify(&stored, "invalid_grant: token revoked", &[refusal(200)]);
+            assert_eq!(f.refusal, Refusal::Revoked, "{stored:?}");
+        }
+        // A revocation mark with the signs of a second client is told apart by the evidence.
+        let f = classify(
+            &marked(Cause::RefreshTokenRevoked, "revoked"),
+            "invalid_grant: refresh token reuse detected",
+            &[refusal(200)],
+        );
+        assert_eq!(f.refusal, Refusal::SharedRefreshToken);
     }
 
     #[test]

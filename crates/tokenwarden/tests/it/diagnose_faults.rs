@@ -271,6 +271,16 @@ async fn a_refresh_killed_after_the_rotation_is_a_lost_rotation_not_another_clie
             "reuse grace period",
         ],
     );
+    // The cause stored with the mark is enough: without the in-flight flag, and with no event
+    // of the killed refresh, doctor names the same cause.
+    let marked = store.read("d").unwrap().expect("tokens");
+    assert_eq!(
+        marked.state.cause(),
+        Some(tokenwarden::error::Cause::PossiblyLostRotation)
+    );
+    assert!(store.mark_in_flight("d", marked.version, false).unwrap());
+    let r = doctor(&w, false).await;
+    assert_refusal(&r, &["rotation was probably lost", "reuse grace period"]);
 }
 
 #[tokio::test]
