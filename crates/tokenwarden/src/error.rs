@@ -324,7 +324,7 @@ impl Cause {
             Cause::RateLimited => "the provider is rate limiting",
             Cause::ProviderOutage => "the provider is failing (5xx or temporarily unavailable)",
             Cause::RefreshTokenRevoked => {
-                "the provider revoked the session: it refused the refresh token (revoked or expired)"
+                "the provider revoked the session: it refused the refresh token, revoked or expired"
             }
             Cause::PossiblyLostRotation => {
                 "a refresh-token rotation was probably lost: an earlier refresh's answer never arrived, and the provider refused the refresh token it had replaced"

@@ -5,7 +5,9 @@
 //! JSON (`--json`): one object per profile with `profile`, `configured`, `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
 //! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
-//! `last_refresh_at`, `last_error`, `provider_failing`, `login_required_reason`, `subject`,
+//! `last_refresh_at`, `last_error`, `provider_failing`, `login_required_reason`,
+//! `login_required_cause` (why a new login is needed, as a stable name such as
+//! `refresh_token_revoked` or `possibly_lost_rotation`; null when not known), `subject`,
 //! `version`, and `warnings`: an array of strings (the 5xx-rate warning when the profile's
 //! requests of the last 15 minutes pass its `failure_rate_threshold`), empty when all is well.
 //! Without `--json` the warnings are printed on stderr.
@@ -15,6 +17,7 @@ use super::context;
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
+use tokenwarden::error::Cause;
 use tokenwarden::store::{Store as _, StoredTokens, TokenState};
 
 /// Arguments of `tokenwarden status`.
@@ -105,6 +108,7 @@ fn row(name: &str, configured: bool, s: &StoredTokens, now: SystemTime) -> Value
         "provider_failing": s.refresh_failure_transient && s.last_error.is_some()
             && s.state == TokenState::Valid,
         "login_required_reason": s.state.reason(),
+        "login_required_cause": s.state.cause().map(Cause::as_str),
         "subject": t.subject,
         "version": s.version.get(),
     })
@@ -158,6 +162,16 @@ fn print_row(r: &Value, current: &str, now: SystemTime) {
         println!("    {label}: {first}");
     }
     if state == "login_required" {
+        let cause = r["login_required_cause"].as_str().and_then(Cause::parse);
+        let said = r["login_required_reason"]
+            .as_str()
+            .filter(|s| !s.is_empty());
+        match (cause, said) {
+            (Some(c), Some(s)) => println!("    why: {} (the provider said: {s})", c.describe()),
+            (Some(c), None) => println!("    why: {}", c.describe()),
+            (None, Some(s)) => println!("    the provider said: {s}"),
+            (None, None) => {}
+        }
         println!("    run `tokenwarden --profile {name} login`");
     }
 }

@@ -238,6 +238,10 @@ fn revoke_all_costs_one_refresh_and_revoke_sessions_is_exit_3() {
     let row = &status.json()[0];
     assert_eq!(row["state"], "login_required", "{row}");
     assert_eq!(row["logged_in"], false);
+    assert_eq!(
+        row["login_required_cause"], "refresh_token_revoked",
+        "{row}"
+    );
     assert!(
         row["last_error"]
             .as_str()
@@ -246,6 +250,13 @@ fn revoke_all_costs_one_refresh_and_revoke_sessions_is_exit_3() {
     );
     let text = env.run(&["--profile", P, "status"]);
     assert!(text.stdout.contains("login required"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("why: the provider revoked the session: it refused the refresh token"),
+        "the cause in words: {}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("invalid_grant"), "{}", text.stdout);
     // A new login replaces the marked tokens.
     login_browser(&env, &mock, P).code(0);
     env.run(&request).code(0);
@@ -606,4 +617,5 @@ fn token_json_exec_and_status_say_what_they_should() {
     assert_eq!(rows[0]["state"], "valid");
     assert_eq!(rows[0]["refresh_token"], true);
     assert_eq!(rows[0]["provider_failing"], false);
+    assert_eq!(rows[0]["login_required_cause"], serde_json::Value::Null);
 }
