@@ -42,9 +42,14 @@ pub struct Args {
     /// Worker processes, each a separate `tokenwarden` process.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     workers: u32,
-    /// Length of a run, in seconds (access tokens live 4 s).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    /// Length of a run, in seconds (at least 12: every run plays every fault phase, scaled to
+    /// its length). Access tokens live 4 s in runs under 30 s, 6 s under 40 s, then 8 s.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(schedule::MIN_SECONDS..=3600))]
     seconds: u64,
+    /// The seed of the fault storms' generators (default: a new one each time; the summary
+    /// shows it, so that a run's faults can be drawn again).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Run the naive client instead: each process keeps its own copy of the tokens, refreshes
     /// when its copy looks expired, no lock, no re-read.
     #[arg(long, conflicts_with = "compare")]
@@ -72,6 +77,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         Some(path) => Some(ReportFile::reserve(path)?),
         None => None,
     };
+    let seed = args.seed.unwrap_or_else(new_seed);
     let tty = context::stderr_is_tty();
     let mut runs = Vec::new();
     for strategy in strategies {
@@ -79,6 +85,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
             strategy,
             workers: args.workers,
             seconds: args.seconds,
+            seed,
             tty,
         };
         runs.push(run::run(settings).await?);
@@ -99,6 +106,15 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         writeln!(out, "{}", table::render(&summaries))?;
     }
     Ok(())
+}
+
+/// A seed that differs from run to run (the storms' outcome must not depend on it).
+fn new_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (nanos ^ (u64::from(std::process::id()) << 20)) % 1_000_000
 }
 
 /// The report's file, written atomically: a temporary file beside FILE.html is created before

@@ -4,7 +4,7 @@
 //! the summary table.
 
 use super::protocol::Kind;
-use super::schedule::{Fault, Phase};
+use super::schedule::Fault;
 use super::summary::{Run, Summary};
 use super::table;
 use std::fmt::Write as _;
@@ -33,9 +33,10 @@ pub fn html(runs: &[Run], summaries: &[Summary]) -> String {
     if let Some(first) = summaries.first() {
         let _ = writeln!(
             h,
-            "<p class=\"lead\">{} worker processes called a protected API for {} s, each getting its access token first, while the authorization server played the fault schedule below. Access tokens lived {} s; a token is refreshed in its last {} s (the proactive window), so one well-behaved client alone needs <b>{}</b> refreshes over the run.</p>",
+            "<p class=\"lead\">{} worker processes called a protected API for {} s, each getting its access token first, while the authorization server played the fault schedule below (storms drawn with seed {}). Access tokens lived {} s; a token is refreshed in its last {} s (the proactive window), so one well-behaved client alone needs <b>{}</b> refreshes over the run.</p>",
             first.workers,
             first.seconds,
+            first.seed,
             first.access_ttl_s,
             first.proactive_window_s,
             first.expiry_windows
@@ -55,9 +56,7 @@ pub fn html(runs: &[Run], summaries: &[Summary]) -> String {
         timeline(&mut h, run);
     }
     legend(&mut h);
-    if let Some(run) = runs.first() {
-        phase_table(&mut h, &run.phases);
-    }
+    phase_table(&mut h, runs);
     h.push_str("</body></html>\n");
     h
 }
@@ -69,7 +68,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 12px;border-bottom
 td:first-child,th:first-child{text-align:left}th{background:#f4f4f5}\
 .bad{color:#c0262d;font-weight:600}.good{color:#1a7f37;font-weight:600}\
 svg{display:block;background:#fff;border:1px solid #e4e4e7;border-radius:6px}\
-.phases td,.phases th{text-align:left}.legend span{display:inline-block;margin-right:16px}.sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:4px;border-radius:2px}";
+.phases td,.phases th{text-align:left}.phases td.n,.phases th.n{text-align:right}.legend span{display:inline-block;margin-right:16px}.sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:4px;border-radius:2px}";
 
 fn summary_table(h: &mut String, summaries: &[Summary]) {
     h.push_str("<table><tr><th></th>");
@@ -91,6 +90,9 @@ fn summary_table(h: &mut String, summaries: &[Summary]) {
                 s.resource_calls_failed_outside_outage.to_string(),
                 s.resource_calls_failed_outside_outage > 0,
             )
+        }),
+        ("&nbsp;&nbsp;succeeded after a 401 + refresh", |s| {
+            (s.resource_calls_retried.to_string(), false)
         }),
         ("refreshes performed", |s| (s.refreshes.to_string(), false)),
         ("&nbsp;&nbsp;expiry windows (the ideal)", |s| {
@@ -357,17 +359,42 @@ fn legend(h: &mut String) {
     h.push_str("</p>\n");
 }
 
-fn phase_table(h: &mut String, phases: &[Phase]) {
-    h.push_str("<h2>Fault schedule</h2>\n<table class=\"phases\"><tr><th>from</th><th>to</th><th>phase</th><th>what mockauth did</th></tr>\n");
-    for p in phases {
-        let _ = writeln!(
+/// The schedule, with what mockauth did in each phase of each run.
+fn phase_table(h: &mut String, runs: &[Run]) {
+    let Some(first) = runs.first() else {
+        return;
+    };
+    h.push_str("<h2>Fault schedule</h2>\n<table class=\"phases\"><tr><th>from</th><th>to</th><th>phase</th><th>what mockauth did</th>");
+    for run in runs {
+        let _ = write!(
             h,
-            "<tr><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
+            "<th class=\"n\">faulted answers<br>{0}</th><th class=\"n\">refresh requests<br>{0}</th>",
+            esc(run.strategy.as_str())
+        );
+    }
+    h.push_str("</tr>\n");
+    for (i, p) in first.phases.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<tr><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td>",
             p.start,
             p.end,
             esc(p.fault.name()),
             esc(&p.detail)
         );
+        for run in runs {
+            match run.phases.get(i) {
+                Some(q) if q.played_at.is_some() => {
+                    let _ = write!(
+                        h,
+                        "<td class=\"n\">{}</td><td class=\"n\">{}</td>",
+                        q.faults_injected, q.refresh_requests
+                    );
+                }
+                _ => h.push_str("<td class=\"n\">not played</td><td class=\"n\"></td>"),
+            }
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
 }
