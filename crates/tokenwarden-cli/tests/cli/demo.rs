@@ -200,7 +200,9 @@ fn tokenwarden_keeps_every_worker_logged_in_where_the_naive_client_does_not() {
     assert!(page.contains("<svg"), "no timeline");
     assert!(page.contains("worker 3"), "one lane per worker");
     assert!(page.contains("forced re-logins"), "no summary table");
-    for external in ["src=", "href=", "<script", "<link", "url(", "@import"] {
+    for external in [
+        "src=", "href=", "<script", "<link", "url(", "@import", "http://", "https://",
+    ] {
         assert!(
             !page.contains(external),
             "the page loads something: {external}"

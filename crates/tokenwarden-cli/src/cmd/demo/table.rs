@@ -93,8 +93,12 @@ pub fn verdict(s: &Summary) -> String {
             s.degraded_seconds
         ),
         _ => format!(
-            "naive: {} forced re-logins (each one a person at a browser), {} invalid_grant, {} refresh-token reuses detected, {} failed calls.",
-            s.forced_relogins, s.invalid_grant, s.reuse_detected, s.resource_calls_failed
+            "naive: {} forced re-logins (each one a person at a browser), {} invalid_grant, refresh-token reuse detected {} time{}, {} failed calls.",
+            s.forced_relogins,
+            s.invalid_grant,
+            s.reuse_detected,
+            if s.reuse_detected == 1 { "" } else { "s" },
+            s.resource_calls_failed
         ),
     }
 }
