@@ -17,7 +17,7 @@
 use crate::error::Result;
 use crate::http::TokenClient;
 use crate::secret::AccessToken;
-use crate::token::{DEFAULT_REFRESH_SKEW, TokenSet};
+use crate::token::TokenSet;
 use std::time::Duration;
 
 /// A client that refreshes its own copy of the tokens, uncoordinated (see the module docs).
@@ -38,16 +38,14 @@ impl NaiveClient {
         }
     }
 
-    /// The access token of its own copy, refreshed first when that copy looks expired (inside
-    /// the same proactive window a [`Session`](crate::session::Session) uses, so the two
-    /// refresh at the same moments). A refused refresh is returned as is: LoginRequired,
-    /// nothing re-read, nothing retried.
+    /// The access token of its own copy, refreshed first when that copy looks expired: inside
+    /// the proactive window a [`Session`](crate::session::Session) uses, min(the profile's
+    /// `refresh_skew`, half the token's lifetime), so the two refresh at the same moments. A
+    /// refused refresh is returned as is: LoginRequired, nothing re-read, nothing retried.
     pub async fn token(&mut self) -> Result<AccessToken> {
         let now = self.client.retrier().clock().now();
-        if !self
-            .tokens
-            .is_fresh(now, Duration::ZERO, DEFAULT_REFRESH_SKEW)
-        {
+        let skew = self.client.profile().refresh_skew;
+        if !self.tokens.is_fresh(now, Duration::ZERO, skew) {
             let Some(refresh_token) = self.tokens.refresh_token.clone() else {
                 return Err(crate::Error::login_required(
                     "the naive client's token expired and it has no refresh token",
@@ -74,5 +72,57 @@ impl NaiveClient {
     /// How many refreshes it sent.
     pub fn refreshes(&self) -> u64 {
         self.refreshes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+    use crate::secret::RefreshToken;
+    use std::time::SystemTime;
+
+    /// A token set of `lifetime` obtained `age` ago.
+    fn tokens(lifetime: Duration, age: Duration) -> TokenSet {
+        let obtained_at = SystemTime::now() - age;
+        TokenSet {
+            access_token: AccessToken::new("at"),
+            token_type: "Bearer".into(),
+            refresh_token: Some(RefreshToken::new("unknown-refresh-token")),
+            id_token: None,
+            expires_at: Some(obtained_at + lifetime),
+            scopes: Vec::new(),
+            obtained_at,
+            refresh_token_obtained_at: Some(obtained_at),
+            subject: None,
+            issuer: None,
+        }
+    }
+
+    /// The window is the profile's `refresh_skew` (capped at half the lifetime), as a Session's.
+    #[tokio::test]
+    async fn refreshes_inside_the_profiles_window_only() {
+        let server = mockauth::Server::start(mockauth::Config::default())
+            .await
+            .expect("mockauth starts");
+        let mut profile = Profile::new("test", "cli");
+        profile.endpoints.token = url::Url::parse(&server.url("/token")).ok();
+        profile.refresh_skew = Duration::from_secs(10);
+        profile.retry.max_attempts = 1;
+        let client = TokenClient::new(profile).expect("client");
+        let hour = Duration::from_secs(3600);
+
+        // 20 s left: outside a 10 s window (the default 30 s window would refresh).
+        let left_20s = hour - Duration::from_secs(20);
+        let mut naive = NaiveClient::new(client.clone(), tokens(hour, left_20s));
+        assert_eq!(naive.token().await.expect("its own copy").expose(), "at");
+        assert_eq!(naive.refreshes(), 0);
+
+        // 5 s left: inside it, so it refreshes (and mockauth refuses the unknown token).
+        let left_5s = hour - Duration::from_secs(5);
+        let mut naive = NaiveClient::new(client, tokens(hour, left_5s));
+        let err = naive.token().await.expect_err("an unknown refresh token");
+        assert_eq!(naive.refreshes(), 1, "{}", err.report());
+        server.shutdown().await.expect("stops");
     }
 }

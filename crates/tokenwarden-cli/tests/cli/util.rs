@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one run of the binary may take before the test kills it and fails.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A temporary home and a command builder for the binary.
 pub struct Env {
@@ -18,11 +22,11 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Self {
+    fn from(status: ExitStatus, stdout: &[u8], stderr: &[u8]) -> Self {
         Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(stdout).into_owned(),
+            stderr: String::from_utf8_lossy(stderr).into_owned(),
         }
     }
 
@@ -82,15 +86,59 @@ impl Env {
         self.run_env(args, &[])
     }
 
-    /// Runs with extra environment variables.
+    /// Runs with extra environment variables (killed after [`RUN_TIMEOUT`]).
     pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        self.run_env_timeout(args, vars, RUN_TIMEOUT)
+    }
+
+    /// Runs with extra environment variables; a run still going after `timeout` is killed
+    /// and the test fails with what it printed so far.
+    pub fn run_env_timeout(&self, args: &[&str], vars: &[(&str, &str)], timeout: Duration) -> Run {
         let mut c = self.cmd();
-        c.args(args);
+        c.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in vars {
             c.env(k, v);
         }
-        Run::from(c.output().expect("run tokenwarden"))
+        let mut child = c.spawn().expect("run tokenwarden");
+        let out = drain(child.stdout.take());
+        let err = drain(child.stderr.take());
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for tokenwarden") {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        match status {
+            Some(status) => Run::from(status, &stdout, &stderr),
+            None => panic!(
+                "tokenwarden {args:?} was still running after {timeout:?} and was killed\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            ),
+        }
     }
+}
+
+/// Reads a pipe to its end on a thread of its own (so that a full pipe never blocks the child).
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 /// The permission bits of `p`.

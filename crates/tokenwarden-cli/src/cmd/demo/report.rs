@@ -4,7 +4,7 @@
 //! the summary table.
 
 use super::protocol::Kind;
-use super::schedule::{Fault, Phase};
+use super::schedule::Fault;
 use super::summary::{Run, Summary};
 use super::table;
 use std::fmt::Write as _;
@@ -33,9 +33,10 @@ pub fn html(runs: &[Run], summaries: &[Summary]) -> String {
     if let Some(first) = summaries.first() {
         let _ = writeln!(
             h,
-            "<p class=\"lead\">{} worker processes called a protected API for {} s, each getting its access token first, while the authorization server played the fault schedule below. Access tokens lived {} s; a token is refreshed in its last {} s (the proactive window), so one well-behaved client alone needs <b>{}</b> refreshes over the run.</p>",
+            "<p class=\"lead\">{} worker processes called a protected API for {} s, each getting its access token first, while the authorization server played the fault schedule below (storms drawn with seed {}). Access tokens lived {} s; a token is refreshed in its last {} s (the proactive window), so one well-behaved client alone needs <b>{}</b> refreshes over the run.</p>",
             first.workers,
             first.seconds,
+            first.seed,
             first.access_ttl_s,
             first.proactive_window_s,
             first.expiry_windows
@@ -55,9 +56,7 @@ pub fn html(runs: &[Run], summaries: &[Summary]) -> String {
         timeline(&mut h, run);
     }
     legend(&mut h);
-    if let Some(run) = runs.first() {
-        phase_table(&mut h, &run.phases);
-    }
+    phase_table(&mut h, runs);
     h.push_str("</body></html>\n");
     h
 }
@@ -68,8 +67,8 @@ h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:26px 0 8px}\
 table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 12px;border-bottom:1px solid #e4e4e7;text-align:right}\
 td:first-child,th:first-child{text-align:left}th{background:#f4f4f5}\
 .bad{color:#c0262d;font-weight:600}.good{color:#1a7f37;font-weight:600}\
-svg{display:block;background:#fff;border:1px solid #e4e4e7;border-radius:6px}\
-.phases td,.phases th{text-align:left}.legend span{display:inline-block;margin-right:16px}.sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:4px;border-radius:2px}";
+svg{display:block;max-width:100%;height:auto;background:#fff;border:1px solid #e4e4e7;border-radius:6px}.t{white-space:nowrap}\
+.phases td,.phases th{text-align:left}.phases td.n,.phases th.n{text-align:right}.legend span{display:inline-block;margin-right:16px}.sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:4px;border-radius:2px;box-shadow:inset 0 0 0 1px rgba(0,0,0,.2)}";
 
 fn summary_table(h: &mut String, summaries: &[Summary]) {
     h.push_str("<table><tr><th></th>");
@@ -91,6 +90,9 @@ fn summary_table(h: &mut String, summaries: &[Summary]) {
                 s.resource_calls_failed_outside_outage.to_string(),
                 s.resource_calls_failed_outside_outage > 0,
             )
+        }),
+        ("&nbsp;&nbsp;succeeded after a 401 + refresh", |s| {
+            (s.resource_calls_retried.to_string(), false)
         }),
         ("refreshes performed", |s| (s.refreshes.to_string(), false)),
         ("&nbsp;&nbsp;expiry windows (the ideal)", |s| {
@@ -157,7 +159,7 @@ fn timeline(h: &mut String, run: &Run) {
     let x = |t: f64| LEFT + t.clamp(0.0, s) / s * plot;
     let _ = writeln!(
         h,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" font-family=\"system-ui,sans-serif\" font-size=\"11\">"
+        "<svg width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" font-family=\"system-ui,sans-serif\" font-size=\"11\">"
     );
     // Lanes.
     for w in 0..run.workers {
@@ -195,12 +197,18 @@ fn timeline(h: &mut String, run: &Run) {
                 p.detail
             ))
         );
+        // A label that would run past the right edge ends at the band's end instead.
+        let name = p.fault.name();
+        let (lx, anchor) = if x0 + 2.0 + label_width(name) > WIDTH - 2.0 {
+            (x1.min(WIDTH - 2.0), "end")
+        } else {
+            (x0 + 2.0, "start")
+        };
         let _ = writeln!(
             h,
-            "<text x=\"{:.1}\" y=\"{}\" fill=\"{ink}\" font-weight=\"600\">{}</text>",
-            x0 + 2.0,
+            "<text x=\"{lx:.1}\" y=\"{}\" fill=\"{ink}\" font-weight=\"600\" text-anchor=\"{anchor}\">{}</text>",
             12.0 + f64::from(row) * 13.0,
-            esc(p.fault.name())
+            esc(name)
         );
         row = 1 - row;
     }
@@ -347,6 +355,10 @@ fn legend(h: &mut String) {
         ("#f08c00", "refresh attempt failed"),
         ("#c92a2a", "invalid_grant"),
         ("#862e9c", "forced re-login"),
+        (
+            "#ffffff",
+            "gap: a call waiting (for a refresh, a Retry-After)",
+        ),
     ] {
         let _ = write!(
             h,
@@ -357,19 +369,52 @@ fn legend(h: &mut String) {
     h.push_str("</p>\n");
 }
 
-fn phase_table(h: &mut String, phases: &[Phase]) {
-    h.push_str("<h2>Fault schedule</h2>\n<table class=\"phases\"><tr><th>from</th><th>to</th><th>phase</th><th>what mockauth did</th></tr>\n");
-    for p in phases {
-        let _ = writeln!(
+/// The schedule, with when each phase ran and what mockauth did in it, for each run (the
+/// phases that wait for a refresh start when each run's next one is due).
+fn phase_table(h: &mut String, runs: &[Run]) {
+    let Some(first) = runs.first() else {
+        return;
+    };
+    h.push_str("<h2>Fault schedule</h2>\n<table class=\"phases\"><tr><th>phase</th><th>what mockauth did</th>");
+    for run in runs {
+        let _ = write!(
             h,
-            "<tr><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
-            p.start,
-            p.end,
+            "<th class=\"t\">{0}: when</th><th class=\"n\">faulted<br>answers</th><th class=\"n\">refresh<br>requests</th>",
+            esc(run.strategy.as_str())
+        );
+    }
+    h.push_str("</tr>\n");
+    for (i, p) in first.phases.iter().enumerate() {
+        // Calm slivers left by rounding say nothing.
+        if p.fault == Fault::Calm && p.end - p.start < 0.1 {
+            continue;
+        }
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td>",
             esc(p.fault.name()),
             esc(&p.detail)
         );
+        for run in runs {
+            match run.phases.get(i) {
+                Some(q) if q.played_at.is_some() => {
+                    let _ = write!(
+                        h,
+                        "<td class=\"t\">{:.1}–{:.1} s</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+                        q.start, q.end, q.faults_injected, q.refresh_requests
+                    );
+                }
+                _ => h.push_str("<td class=\"t\">not played</td><td></td><td></td>"),
+            }
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
+}
+
+/// A generous estimate of the width of a bold 11 px label, in pixels.
+fn label_width(text: &str) -> f64 {
+    text.chars().count() as f64 * 7.0
 }
 
 /// A tick step giving about ten ticks.

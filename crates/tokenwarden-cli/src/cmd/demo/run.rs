@@ -6,7 +6,7 @@
 use super::display::{Display, Tally};
 use super::login;
 use super::protocol::{Event, GO, Kind, Strategy};
-use super::schedule::{self, BREAKER_COOLDOWN, RETRY_MAX_DELAY, Timing, phase_at};
+use super::schedule::{self, BREAKER_COOLDOWN, LEAD_S, RETRY_MAX_DELAY, Timing, phase_at};
 use super::summary::Run;
 use super::worker::unix_ms;
 use anyhow::{Context as _, Result, bail};
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::paths::Paths;
 use tokenwarden::store::Store as _;
+use tokenwarden::token::TokenSet;
 use tokenwarden::warden::Warden;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -37,6 +38,8 @@ pub struct Settings {
     pub workers: u32,
     /// Length of the run, seconds.
     pub seconds: u64,
+    /// The seed of the storms' fault generators.
+    pub seed: u64,
     /// Animate the display (stderr is a terminal).
     pub tty: bool,
 }
@@ -54,7 +57,7 @@ pub async fn run(settings: Settings) -> Result<Run> {
 
 async fn run_inner(settings: Settings) -> Result<Run> {
     let timing = Timing::for_run(settings.seconds as f64);
-    let phases = schedule::plan(&timing);
+    let mut phases = schedule::plan(&timing, settings.seed);
     let mut display = Display::new(settings.tty, settings.strategy, settings.workers, timing);
     let home = TempHome::create()?;
     let server = mockauth::Server::start(mockauth::Config {
@@ -69,7 +72,7 @@ async fn run_inner(settings: Settings) -> Result<Run> {
     let paths = Paths::in_dir(home.path());
     write_profile(&paths, &server.issuer(), &timing)?;
     display.note("logging in to the demo's authorization server (no browser needed)…");
-    login_once(&paths).await?;
+    let login = login_once(&paths).await?;
     server.reset_stats();
 
     display.note(&format!("starting {} workers…", settings.workers));
@@ -80,10 +83,17 @@ async fn run_inner(settings: Settings) -> Result<Run> {
     let start = Instant::now();
     fleet.go().await?;
     display.started();
+    let mut clocks = Clocks::new(settings, &timing, &login, t0);
 
     let mut tally = Tally::new(settings.workers);
     let mut events: Vec<Event> = Vec::new();
     let mut next = 0usize;
+    // mockauth's counters when the phase in force began: (faults injected, refresh requests).
+    let mut phase_base = (0, 0);
+    let counters = |server: &mockauth::ServerHandle| {
+        let st = server.stats();
+        (st.faults_injected, st.token_requests.refresh_token)
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let hard_stop = start + Duration::from_secs(settings.seconds) + Duration::from_secs(15);
     let elapsed = || start.elapsed().as_secs_f64();
@@ -95,13 +105,32 @@ async fn run_inner(settings: Settings) -> Result<Run> {
             ev = rx.recv() => match ev {
                 Some(e) => {
                     tally.add(&e);
+                    clocks.add(&e);
                     events.push(e);
                 }
                 None => break,
             },
             () = sleep_until_opt(due) => {
-                if let Some(p) = phases.get(next) {
+                // A phase that means something only when it meets a refresh waits for the
+                // next one, when its flex allows.
+                if let Some(p) = phases.get(next)
+                    && schedule::waits_for_refresh(p.fault)
+                    && p.flex > 0.0
+                {
+                    let by = clocks.next_due() - LEAD_S - p.start;
+                    if schedule::delay(&mut phases, next, by) > 0.0 {
+                        continue;
+                    }
+                }
+                let now = counters(&server);
+                if let Some(prev) = next.checked_sub(1).and_then(|i| phases.get_mut(i)) {
+                    prev.faults_injected = now.0 - phase_base.0;
+                    prev.refresh_requests = now.1 - phase_base.1;
+                }
+                phase_base = now;
+                if let Some(p) = phases.get_mut(next) {
                     p.apply(&server).context("the demo's fault schedule is invalid")?;
+                    p.played_at = Some((elapsed() * 100.0).round() / 100.0);
                     display.phase(p, &tally, elapsed());
                 }
                 next += 1;
@@ -117,6 +146,11 @@ async fn run_inner(settings: Settings) -> Result<Run> {
         }
     }
     server.clear_faults();
+    let now = counters(&server);
+    if let Some(last) = next.checked_sub(1).and_then(|i| phases.get_mut(i)) {
+        last.faults_injected = now.0 - phase_base.0;
+        last.refresh_requests = now.1 - phase_base.1;
+    }
     display.finish(&tally, elapsed().min(timing.seconds));
     fleet.stop().await;
     let stats = server.stats();
@@ -125,6 +159,7 @@ async fn run_inner(settings: Settings) -> Result<Run> {
         strategy: settings.strategy,
         workers: settings.workers,
         timing,
+        seed: settings.seed,
         phases,
         events,
         t0_ms: unix_ms(t0),
@@ -168,8 +203,8 @@ breaker_cooldown = "{cooldown_ms}ms"
     std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))
 }
 
-/// The demo's own login, stored as `tokenwarden login` stores it.
-async fn login_once(paths: &Paths) -> Result<()> {
+/// The demo's own login, stored as `tokenwarden login` stores it; returns the tokens.
+async fn login_once(paths: &Paths) -> Result<TokenSet> {
     let w = Warden::open(paths.clone())?;
     let profile = w.profile(PROFILE)?.profile;
     let client = w.client(&profile)?;
@@ -177,7 +212,56 @@ async fn login_once(paths: &Paths) -> Result<()> {
         .await
         .context("the demo could not log in to its own authorization server")?;
     w.store()?.replace(PROFILE, &tokens)?;
-    Ok(())
+    Ok(tokens)
+}
+
+/// When each worker's next refresh is due (its token enters the proactive window), in
+/// seconds after the start, followed from the workers' events. tokenwarden's workers share one
+/// token; each naive worker keeps its own copy.
+#[derive(Debug)]
+struct Clocks {
+    shared: bool,
+    due: Vec<f64>,
+    between: f64,
+    t0_ms: u64,
+}
+
+impl Clocks {
+    fn new(s: Settings, t: &Timing, login: &TokenSet, t0: SystemTime) -> Clocks {
+        let rel = |at: SystemTime| match at.duration_since(t0) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        };
+        let due = rel(login.obtained_at) + t.between_s();
+        Clocks {
+            shared: s.strategy == Strategy::Tokenwarden,
+            due: vec![due; s.workers as usize],
+            between: t.between_s(),
+            t0_ms: unix_ms(t0),
+        }
+    }
+
+    /// Follows a new token: a refresh, or a login.
+    fn add(&mut self, e: &Event) {
+        if !matches!(
+            e.kind,
+            Kind::Refresh { ok: true, .. } | Kind::Relogin { ok: true, .. }
+        ) {
+            return;
+        }
+        let received = (e.at_ms as f64 - self.t0_ms as f64 + e.ms) / 1000.0;
+        let due = received + self.between;
+        if self.shared {
+            self.due.iter_mut().for_each(|d| *d = due);
+        } else if let Some(d) = self.due.get_mut(e.worker as usize) {
+            *d = due;
+        }
+    }
+
+    /// When the next refresh is due (in the past: one is due now).
+    fn next_due(&self) -> f64 {
+        self.due.iter().copied().fold(f64::INFINITY, f64::min)
+    }
 }
 
 /// A private directory for the run, removed when dropped.

@@ -49,7 +49,9 @@ pub struct Summary {
     pub proactive_window_s: f64,
     /// Responses mockauth replaced or delayed.
     pub faults_injected: u64,
-    /// The fault schedule played.
+    /// The seed of the storms' fault generators (`--seed` replays the same draws).
+    pub seed: u64,
+    /// The fault schedule, with what happened in each phase.
     pub phases: Vec<Phase>,
 }
 
@@ -73,6 +75,8 @@ pub struct Run {
     pub workers: u32,
     /// The timing.
     pub timing: Timing,
+    /// The seed of the storms' fault generators.
+    pub seed: u64,
     /// The schedule played.
     pub phases: Vec<Phase>,
     /// Every event, in arrival order.
@@ -117,6 +121,7 @@ impl Run {
             access_ttl_s: self.timing.ttl_s,
             proactive_window_s: self.timing.window_s,
             faults_injected: self.stats.faults_injected,
+            seed: self.seed,
             phases: self.phases.clone(),
         };
         for e in &self.events {
@@ -237,7 +242,7 @@ mod tests {
     #[test]
     fn failures_in_the_outage_are_excused_and_counted_apart() {
         let timing = Timing::for_run(30.0);
-        let phases = super::super::schedule::plan(&timing);
+        let phases = super::super::schedule::plan(&timing, 1);
         let outage = phases
             .iter()
             .find(|p| p.fault.excuses_failures())
@@ -264,6 +269,7 @@ mod tests {
             strategy: Strategy::Tokenwarden,
             workers: 2,
             timing,
+            seed: 1,
             phases,
             events: vec![
                 token(0, 1.0, true),
@@ -281,6 +287,6 @@ mod tests {
         assert_eq!(s.resource_calls_failed_outside_outage, 1);
         assert_eq!(s.degraded_seconds, 1.5);
         assert_eq!(s.token_latency_ms.p50, 2.0);
-        assert_eq!(s.expiry_windows, 15);
+        assert_eq!(s.expiry_windows, 10);
     }
 }

@@ -65,12 +65,14 @@ pub fn render(summaries: &[Summary]) -> String {
     if let Some(first) = summaries.first() {
         let _ = writeln!(
             out,
-            "\n{} workers for {} s; access tokens live {} s and are refreshed {} s before they expire, so one client alone needs {} refreshes (the ideal).",
+            "\n{} workers for {} s; access tokens live {} s and are refreshed {} s before they expire, so one client alone needs {} refreshes (the ideal). Fault storms drawn with seed {} (--seed {} draws them again).",
             first.workers,
             first.seconds,
             first.access_ttl_s,
             first.proactive_window_s,
-            first.expiry_windows
+            first.expiry_windows,
+            first.seed,
+            first.seed
         );
     }
     for s in summaries {
@@ -91,8 +93,12 @@ pub fn verdict(s: &Summary) -> String {
             s.degraded_seconds
         ),
         _ => format!(
-            "naive: {} forced re-logins (each one a person at a browser), {} invalid_grant, {} refresh-token reuses detected, {} failed calls.",
-            s.forced_relogins, s.invalid_grant, s.reuse_detected, s.resource_calls_failed
+            "naive: {} forced re-logins (each one a person at a browser), {} invalid_grant, refresh-token reuse detected {} time{}, {} failed calls.",
+            s.forced_relogins,
+            s.invalid_grant,
+            s.reuse_detected,
+            if s.reuse_detected == 1 { "" } else { "s" },
+            s.resource_calls_failed
         ),
     }
 }
