@@ -272,17 +272,23 @@ impl Discovery {
                 }
             }
         }
-        Err(Error::new(
-            ErrorKind::Config,
-            format!(
-                "issuer `{issuer}` publishes no discovery document: tried {}",
-                tried.join(" and ")
-            ),
-        )
-        .with_hint(
-            "check the issuer URL, or set token_endpoint and authorization_endpoint in the profile",
-        ))
+        Err(no_document(issuer, &tried))
     }
+}
+
+/// The Config error for an issuer none of whose well-known URLs answered with a document;
+/// `tried` lists each URL with its status.
+pub(crate) fn no_document(issuer: &str, tried: &[String]) -> Error {
+    Error::new(
+        ErrorKind::Config,
+        format!(
+            "issuer `{issuer}` publishes no discovery document: tried {}",
+            tried.join(" and ")
+        ),
+    )
+    .with_hint(
+        "check the issuer URL, or set token_endpoint and authorization_endpoint in the profile",
+    )
 }
 
 #[cfg(test)]

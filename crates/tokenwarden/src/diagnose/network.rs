@@ -410,17 +410,7 @@ async fn fetch_metadata(
             }
         }
     }
-    Err(Error::new(
-        ErrorKind::Config,
-        format!(
-            "issuer `{issuer}` publishes no discovery document: tried {}",
-            tried.join(" and ")
-        ),
-    )
-    .with_hint(
-        "check the issuer URL, or set token_endpoint and authorization_endpoint in the profile",
-    )
-    .with_correlation_id(&corr))
+    Err(crate::discovery::no_document(issuer, &tried).with_correlation_id(&corr))
 }
 
 /// `discovery` and `issuer` from the fetch; the metadata when it came.
