@@ -85,17 +85,23 @@ fn ctrl_c_cancels_cleanly() {
     assert_eq!(mock.server.stats().token_requests.total(), 0);
 }
 
+/// A callback to the listener of the login whose authorization URL is `url`, with a code and a
+/// `state` that login never sent.
+fn forged_callback(url: &str, mock: &Mock) -> String {
+    format!(
+        "http://127.0.0.1:{}/callback?code=forged&state=wrong&iss={}",
+        callback_port(url),
+        mock.issuer()
+    )
+}
+
 #[test]
 fn a_callback_with_the_wrong_state_is_refused_and_the_login_goes_on() {
     let mock = Mock::auto();
     let env = home_with(&[web_profile("web", &mock.issuer())]);
     let mut login = Running::spawn(&env, &["--profile", "web", "login", "--no-browser"], &[]);
     let url = login.url();
-    let forged = format!(
-        "http://127.0.0.1:{}/callback?code=forged&state=wrong&iss={}",
-        callback_port(&url),
-        mock.issuer()
-    );
+    let forged = forged_callback(&url, &mock);
     let (status, page) = mock.get(&forged);
     assert_eq!(status, 400);
     assert!(page.contains("does not match"), "{page}");
@@ -128,11 +134,7 @@ fn only_a_wrong_state_callback_ends_with_exit_1_at_the_timeout() {
         &[],
     );
     let url = login.url();
-    let forged = format!(
-        "http://127.0.0.1:{}/callback?code=forged&state=wrong&iss={}",
-        callback_port(&url),
-        mock.issuer()
-    );
+    let forged = forged_callback(&url, &mock);
     let (status, _) = mock.get(&forged);
     assert_eq!(status, 400);
     let run = login.finish();

@@ -164,16 +164,24 @@ async fn loopback_login_with_pkce_and_a_validated_id_token() {
     assert_closed(listener).await;
 }
 
+/// A callback for `prepared` with a code and a `state` it never sent.
+fn forged_callback(prepared: &Prepared, server: &mockauth::ServerHandle) -> String {
+    callback_url(
+        prepared,
+        &[
+            ("code", "forged"),
+            ("state", "wrong"),
+            ("iss", &server.issuer()),
+        ],
+    )
+}
+
 #[tokio::test]
 async fn a_callback_with_the_wrong_state_is_refused_and_the_real_one_still_works() {
     let server = util::mock(vec![]).await;
     let h = util::client(oidc_profile(&server), None);
     let prepared = authcode::prepare(&h.client).await.expect("prepare");
-    let issuer = server.issuer();
-    let forged = callback_url(
-        &prepared,
-        &[("code", "forged"), ("state", "wrong"), ("iss", &issuer)],
-    );
+    let forged = forged_callback(&prepared, &server);
     let url = prepared.url.clone();
     let browse = async {
         let forged_page = open(&forged).await;
@@ -199,11 +207,7 @@ async fn only_a_wrong_state_callback_ends_in_its_refusal_at_the_timeout() {
     let server = util::mock(vec![]).await;
     let h = util::client(oidc_profile(&server), None);
     let prepared = authcode::prepare(&h.client).await.expect("prepare");
-    let issuer = server.issuer();
-    let forged = callback_url(
-        &prepared,
-        &[("code", "forged"), ("state", "wrong"), ("iss", &issuer)],
-    );
+    let forged = forged_callback(&prepared, &server);
     let (r, (status, _, _)) = tokio::join!(
         prepared.finish(&h.client, Duration::from_secs(2)),
         open(&forged)

@@ -276,12 +276,14 @@ async fn long_tokens_refresh_skew_before_expiry_and_min_ttl_counts() {
     assert_eq!(t.access_token.expose(), "at-r0");
 }
 
-#[tokio::test]
-async fn inside_the_window_a_busy_lock_means_the_current_token_not_a_wait() {
-    let f = Fixture::new(MINUTE);
-    let grants = f.rotating(MINUTE);
+/// A session that waits at most 200 ms for the refresh lock, and the lock, held as another
+/// process refreshing would hold it.
+fn short_wait_while_locked(
+    f: &Fixture,
+    grants: &Arc<Scripted>,
+) -> (Session, tokenwarden::store::ProfileLock) {
     let s = f.session_with(
-        &grants,
+        grants,
         SessionOptions {
             lock_wait: Duration::from_millis(200),
             ..SessionOptions::default()
@@ -291,6 +293,14 @@ async fn inside_the_window_a_busy_lock_means_the_current_token_not_a_wait() {
         .store
         .lock(PROFILE, Duration::ZERO)
         .expect("another process refreshes");
+    (s, held)
+}
+
+#[tokio::test]
+async fn inside_the_window_a_busy_lock_means_the_current_token_not_a_wait() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let (s, held) = short_wait_while_locked(&f, &grants);
     f.at(45);
     let t = s.get_token(Duration::ZERO).await.unwrap();
     assert_eq!(
@@ -739,17 +749,7 @@ async fn not_logged_in_is_login_required() {
 async fn a_waiter_whose_token_still_works_gets_it_when_the_lock_wait_runs_out() {
     let f = Fixture::new(MINUTE);
     let grants = f.rotating(MINUTE);
-    let s = f.session_with(
-        &grants,
-        SessionOptions {
-            lock_wait: Duration::from_millis(200),
-            ..SessionOptions::default()
-        },
-    );
-    let held = f
-        .store
-        .lock(PROFILE, Duration::ZERO)
-        .expect("another process refreshes, slowly");
+    let (s, held) = short_wait_while_locked(&f, &grants);
     // 15 s left, 20 s asked for: this caller waits for the lock, which stays held.
     f.at(45);
     let t = s
