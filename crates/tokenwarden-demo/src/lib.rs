@@ -16,9 +16,9 @@
 //! - [`schedule`]: token lifetime, the fault phases and what each does to mockauth.
 //! - `run`: one run from the parent's side (temporary home, login, workers, schedule, display);
 //!   `fleet`: the worker processes.
-//! - `worker`: the worker process; its strategies, the library's `Session` (`worker::tokenwarden`)
-//!   and the naive client (`worker::naive`), both reporting through `emit`.
-//! - [`naive`]: the naive strategy's client. `login`: a login with no browser.
+//! - `worker`: the worker process; its strategies, tokenwarden's (the library's `Session`,
+//!   `worker::session`) and the naive client's (`worker::naive`), both reporting through `emit`.
+//! - [`naive`]: the naive strategy's client. [`login`]: a login with no browser.
 //! - `protocol`: the wire between the parent and its workers; `errors`: what the workers make of
 //!   the library's errors.
 //! - `summary`: the numbers; [`table`]: the closing table; `report`: the HTML page and
