@@ -13,6 +13,7 @@ mod discovery;
 mod faults;
 mod headers;
 mod oidc;
+mod raw_faults;
 mod refresh;
 mod resource;
 mod revoke;
