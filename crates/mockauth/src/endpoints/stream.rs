@@ -1,7 +1,8 @@
 //! A streaming API, `GET /v1/stream?chunks=N&interval_ms=M`: server-sent events
 //! (`text/event-stream`), N `data:` events, the first at once and then one every M ms, each
-//! written as it is produced (never buffered). Guarded exactly like `/v1/messages` (required
-//! headers, bearer token, dead-token status). The stream ends early when the server shuts down.
+//! written as it is produced (never buffered). Out-of-range parameters get a 400 naming them;
+//! then it is guarded exactly like `/v1/messages` (required headers, bearer token, dead-token
+//! status). The stream ends early when the server shuts down.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -67,14 +68,17 @@ pub(crate) async fn stream(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(refused) = api_guard(&st, &headers) {
-        return *refused;
-    }
     let params = Params::from_urlencoded(query.unwrap_or_default().as_bytes());
     let (chunks, interval) = match (CHUNKS.read(&params), INTERVAL_MS.read(&params)) {
         (Ok(c), Ok(ms)) => (c, Duration::from_millis(ms)),
-        (Err(e), _) | (_, Err(e)) => return e.into_response(),
+        (Err(e), _) | (_, Err(e)) => {
+            st.stats().resource_requests.bad_request += 1;
+            return e.into_response();
+        }
     };
+    if let Err(refused) = api_guard(&st, &headers) {
+        return *refused;
+    }
     let events = futures_util::stream::unfold(
         (1u64, st.shutdown.clone()),
         move |(index, mut shutdown)| async move {

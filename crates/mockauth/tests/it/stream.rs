@@ -146,4 +146,12 @@ async fn parameters_are_bounded() {
             "{json}"
         );
     }
+    let stats = env.server.stats();
+    assert_eq!(
+        (
+            stats.resource_requests.ok,
+            stats.resource_requests.bad_request
+        ),
+        (0, 5)
+    );
 }
