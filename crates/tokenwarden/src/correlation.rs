@@ -43,7 +43,8 @@ pub async fn scope<F: Future>(id: String, fut: F) -> F::Output {
 }
 
 /// Runs `f` as one operation: within the current one when there is one, else in a new
-/// [`scope`]. `f` gets the id.
+/// [`scope`]. `f` gets the id, and is called inside the operation (a span it creates is a child
+/// of the `operation` span).
 pub async fn joined<T, F, Fut>(f: F) -> T
 where
     F: FnOnce(String) -> Fut,
@@ -53,7 +54,7 @@ where
         Some(id) => f(id).await,
         None => {
             let id = new_id();
-            scope(id.clone(), f(id)).await
+            scope(id.clone(), async move { f(id).await }).await
         }
     }
 }

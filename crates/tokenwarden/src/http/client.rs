@@ -149,8 +149,7 @@ impl TokenClient {
     where
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let span = self.span(op);
-        crate::correlation::operation(|corr| f(corr).instrument(span)).await
+        crate::correlation::operation(|corr| f(corr).instrument(self.span(op))).await
     }
 
     /// The span of the call `op`, inside the `operation` span that names the correlation id.
@@ -295,7 +294,7 @@ impl TokenClient {
     async fn token_call(&self, grant: Grant, recorded: bool) -> Exchanged<TokenSet> {
         let kind = grant.kind();
         let op = operation(kind);
-        let span = self.span(op.map_or("token", Operation::as_str));
+        let name = op.map_or("token", Operation::as_str);
         let call = |corr: String| async move {
             let endpoint = match self.required_endpoint(Which::Token, corr.clone()).await {
                 Ok(e) => e,
@@ -322,7 +321,7 @@ impl TokenClient {
             }
             exchanged
         };
-        crate::correlation::joined(|corr| call(corr).instrument(span)).await
+        crate::correlation::joined(|corr| call(corr).instrument(self.span(name))).await
     }
 
     /// Exchanges an authorization code (RFC 6749 §4.1.3). The code and verifier are consumed:

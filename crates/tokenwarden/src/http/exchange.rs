@@ -70,14 +70,6 @@ impl<T> Exchanged<T> {
             exchange: Exchange::default(),
         }
     }
-
-    /// The same evidence with the result mapped by `f`.
-    pub fn map<U>(self, f: impl FnOnce(Result<T>) -> Result<U>) -> Exchanged<U> {
-        Exchanged {
-            result: f(self.result),
-            exchange: self.exchange,
-        }
-    }
 }
 
 /// The event-log name of a request kind.
