@@ -13,11 +13,13 @@
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
 //! - [`store`]: the encrypted SQLite token store, locks.
 //! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens.
+//! - [`account`]: a login as a whole: storing what it obtained, logging out.
 //! - [`events`]: the token-operation log's names, statistics, alert and retention.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 //! - [`naive`]: the uncoordinated refresh of sample code, kept to show what goes wrong.
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod clock;
 pub mod config;
 pub mod correlation;
