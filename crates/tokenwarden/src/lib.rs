@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`secret`]: secret values that redact themselves.
 //! - [`token`]: `TokenSet` and the expiry arithmetic.
-//! - [`error`]: the error taxonomy, exit codes and hints.
+//! - [`error`]: the error taxonomy and hints; [`exit`]: exit codes and the `--json` error document.
 //! - [`correlation`]: one correlation id per operation, on every log line, event and error.
 //! - [`paths`]: where files live (`TOKENWARDEN_HOME`, XDG).
 //! - [`config`]: profiles, provider presets, validation and the redirect-URI lint.
@@ -27,6 +27,7 @@ pub mod diagnose;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod exit;
 pub mod flow;
 pub mod http;
 pub mod human;
