@@ -46,11 +46,11 @@ pub fn cancelled(printer: &Printer, message: &str) -> ExitCode {
     code
 }
 
-/// One JSON document on one line (JSON escapes control characters itself).
+/// One JSON document on one line (JSON escapes control characters itself). Serializing it
+/// cannot fail (strings, numbers and null only); if it ever did, the line stays empty rather
+/// than the command panicking while it reports.
 fn json_line(doc: &ErrorDocument) -> String {
-    serde_json::to_string(doc).unwrap_or_else(|e| {
-        format!("{{\"error\":{{\"kind\":\"other\",\"message\":\"the error could not be written as JSON: {e}\"}}}}")
-    })
+    serde_json::to_string(doc).unwrap_or_default()
 }
 
 /// `err` with each field that may carry the provider's words escaped on its own.
