@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`secret`]: secret values that redact themselves.
 //! - [`token`]: `TokenSet` and the expiry arithmetic.
-//! - [`error`]: the error taxonomy, exit codes and hints.
+//! - [`error`]: the error taxonomy and hints; [`exit`]: exit codes and the `--json` error document.
 //! - [`correlation`]: one correlation id per operation, on every log line, event and error.
 //! - [`paths`]: where files live (`TOKENWARDEN_HOME`, XDG).
 //! - [`config`]: profiles, provider presets, validation and the redirect-URI lint.
@@ -13,10 +13,12 @@
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
 //! - [`store`]: the encrypted SQLite token store, locks.
 //! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens.
+//! - [`account`]: a login as a whole: storing what it obtained, logging out.
 //! - [`events`]: the token-operation log's names, statistics, alert and retention.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod clock;
 pub mod config;
 pub mod correlation;
@@ -24,6 +26,7 @@ pub mod diagnose;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod exit;
 pub mod flow;
 pub mod http;
 pub mod human;
