@@ -1,7 +1,8 @@
 //! The token-operation log: which operations and outcomes exist, how a record is made from a
 //! result, the statistics `tokenwarden stats` shows (counts by outcome, refresh latency
-//! p50/p99, 5xx rate, forced logins), the failure-rate warning of `status` and `doctor`, and
-//! bounded retention.
+//! p50/p99, 5xx rate, forced logins), the 5xx rate of a recent window against a threshold
+//! (the [`Warden`] turns it into the failure-rate warning of `status` and `doctor`, since it
+//! knows the profiles' thresholds), and bounded retention.
 //!
 //! The store keeps records with plain names ([`Event`]); this module owns the names. A record
 //! never holds a secret: operation, outcome, HTTP status, OAuth error code, the provider's
@@ -15,6 +16,7 @@
 //! request to the provider appears once; the CLI records logins and logouts.
 //!
 //! [`TokenClient`]: crate::http::TokenClient
+//! [`Warden`]: crate::warden::Warden
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Event, Store};
@@ -33,9 +35,6 @@ pub const PRUNE_EVERY: u64 = 200;
 
 /// The window of the failure-rate warning.
 pub const ALERT_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// The failure-rate threshold when a profile sets none (5 %).
-pub const DEFAULT_FAILURE_RATE_THRESHOLD: f64 = 0.05;
 
 /// A token operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -451,37 +450,6 @@ pub fn failure_rate(
         server_errors: stats.server_errors,
         threshold,
     })
-}
-
-/// The warning `status` and `doctor` show when the 5xx rate of `profile` over the last 15
-/// minutes passes its `failure_rate_threshold`; `None` when it does not.
-pub fn failure_rate_warning(
-    store: &dyn Store,
-    profile: &crate::config::Profile,
-    now: SystemTime,
-) -> Result<Option<String>> {
-    Ok(
-        failure_rate(store, &profile.name, profile.failure_rate_threshold, now)?
-            .warning(&profile.name),
-    )
-}
-
-/// The failure-rate warnings of every valid profile of `config` (what `status` shows).
-pub fn failure_rate_warnings(
-    store: &dyn Store,
-    config: &crate::config::Config,
-    now: SystemTime,
-) -> Vec<String> {
-    config
-        .profile_names()
-        .iter()
-        .filter_map(|name| config.profile(name).ok())
-        .filter_map(|loaded| {
-            failure_rate_warning(store, &loaded.profile, now)
-                .ok()
-                .flatten()
-        })
-        .collect()
 }
 
 /// Records how `operation` on `profile` ended, from its result.

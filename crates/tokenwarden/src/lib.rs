@@ -12,7 +12,8 @@
 //! - [`http`]: one token-endpoint exchange, with everything seen captured; classification.
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
 //! - [`store`]: the encrypted SQLite token store, locks.
-//! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens.
+//! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens (also what
+//!   needs both the configuration and the store: the failure-rate warnings).
 //! - [`events`]: the token-operation log's names, statistics, alert and retention.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 //! - [`naive`]: the uncoordinated refresh of sample code, kept to show what goes wrong.

@@ -30,9 +30,10 @@
 //! refreshes with [`Effort::Single`]: one attempt, bounded by the HTTP timeout, no backoff and no
 //! `Retry-After` wait; if it fails transiently the caller uses its token. Only a caller with no
 //! usable token runs the whole retry policy ([`Effort::Full`]). A waiter's `lock_wait` defaults
-//! to the longest refresh the policy allows ([`default_lock_wait`]), so it does not give up on a
-//! holder that is merely slow; if it does run out, a token that has not hard-expired is handed
-//! out with a warning, and only a caller with nothing usable gets the Store error.
+//! to the longest refresh the policy allows ([`RetryPolicy::default_lock_wait`]), so it does not
+//! give up on a holder that is merely slow; if it does run out, a token that has not
+//! hard-expired is handed out with a warning, and only a caller with nothing usable gets the
+//! Store error.
 //!
 //! # A `min_ttl` the provider cannot meet
 //! When the provider grants tokens too short for `min_ttl` (a brand-new token would already be
@@ -82,6 +83,7 @@ mod send;
 use crate::clock::Clock;
 use crate::error::{Cause, Error, Result};
 use crate::events::{Operation, Outcome};
+use crate::retry::RetryPolicy;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{CasOutcome, Event, ProfileLock, Store, StoredTokens, TokenState, Version};
 use crate::token::TokenSet;
@@ -143,28 +145,14 @@ pub trait Grants: Send + Sync {
     ) -> Option<BoxFuture<'a, Result<TokenSet>>>;
 }
 
-/// What is added to the longest refresh when deriving [`SessionOptions::lock_wait`]: the
-/// holder's own work around its requests (store, lock, process start).
-const LOCK_WAIT_MARGIN: Duration = Duration::from_secs(5);
-
-/// The lock wait that covers the longest refresh a holder may run under `policy` with requests
-/// timing out after `timeout`: discovery and the token request, each with every attempt and the
-/// longest waits between them ([`crate::retry::RetryPolicy::worst_case`]), plus a margin.
-pub fn default_lock_wait(policy: &crate::retry::RetryPolicy, timeout: Duration) -> Duration {
-    policy
-        .worst_case(timeout)
-        .saturating_mul(2)
-        .saturating_add(LOCK_WAIT_MARGIN)
-}
-
 /// Tunables of a session.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// The proactive refresh window (capped at half a token's lifetime).
     pub refresh_skew: Duration,
     /// How long a caller whose token cannot serve it waits for another process's refresh. It
-    /// should cover the longest refresh a holder may run ([`default_lock_wait`]; the default is
-    /// that of the default retry policy and timeout). When it runs out, a token that has not
+    /// should cover the longest refresh a holder may run ([`RetryPolicy::default_lock_wait`];
+    /// the default is that of the default retry policy and timeout). When it runs out, a token that has not
     /// hard-expired is handed out with a warning; with nothing usable, a Store error.
     pub lock_wait: Duration,
 }
@@ -173,10 +161,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
-            lock_wait: default_lock_wait(
-                &crate::retry::RetryPolicy::default(),
-                crate::config::DEFAULT_TIMEOUT,
-            ),
+            lock_wait: RetryPolicy::default().default_lock_wait(crate::config::DEFAULT_TIMEOUT),
         }
     }
 }

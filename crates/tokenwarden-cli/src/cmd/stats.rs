@@ -34,13 +34,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let profile = (!args.all).then_some(global.profile.as_str());
     let stats = Stats::of(&events::load(store.as_ref(), since, profile)?);
     let alert = match profile {
-        Some(name) => {
-            let threshold = w
-                .profile(name)
-                .map(|l| l.profile.failure_rate_threshold)
-                .unwrap_or(events::DEFAULT_FAILURE_RATE_THRESHOLD);
-            Some(events::failure_rate(store.as_ref(), name, threshold, now)?)
-        }
+        Some(name) => Some(w.failure_rate(name)?),
         None => None,
     };
     if global.json {

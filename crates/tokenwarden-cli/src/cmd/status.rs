@@ -43,11 +43,7 @@ pub async fn run(global: &Global, _args: StatusArgs) -> Result<()> {
         let warnings: Vec<String> = w
             .profile(name)
             .ok()
-            .and_then(|loaded| {
-                tokenwarden::events::failure_rate_warning(store.as_ref(), &loaded.profile, now)
-                    .ok()
-                    .flatten()
-            })
+            .and_then(|loaded| w.failure_rate_warning(&loaded.profile).ok().flatten())
             .into_iter()
             .collect();
         let mut r = match store.read(name)? {

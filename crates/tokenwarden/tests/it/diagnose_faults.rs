@@ -391,8 +391,7 @@ async fn a_high_5xx_rate_warns() {
     }
     let r = doctor(&w, false).await;
     assert_check(&r, "failure_rate", Status::Warn, &["2 of 4", "50%", "20%"]);
-    let warnings =
-        tokenwarden::events::failure_rate_warnings(store.as_ref(), w.config(), SystemTime::now());
+    let warnings = w.failure_rate_warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
 

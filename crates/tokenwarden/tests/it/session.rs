@@ -778,10 +778,7 @@ fn the_default_lock_wait_outlasts_the_longest_refresh() {
         wait > policy.worst_case(timeout),
         "{wait:?} is shorter than one refresh's worst case"
     );
-    assert_eq!(
-        wait,
-        tokenwarden::session::default_lock_wait(&policy, timeout)
-    );
+    assert_eq!(wait, policy.default_lock_wait(timeout));
     let mut profile = tokenwarden::config::Profile::new("p", "cli");
     profile.retry.max_attempts = 1;
     profile.retry.max_retry_after = Duration::ZERO;
