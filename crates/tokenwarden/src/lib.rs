@@ -8,7 +8,8 @@
 //! - [`correlation`]: one correlation id per operation, on every log line, event and error.
 //! - [`paths`]: where files live (`TOKENWARDEN_HOME`, XDG).
 //! - [`config`]: profiles, provider presets, validation and the redirect-URI lint.
-//! - [`discovery`]: RFC 8414 / OpenID Connect metadata.
+//! - [`discovery`]: RFC 8414 / OpenID Connect metadata (part of [`http`], which fetches it
+//!   and uses it).
 //! - [`http`]: one token-endpoint exchange, with everything seen captured; classification.
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
 //! - [`store`]: the encrypted SQLite token store, locks.
@@ -23,7 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod correlation;
 pub mod diagnose;
-pub mod discovery;
+pub use http::discovery;
 pub mod error;
 pub mod events;
 pub mod flow;

@@ -15,12 +15,15 @@
 //!   [`builder`]: how one is put together; `exchange`: one operation's attempts under the
 //!   retry policy, and their event-log records.
 //! - [`resource`]: calls to the protected resource, traced like the exchanges.
+//! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
+//!   (re-exported as `crate::discovery`).
 //!
 //! [`TokenSet`]: crate::token::TokenSet
 
 pub mod builder;
 pub mod classify;
 pub mod client;
+pub mod discovery;
 pub mod evidence;
 mod exchange;
 pub mod proxy;
