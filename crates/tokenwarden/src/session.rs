@@ -9,9 +9,9 @@
 //!   t fresh                                                   -> return t
 //!   t still valid (inside the proactive window only)          -> refresh only if both locks are free
 //!                                                                at once, one attempt, else return t
-//!   else: in-process mutex, then the cross-process file lock (bounded wait: lock_wait)
+//!   else: in-process mutex, then the store's cross-process lock (bounded wait: lock_wait)
 //!     wait ran out                         t not hard-expired -> return it with a warning
-//!                                          else               -> Store error naming the lock file
+//!                                          else               -> Store error naming the lock
 //!     t2 = store.read()                    t2 newer and usable -> return t2 (someone refreshed)
 //!     refresh(t2.refresh_token)            under the retry policy and circuit breaker
 //!       ok            -> write_if_version(t2.version) durably, THEN return it
@@ -48,11 +48,12 @@
 //! - `send`: [`Session::send`], the resource call with one 401 retry.
 //!
 //! # Crashes, and the one case that needs a new login
-//! The store is SQLite with `synchronous=FULL` and every write is one transaction, so a process
-//! killed at any moment (`kill -9`) leaves either the old record or the new one, never half of
-//! one, and its refresh lock is released by the kernel at once. Right before sending a refresh
-//! (after everything that can fail locally: the client, its secret, discovery) the session
-//! marks the stored version "a refresh may be in flight" (the store's
+//! Every store write is durable and atomic when it returns (SQLite: `synchronous=FULL`, one
+//! transaction per write), so a process killed at any moment (`kill -9`) leaves either the old
+//! record or the new one, never half of one, and the store releases its refresh lock at once
+//! (SQLite's file lock: the kernel, when the process's files close). Right before sending a
+//! refresh (after everything that can fail locally: the client, its secret, discovery) the
+//! session marks the stored version "a refresh may be in flight" (the store's
 //! `refresh_failure_transient` flag); a successful write clears it, a failure records whether
 //! the request may have reached the server.
 //!
@@ -85,7 +86,7 @@ use crate::error::{Cause, Error, Result};
 use crate::events::{Operation, Outcome};
 use crate::retry::RetryPolicy;
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::{CasOutcome, Event, ProfileLock, Store, StoredTokens, TokenState, Version};
+use crate::store::{CasOutcome, Event, RefreshGuard, Store, StoredTokens, TokenState, Version};
 use crate::token::TokenSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -241,7 +242,7 @@ impl std::fmt::Debug for Session {
 /// Both locks, held by the one caller that refreshes; released on drop.
 struct Held<'a> {
     _flight: tokio::sync::MutexGuard<'a, ()>,
-    _lock: ProfileLock,
+    _lock: Box<dyn RefreshGuard>,
 }
 
 /// How waiting for the locks ended.
@@ -405,13 +406,16 @@ impl Session {
         let Ok(flight) = self.flight.try_lock() else {
             return Ok(None);
         };
-        Ok(self.store.try_lock(&self.profile)?.map(|lock| Held {
-            _flight: flight,
-            _lock: lock,
-        }))
+        Ok(self
+            .store
+            .try_lock_profile(&self.profile)?
+            .map(|lock| Held {
+                _flight: flight,
+                _lock: lock,
+            }))
     }
 
-    /// Both locks, waiting at most `lock_wait` in all. The file lock is polled (every 2 to
+    /// Both locks, waiting at most `lock_wait` in all. The store's lock is polled (every 2 to
     /// 50 ms), so a holder killed with `kill -9` is noticed within 50 ms.
     async fn wait_gate(&self) -> Result<Gate<'_>> {
         let started = Instant::now();
@@ -427,7 +431,7 @@ impl Session {
         let mut pause = Duration::from_millis(2);
         let mut announced = false;
         loop {
-            if let Some(lock) = self.store.try_lock(&self.profile)? {
+            if let Some(lock) = self.store.try_lock_profile(&self.profile)? {
                 let waited = started.elapsed();
                 if waited > Duration::from_millis(100) {
                     self.event(Operation::LockWait, Outcome::Ok, None, Some(waited));

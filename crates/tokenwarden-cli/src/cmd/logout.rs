@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokenwarden::http::TokenTypeHint;
 use tokenwarden::http::client::Revocation;
 use tokenwarden::session::SessionOptions;
-use tokenwarden::store::{ProfileLock, SqliteStore, Store as _};
+use tokenwarden::store::{RefreshGuard, SqliteStore, Store as _};
 
 /// Arguments of `tokenwarden logout`.
 #[derive(Debug, clap::Args)]
@@ -129,8 +129,8 @@ async fn refresh_lock(
     store: &Arc<SqliteStore>,
     profile: &str,
     wait: Duration,
-) -> tokenwarden::Result<ProfileLock> {
-    if let Some(lock) = store.try_lock(profile)? {
+) -> tokenwarden::Result<Box<dyn RefreshGuard>> {
+    if let Some(lock) = store.try_lock_profile(profile)? {
         return Ok(lock);
     }
     tracing::info!(
@@ -138,7 +138,7 @@ async fn refresh_lock(
         wait.as_secs_f64()
     );
     let (store, name) = (store.clone(), profile.to_string());
-    tokio::task::spawn_blocking(move || store.lock(&name, wait))
+    tokio::task::spawn_blocking(move || store.lock_profile(&name, wait))
         .await
         .map_err(|e| tokenwarden::Error::new(tokenwarden::ErrorKind::Other, e.to_string()))?
 }

@@ -1,17 +1,20 @@
-//! The token store: where each profile's tokens, their version and their state live, and the
-//! per-profile lock that serialises refreshes across processes.
+//! The token store: where each profile's tokens, their version and their state live, the
+//! per-profile refresh lock that serialises refreshes across processes, the circuit breakers'
+//! shared state and the token-operation log.
 //!
 //! # Layout
-//! - this file: the [`Store`] trait and the types it speaks ([`Version`], [`TokenState`],
-//!   [`StoredTokens`], [`CasOutcome`]); breaker records are the retry module's
-//!   [`BreakerRecord`], kept through its [`BreakerBackend`] trait.
+//! - this file: the [`Store`] trait, the seam every backend plugs into, and the types it
+//!   speaks ([`Version`], [`TokenState`], [`StoredTokens`], [`CasOutcome`]);
+//!   breaker records are the retry module's [`BreakerRecord`], kept through its
+//!   [`BreakerBackend`] trait.
+//! - [`guard`]: [`RefreshGuard`], the refresh lock a store hands out, and the bounded wait.
+//! - [`events`]: the token-operation log's records ([`Event`]).
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
-//!   secrets sealed with XChaCha20-Poly1305.
+//!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory, for tests of the session.
 //! - [`crypto`]: key sourcing ([`KeySource`]: `TOKENWARDEN_KEY`, key file) and sealing.
-//! - [`lock`]: [`ProfileLock`], a kernel advisory lock (`flock`) per profile.
-//! - [`events`]: the token-operation log records ([`Event`]).
-//! - `schema`, `perms`, `setaside`: migrations, permission checks, corruption handling.
+//! - [`lock`]: the kernel advisory lock (`flock`) per profile that the SQLite store uses.
+//! - `perms`: private directories and files, and the `chmod` that fixes them.
 //!
 //! # Versions and compare-and-swap
 //! Every write of token values ([`Store::write_if_version`], [`Store::replace`]) gives the profile
@@ -23,30 +26,35 @@
 //! for a token that has since been refreshed is dropped instead of hitting the new token.
 //!
 //! # Locks
-//! [`Store::lock`] takes a lock that other *processes* see. It is not the tool for threads of one
-//! process: the session keeps an in-process mutex per profile and takes the store lock inside it
-//! (with `flock`, two opens of the lock file in one process also exclude each other, so it is
-//! safe, but a thread would poll instead of being woken).
+//! [`Store::lock_profile`] and [`Store::try_lock_profile`] hand out a [`RefreshGuard`] that
+//! other *processes* see (and, for a store shared between machines, other machines): how it
+//! locks is the backend's business (a file lock for SQLite; a database server would hold a lock
+//! on a connection the guard owns). It is not the tool for threads of one process: the session
+//! keeps an in-process mutex per profile and takes the store's lock inside it.
+//!
+//! # A second backend
+//! Everything the session and the token client need goes through [`Store`] (and its
+//! supertrait [`BreakerBackend`]): tokens with compare-and-swap, marks, the refresh lock, the
+//! breaker records shared by every process, the event log. No SQLite or file type appears in
+//! the trait, so a backend shared by a fleet implements the same methods.
 
 pub mod crypto;
 pub mod events;
+pub mod guard;
 pub mod lock;
 pub mod memory;
 mod perms;
-mod row;
-mod schema;
-mod setaside;
 pub mod sqlite;
 
 pub use crypto::{KeySource, StoreKey};
 pub use events::{Event, Retention};
-pub use lock::ProfileLock;
+pub use guard::RefreshGuard;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::retry::{BreakerBackend, BreakerRecord};
 
-use crate::error::{Cause, Result};
+use crate::error::{Cause, Error, Result};
 use crate::token::TokenSet;
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -301,17 +309,25 @@ pub trait Store: BreakerBackend + Send + Sync {
         maybe_rotated: bool,
     ) -> Result<bool>;
 
-    /// Takes the refresh lock of `profile`, waiting at most `wait`. On timeout: a Store error
-    /// saying how long it waited and for which profile.
-    fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock>;
-
     /// Takes the refresh lock of `profile` if it is free; `None` when another holder has it.
-    fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>>;
+    /// The lock is held until the guard is dropped, and released as well when its holder
+    /// dies (a store must never leave a dead holder's lock behind).
+    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>>;
+
+    /// Takes the refresh lock of `profile`, waiting at most `wait` (blocking the thread). On
+    /// timeout: [`Store::lock_wait_exceeded`]. The default polls [`Store::try_lock_profile`]
+    /// every 1 to 50 ms.
+    fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
+        match guard::poll_until(wait, || self.try_lock_profile(profile))? {
+            Some(held) => Ok(held),
+            None => Err(self.lock_wait_exceeded(profile, wait)),
+        }
+    }
 
     /// The Store error for a wait of `waited` for the refresh lock of `profile` that ran out:
-    /// it names the lock file and its holder when the store knows them, and says what to do.
-    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> crate::error::Error {
-        lock::wait_exceeded(profile, waited, None, None)
+    /// it names the lock and its holder when the store knows them, and says what to do.
+    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> Error {
+        guard::wait_exceeded(profile, waited, None, None)
     }
 
     /// Appends one record to the token-operation log; every [`Retention::prune_every`] records

@@ -141,7 +141,7 @@ async fn a_lock_wait_that_runs_out_names_the_operation() {
             ..SessionOptions::default()
         },
     );
-    let held = store.lock("d", Duration::ZERO).unwrap();
+    let held = store.lock_profile("d", Duration::ZERO).unwrap();
     let e = session.get_token(Duration::ZERO).await.unwrap_err();
     drop(held);
     assert_eq!(e.kind(), ErrorKind::Store, "{}", e.report());

@@ -10,7 +10,7 @@ use tokenwarden::clock::ManualClock;
 use tokenwarden::error::{Cause, HttpEvidence, OAuthError, OAuthErrorCode};
 use tokenwarden::secret::{AccessToken, RefreshToken};
 use tokenwarden::session::{Attempt, BoxFuture, Effort, Grants, Session, SessionOptions};
-use tokenwarden::store::{MemoryStore, Store, StoredTokens, TokenState};
+use tokenwarden::store::{MemoryStore, RefreshGuard, Store, StoredTokens, TokenState};
 use tokenwarden::token::TokenSet;
 use tokenwarden::{Error, ErrorKind, Result};
 
@@ -281,7 +281,7 @@ async fn long_tokens_refresh_skew_before_expiry_and_min_ttl_counts() {
 fn short_wait_while_locked(
     f: &Fixture,
     grants: &Arc<Scripted>,
-) -> (Session, tokenwarden::store::ProfileLock) {
+) -> (Session, Box<dyn RefreshGuard>) {
     let s = f.session_with(
         grants,
         SessionOptions {
@@ -291,7 +291,7 @@ fn short_wait_while_locked(
     );
     let held = f
         .store
-        .lock(PROFILE, Duration::ZERO)
+        .lock_profile(PROFILE, Duration::ZERO)
         .expect("another process refreshes");
     (s, held)
 }

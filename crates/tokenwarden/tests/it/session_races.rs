@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokenwarden::Result;
 use tokenwarden::session::Session;
 use tokenwarden::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, MemoryStore, ProfileLock, Store,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, MemoryStore, RefreshGuard, Store,
     StoredTokens, TokenState, Version,
 };
 use tokenwarden::token::TokenSet;
@@ -128,12 +128,12 @@ impl Store for HookStore {
             .record_refresh_failure(profile, version, last_error, maybe_rotated)
     }
 
-    fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock> {
-        self.inner.lock(profile, wait)
+    fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
+        self.inner.lock_profile(profile, wait)
     }
 
-    fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>> {
-        self.inner.try_lock(profile)
+    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>> {
+        self.inner.try_lock_profile(profile)
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {

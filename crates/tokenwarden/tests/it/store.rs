@@ -388,11 +388,11 @@ fn retention_applies_while_appending_to_sqlite() {
 }
 
 fn locks_exclude_and_wait_boundedly(s: &dyn Store, _: &ManualClock) {
-    let held = s.try_lock("p").unwrap().expect("free");
+    let held = s.try_lock_profile("p").unwrap().expect("free");
     assert_eq!(held.profile(), "p");
-    assert!(s.try_lock("p").unwrap().is_none());
-    assert!(s.try_lock("q").unwrap().is_some());
-    let err = s.lock("p", Duration::from_millis(30)).unwrap_err();
+    assert!(s.try_lock_profile("p").unwrap().is_none());
+    assert!(s.try_lock_profile("q").unwrap().is_some());
+    let err = s.lock_profile("p", Duration::from_millis(30)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
     assert!(
         err.message()
@@ -403,10 +403,10 @@ fn locks_exclude_and_wait_boundedly(s: &dyn Store, _: &ManualClock) {
     );
     assert!(err.hint().is_some());
     drop(held);
-    let again = s.lock("p", Duration::from_secs(5)).unwrap();
+    let again = s.lock_profile("p", Duration::from_secs(5)).unwrap();
     // A waiter is let in when the holder lets go (another thread here).
     std::thread::scope(|scope| {
-        let waiter = scope.spawn(|| s.lock("p", Duration::from_secs(30)).map(|_| ()));
+        let waiter = scope.spawn(|| s.lock_profile("p", Duration::from_secs(30)).map(|_| ()));
         drop(again);
         waiter.join().expect("waiter").expect("lock after release");
     });

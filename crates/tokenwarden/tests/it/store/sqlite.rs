@@ -83,7 +83,7 @@ fn files_are_created_private_whatever_the_umask() {
     let (_dir, paths) = temp_paths();
     let store = SqliteStore::open(&paths, KeySource::KeyFile).unwrap();
     store.replace("p", &tokens("1")).unwrap();
-    let _lock = store.try_lock("p").unwrap().unwrap();
+    let _lock = store.try_lock_profile("p").unwrap().unwrap();
     assert_eq!(mode(&paths.data_dir), 0o700);
     assert_eq!(mode(&paths.lock_dir()), 0o700);
     assert_eq!(mode(&paths.key_file()), 0o600);

@@ -1,13 +1,13 @@
 //! Rows of the SQLite store: token rows sealed and opened, breaker and event rows mapped.
 //!
 //! Times are stored as Unix milliseconds. Token secrets are stored only sealed
-//! ([`super::crypto`]); everything else in a row is plain, and the fields that describe the
+//! ([`crate::store::crypto`]); everything else in a row is plain, and the fields that describe the
 //! token values are bound into the seal's associated data, so changing them is detected.
 
-use super::crypto::{OpenError, Sealer, token_aad};
-use super::{BreakerRecord, Event, StoredTokens, TokenState, Version};
 use crate::error::Error;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::store::crypto::{OpenError, Sealer, token_aad};
+use crate::store::{BreakerRecord, Event, Retention, StoredTokens, TokenState, Version};
 use crate::token::{TokenSet, from_unix_millis, to_unix_millis};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 use std::time::{Duration, SystemTime};
@@ -330,7 +330,7 @@ fn duration_ms(d: Duration) -> i64 {
 pub(crate) fn append_event(
     conn: &Connection,
     e: &Event,
-    retention: &super::Retention,
+    retention: &Retention,
 ) -> rusqlite::Result<()> {
     insert_event(conn, e)?;
     let id = u64::try_from(conn.last_insert_rowid()).unwrap_or(0);

@@ -176,13 +176,14 @@ pub(crate) fn migrate(
 
 #[cfg(test)]
 mod tests {
+    use super::super::row;
     use super::*;
     use crate::error::Cause;
     use crate::paths::Paths;
     use crate::secret::{AccessToken, RefreshToken};
     use crate::store::crypto::Sealer;
     use crate::store::perms::{create_private_file, ensure_private_dir};
-    use crate::store::{Event, KeySource, SqliteStore, Store, StoreKey, TokenState, row};
+    use crate::store::{Event, KeySource, SqliteStore, Store, StoreKey, TokenState};
     use crate::token::{TokenSet, from_unix_millis};
 
     #[test]
