@@ -12,10 +12,11 @@
 //!   and uses it).
 //! - [`http`]: one token-endpoint exchange, with everything seen captured; classification.
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
-//! - [`store`]: the encrypted SQLite token store, locks.
+//! - [`store`]: the `Store` trait a backend plugs into (tokens, refresh lock, breaker state,
+//!   event log records); the encrypted SQLite store; the in-memory store for tests.
 //! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens (also what
 //!   needs both the configuration and the store: the failure-rate warnings).
-//! - [`events`]: the token-operation log's names, statistics, alert and retention.
+//! - [`events`]: recording the token-operation log, its statistics and the 5xx rate.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 //! - [`naive`]: the uncoordinated refresh of sample code, kept to show what goes wrong.
 #![deny(missing_docs)]

@@ -705,12 +705,7 @@ impl Session {
         status: Option<u16>,
         duration: Option<Duration>,
     ) {
-        let mut e = Event::new(
-            self.clock.now(),
-            &self.profile,
-            operation.as_str(),
-            outcome.as_str(),
-        );
+        let mut e = Event::new(self.clock.now(), &self.profile, operation, outcome);
         e.status = status;
         e.duration = duration;
         self.record(&with_evidence(e, operation));

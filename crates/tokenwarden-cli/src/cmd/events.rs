@@ -29,7 +29,7 @@ pub fn event_json(e: &Event) -> serde_json::Value {
         "operation": e.operation,
         "outcome": e.outcome,
         "status": e.status,
-        "oauth_error": e.oauth_error,
+        "oauth_error": e.oauth_error.as_ref().map(|o| o.as_str()),
         "request_id": e.request_id,
         "correlation_id": e.correlation_id,
         "duration_ms": e.duration.map(|d| d.as_millis() as u64),
@@ -79,7 +79,7 @@ fn line(e: &Event, with_profile: bool) -> String {
         parts.push(format!("HTTP {s}"));
     }
     if let Some(o) = &e.oauth_error {
-        parts.push(o.clone());
+        parts.push(o.to_string());
     }
     if let Some(d) = e.duration {
         parts.push(format!("{} ms", d.as_millis()));

@@ -5,7 +5,9 @@
 //! JSON (`--json`): one object per profile with `profile`, `configured`, `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
 //! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
-//! `last_refresh_at`, `last_error`, `provider_failing`, `login_required_reason`,
+//! `last_refresh_at`, `last_error` (what the last failed refresh attempt said),
+//! `last_error_cause` (its cause as a stable name, null when none was named),
+//! `provider_failing`, `login_required_reason`,
 //! `login_required_cause` (why a new login is needed, as a stable name such as
 //! `refresh_token_revoked` or `possibly_lost_rotation`; null when not known), `subject`,
 //! `version`, and `warnings`: an array of strings (the 5xx-rate warning when the profile's
@@ -100,7 +102,8 @@ fn row(name: &str, configured: bool, s: &StoredTokens, now: SystemTime) -> Value
         "refresh_token_obtained_at": t.refresh_token_obtained_at.map(context::rfc3339),
         "obtained_at": context::rfc3339(t.obtained_at),
         "last_refresh_at": s.last_refresh_at.map(context::rfc3339),
-        "last_error": s.last_error,
+        "last_error": s.last_error.as_ref().map(|e| e.message.as_str()),
+        "last_error_cause": s.last_error.as_ref().and_then(|e| e.cause).map(Cause::as_str),
         "provider_failing": s.refresh_failure_transient && s.last_error.is_some()
             && s.state == TokenState::Valid,
         "login_required_reason": s.state.reason(),
@@ -149,7 +152,7 @@ fn print_row(r: &Value, current: &str, now: SystemTime) {
         println!("    last refresh: {ago}");
     }
     if let Some(e) = r["last_error"].as_str() {
-        let first = e.lines().next().unwrap_or(e).trim_start_matches("error: ");
+        let first = e.lines().next().unwrap_or(e);
         let label = if r["provider_failing"] == true {
             "last error (provider failing; the current token is used while it lasts)"
         } else {

@@ -16,9 +16,8 @@
 
 use super::Check;
 use crate::config::Profile;
-use crate::error::Cause;
-use crate::events::{Operation, Outcome};
-use crate::store::{Event, Store, StoredTokens};
+use crate::error::{Cause, ErrorKind, OAuthErrorCode};
+use crate::store::{Event, Operation, Outcome, Store, StoredTokens};
 use std::time::{Duration, SystemTime};
 
 /// A refusal this soon after this store's own successful refresh is read as a second client
@@ -76,15 +75,15 @@ pub fn reports_reuse(description: &str) -> bool {
 }
 
 fn is_refusal(e: &Event) -> bool {
-    e.operation == Operation::Refresh.as_str()
-        && (e.oauth_error.as_deref() == Some("invalid_grant")
-            || e.outcome == Outcome::Failed(crate::ErrorKind::LoginRequired).as_str())
+    e.operation == Operation::Refresh
+        && (e.oauth_error == Some(OAuthErrorCode::InvalidGrant)
+            || e.outcome == Outcome::Failed(ErrorKind::LoginRequired))
 }
 
 /// A failed token request the provider may have processed all the same: anything but a clean
 /// OAuth refusal (a 4xx with an `error`), as the session judges it.
 fn maybe_processed(e: &Event) -> bool {
-    let ok = Outcome::parse(&e.outcome).is_some_and(Outcome::is_success);
+    let ok = e.outcome.is_success();
     let clean = e.oauth_error.is_some() && e.status.is_some_and(|s| (400..500).contains(&s));
     !ok && !clean
 }
@@ -110,18 +109,11 @@ pub fn classify(stored: &StoredTokens, reason: &str, events: &[Event]) -> Findin
     let mut success = None;
     if let Some(i) = at {
         for e in events[..i].iter().rev() {
-            let Some(op) = Operation::parse(&e.operation) else {
-                continue;
-            };
-            let obtains = op.renews_token()
-                || matches!(
-                    op,
-                    Operation::CodeExchange | Operation::DevicePoll | Operation::Login
-                );
-            if !obtains {
+            let op = e.operation;
+            if !op.obtains_tokens() {
                 continue;
             }
-            if op == Operation::Refresh && e.outcome == Outcome::Ok.as_str() {
+            if op == Operation::Refresh && e.outcome == Outcome::Ok {
                 success = Some(e.clone());
             } else if op == Operation::Refresh && maybe_processed(e) {
                 lost = Some(e.clone());
@@ -306,7 +298,7 @@ pub fn check(p: &Profile, stored: &StoredTokens, reason: &str, store: &dyn Store
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{TokenState, Version};
+    use crate::store::{LastError, TokenState, Version};
 
     fn t(s: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000 + s)
@@ -339,10 +331,16 @@ mod tests {
         }
     }
 
+    /// A record of `op` ending with `outcome`, both by their stored names.
     fn ev(at: u64, op: &str, outcome: &str, status: Option<u16>, oauth: Option<&str>) -> Event {
-        let mut e = Event::new(t(at), "p", op, outcome);
+        let mut e = Event::new(
+            t(at),
+            "p",
+            Operation::parse(op).expect("an operation"),
+            Outcome::parse(outcome).expect("an outcome"),
+        );
         e.status = status;
-        e.oauth_error = oauth.map(str::to_string);
+        e.oauth_error = oauth.map(OAuthErrorCode::parse);
         e.correlation_id = Some(format!("tw-{at}"));
         e
     }
@@ -385,7 +383,7 @@ mod tests {
                 reason: "invalid_grant: nope".into(),
                 cause: Some(cause),
             },
-            last_error: Some(last_error.into()),
+            last_error: Some(LastError::new(last_error, None)),
             ..stored(false)
         }
     }
@@ -407,7 +405,7 @@ mod tests {
         for stored in [
             marked(Cause::RefreshTokenRevoked, words),
             StoredTokens {
-                last_error: Some(words.into()),
+                last_error: Some(LastError::new(words, None)),
                 ..stored(false)
             },
         ] {

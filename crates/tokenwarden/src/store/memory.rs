@@ -5,8 +5,8 @@
 
 use super::guard::{RefreshGuard, wait_exceeded};
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, Retention, Store, StoredTokens, TokenState,
-    Version, truncate_breaker, truncate_duration_ms, truncate_ms,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
+    TokenState, Version, truncate_breaker, truncate_duration_ms, truncate_ms,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
@@ -239,7 +239,7 @@ impl Store for MemoryStore {
         profile: &str,
         version: Version,
         new_state: TokenState,
-        last_error: Option<&str>,
+        last_error: Option<&LastError>,
         transient: bool,
     ) -> Result<bool> {
         let now = self.now();
@@ -247,7 +247,7 @@ impl Store for MemoryStore {
         match state.rows.get_mut(profile) {
             Some(row) if row.version == version => {
                 row.state = new_state;
-                row.last_error = last_error.map(str::to_string);
+                row.last_error = last_error.cloned();
                 row.refresh_failure_transient = transient;
                 row.last_refresh_at = Some(now);
                 row.updated_at = now;
@@ -274,14 +274,14 @@ impl Store for MemoryStore {
         &self,
         profile: &str,
         version: Version,
-        last_error: &str,
+        last_error: &LastError,
         maybe_rotated: bool,
     ) -> Result<bool> {
         let now = self.now();
         let mut state = self.state();
         match state.rows.get_mut(profile) {
             Some(row) if row.version == version => {
-                row.last_error = Some(last_error.to_string());
+                row.last_error = Some(last_error.clone());
                 row.refresh_failure_transient = maybe_rotated;
                 row.last_refresh_at = Some(now);
                 row.updated_at = now;

@@ -4,11 +4,11 @@
 //!
 //! # Layout
 //! - this file: the [`Store`] trait, the seam every backend plugs into, and the types it
-//!   speaks ([`Version`], [`TokenState`], [`StoredTokens`], [`CasOutcome`]);
+//!   speaks ([`Version`], [`TokenState`], [`StoredTokens`], [`LastError`], [`CasOutcome`]);
 //!   breaker records are the retry module's [`BreakerRecord`], kept through its
 //!   [`BreakerBackend`] trait.
 //! - [`guard`]: [`RefreshGuard`], the refresh lock a store hands out, and the bounded wait.
-//! - [`events`]: the token-operation log's records ([`Event`]).
+//! - [`events`]: the token-operation log's records ([`Event`], [`Operation`], [`Outcome`]).
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
 //!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory, for tests of the session.
@@ -47,7 +47,7 @@ mod perms;
 pub mod sqlite;
 
 pub use crypto::{KeySource, StoreKey};
-pub use events::{Event, Retention};
+pub use events::{Event, Operation, Outcome, Retention};
 pub use guard::RefreshGuard;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
@@ -181,9 +181,9 @@ pub struct StoredTokens {
     pub version: Version,
     /// Valid, rejected, or login required.
     pub state: TokenState,
-    /// The last refresh failure recorded for these tokens, as shown to a person (no secrets).
-    /// Cleared by every write of new token values.
-    pub last_error: Option<String>,
+    /// The last refresh failure recorded for these tokens (no secrets). Cleared by every write
+    /// of new token values.
+    pub last_error: Option<LastError>,
     /// When the last refresh attempt ended: set by a successful [`Store::write_if_version`] over
     /// an existing version and by [`Store::mark_state`]; `None` after a login
     /// ([`Store::replace`], or a write with `expected` = [`Version::NONE`]).
@@ -202,6 +202,43 @@ impl StoredTokens {
     /// True when the state is [`TokenState::Valid`].
     pub fn is_valid_state(&self) -> bool {
         self.state == TokenState::Valid
+    }
+}
+
+/// A refresh failure as a store records it: its cause as data, and what happened in words.
+/// Never the rendered report of an error (its evidence is in the event log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastError {
+    /// The cause, when the error named one. `None` as well for a cause this build does not
+    /// know (stored by a newer tokenwarden).
+    pub cause: Option<Cause>,
+    /// What happened, for a person ([`Error::message`]; no secrets).
+    pub message: String,
+}
+
+impl LastError {
+    /// A failure with `message` and `cause`.
+    pub fn new(message: impl Into<String>, cause: Option<Cause>) -> LastError {
+        LastError {
+            cause,
+            message: message.into(),
+        }
+    }
+
+    /// What a store records of `err`: its cause and its message.
+    pub fn of(err: &Error) -> LastError {
+        LastError::new(err.message(), err.cause())
+    }
+
+    /// The first line of the message: what a one-line summary shows.
+    pub fn headline(&self) -> &str {
+        self.message.lines().next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for LastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -280,14 +317,14 @@ pub trait Store: BreakerBackend + Send + Sync {
 
     /// Records the outcome of a refresh attempt for the tokens of `version` (if it is still the
     /// stored one; true when it was): the new state (a [`TokenState::LoginRequired`] with its
-    /// reason and cause), the error shown to a person (no secrets), whether the failure was
-    /// transient. Sets `last_refresh_at`. Never touches token values.
+    /// reason and cause), the error (no secrets), whether the failure was transient. Sets
+    /// `last_refresh_at`. Never touches token values.
     fn mark_state(
         &self,
         profile: &str,
         version: Version,
         state: TokenState,
-        last_error: Option<&str>,
+        last_error: Option<&LastError>,
         transient: bool,
     ) -> Result<bool>;
 
@@ -298,14 +335,14 @@ pub trait Store: BreakerBackend + Send + Sync {
     fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool>;
 
     /// Records a failed refresh attempt of the tokens of `version` (if it is still the stored
-    /// one; true when it was): the error shown to a person (no secrets), whether the server may
-    /// have rotated the refresh token without the answer arriving (`refresh_failure_transient`),
-    /// and `last_refresh_at`. Leaves the state and the token values as they are.
+    /// one; true when it was): the error (no secrets), whether the server may have rotated the
+    /// refresh token without the answer arriving (`refresh_failure_transient`), and
+    /// `last_refresh_at`. Leaves the state and the token values as they are.
     fn record_refresh_failure(
         &self,
         profile: &str,
         version: Version,
-        last_error: &str,
+        last_error: &LastError,
         maybe_rotated: bool,
     ) -> Result<bool>;
 

@@ -10,7 +10,7 @@ use tokenwarden::clock::ManualClock;
 use tokenwarden::error::{Cause, HttpEvidence, OAuthError, OAuthErrorCode};
 use tokenwarden::secret::{AccessToken, RefreshToken};
 use tokenwarden::session::{Attempt, BoxFuture, Effort, Grants, Session, SessionOptions};
-use tokenwarden::store::{MemoryStore, RefreshGuard, Store, StoredTokens, TokenState};
+use tokenwarden::store::{LastError, MemoryStore, RefreshGuard, Store, StoredTokens, TokenState};
 use tokenwarden::token::TokenSet;
 use tokenwarden::{Error, ErrorKind, Result};
 
@@ -376,7 +376,7 @@ async fn degraded_mode_serves_the_valid_token_and_stops_at_expiry() {
     );
     let st = f.stored();
     assert!(st.refresh_failure_transient);
-    assert!(st.last_error.as_deref().is_some_and(|e| e.contains("503")));
+    assert!(st.last_error.is_some_and(|e| e.message.contains("503")));
     assert_eq!(
         st.state,
         TokenState::Valid,
@@ -655,7 +655,13 @@ async fn a_stored_mark_is_reported_with_its_stored_cause() {
         };
         assert!(
             f.store
-                .mark_state(PROFILE, v, mark, last_error, flag)
+                .mark_state(
+                    PROFILE,
+                    v,
+                    mark,
+                    last_error.map(|e| LastError::new(e, None)).as_ref(),
+                    flag
+                )
                 .unwrap()
         );
         let s = f.session(&grants);
@@ -879,8 +885,7 @@ async fn an_error_before_sending_leaves_no_in_flight_mark_and_revocation_stays_r
     assert!(!st.refresh_failure_transient, "nothing was sent");
     assert!(
         st.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("no client secret"))
+            .is_some_and(|e| e.message.contains("no client secret"))
     );
     // The grant itself fails before sending (a client without `prepare`): no mark either.
     let e = s.get_token(Duration::ZERO).await.expect_err("no secret");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokenwarden::Result;
 use tokenwarden::session::Session;
 use tokenwarden::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, MemoryStore, RefreshGuard, Store,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, MemoryStore, RefreshGuard, Store,
     StoredTokens, TokenState, Version,
 };
 use tokenwarden::token::TokenSet;
@@ -106,7 +106,7 @@ impl Store for HookStore {
         profile: &str,
         version: Version,
         state: TokenState,
-        last_error: Option<&str>,
+        last_error: Option<&LastError>,
         transient: bool,
     ) -> Result<bool> {
         self.inner
@@ -121,7 +121,7 @@ impl Store for HookStore {
         &self,
         profile: &str,
         version: Version,
-        last_error: &str,
+        last_error: &LastError,
         maybe_rotated: bool,
     ) -> Result<bool> {
         self.inner
@@ -227,7 +227,7 @@ async fn a_rejection_before_the_in_flight_mark_is_not_undone() {
         "neither the in-flight mark nor the failure record may undo the rejection"
     );
     assert!(st.refresh_failure_transient);
-    assert!(st.last_error.is_some_and(|e| e.contains("503")));
+    assert!(st.last_error.is_some_and(|e| e.message.contains("503")));
 }
 
 #[tokio::test]

@@ -31,8 +31,8 @@ use super::guard::RefreshGuard;
 use super::lock;
 use super::perms::ensure_private_dir;
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, Retention, Store, StoredTokens, TokenState,
-    Version, truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
+    TokenState, Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Cause, Error, Result};
@@ -257,7 +257,7 @@ impl Store for SqliteStore {
         profile: &str,
         version: Version,
         state: TokenState,
-        last_error: Option<&str>,
+        last_error: Option<&LastError>,
         transient: bool,
     ) -> Result<bool> {
         let now = to_unix_millis(self.now());
@@ -265,8 +265,8 @@ impl Store for SqliteStore {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET state = ?3, state_reason = ?4, state_cause = ?5, \
-                     last_error = ?6, refresh_failure_transient = ?7, last_refresh_at = ?8, \
-                     updated_at = ?8 WHERE profile = ?1 AND version = ?2",
+                     last_error = ?6, last_error_cause = ?7, refresh_failure_transient = ?8, \
+                     last_refresh_at = ?9, updated_at = ?9 WHERE profile = ?1 AND version = ?2",
                 )?
                 .execute(params![
                     profile,
@@ -274,7 +274,8 @@ impl Store for SqliteStore {
                     state.as_str(),
                     state.reason(),
                     state.cause().map(Cause::as_str),
-                    last_error,
+                    last_error.map(|e| e.message.as_str()),
+                    last_error.and_then(|e| e.cause).map(Cause::as_str),
                     transient,
                     now
                 ])?;
@@ -299,20 +300,22 @@ impl Store for SqliteStore {
         &self,
         profile: &str,
         version: Version,
-        last_error: &str,
+        last_error: &LastError,
         maybe_rotated: bool,
     ) -> Result<bool> {
         let now = to_unix_millis(self.now());
         self.run(|conn| {
             let n = conn
                 .prepare_cached(
-                    "UPDATE tokens SET last_error = ?3, refresh_failure_transient = ?4, \
-                     last_refresh_at = ?5, updated_at = ?5 WHERE profile = ?1 AND version = ?2",
+                    "UPDATE tokens SET last_error = ?3, last_error_cause = ?4, \
+                     refresh_failure_transient = ?5, last_refresh_at = ?6, updated_at = ?6 \
+                     WHERE profile = ?1 AND version = ?2",
                 )?
                 .execute(params![
                     profile,
                     version.get(),
-                    last_error,
+                    last_error.message,
+                    last_error.cause.map(Cause::as_str),
                     maybe_rotated,
                     now
                 ])?;

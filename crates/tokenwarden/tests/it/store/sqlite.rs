@@ -14,7 +14,7 @@ use tokenwarden::error::Cause;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::SecretString;
 use tokenwarden::store::{
-    CasOutcome, KeySource, SqliteStore, Store, StoreKey, TokenState, Version,
+    CasOutcome, KeySource, LastError, SqliteStore, Store, StoreKey, TokenState, Version,
 };
 
 fn mode(path: &Path) -> u32 {
@@ -388,7 +388,7 @@ fn user_version(paths: &Paths) -> i64 {
 }
 
 #[test]
-fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
+fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
     let (_dir, paths) = temp_paths();
     let current = {
         let store = open(&paths);
@@ -404,19 +404,22 @@ fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
                     "gone",
                     v,
                     mark,
-                    Some("the provider revoked the session"),
+                    Some(&LastError::new("the provider revoked the session", None)),
                     false
                 )
                 .unwrap()
         );
         user_version(&paths)
     };
-    assert_eq!(current, 3);
-    // What tokenwarden at schema 2 left: the tokens table without the cause column.
+    assert_eq!(current, 4);
+    // What tokenwarden at schema 2 left: the tokens table without the cause columns.
     {
         let conn = Connection::open(paths.database()).unwrap();
-        conn.execute_batch("ALTER TABLE tokens DROP COLUMN state_cause")
-            .unwrap();
+        conn.execute_batch(
+            "ALTER TABLE tokens DROP COLUMN state_cause; \
+             ALTER TABLE tokens DROP COLUMN last_error_cause;",
+        )
+        .unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
     }
     let store = open(&paths);
@@ -424,16 +427,18 @@ fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
     assert_eq!(store.read("p").unwrap().unwrap().tokens, tokens("1"));
     let gone = store.read("gone").unwrap().unwrap();
     assert_eq!(gone.tokens, tokens("gone"));
+    // The provider's `invalid_grant`, with no in-flight flag: what the session calls a
+    // revoked refresh token for such a mark.
     assert_eq!(
         gone.state,
         TokenState::LoginRequired {
             reason: "invalid_grant: token revoked".into(),
-            cause: None,
+            cause: Some(Cause::RefreshTokenRevoked),
         }
     );
     assert_eq!(
-        gone.last_error.as_deref(),
-        Some("the provider revoked the session")
+        gone.last_error,
+        Some(LastError::new("the provider revoked the session", None))
     );
     // The migrated store keeps the causes of new marks.
     let lost = TokenState::LoginRequired {
