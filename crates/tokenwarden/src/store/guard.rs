@@ -1,6 +1,6 @@
 //! The refresh lock as every store hands it out: [`RefreshGuard`], held while one caller
-//! refreshes a profile and released on drop; the bounded wait for it ([`poll_until`]) and the
-//! error when that wait runs out ([`wait_exceeded`]), which do not depend on how a backend
+//! refreshes a profile and released on drop; the bounded wait for it (`poll_until`) and the
+//! error when that wait runs out (`wait_exceeded`), which do not depend on how a backend
 //! locks.
 //!
 //! Each backend brings its own guard: the SQLite store a kernel advisory lock on a file
