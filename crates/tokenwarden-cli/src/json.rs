@@ -85,7 +85,10 @@ pub struct StatusTokens {
     pub refresh_token_obtained_at: Option<String>,
     pub obtained_at: String,
     pub last_refresh_at: Option<String>,
+    /// The last refresh failure's message (its evidence is in the event log).
     pub last_error: Option<String>,
+    /// The last refresh failure's cause, as a stable name.
+    pub last_error_cause: Option<&'static str>,
     /// True while refreshes fail transiently and the current token is used meanwhile.
     pub provider_failing: bool,
     /// What the provider said when the session ended.
@@ -144,8 +147,8 @@ pub struct Stats<'a> {
     /// RFC 3339.
     pub since: String,
     pub events: usize,
-    pub by_operation: &'a BTreeMap<String, BTreeMap<String, usize>>,
-    pub by_outcome: &'a BTreeMap<String, usize>,
+    pub by_operation: BTreeMap<String, BTreeMap<String, usize>>,
+    pub by_outcome: BTreeMap<String, usize>,
     pub refresh_latency: Option<Latency>,
     pub token_requests: usize,
     pub server_errors: usize,

@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::Operation;
 use crate::http::{Revocation, TokenTypeHint};
 use crate::session::SessionOptions;
-use crate::store::{ProfileLock, SqliteStore, Store as _, Version};
+use crate::store::{RefreshGuard, SqliteStore, Store as _, Version};
 use crate::token::TokenSet;
 use crate::warden::Warden;
 use std::path::PathBuf;
@@ -162,8 +162,8 @@ async fn refresh_lock(
     store: &Arc<SqliteStore>,
     profile: &str,
     wait: Duration,
-) -> Result<ProfileLock> {
-    if let Some(lock) = store.try_lock(profile)? {
+) -> Result<Box<dyn RefreshGuard>> {
+    if let Some(lock) = store.try_lock_profile(profile)? {
         return Ok(lock);
     }
     tracing::info!(
@@ -171,7 +171,7 @@ async fn refresh_lock(
         wait.as_secs_f64()
     );
     let (store, name) = (store.clone(), profile.to_string());
-    tokio::task::spawn_blocking(move || store.lock(&name, wait))
+    tokio::task::spawn_blocking(move || store.lock_profile(&name, wait))
         .await
         .map_err(|e| {
             Error::new(

@@ -8,13 +8,16 @@
 //! - [`correlation`]: one correlation id per operation, on every log line, event and error.
 //! - [`paths`]: where files live (`TOKENWARDEN_HOME`, XDG).
 //! - [`config`]: profiles, provider presets, validation and the redirect-URI lint.
-//! - [`discovery`]: RFC 8414 / OpenID Connect metadata.
+//! - [`discovery`]: RFC 8414 / OpenID Connect metadata (part of [`http`], which fetches it
+//!   and uses it).
 //! - [`http`]: one token-endpoint exchange, with everything seen captured; classification.
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
-//! - [`store`]: the encrypted SQLite token store, locks.
-//! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens.
+//! - [`store`]: the `Store` trait a backend plugs into (tokens, refresh lock, breaker state,
+//!   event log records); the encrypted SQLite store; the in-memory store for tests.
+//! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens (also what
+//!   needs both the configuration and the store: the failure-rate warnings).
 //! - [`account`]: a login as a whole: storing what it obtained, logging out.
-//! - [`events`]: the token-operation log's names, statistics, alert and retention.
+//! - [`events`]: recording the token-operation log, its statistics and the 5xx rate.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 #![deny(missing_docs)]
 
@@ -23,7 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod correlation;
 pub mod diagnose;
-pub mod discovery;
+pub use http::discovery;
 pub mod error;
 pub mod events;
 pub mod exit;

@@ -9,9 +9,9 @@
 //!   t fresh                                                   -> return t
 //!   t still valid (inside the proactive window only)          -> refresh only if both locks are free
 //!                                                                at once, one attempt, else return t
-//!   else: in-process mutex, then the cross-process file lock (bounded wait: lock_wait)
+//!   else: in-process mutex, then the store's cross-process lock (bounded wait: lock_wait)
 //!     wait ran out                         t not hard-expired -> return it with a warning
-//!                                          else               -> Store error naming the lock file
+//!                                          else               -> Store error naming the lock
 //!     t2 = store.read()                    t2 newer and usable -> return t2 (someone refreshed)
 //!     refresh(t2.refresh_token)            under the retry policy and circuit breaker
 //!       ok            -> write_if_version(t2.version) durably, THEN return it
@@ -30,9 +30,10 @@
 //! refreshes with [`Effort::Single`]: one attempt, bounded by the HTTP timeout, no backoff and no
 //! `Retry-After` wait; if it fails transiently the caller uses its token. Only a caller with no
 //! usable token runs the whole retry policy ([`Effort::Full`]). A waiter's `lock_wait` defaults
-//! to the longest refresh the policy allows ([`default_lock_wait`]), so it does not give up on a
-//! holder that is merely slow; if it does run out, a token that has not hard-expired is handed
-//! out with a warning, and only a caller with nothing usable gets the Store error.
+//! to the longest refresh the policy allows ([`RetryPolicy::default_lock_wait`]), so it does not
+//! give up on a holder that is merely slow; if it does run out, a token that has not
+//! hard-expired is handed out with a warning, and only a caller with nothing usable gets the
+//! Store error.
 //!
 //! # A `min_ttl` the provider cannot meet
 //! When the provider grants tokens too short for `min_ttl` (a brand-new token would already be
@@ -47,11 +48,12 @@
 //! - `send`: [`Session::send`], the resource call with one 401 retry.
 //!
 //! # Crashes, and the one case that needs a new login
-//! The store is SQLite with `synchronous=FULL` and every write is one transaction, so a process
-//! killed at any moment (`kill -9`) leaves either the old record or the new one, never half of
-//! one, and its refresh lock is released by the kernel at once. Right before sending a refresh
-//! (after everything that can fail locally: the client, its secret, discovery) the session
-//! marks the stored version "a refresh may be in flight" (the store's
+//! Every store write is durable and atomic when it returns (SQLite: `synchronous=FULL`, one
+//! transaction per write), so a process killed at any moment (`kill -9`) leaves either the old
+//! record or the new one, never half of one, and the store releases its refresh lock at once
+//! (SQLite's file lock: the kernel, when the process's files close). Right before sending a
+//! refresh (after everything that can fail locally: the client, its secret, discovery) the
+//! session marks the stored version "a refresh may be in flight" (the store's
 //! `refresh_failure_transient` flag); a successful write clears it, a failure keeps it only when
 //! the refresh may have been processed with its answer lost (the exchange's evidence, from the
 //! [`Delivery`](crate::error::Delivery) of each attempt) or an earlier one may have been.
@@ -84,8 +86,9 @@ use crate::clock::Clock;
 use crate::error::{Cause, Error, Result};
 use crate::events::{Operation, Outcome};
 use crate::http::{Exchange, Exchanged};
+use crate::retry::RetryPolicy;
 use crate::secret::{AccessToken, RefreshToken};
-use crate::store::{CasOutcome, Event, ProfileLock, Store, StoredTokens, TokenState, Version};
+use crate::store::{CasOutcome, Event, RefreshGuard, Store, StoredTokens, TokenState, Version};
 use crate::token::TokenSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -139,28 +142,14 @@ pub trait Grants: Send + Sync {
     ) -> Option<BoxFuture<'a, Exchanged<TokenSet>>>;
 }
 
-/// What is added to the longest refresh when deriving [`SessionOptions::lock_wait`]: the
-/// holder's own work around its requests (store, lock, process start).
-const LOCK_WAIT_MARGIN: Duration = Duration::from_secs(5);
-
-/// The lock wait that covers the longest refresh a holder may run under `policy` with requests
-/// timing out after `timeout`: discovery and the token request, each with every attempt and the
-/// longest waits between them ([`crate::retry::RetryPolicy::worst_case`]), plus a margin.
-pub fn default_lock_wait(policy: &crate::retry::RetryPolicy, timeout: Duration) -> Duration {
-    policy
-        .worst_case(timeout)
-        .saturating_mul(2)
-        .saturating_add(LOCK_WAIT_MARGIN)
-}
-
 /// Tunables of a session.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// The proactive refresh window (capped at half a token's lifetime).
     pub refresh_skew: Duration,
     /// How long a caller whose token cannot serve it waits for another process's refresh. It
-    /// should cover the longest refresh a holder may run ([`default_lock_wait`]; the default is
-    /// that of the default retry policy and timeout). When it runs out, a token that has not
+    /// should cover the longest refresh a holder may run ([`RetryPolicy::default_lock_wait`];
+    /// the default is that of the default retry policy and timeout). When it runs out, a token that has not
     /// hard-expired is handed out with a warning; with nothing usable, a Store error.
     pub lock_wait: Duration,
 }
@@ -169,10 +158,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
-            lock_wait: default_lock_wait(
-                &crate::retry::RetryPolicy::default(),
-                crate::config::DEFAULT_TIMEOUT,
-            ),
+            lock_wait: RetryPolicy::default().default_lock_wait(crate::config::DEFAULT_TIMEOUT),
         }
     }
 }
@@ -252,7 +238,7 @@ impl std::fmt::Debug for Session {
 /// Both locks, held by the one caller that refreshes; released on drop.
 struct Held<'a> {
     _flight: tokio::sync::MutexGuard<'a, ()>,
-    _lock: ProfileLock,
+    _lock: Box<dyn RefreshGuard>,
 }
 
 /// How waiting for the locks ended.
@@ -416,13 +402,16 @@ impl Session {
         let Ok(flight) = self.flight.try_lock() else {
             return Ok(None);
         };
-        Ok(self.store.try_lock(&self.profile)?.map(|lock| Held {
-            _flight: flight,
-            _lock: lock,
-        }))
+        Ok(self
+            .store
+            .try_lock_profile(&self.profile)?
+            .map(|lock| Held {
+                _flight: flight,
+                _lock: lock,
+            }))
     }
 
-    /// Both locks, waiting at most `lock_wait` in all. The file lock is polled (every 2 to
+    /// Both locks, waiting at most `lock_wait` in all. The store's lock is polled (every 2 to
     /// 50 ms), so a holder killed with `kill -9` is noticed within 50 ms.
     async fn wait_gate(&self) -> Result<Gate<'_>> {
         let started = Instant::now();
@@ -438,7 +427,7 @@ impl Session {
         let mut pause = Duration::from_millis(2);
         let mut announced = false;
         loop {
-            if let Some(lock) = self.store.try_lock(&self.profile)? {
+            if let Some(lock) = self.store.try_lock_profile(&self.profile)? {
                 let waited = started.elapsed();
                 if waited > Duration::from_millis(100) {
                     self.event(Operation::LockWait, Outcome::Ok, None, Some(waited));
@@ -721,12 +710,7 @@ impl Session {
         exchange: Option<&Exchange>,
         duration: Option<Duration>,
     ) {
-        let mut e = Event::new(
-            self.clock.now(),
-            &self.profile,
-            operation.as_str(),
-            outcome.as_str(),
-        );
+        let mut e = Event::new(self.clock.now(), &self.profile, operation, outcome);
         e.duration = duration;
         self.record(&with_evidence(e, exchange));
     }

@@ -28,10 +28,10 @@ fn event_json(e: &Event) -> json::Event {
     json::Event {
         at: context::rfc3339_millis(e.at),
         profile: e.profile.clone(),
-        operation: e.operation.clone(),
-        outcome: e.outcome.clone(),
+        operation: e.operation.to_string(),
+        outcome: e.outcome.to_string(),
         status: e.status,
-        oauth_error: e.oauth_error.clone(),
+        oauth_error: e.oauth_error.as_ref().map(ToString::to_string),
         request_id: e.request_id.clone(),
         correlation_id: e.correlation_id.clone(),
         duration_ms: e.duration.map(|d| d.as_millis() as u64),
@@ -81,7 +81,7 @@ fn line(e: &Event, with_profile: bool) -> String {
         parts.push(format!("HTTP {s}"));
     }
     if let Some(o) = &e.oauth_error {
-        parts.push(one_line(o).into_owned());
+        parts.push(one_line(&o.to_string()).into_owned());
     }
     if let Some(d) = e.duration {
         parts.push(format!("{} ms", d.as_millis()));

@@ -35,13 +35,7 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
     let profile = (!args.all).then_some(global.profile.as_str());
     let stats = Stats::of(&events::load(store.as_ref(), since, profile)?);
     let alert = match profile {
-        Some(name) => {
-            let threshold = w
-                .profile(name)
-                .map(|l| l.profile.failure_rate_threshold)
-                .unwrap_or(events::DEFAULT_FAILURE_RATE_THRESHOLD);
-            Some(events::failure_rate(store.as_ref(), name, threshold, now)?)
-        }
+        Some(name) => Some(w.failure_rate(name)?),
         None => None,
     };
     if out.json() {
@@ -49,8 +43,19 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
             profile,
             since: context::rfc3339(since),
             events: stats.events,
-            by_operation: &stats.by_operation,
-            by_outcome: &stats.by_outcome,
+            by_operation: stats
+                .by_operation
+                .iter()
+                .map(|(op, outcomes)| {
+                    let outcomes = outcomes.iter().map(|(o, n)| (o.to_string(), *n));
+                    (op.to_string(), outcomes.collect())
+                })
+                .collect(),
+            by_outcome: stats
+                .by_outcome
+                .iter()
+                .map(|(o, n)| (o.to_string(), *n))
+                .collect(),
             refresh_latency: stats.refresh_latency.as_ref().map(|l| json::Latency {
                 samples: l.samples,
                 p50_ms: ms(l.p50),

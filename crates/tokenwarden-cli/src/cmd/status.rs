@@ -5,7 +5,9 @@
 //! JSON (`--json`): one object per profile with `profile`, `configured`, `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
 //! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
-//! `last_refresh_at`, `last_error`, `provider_failing`, `login_required_reason`,
+//! `last_refresh_at`, `last_error` (what the last failed refresh attempt said),
+//! `last_error_cause` (its cause as a stable name, null when none was named),
+//! `provider_failing`, `login_required_reason`,
 //! `login_required_cause` (why a new login is needed, as a stable name such as
 //! `refresh_token_revoked` or `possibly_lost_rotation`; null when not known), `subject`,
 //! `version`, and `warnings`: an array of strings (the 5xx-rate warning when the profile's
@@ -44,11 +46,7 @@ pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()
         let warnings: Vec<String> = w
             .profile(name)
             .ok()
-            .and_then(|loaded| {
-                tokenwarden::events::failure_rate_warning(store.as_ref(), &loaded.profile, now)
-                    .ok()
-                    .flatten()
-            })
+            .and_then(|loaded| w.failure_rate_warning(&loaded.profile).ok().flatten())
             .into_iter()
             .collect();
         let row = match store.read(name)? {
@@ -112,7 +110,12 @@ fn row(
             refresh_token_obtained_at: t.refresh_token_obtained_at.map(context::rfc3339),
             obtained_at: context::rfc3339(t.obtained_at),
             last_refresh_at: s.last_refresh_at.map(context::rfc3339),
-            last_error: s.last_error.clone(),
+            last_error: s.last_error.as_ref().map(|e| e.message.clone()),
+            last_error_cause: s
+                .last_error
+                .as_ref()
+                .and_then(|e| e.cause)
+                .map(Cause::as_str),
             provider_failing: s.refresh_failure_transient
                 && s.last_error.is_some()
                 && s.state == TokenState::Valid,
@@ -165,7 +168,7 @@ fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> st
         out.out(format!("    last refresh: {ago}"))?;
     }
     if let Some(e) = &t.last_error {
-        let first = e.lines().next().unwrap_or(e).trim_start_matches("error: ");
+        let first = e.lines().next().unwrap_or(e);
         let label = if t.provider_failing {
             "last error (provider failing; the current token is used while it lasts)"
         } else {

@@ -103,6 +103,8 @@ struct StatusLoggedIn {
     last_refresh_at: Option<String>,
     #[serde(deserialize_with = "nullable")]
     last_error: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    last_error_cause: Option<String>,
     provider_failing: bool,
     #[serde(deserialize_with = "nullable")]
     login_required_reason: Option<String>,
