@@ -29,7 +29,7 @@ pub mod diagnose;
 pub use http::discovery;
 pub mod error;
 pub mod events;
-pub mod exit;
+pub use error::exit;
 pub mod flow;
 pub mod http;
 pub mod human;

@@ -15,6 +15,7 @@
 
 pub mod cause;
 pub mod evidence;
+pub mod exit;
 pub mod oauth;
 
 pub use cause::Cause;
@@ -52,9 +53,9 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The process exit code the CLI uses for this kind ([`crate::exit`] maps it).
-    pub fn exit_code(self) -> crate::exit::ExitCode {
-        crate::exit::ExitCode::from(self)
+    /// The process exit code the CLI uses for this kind ([`exit`] maps it).
+    pub fn exit_code(self) -> exit::ExitCode {
+        exit::ExitCode::from(self)
     }
 
     /// Whether a failure of this kind may succeed if the same request is tried again later.
@@ -284,11 +285,11 @@ impl Error {
         self.0.kind.is_retryable()
     }
 
-    /// The structured form printed by `--json` ([`crate::exit::ErrorDocument`]):
+    /// The structured form printed by `--json` ([`exit::ErrorDocument`]):
     /// `{"error":{"kind","message","hint","oauth_error","oauth_error_description","status",
     /// "request_id","correlation_id","retry_at","exit_code"}}`.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(crate::exit::ErrorDocument::new(self)).unwrap_or_default()
+        serde_json::to_value(exit::ErrorDocument::new(self)).unwrap_or_default()
     }
 
     /// A multi-line report for a person: the message, the evidence, the cause chain and the fix.

@@ -16,7 +16,7 @@
 //! `exec` ends with the code of the command it ran ([`ExitCode::Command`]), or 128 + N when a
 //! signal N ended that command ([`ExitCode::Signalled`]).
 
-use crate::error::{Error, ErrorKind};
+use super::{Error, ErrorKind};
 use std::fmt;
 
 /// How a command ends. [`ExitCode::code`] is the one place that gives each its number.
