@@ -61,22 +61,25 @@ impl ExitCode {
         }
     }
 
+    /// Every exit code with a name (all but a command's own code and a signal's).
+    pub const NAMED: [ExitCode; 8] = [
+        ExitCode::Success,
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::LoginRequired,
+        ExitCode::ProviderUnavailable,
+        ExitCode::SessionRejected,
+        ExitCode::Store,
+        ExitCode::Cancelled,
+    ];
+
     /// The named exit code with this number, if there is one; any other number is what a
     /// command run by `exec` returned ([`ExitCode::Command`]).
     pub fn from_code(code: u8) -> ExitCode {
-        [
-            ExitCode::Success,
-            ExitCode::Failure,
-            ExitCode::Usage,
-            ExitCode::LoginRequired,
-            ExitCode::ProviderUnavailable,
-            ExitCode::SessionRejected,
-            ExitCode::Store,
-            ExitCode::Cancelled,
-        ]
-        .into_iter()
-        .find(|c| c.code() == code)
-        .unwrap_or(ExitCode::Command(code))
+        ExitCode::NAMED
+            .into_iter()
+            .find(|c| c.code() == code)
+            .unwrap_or(ExitCode::Command(code))
     }
 }
 
@@ -194,16 +197,7 @@ mod tests {
 
     #[test]
     fn every_named_code_reads_back_from_its_number() {
-        for code in [
-            ExitCode::Success,
-            ExitCode::Failure,
-            ExitCode::Usage,
-            ExitCode::LoginRequired,
-            ExitCode::ProviderUnavailable,
-            ExitCode::SessionRejected,
-            ExitCode::Store,
-            ExitCode::Cancelled,
-        ] {
+        for code in ExitCode::NAMED {
             assert_eq!(ExitCode::from_code(code.code()), code);
         }
         assert_eq!(ExitCode::Cancelled, 130);
