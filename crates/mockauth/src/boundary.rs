@@ -1,7 +1,8 @@
 //! The message boundary: two middlewares every response passes on its way out.
 //!
 //! * [`stamp`] (outermost) gives every response — errors, faults and 404s included — a unique
-//!   `X-Request-Id` and a `Date` that honours the clock-skew fault, and logs the exchange.
+//!   `X-Request-Id` and a `Date` that honours the clock-skew fault (unless a fault set its own),
+//!   and logs the exchange.
 //! * [`faults_and_counts`] counts `/token` requests by grant type (before any fault, so faulted
 //!   requests count too), applies the fault plan, and counts `/token` errors by OAuth code or
 //!   HTTP status.
@@ -28,11 +29,12 @@ pub(crate) async fn stamp(State(st): State<Arc<AppState>>, req: Request, next: N
     let mut resp = next.run(req).await;
     let date = httpdate::fmt_http_date(st.shown_now());
     let headers = resp.headers_mut();
+    // A fault may set its own (`headers` in the spec); everything else gets ours.
     if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert("x-request-id", v);
+        headers.entry("x-request-id").or_insert(v);
     }
     if let Ok(v) = HeaderValue::from_str(&date) {
-        headers.insert(header::DATE, v);
+        headers.entry(header::DATE).or_insert(v);
     }
     tracing::info!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
     resp

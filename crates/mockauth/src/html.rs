@@ -67,6 +67,7 @@ redirect target could not be trusted, the browser was not sent back to the appli
 
 /// The consent page: Approve / Deny post to `/authorize/decision`.
 pub(crate) fn consent(
+    action: &str,
     consent_id: &str,
     client_id: &str,
     scope: &[String],
@@ -84,30 +85,37 @@ pub(crate) fn consent(
         "<p>The application <strong>{client}</strong> asks for access to your account.</p>\
 <p>Requested scopes:</p><ul>{scopes}</ul>\
 <p>After you decide you will be sent to <code>{redirect}</code>.</p>\
-<form method=\"post\" action=\"/authorize/decision\">\
+<form method=\"post\" action=\"{action}\">\
 <input type=\"hidden\" name=\"consent\" value=\"{id}\">\
 <div class=\"row\"><button class=\"approve\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
 <button class=\"deny\" type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></div></form>",
         client = escape(client_id),
         redirect = escape(redirect_uri),
         id = escape(consent_id),
+        action = escape(action),
     );
     page(StatusCode::OK, "Authorize application", &body)
 }
 
 /// The device verification page: enter the user code, then Approve or Deny.
-pub(crate) fn device_form(status: StatusCode, user_code: &str, message: Option<&str>) -> Response {
+pub(crate) fn device_form(
+    action: &str,
+    status: StatusCode,
+    user_code: &str,
+    message: Option<&str>,
+) -> Response {
     let msg = message
         .map(|m| format!("<p class=\"err\">{}</p>", escape(m)))
         .unwrap_or_default();
     let body = format!(
         "{msg}<p>Enter the code shown on your device.</p>\
-<form method=\"post\" action=\"/device\">\
+<form method=\"post\" action=\"{action}\">\
 <label>Code <input type=\"text\" name=\"user_code\" value=\"{code}\" autocomplete=\"off\" \
 autofocus required placeholder=\"XXXX-XXXX\"></label>\
 <div class=\"row\"><button class=\"approve\" type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\
 <button class=\"deny\" type=\"submit\" name=\"action\" value=\"deny\">Deny</button></div></form>",
         code = escape(user_code),
+        action = escape(action),
     );
     page(status, "Connect a device", &body)
 }

@@ -30,6 +30,9 @@ impl std::fmt::Debug for Keys {
 #[derive(Debug, Serialize)]
 pub(crate) struct IdClaims<'a> {
     pub iss: &'a str,
+    /// The tenant (Microsoft-like tenant sites).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tid: Option<&'a str>,
     pub sub: &'a str,
     pub aud: &'a str,
     pub azp: &'a str,
@@ -79,6 +82,7 @@ mod tests {
         let jwt = keys
             .sign(&IdClaims {
                 iss: "http://127.0.0.1:1",
+                tid: None,
                 sub: "u",
                 aud: "cli",
                 azp: "cli",

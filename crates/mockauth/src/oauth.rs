@@ -14,7 +14,7 @@ use crate::config::{ClientAuthMethod, ClientConfig, Config};
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// The OAuth error codes this server answers with (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1;
-/// RFC 7009 §2.2.1; RFC 8628 §3.5).
+/// RFC 7009 §2.2.1; RFC 8628 §3.5; RFC 8707 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ErrorCode {
     InvalidRequest,
@@ -30,6 +30,9 @@ pub(crate) enum ErrorCode {
     ExpiredToken,
     InvalidToken,
     InsufficientScope,
+    InvalidTarget,
+    /// Not an RFC code: what a provider's User-Agent filter answers (with 429).
+    RateLimited,
     ServerError,
 }
 
@@ -49,6 +52,8 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServerError => "server_error",
         }
     }
@@ -73,6 +78,7 @@ impl OAuthError {
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         OAuthError {
@@ -233,6 +239,15 @@ impl Params {
             }
         }
         Ok(found.filter(|v| !v.is_empty()))
+    }
+
+    /// Every non-empty value of a parameter that may be repeated (RFC 8707 `resource`).
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {

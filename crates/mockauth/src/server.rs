@@ -16,12 +16,13 @@ use tokio::task::JoinHandle;
 
 use crate::admin;
 use crate::boundary;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, PASTE_CALLBACK_PATH};
 use crate::endpoints::device::DeviceDecisionError;
-use crate::endpoints::{authorize, device, discovery, resource, revoke, token};
+use crate::endpoints::{authorize, device, discovery, paste, resource, revoke, stream, token};
 use crate::faults::{FaultPlan, InvalidFaultPlan};
 use crate::keys::{KeyError, Keys};
 use crate::oauth::BODY_LIMIT;
+use crate::sites;
 use crate::state::AppState;
 use crate::stats::Stats;
 
@@ -64,22 +65,18 @@ pub enum ServeError {
     Task(String),
 }
 
-fn router(st: Arc<AppState>) -> Router {
+/// The canonical routes. Requests reach them through [`sites::rewrite`] (see [`router`]).
+fn routes(st: Arc<AppState>) -> Router {
     let mut app = Router::new()
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::metadata),
-        )
+        .route(sites::OAUTH_METADATA, get(discovery::metadata))
+        .route(sites::OIDC_DISCOVERY, get(discovery::metadata))
         .route("/jwks", get(discovery::jwks))
         .route(
             "/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/authorize/decision", post(authorize::decision))
+        .route(PASTE_CALLBACK_PATH, get(paste::page))
         .route("/token", post(token::token))
         .route("/device_authorization", post(device::device_authorization))
         .route("/device", get(device::page).post(device::submit))
@@ -92,14 +89,25 @@ fn router(st: Arc<AppState>) -> Router {
         .route(
             "/v1/messages",
             get(resource::messages).post(resource::messages),
-        );
+        )
+        .route("/v1/stream", get(stream::stream));
     if st.config.admin {
         app = app.merge(admin::router(st.clone()));
     }
     app.fallback(boundary::not_found)
         .layer(from_fn_with_state(st.clone(), boundary::faults_and_counts))
-        .layer(from_fn_with_state(st.clone(), boundary::stamp))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(st)
+}
+
+/// The whole service: [`boundary::stamp`] outermost, then [`sites::rewrite`], which must run
+/// before routing and so wraps the canonical routes as a fallback service (a layer on a
+/// router runs after its routing).
+fn router(st: Arc<AppState>) -> Router {
+    Router::new()
+        .fallback_service(routes(st.clone()))
+        .layer(from_fn_with_state(st.clone(), sites::rewrite))
+        .layer(from_fn_with_state(st.clone(), boundary::stamp))
         .with_state(st)
 }
 
@@ -112,7 +120,8 @@ fn issuer_for(config: &Config, local: SocketAddr) -> String {
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}", SocketAddr::new(ip, local.port()))
+    let path = config.issuer_path.as_deref().unwrap_or("");
+    format!("http://{}{path}", SocketAddr::new(ip, local.port()))
 }
 
 fn prepare(
@@ -123,6 +132,8 @@ fn prepare(
     config.validate()?;
     let local = listener.local_addr().map_err(StartError::LocalAddr)?;
     let issuer = issuer_for(&config, local);
+    let mut config = config;
+    config.resolve_issuer(&issuer);
     let keys = Keys::generate()?;
     Ok(Arc::new(AppState::new(config, issuer, keys, shutdown)))
 }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::faults::FaultState;
 use crate::keys::{IdClaims, Keys};
 use crate::oauth::OAuthError;
+use crate::sites::{Mounts, Site};
 use crate::stats::Stats;
 use crate::store::{Family, Store};
 
@@ -49,6 +50,8 @@ impl ReceivedTokenRequest {
 pub(crate) struct AppState {
     pub config: Config,
     pub issuer: String,
+    /// The external paths served and the site each answers for.
+    pub mounts: Mounts,
     pub keys: Keys,
     pub clock: Clock,
     store: Mutex<Store>,
@@ -73,9 +76,11 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let faults = FaultState::new(config.faults.clone());
+        let mounts = Mounts::new(&config, &issuer);
         AppState {
             config,
             issuer,
+            mounts,
             keys,
             clock: Clock::default(),
             store: Mutex::new(Store::default()),
@@ -140,13 +145,20 @@ impl AppState {
         format!("{}{path}", self.issuer.trim_end_matches('/'))
     }
 
-    /// Signs an ID token for a family (OIDC Core §2; §12.2 on refresh keeps the nonce).
-    pub fn id_token(&self, family: &Family, now: SystemTime) -> Result<String, OAuthError> {
+    /// Signs an ID token for a family (OIDC Core §2; §12.2 on refresh keeps the nonce), with
+    /// the issuer (and tenant) of the site it is issued at.
+    pub fn id_token(
+        &self,
+        family: &Family,
+        now: SystemTime,
+        site: &Site,
+    ) -> Result<String, OAuthError> {
         let skew = self.skew_s();
         let iat = clock::unix_secs(now, skew);
         let ttl = i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = IdClaims {
-            iss: &self.issuer,
+            iss: &site.token_issuer,
+            tid: site.tid.as_deref(),
             sub: &self.config.subject,
             aud: &family.client_id,
             azp: &family.client_id,

@@ -27,7 +27,7 @@ pub struct Stats {
     pub code_reuse_detected: u64,
     /// Requests a fault fired on (latency-only faults included).
     pub faults_injected: u64,
-    /// Requests to the protected resource `/v1/messages`.
+    /// Requests to the protected resource (`/v1/messages`, `/v1/stream`).
     pub resource_requests: ResourceRequests,
     /// Calls to `/revoke`.
     pub revocations: Revocations,
@@ -85,8 +85,11 @@ impl TokenRequests {
 pub struct ResourceRequests {
     /// Answered 200.
     pub ok: u64,
-    /// Answered 401 (missing, unknown, expired or revoked token).
+    /// Refused for the token: missing, unknown, expired or revoked (401, or the configured
+    /// dead-token status).
     pub unauthorized: u64,
+    /// Answered 400: a malformed `Authorization` header or a required header missing.
+    pub bad_request: u64,
 }
 
 /// Calls to `/revoke`.

@@ -44,6 +44,8 @@ pub(crate) fn join_scope(scope: &[String]) -> String {
 pub(crate) struct Family {
     pub client_id: String,
     pub scope: Vec<String>,
+    /// The RFC 8707 resources the login was authorized for (strict servers only).
+    pub resources: Vec<String>,
     pub nonce: Option<String>,
     pub auth_time: SystemTime,
     pub revoked: bool,
@@ -54,6 +56,8 @@ pub(crate) struct Family {
 pub(crate) struct Pending {
     pub grant: CodeGrant,
     pub state: Option<String>,
+    /// The RFC 9207 `iss` of the site the request came to, if it sends one.
+    pub iss: Option<String>,
     pub expires_at: SystemTime,
 }
 
@@ -68,6 +72,8 @@ pub(crate) struct CodeGrant {
     pub code_challenge: Option<String>,
     pub scope: Vec<String>,
     pub nonce: Option<String>,
+    /// The RFC 8707 resources requested (strict servers only).
+    pub resources: Vec<String>,
 }
 
 /// An authorization code.
@@ -232,6 +238,18 @@ impl Store {
         nonce: Option<String>,
         now: SystemTime,
     ) -> FamilyId {
+        self.new_family_for(client_id, scope, nonce, Vec::new(), now)
+    }
+
+    /// A family bound to RFC 8707 resources.
+    pub fn new_family_for(
+        &mut self,
+        client_id: &str,
+        scope: Vec<String>,
+        nonce: Option<String>,
+        resources: Vec<String>,
+        now: SystemTime,
+    ) -> FamilyId {
         self.next_family += 1;
         let id = self.next_family;
         self.families.insert(
@@ -239,6 +257,7 @@ impl Store {
             Family {
                 client_id: client_id.to_owned(),
                 scope,
+                resources,
                 nonce,
                 auth_time: now,
                 revoked: false,

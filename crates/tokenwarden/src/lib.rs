@@ -15,7 +15,6 @@
 //! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens.
 //! - [`events`]: the token-operation log's names, statistics, alert and retention.
 //! - [`diagnose`]: `doctor`'s checks, as data.
-//! - [`naive`]: the uncoordinated refresh of sample code, kept to show what goes wrong.
 #![deny(missing_docs)]
 
 pub mod clock;
@@ -28,7 +27,6 @@ pub mod events;
 pub mod flow;
 pub mod http;
 pub mod human;
-pub mod naive;
 pub mod paths;
 pub mod retry;
 pub mod secret;

@@ -164,6 +164,15 @@ impl Warden {
         self.session_over(name, &profile, Arc::new(ClientGrants(client)))
     }
 
+    /// A session for the profile `name` that refreshes through `grants`, built as
+    /// [`Warden::session`] builds its own: this warden's store, clock and tracer, the profile's
+    /// refresh window and lock wait. For a caller that wraps the refresh grant, e.g. to observe
+    /// each refresh (`ClientGrants(warden.client(&profile)?)` is the plain grant).
+    pub fn session_with_grants(&self, name: &str, grants: Arc<dyn Grants>) -> Result<Session> {
+        let profile = self.profile(name)?.profile;
+        self.session_over(name, &profile, grants)
+    }
+
     fn session_over(
         &self,
         name: &str,

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ClientAuthMethod, ClientConfig, CodeReuseRevocation, Config, GrantType, TokenRequestFormat,
-    TokenResponseFormat,
+    ClientAuthMethod, ClientConfig, CodeReuseRevocation, Config, DeadTokenStatus, GrantType,
+    MetadataLocation, RequiredHeader, TokenRequestFormat, TokenResponseFormat,
 };
 use crate::faults::FaultPlan;
 
@@ -44,6 +44,7 @@ pub enum ConfigError {
 struct RawConfig {
     addr: Option<SocketAddr>,
     issuer: Option<String>,
+    issuer_path: Option<String>,
     auto_approve: Option<bool>,
     admin: Option<bool>,
     access_ttl: Option<String>,
@@ -52,6 +53,14 @@ struct RawConfig {
     rotate_refresh_tokens: Option<bool>,
     reuse_grace: Option<String>,
     code_reuse_revokes: Option<CodeReuseRevocation>,
+    revoke_previous_on_refresh: Option<bool>,
+    dead_token_status: Option<u16>,
+    required_resource_headers: Option<Vec<String>>,
+    resource_indicators: Option<Vec<String>>,
+    blocked_user_agents: Option<Vec<String>>,
+    metadata_location: Option<MetadataLocation>,
+    discovery_omit: Option<Vec<String>>,
+    tenant_id: Option<String>,
     device_interval: Option<String>,
     device_code_ttl: Option<String>,
     subject: Option<String>,
@@ -134,9 +143,23 @@ impl RawConfig {
             clients.retain(|c| c.id != client.id);
             clients.push(client);
         }
+        let dead_token_status = match self.dead_token_status {
+            None => d.dead_token_status,
+            Some(n) => DeadTokenStatus::from_status(n).ok_or_else(|| {
+                ConfigError::Invalid(format!("`dead_token_status` = {n}: must be 401 or 403"))
+            })?,
+        };
+        let required_resource_headers = self
+            .required_resource_headers
+            .unwrap_or_default()
+            .iter()
+            .map(|h| h.parse::<RequiredHeader>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid(format!("`required_resource_headers`: {e}")))?;
         Ok(Config {
             addr: self.addr,
             issuer: self.issuer,
+            issuer_path: self.issuer_path,
             auto_approve: self.auto_approve.unwrap_or(d.auto_approve),
             admin: self.admin.unwrap_or(d.admin),
             access_ttl: duration("access_ttl", self.access_ttl, d.access_ttl)?,
@@ -147,6 +170,16 @@ impl RawConfig {
                 .unwrap_or(d.rotate_refresh_tokens),
             reuse_grace: duration("reuse_grace", self.reuse_grace, d.reuse_grace)?,
             code_reuse_revokes: self.code_reuse_revokes.unwrap_or(d.code_reuse_revokes),
+            revoke_previous_on_refresh: self
+                .revoke_previous_on_refresh
+                .unwrap_or(d.revoke_previous_on_refresh),
+            dead_token_status,
+            required_resource_headers,
+            resource_indicators: self.resource_indicators.unwrap_or_default(),
+            blocked_user_agents: self.blocked_user_agents.unwrap_or_default(),
+            metadata_location: self.metadata_location.unwrap_or(d.metadata_location),
+            discovery_omit: self.discovery_omit.unwrap_or_default(),
+            tenant_id: self.tenant_id,
             device_interval: duration("device_interval", self.device_interval, d.device_interval)?,
             device_code_ttl: duration("device_code_ttl", self.device_code_ttl, d.device_code_ttl)?,
             subject: self.subject.unwrap_or(d.subject),
@@ -257,6 +290,47 @@ count = 2
         let err =
             Config::from_toml("[faults.token]\nstatus = 500\nbodyy = \"html\"\n").expect_err("x");
         assert!(err.to_string().contains("bodyy"), "{err}");
+    }
+
+    #[test]
+    fn provider_look_alike_keys() {
+        let cfg = Config::from_toml(
+            r#"
+issuer_path = "/realms/test"
+revoke_previous_on_refresh = true
+dead_token_status = 403
+required_resource_headers = ["anthropic-beta: oauth-2025-04-20"]
+resource_indicators = ["https://api.example.test/"]
+blocked_user_agents = ["python-requests/*"]
+metadata_location = "appended"
+discovery_omit = ["revocation_endpoint", "device_authorization_endpoint"]
+tenant_id = "9188040d-6c67-4c5b-b112-36a304b66dad"
+"#,
+        )
+        .expect("parses");
+        assert_eq!(cfg.issuer_path.as_deref(), Some("/realms/test"));
+        assert!(cfg.revoke_previous_on_refresh);
+        assert_eq!(cfg.dead_token_status, DeadTokenStatus::Forbidden);
+        assert_eq!(
+            cfg.required_resource_headers[0].to_string(),
+            "anthropic-beta: oauth-2025-04-20"
+        );
+        assert_eq!(cfg.resource_indicators, ["https://api.example.test/"]);
+        assert_eq!(cfg.blocked_user_agents, ["python-requests/*"]);
+        assert_eq!(cfg.metadata_location, MetadataLocation::Appended);
+        assert_eq!(cfg.discovery_omit.len(), 2);
+        assert!(cfg.tenant_id.is_some());
+        for (bad, key) in [
+            ("dead_token_status = 404", "dead_token_status"),
+            (
+                "required_resource_headers = [\"nocolon\"]",
+                "required_resource_headers",
+            ),
+            ("metadata_location = \"sideways\"", "metadata_location"),
+        ] {
+            let err = Config::from_toml(bad).expect_err(bad);
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! Everything here is plain data with public fields. [`Config::default`] gives the documented
 //! defaults and two clients (`cli`, public; `svc`, confidential). The TOML file format lives in
-//! `file.rs`; [`Config::validate`] checks what the types cannot (unique client ids, absolute
-//! redirect URIs without fragments, secrets where a grant needs them).
+//! `file.rs`, the provider look-alike option types in `provider.rs`; [`Config::validate`] (in
+//! `validate.rs`) checks what the types cannot (unique client ids, absolute redirect URIs
+//! without fragments, secrets where a grant needs them…).
 
 mod file;
+mod provider;
+mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,21 +19,36 @@ use serde::{Deserialize, Serialize};
 use crate::faults::FaultPlan;
 
 pub use file::ConfigError;
+pub use provider::{
+    DeadTokenStatus, InvalidChoice, InvalidRequiredHeader, MetadataLocation, RequiredHeader,
+};
+
+/// The placeholder for the issuer in a client's redirect URIs, replaced once the server knows
+/// its issuer: `{issuer}/oauth/code/callback` is the paste-back page of this server.
+pub const ISSUER_PLACEHOLDER: &str = "{issuer}";
+
+/// The path (under the issuer) of the paste-back page, a registered redirect URI of `cli`.
+pub const PASTE_CALLBACK_PATH: &str = "/oauth/code/callback";
 
 /// The whole configuration of one server.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where [`crate::Server::start`] binds; `None` means `127.0.0.1:0` (an ephemeral port).
     pub addr: Option<SocketAddr>,
-    /// The issuer URL to advertise; `None` derives `http://IP:PORT` from the bound address.
+    /// The issuer URL to advertise; `None` derives `http://IP:PORT` (plus `issuer_path`) from
+    /// the bound address. Every endpoint is served under the issuer's path.
     pub issuer: Option<String>,
+    /// A path the derived issuer ends with, e.g. `/realms/test`; only without `issuer` (whose
+    /// own path plays that part).
+    pub issuer_path: Option<String>,
     /// Approve every authorization and device request at once, without a consent page.
     pub auto_approve: bool,
     /// Serve the admin API under `/admin` (loopback peers only).
     pub admin: bool,
     /// Lifetime of access tokens (`expires_in`).
     pub access_ttl: Duration,
-    /// Lifetime of refresh tokens, counted from their issuance.
+    /// Lifetime of refresh tokens, counted from their issuance; token responses say it in
+    /// `refresh_token_expires_in`.
     pub refresh_ttl: Duration,
     /// Lifetime of authorization codes.
     pub code_ttl: Duration,
@@ -41,6 +59,27 @@ pub struct Config {
     pub reuse_grace: Duration,
     /// What a second use of an authorization code revokes (RFC 6749 §4.1.2).
     pub code_reuse_revokes: CodeReuseRevocation,
+    /// When a grant is refreshed, its previous access tokens die at once.
+    pub revoke_previous_on_refresh: bool,
+    /// What the protected resource answers a dead (unknown, expired, revoked) token.
+    pub dead_token_status: DeadTokenStatus,
+    /// Headers every request to the protected resource must carry; without one: a 400 naming it.
+    pub required_resource_headers: Vec<RequiredHeader>,
+    /// Strict RFC 8707 when not empty: the resource indicators this server knows. Authorization
+    /// requests, code exchanges and refreshes must then name a known `resource`, else
+    /// `invalid_target`.
+    pub resource_indicators: Vec<String>,
+    /// User-Agent patterns (`*` matches any run of characters, case-insensitive) refused at
+    /// the token endpoint with a 429 JSON error, as a provider that filters agents does.
+    pub blocked_user_agents: Vec<String>,
+    /// Where the RFC 8414 metadata is published when the issuer has a path.
+    pub metadata_location: MetadataLocation,
+    /// Keys left out of the discovery documents (e.g. `revocation_endpoint`,
+    /// `device_authorization_endpoint`); the endpoints themselves keep working.
+    pub discovery_omit: Vec<String>,
+    /// Microsoft-like tenant paths (`/{tenant}/v2.0`, `/{tenant}/oauth2/v2.0/token` …) with
+    /// this tenant id (a GUID): the `tid` of ID tokens and their issuer's path.
+    pub tenant_id: Option<String>,
     /// The device-flow polling interval announced to clients (RFC 8628 §3.2).
     pub device_interval: Duration,
     /// Lifetime of device codes.
@@ -60,6 +99,7 @@ impl Default for Config {
         Config {
             addr: None,
             issuer: None,
+            issuer_path: None,
             auto_approve: false,
             admin: true,
             access_ttl: Duration::from_secs(3600),
@@ -68,6 +108,14 @@ impl Default for Config {
             rotate_refresh_tokens: true,
             reuse_grace: Duration::ZERO,
             code_reuse_revokes: CodeReuseRevocation::AccessTokens,
+            revoke_previous_on_refresh: false,
+            dead_token_status: DeadTokenStatus::Unauthorized,
+            required_resource_headers: Vec::new(),
+            resource_indicators: Vec::new(),
+            blocked_user_agents: Vec::new(),
+            metadata_location: MetadataLocation::Inserted,
+            discovery_omit: Vec::new(),
+            tenant_id: None,
             device_interval: Duration::from_secs(5),
             device_code_ttl: Duration::from_secs(600),
             subject: "mock-user".to_owned(),
@@ -86,81 +134,22 @@ impl Config {
         self.clients.iter().find(|c| c.id == id)
     }
 
+    /// Replaces [`ISSUER_PLACEHOLDER`] in every redirect URI with the issuer.
+    pub(crate) fn resolve_issuer(&mut self, issuer: &str) {
+        for c in &mut self.clients {
+            for uri in &mut c.redirect_uris {
+                if let Some(rest) = uri.strip_prefix(ISSUER_PLACEHOLDER) {
+                    *uri = format!("{}{rest}", issuer.trim_end_matches('/'));
+                }
+            }
+        }
+    }
+
     /// Adds a client, replacing any client with the same id.
     pub fn with_client(mut self, client: ClientConfig) -> Self {
         self.clients.retain(|c| c.id != client.id);
         self.clients.push(client);
         self
-    }
-
-    /// Checks what the types cannot express; [`crate::Server::start`] calls it too.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
-        for (i, c) in self.clients.iter().enumerate() {
-            if c.id.is_empty() {
-                return invalid(format!("clients[{i}]: the client id is empty"));
-            }
-            if self.clients[..i].iter().any(|o| o.id == c.id) {
-                return invalid(format!("client `{}` is defined twice", c.id));
-            }
-            for uri in &c.redirect_uris {
-                match url::Url::parse(uri) {
-                    Ok(u) if u.fragment().is_some() => {
-                        return invalid(format!(
-                            "client `{}`: redirect URI `{uri}` has a fragment (RFC 6749 §3.1.2)",
-                            c.id
-                        ));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        return invalid(format!(
-                            "client `{}`: redirect URI `{uri}` is not an absolute URL: {e}",
-                            c.id
-                        ));
-                    }
-                }
-            }
-            if c.grant_types.contains(&GrantType::AuthorizationCode) && c.redirect_uris.is_empty() {
-                return invalid(format!(
-                    "client `{}` allows authorization_code but registers no redirect_uris",
-                    c.id
-                ));
-            }
-            if c.grant_types.contains(&GrantType::ClientCredentials) && c.secret.is_none() {
-                return invalid(format!(
-                    "client `{}` allows client_credentials but has no secret (public clients cannot use it)",
-                    c.id
-                ));
-            }
-            if c.secret.is_some() && c.auth_methods.contains(&ClientAuthMethod::None) {
-                return invalid(format!(
-                    "client `{}` has a secret, so auth method `none` is not allowed",
-                    c.id
-                ));
-            }
-            if c.secret.is_none() && c.auth_methods.iter().any(|m| *m != ClientAuthMethod::None) {
-                return invalid(format!(
-                    "client `{}` has no secret, so it can only use auth method `none`",
-                    c.id
-                ));
-            }
-            if c.auth_methods.is_empty() {
-                return invalid(format!("client `{}` has no auth_methods", c.id));
-            }
-        }
-        if let Some(issuer) = &self.issuer {
-            match url::Url::parse(issuer) {
-                Ok(u) if u.query().is_none() && u.fragment().is_none() => {}
-                _ => {
-                    return invalid(format!(
-                        "issuer `{issuer}` must be an absolute URL without query or fragment (RFC 8414 §2)"
-                    ));
-                }
-            }
-        }
-        self.faults
-            .validate()
-            .map_err(|e| ConfigError::Invalid(e.0))
     }
 }
 
@@ -289,7 +278,8 @@ pub struct ClientConfig {
     /// The client secret; `None` makes a public client.
     pub secret: Option<String>,
     /// Registered redirect URIs, matched exactly, except that the port of a loopback IP-literal
-    /// URI (`http://127.0.0.1/...`, `http://[::1]/...`) may differ (RFC 8252 §7.3).
+    /// URI (`http://127.0.0.1/...`, `http://[::1]/...`) may differ (RFC 8252 §7.3). A URI may
+    /// start with [`ISSUER_PLACEHOLDER`], replaced by the issuer when the server starts.
     pub redirect_uris: Vec<String>,
     /// Grant types the client may use.
     pub grant_types: Vec<GrantType>,
@@ -374,11 +364,13 @@ impl ClientConfig {
         }
     }
 
-    /// The built-in clients: `cli` (public, redirect `http://127.0.0.1/callback`) and `svc`
-    /// (confidential, secret `svc-secret`, client credentials).
+    /// The built-in clients: `cli` (public, redirects `http://127.0.0.1/callback` and this
+    /// server's paste-back page `{issuer}/oauth/code/callback`) and `svc` (confidential, secret
+    /// `svc-secret`, client credentials).
     pub fn defaults() -> Vec<ClientConfig> {
+        let paste = format!("{ISSUER_PLACEHOLDER}{PASTE_CALLBACK_PATH}");
         vec![
-            ClientConfig::public("cli", &["http://127.0.0.1/callback"]),
+            ClientConfig::public("cli", &["http://127.0.0.1/callback", &paste]),
             ClientConfig::confidential("svc", "svc-secret"),
         ]
     }

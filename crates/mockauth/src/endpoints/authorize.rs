@@ -2,21 +2,23 @@
 //!
 //! Validation order matters: the client and the redirect URI are checked first, and problems
 //! with either are answered with a 400 page (never a redirect to an unverified URI); every
-//! later problem redirects back with `error`, `error_description`, `state` and `iss`.
+//! later problem redirects back with `error`, `error_description`, `state` and (where the site
+//! sends one) `iss`. A strict RFC 8707 server also requires known `resource` parameters.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::config::GrantType;
-use crate::endpoints::requested_scope;
+use crate::endpoints::{requested_scope, target};
 use crate::html;
 use crate::oauth::{ErrorCode, OAuthError, Params, content_type, read_body};
 use crate::redirect;
+use crate::sites::Site;
 use crate::state::AppState;
 use crate::store::{CodeGrant, Pending};
 
@@ -26,15 +28,17 @@ const CONSENT_TTL: Duration = Duration::from_secs(600);
 /// `GET /authorize`.
 pub(crate) async fn authorize_get(
     State(st): State<Arc<AppState>>,
+    Extension(site): Extension<Arc<Site>>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::from_urlencoded(query.unwrap_or_default().as_bytes());
-    authorize(&st, &params, StatusCode::FOUND)
+    authorize(&st, &site, &params, StatusCode::FOUND)
 }
 
 /// `POST /authorize` (OIDC Core §3.1.2.1 allows the form-encoded POST).
 pub(crate) async fn authorize_post(
     State(st): State<Arc<AppState>>,
+    Extension(site): Extension<Arc<Site>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -42,7 +46,7 @@ pub(crate) async fn authorize_post(
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    authorize(&st, &params, StatusCode::SEE_OTHER)
+    authorize(&st, &site, &params, StatusCode::SEE_OTHER)
 }
 
 async fn form_params(headers: &HeaderMap, body: Body) -> Result<Params, Response> {
@@ -62,6 +66,8 @@ struct Back<'a> {
     st: &'a AppState,
     redirect_uri: &'a str,
     state: Option<&'a str>,
+    /// The RFC 9207 `iss`, when the site sends one.
+    iss: Option<&'a str>,
     status: StatusCode,
 }
 
@@ -70,7 +76,9 @@ impl Back<'_> {
         if let Some(s) = self.state {
             params.push(("state", s));
         }
-        params.push(("iss", &self.st.issuer));
+        if let Some(iss) = self.iss {
+            params.push(("iss", iss));
+        }
         match redirect::with_params(self.redirect_uri, &params) {
             Some(location) => (self.status, [(header::LOCATION, location)]).into_response(),
             None => html::authorize_error("the redirect_uri is not a valid URL"),
@@ -85,7 +93,7 @@ impl Back<'_> {
     }
 }
 
-fn authorize(st: &AppState, params: &Params, status: StatusCode) -> Response {
+fn authorize(st: &AppState, site: &Site, params: &Params, status: StatusCode) -> Response {
     st.stats().authorize_requests += 1;
     // 1. Client and redirect URI: failures are shown, not redirected.
     let client_id = match params.get("client_id") {
@@ -135,6 +143,7 @@ fn authorize(st: &AppState, params: &Params, status: StatusCode) -> Response {
         st,
         redirect_uri,
         state,
+        iss: site.response_iss(),
         status,
     };
     if let Some(e) = state_err {
@@ -149,10 +158,17 @@ fn authorize(st: &AppState, params: &Params, status: StatusCode) -> Response {
             let pending = Pending {
                 grant,
                 state: state.map(str::to_owned),
+                iss: site.response_iss().map(str::to_owned),
                 expires_at: now + CONSENT_TTL,
             };
             let id = st.store().insert_pending(pending, now);
-            html::consent(&id, client_id, &scope, redirect_uri)
+            html::consent(
+                &st.mounts.path("/authorize/decision"),
+                &id,
+                client_id,
+                &scope,
+                redirect_uri,
+            )
         }
     }
 }
@@ -198,6 +214,7 @@ fn validate(
         }
     }
     let scope = requested_scope(&st.config, params.get("scope")?)?;
+    let resources = target::requested(&st.config, params)?;
     let challenge = params.get("code_challenge")?;
     let method = params.get("code_challenge_method")?;
     let code_challenge = match (challenge, method) {
@@ -241,6 +258,7 @@ fn validate(
         code_challenge,
         scope,
         nonce: params.get("nonce")?.map(str::to_owned),
+        resources,
     })
 }
 
@@ -275,6 +293,7 @@ pub(crate) async fn decision(
         st: &st,
         redirect_uri: &pending.grant.redirect_uri,
         state: pending.state.as_deref(),
+        iss: pending.iss.as_deref(),
         status: StatusCode::SEE_OTHER,
     };
     match choice {

@@ -16,6 +16,7 @@ use crate::endpoints::token::{Issued, issue};
 use crate::endpoints::{client_request, requested_scope};
 use crate::html;
 use crate::oauth::{ErrorCode, OAuthError, Params, content_type, read_body};
+use crate::sites::Site;
 use crate::state::AppState;
 use crate::store::DeviceStatus;
 
@@ -84,6 +85,7 @@ fn start(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OA
 /// The token endpoint's device grant: one poll.
 pub(crate) fn poll(
     st: &AppState,
+    site: &Site,
     client: &ClientConfig,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
@@ -139,7 +141,7 @@ pub(crate) fn poll(
             let refresh = client
                 .allows(GrantType::RefreshToken)
                 .then(|| store.issue_refresh(family, st.config.refresh_ttl, now));
-            issue(st, &mut store, family, scope, refresh)
+            issue(st, site, &mut store, family, scope, refresh)
         }
     }
 }
@@ -186,10 +188,10 @@ pub(crate) fn decide(
 }
 
 /// `GET /device[?user_code=…]`: the verification page.
-pub(crate) async fn page(RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn page(State(st): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
     let params = Params::from_urlencoded(query.unwrap_or_default().as_bytes());
     let code = params.get("user_code").ok().flatten().unwrap_or("");
-    html::device_form(StatusCode::OK, code, None)
+    html::device_form(&st.mounts.path("/device"), StatusCode::OK, code, None)
 }
 
 /// `POST /device`: the person's decision.
@@ -198,12 +200,15 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let action = st.mounts.path("/device");
+    let form =
+        |status, code: &str, message: &str| html::device_form(&action, status, code, Some(message));
     let bytes = match read_body(body).await {
         Ok(b) => b,
-        Err(e) => return html::device_form(StatusCode::BAD_REQUEST, "", Some(&e.description)),
+        Err(e) => return form(StatusCode::BAD_REQUEST, "", &e.description),
     };
     if content_type(&headers).as_deref() != Some("application/x-www-form-urlencoded") {
-        return html::device_form(StatusCode::BAD_REQUEST, "", Some("send the form"));
+        return form(StatusCode::BAD_REQUEST, "", "send the form");
     }
     let params = Params::from_urlencoded(&bytes);
     let code = params.get("user_code").ok().flatten().unwrap_or("");
@@ -211,15 +216,11 @@ pub(crate) async fn submit(
         Some("approve") => true,
         Some("deny") => false,
         _ => {
-            return html::device_form(
-                StatusCode::BAD_REQUEST,
-                code,
-                Some("choose Approve or Deny"),
-            );
+            return form(StatusCode::BAD_REQUEST, code, "choose Approve or Deny");
         }
     };
     match decide(&st, code, approve) {
         Ok(client_id) => html::device_done(approve, &client_id),
-        Err(e) => html::device_form(StatusCode::BAD_REQUEST, code, Some(&e.to_string())),
+        Err(e) => form(StatusCode::BAD_REQUEST, code, &e.to_string()),
     }
 }

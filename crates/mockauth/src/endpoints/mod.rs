@@ -1,11 +1,16 @@
 //! The HTTP endpoints, one module per concern, and the request parsing they share.
 
+pub(crate) mod agent_filter;
 pub(crate) mod authorize;
 pub(crate) mod device;
 pub(crate) mod discovery;
+pub(crate) mod paste;
 pub(crate) mod resource;
 pub(crate) mod revoke;
+pub(crate) mod stream;
+pub(crate) mod target;
 pub(crate) mod token;
+pub(crate) mod token_response;
 
 use axum::http::HeaderMap;
 

@@ -1,9 +1,11 @@
-//! Bearer-protected endpoints (RFC 6750): the stand-in API `/v1/messages` and OIDC
-//! `/userinfo`.
+//! Bearer-protected endpoints (RFC 6750): the stand-in API `/v1/messages` (and the guard the
+//! streaming `/v1/stream` shares with it) and OIDC `/userinfo`.
 //!
 //! A missing token gets a bare `WWW-Authenticate: Bearer realm="mockauth"` challenge (RFC 6750
 //! §3.1 says not to name an error then); an unknown, expired or revoked token gets
-//! `error="invalid_token"` with the reason. Both come with a JSON body.
+//! `error="invalid_token"` with the reason, or at the API with `dead_token_status = 403` a bare
+//! 403 (no challenge, a provider-style JSON body). A request to the API without one of the
+//! `required_resource_headers` gets a 400 naming it. Every refusal has a JSON body.
 
 use std::sync::Arc;
 
@@ -12,21 +14,39 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::config::{DeadTokenStatus, RequiredHeader};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::state::AppState;
 use crate::store::{AccessRecord, join_scope};
 
 /// Why a bearer request was refused.
-enum Refusal {
+enum Refusal<'a> {
     Missing,
     Malformed(&'static str),
     Invalid(&'static str),
     Scope(&'static str),
+    Header(&'a RequiredHeader),
 }
 
-impl Refusal {
-    fn into_response(self) -> Response {
+impl Refusal<'_> {
+    /// The answer; a dead token gets `dead` (401 with a challenge, or a bare 403).
+    fn into_response(self, dead: DeadTokenStatus) -> Response {
         let (status, challenge, error, description) = match self {
+            Refusal::Invalid(why) if dead == DeadTokenStatus::Forbidden => {
+                return bare_forbidden(why);
+            }
+            Refusal::Header(required) => {
+                let why = if required.value().is_empty() {
+                    format!("missing required header `{}`", required.name())
+                } else {
+                    format!(
+                        "missing required header `{required}`: send `{}` with the value `{}`",
+                        required.name(),
+                        required.value()
+                    )
+                };
+                return OAuthError::invalid_request(why).into_response();
+            }
             Refusal::Missing => (
                 StatusCode::UNAUTHORIZED,
                 "Bearer realm=\"mockauth\"".to_owned(),
@@ -65,8 +85,19 @@ impl Refusal {
     }
 }
 
+/// A 403 without `WWW-Authenticate`, its body in a provider's own error shape (not OAuth's).
+fn bare_forbidden(why: &str) -> Response {
+    let body = json!({"type": "error", "error": {"type": "permission_error", "message": why}});
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 /// Checks the bearer token of a request.
-fn authorize(st: &AppState, headers: &HeaderMap) -> Result<AccessRecord, Refusal> {
+fn authorize(st: &AppState, headers: &HeaderMap) -> Result<AccessRecord, Refusal<'static>> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(Refusal::Missing);
     };
@@ -90,15 +121,42 @@ fn authorize(st: &AppState, headers: &HeaderMap) -> Result<AccessRecord, Refusal
         .map_err(|p| Refusal::Invalid(p.describe()))
 }
 
+/// The API's checks, in order: the required headers, then the bearer token. Counts the
+/// outcome in `resource_requests`.
+pub(crate) fn api_guard(st: &AppState, headers: &HeaderMap) -> Result<AccessRecord, Box<Response>> {
+    let refusal = match st
+        .config
+        .required_resource_headers
+        .iter()
+        .find(|h| !h.satisfied_by(headers))
+    {
+        Some(missing) => Refusal::Header(missing),
+        None => match authorize(st, headers) {
+            Ok(rec) => {
+                st.stats().resource_requests.ok += 1;
+                return Ok(rec);
+            }
+            Err(r) => r,
+        },
+    };
+    {
+        let mut stats = st.stats();
+        match refusal {
+            Refusal::Header(_) | Refusal::Malformed(_) => stats.resource_requests.bad_request += 1,
+            _ => stats.resource_requests.unauthorized += 1,
+        }
+    }
+    Err(Box::new(refusal.into_response(st.config.dead_token_status)))
+}
+
 /// `GET|POST /v1/messages`.
 pub(crate) async fn messages(
     State(st): State<Arc<AppState>>,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    match authorize(&st, &headers) {
+    match api_guard(&st, &headers) {
         Ok(rec) => {
-            st.stats().resource_requests.ok += 1;
             let body = json!({
                 "ok": true,
                 "method": method.as_str(),
@@ -114,21 +172,20 @@ pub(crate) async fn messages(
             )
                 .into_response()
         }
-        Err(r) => {
-            st.stats().resource_requests.unauthorized += 1;
-            r.into_response()
-        }
+        Err(refused) => *refused,
     }
 }
 
 /// `GET|POST /userinfo` (OIDC Core §5.3): needs a token with the `openid` scope.
 pub(crate) async fn userinfo(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    // The dead-token status is the API's; userinfo answers as RFC 6750 says.
+    let dead = DeadTokenStatus::Unauthorized;
     let rec = match authorize(&st, &headers) {
         Ok(rec) => rec,
-        Err(r) => return r.into_response(),
+        Err(r) => return r.into_response(dead),
     };
     if !rec.scope.iter().any(|s| s == "openid") {
-        return Refusal::Scope("the access token lacks the `openid` scope").into_response();
+        return Refusal::Scope("the access token lacks the `openid` scope").into_response(dead);
     }
     let mut claims = json!({"sub": st.config.subject});
     if rec.scope.iter().any(|s| s == "profile") {

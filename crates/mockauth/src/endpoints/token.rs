@@ -1,21 +1,24 @@
 //! The token endpoint (RFC 6749 §3.2): the authorization code (with PKCE, RFC 7636), refresh
-//! (rotation and reuse detection, RFC 9700 §4.14.2), client credentials and device (RFC 8628)
-//! grants, and the rendering of token responses with each client's provider quirks.
+//! (rotation and reuse detection, RFC 9700 §4.14.2; optionally killing the previous access
+//! tokens), client credentials and device (RFC 8628) grants. Responses are rendered in
+//! `token_response.rs`; the User-Agent filter in `agent_filter.rs`; RFC 8707 in `target.rs`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ClientConfig, CodeReuseRevocation, GrantType, TokenResponseFormat};
-use crate::endpoints::{client_request, device, requested_scope};
-use crate::oauth::{ErrorCode, ErrorTag, OAuthError, Params, accepts_json, read_body};
+use crate::config::{ClientConfig, CodeReuseRevocation, GrantType};
+use crate::endpoints::token_response::{render_error, render_tokens};
+use crate::endpoints::{agent_filter, client_request, device, requested_scope, target};
+use crate::oauth::{ErrorCode, OAuthError, Params, accepts_json, read_body};
+use crate::sites::Site;
 use crate::state::AppState;
 use crate::store::{FamilyId, RefreshState, Store, join_scope, parse_scope};
 
@@ -25,6 +28,8 @@ pub(crate) struct Issued {
     pub access_token: String,
     pub expires_in: u64,
     pub refresh_token: Option<String>,
+    /// Seconds the refresh token has left, when one is issued.
+    pub refresh_expires_in: Option<u64>,
     pub scope: Vec<String>,
     pub id_token: Option<String>,
 }
@@ -32,15 +37,19 @@ pub(crate) struct Issued {
 /// `POST /token`.
 pub(crate) async fn token(
     State(st): State<Arc<AppState>>,
+    Extension(site): Extension<Arc<Site>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Some(refusal) = agent_filter::refusal(&st.config, &headers) {
+        return refusal.into_response();
+    }
     let bytes = match read_body(body).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
     let accept_json = accepts_json(&headers);
-    match handle(&st, &headers, &bytes) {
+    match handle(&st, &site, &headers, &bytes) {
         Ok((client, issued)) => {
             {
                 let mut stats = st.stats();
@@ -58,6 +67,7 @@ type Failure<'c> = (Option<&'c ClientConfig>, OAuthError);
 
 fn handle<'s>(
     st: &'s AppState,
+    site: &Site,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(&'s ClientConfig, Issued), Failure<'s>> {
@@ -83,17 +93,19 @@ fn handle<'s>(
         )));
     }
     let issued = match grant {
-        GrantType::AuthorizationCode => code_grant(st, client, &params),
-        GrantType::RefreshToken => refresh_grant(st, client, &params),
+        GrantType::AuthorizationCode => code_grant(st, site, client, &params),
+        GrantType::RefreshToken => refresh_grant(st, site, client, &params),
         GrantType::ClientCredentials => client_credentials_grant(st, client, &params),
-        GrantType::DeviceCode => device::poll(st, client, &params),
+        GrantType::DeviceCode => device::poll(st, site, client, &params),
     };
     issued.map(|i| (client, i)).map_err(fail)
 }
 
-/// Issues an access token (and a refresh token and an ID token when due) for a family.
+/// Issues an access token (and a refresh token and an ID token when due) for a family, at
+/// the site the request came to.
 pub(crate) fn issue(
     st: &AppState,
+    site: &Site,
     store: &mut Store,
     family: FamilyId,
     scope: Vec<String>,
@@ -105,15 +117,24 @@ pub(crate) fn issue(
             .families
             .get(&family)
             .ok_or_else(|| OAuthError::server_error("token family vanished"))?;
-        Some(st.id_token(fam, now)?)
+        Some(st.id_token(fam, now, site)?)
     } else {
         None
     };
+    let refresh_expires_in = refresh_token
+        .as_ref()
+        .and_then(|rt| store.refresh.get(rt))
+        .map(|r| {
+            // Rounded up: a token issued a moment ago still has its whole lifetime.
+            let left = r.expires_at.duration_since(now).unwrap_or(Duration::ZERO);
+            left.as_secs() + u64::from(left.subsec_nanos() > 0)
+        });
     let access_token = store.issue_access(family, scope.clone(), st.config.access_ttl, now);
     Ok(Issued {
         access_token,
         expires_in: st.config.access_ttl.as_secs(),
         refresh_token,
+        refresh_expires_in,
         scope,
         id_token,
     })
@@ -123,7 +144,12 @@ fn pkce_s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn code_grant(st: &AppState, client: &ClientConfig, params: &Params) -> Result<Issued, OAuthError> {
+fn code_grant(
+    st: &AppState,
+    site: &Site,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
     let code = params.require("code")?;
     let redirect_uri = params.get("redirect_uri")?;
     let verifier = params.get("code_verifier")?;
@@ -204,10 +230,12 @@ fn code_grant(st: &AppState, client: &ClientConfig, params: &Params) -> Result<I
         }
         (None, None) => {}
     }
-    let family = store.new_family(
+    target::within_grant(&st.config, params, &rec.grant.resources)?;
+    let family = store.new_family_for(
         &client.id,
         rec.grant.scope.clone(),
         rec.grant.nonce.clone(),
+        rec.grant.resources.clone(),
         rec.auth_time,
     );
     if let Some(c) = store.codes.get_mut(code) {
@@ -216,11 +244,12 @@ fn code_grant(st: &AppState, client: &ClientConfig, params: &Params) -> Result<I
     let refresh = client
         .allows(GrantType::RefreshToken)
         .then(|| store.issue_refresh(family, st.config.refresh_ttl, now));
-    issue(st, &mut store, family, rec.grant.scope, refresh)
+    issue(st, site, &mut store, family, rec.grant.scope, refresh)
 }
 
 fn refresh_grant(
     st: &AppState,
+    site: &Site,
     client: &ClientConfig,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
@@ -248,11 +277,12 @@ fn refresh_grant(
             "the refresh token expired; log in again",
         ));
     }
-    let granted = store
+    let (granted, resources) = store
         .families
         .get(&rec.family)
-        .map(|f| f.scope.clone())
+        .map(|f| (f.scope.clone(), f.resources.clone()))
         .unwrap_or_default();
+    target::within_grant(&st.config, params, &resources)?;
     let scope = match scope_param {
         None => granted.clone(),
         Some(s) => {
@@ -283,7 +313,8 @@ fn refresh_grant(
             } else {
                 None
             };
-            issue(st, &mut store, rec.family, scope, successor)
+            retire_previous_access(st, &mut store, rec.family, now);
+            issue(st, site, &mut store, rec.family, scope, successor)
         }
         RefreshState::Rotated { successor, at } => {
             let elapsed = now.duration_since(at).unwrap_or(Duration::ZERO);
@@ -294,7 +325,8 @@ fn refresh_grant(
                         "this refresh token was rotated and its successor is no longer valid",
                     ));
                 }
-                return issue(st, &mut store, rec.family, scope, Some(head));
+                retire_previous_access(st, &mut store, rec.family, now);
+                return issue(st, site, &mut store, rec.family, scope, Some(head));
             }
             store.revoke_family(rec.family);
             drop(store);
@@ -303,6 +335,13 @@ fn refresh_grant(
                 "refresh token reuse: this token was already rotated, so the whole session (every token from this login) is now revoked (RFC 9700 §4.14.2)",
             ))
         }
+    }
+}
+
+/// With `revoke_previous_on_refresh`, a refresh kills the access tokens its grant issued before.
+fn retire_previous_access(st: &AppState, store: &mut Store, family: FamilyId, now: SystemTime) {
+    if st.config.revoke_previous_on_refresh {
+        store.revoke_family_access(family, now);
     }
 }
 
@@ -332,110 +371,10 @@ fn client_credentials_grant(
         access_token,
         expires_in: st.config.access_ttl.as_secs(),
         refresh_token: None,
+        refresh_expires_in: None,
         scope,
         id_token: None,
     })
-}
-
-fn uses_form(client: &ClientConfig, accept_json: bool) -> bool {
-    client.token_response_format == TokenResponseFormat::FormUnlessAcceptJson && !accept_json
-}
-
-fn no_store(status: StatusCode, content_type: &'static str, body: String) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::PRAGMA, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn render_tokens(client: &ClientConfig, accept_json: bool, t: &Issued) -> Response {
-    let mut fields: Vec<(&str, serde_json::Value)> =
-        vec![("access_token", t.access_token.clone().into())];
-    if !client.omit_token_type {
-        let tt = if client.lowercase_token_type {
-            "bearer"
-        } else {
-            "Bearer"
-        };
-        fields.push(("token_type", tt.into()));
-    }
-    if !client.omit_expires_in {
-        let v = if client.expires_in_as_string {
-            t.expires_in.to_string().into()
-        } else {
-            t.expires_in.into()
-        };
-        fields.push(("expires_in", v));
-    }
-    if let Some(rt) = &t.refresh_token {
-        fields.push(("refresh_token", rt.clone().into()));
-    }
-    if !t.scope.is_empty() {
-        fields.push(("scope", join_scope(&t.scope).into()));
-    }
-    if let Some(id) = &t.id_token {
-        fields.push(("id_token", id.clone().into()));
-    }
-    if uses_form(client, accept_json) {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &fields {
-            match v {
-                serde_json::Value::String(s) => ser.append_pair(k, s),
-                other => ser.append_pair(k, &other.to_string()),
-            };
-        }
-        no_store(
-            StatusCode::OK,
-            "application/x-www-form-urlencoded",
-            ser.finish(),
-        )
-    } else {
-        let map: serde_json::Map<String, serde_json::Value> =
-            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        no_store(
-            StatusCode::OK,
-            "application/json",
-            serde_json::Value::Object(map).to_string(),
-        )
-    }
-}
-
-fn render_error(client: Option<&ClientConfig>, accept_json: bool, e: OAuthError) -> Response {
-    let Some(client) = client else {
-        return e.into_response();
-    };
-    if !uses_form(client, accept_json) && !client.errors_with_status_200 {
-        return e.into_response();
-    }
-    let status = if client.errors_with_status_200 {
-        StatusCode::OK
-    } else {
-        e.status
-    };
-    let mut resp = if uses_form(client, accept_json) {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("error", e.code.as_str())
-            .append_pair("error_description", &e.description)
-            .finish();
-        no_store(status, "application/x-www-form-urlencoded", body)
-    } else {
-        no_store(status, "application/json", e.json_body().to_string())
-    };
-    if status == StatusCode::UNAUTHORIZED
-        && let Some(challenge) = &e.www_authenticate
-        && let Ok(v) = HeaderValue::from_str(challenge)
-    {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    resp.extensions_mut()
-        .insert(ErrorTag(e.code.as_str().to_owned()));
-    resp
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The live fault state: the plan in force with its remaining counts and seeded RNGs, the
-//! per-request decision, and the fault responses (OAuth JSON, HTML, empty, malformed, huge).
+//! per-request decision, and the fault responses (OAuth JSON, HTML, empty, malformed, huge,
+//! raw) with their extra headers.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -156,16 +157,45 @@ impl Fired {
                 )),
             ),
             FaultBody::Huge => (Some("application/json"), Body::from(huge_body(&error))),
+            FaultBody::Raw => (
+                Some(
+                    self.spec
+                        .content_type
+                        .as_deref()
+                        .unwrap_or("application/json"),
+                ),
+                Body::from(self.spec.raw_body.clone().unwrap_or_default()),
+            ),
         };
         if let Some(ct) = content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);
         }
         let mut resp = builder.body(body).ok()?;
-        if kind == FaultBody::OauthJson || kind == FaultBody::Huge {
-            resp.extensions_mut().insert(ErrorTag(error));
+        // Validated with the plan; an invalid one could not get here, and is skipped if it did.
+        for (name, value) in &self.spec.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                resp.headers_mut().insert(n, v);
+            }
+        }
+        let tag = match kind {
+            FaultBody::OauthJson | FaultBody::Huge => Some(error),
+            FaultBody::Raw => self.spec.raw_body.as_deref().and_then(oauth_error_in),
+            FaultBody::Html | FaultBody::Empty | FaultBody::MalformedJson => None,
+        };
+        if let Some(tag) = tag {
+            resp.extensions_mut().insert(ErrorTag(tag));
         }
         Some(resp)
     }
+}
+
+/// The OAuth `error` of a raw body, when it is a JSON object with a string `error`.
+fn oauth_error_in(raw: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw).ok()?;
+    value.get("error")?.as_str().map(str::to_owned)
 }
 
 fn default_error(endpoint: Endpoint, status: StatusCode) -> &'static str {

@@ -1,15 +1,17 @@
 //! Fault injection as data: the [`FaultPlan`] schema (JSON for the admin API, TOML under
-//! `[faults]`), its validation and merging. The live state — remaining counts, seeded RNGs —
-//! and the fault responses are in `live.rs`.
+//! `[faults]`) and merging. Validation is in `validate.rs`; the live state — remaining counts,
+//! seeded RNGs — and the fault responses are in `live.rs`.
 //!
 //! Handlers know nothing of faults. The boundary middleware (`boundary.rs`) asks the live
 //! state whether a request's endpoint has a fault due, and if so replaces the response (or
 //! delays it) on its way out.
 
 mod live;
+mod validate;
 
 pub(crate) use live::{FaultState, Fired};
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -35,7 +37,7 @@ pub enum Endpoint {
     Jwks,
     /// `/userinfo`.
     Userinfo,
-    /// The protected resource `/v1/messages`.
+    /// The protected resource: `/v1/messages` and `/v1/stream`.
     Resource,
 }
 
@@ -66,7 +68,7 @@ impl Endpoint {
             "/introspect" => Endpoint::Introspect,
             "/jwks" => Endpoint::Jwks,
             "/userinfo" => Endpoint::Userinfo,
-            "/v1/messages" => Endpoint::Resource,
+            "/v1/messages" | "/v1/stream" => Endpoint::Resource,
             _ => return None,
         })
     }
@@ -144,7 +146,8 @@ pub struct FaultSpec {
     /// Seed of the RNG behind `rate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    /// Seconds for a `Retry-After` header on the fault response.
+    /// Seconds for a `Retry-After` header on the fault response, sent as given (absurd values
+    /// such as 400000000000 included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// Delay before answering, in milliseconds.
@@ -160,6 +163,17 @@ pub struct FaultSpec {
     /// The `error_description` of an `oauth_json` body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+    /// The body of a `raw` fault, sent byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_body: Option<String>,
+    /// The `Content-Type` of a `raw` body; default `application/json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Extra headers on the fault response, set last (they replace a default such as the
+    /// `WWW-Authenticate` challenge, `Date` or `X-Request-Id`). Names and values must be valid
+    /// HTTP; the framing headers and `Content-Type` (see `content_type`) are refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
     /// When true, the request is first processed for real (codes consumed, refresh tokens
     /// rotated) and only its response is lost and replaced: the "server did it, the client
     /// never heard" case. Default false: the request never reaches the handler.
@@ -182,6 +196,9 @@ pub enum FaultBody {
     MalformedJson,
     /// A valid JSON error padded to more than 2 MiB.
     Huge,
+    /// `raw_body`, byte for byte, with `content_type` (default `application/json`): any
+    /// malformed answer a test needs.
+    Raw,
 }
 
 /// Size of a [`FaultBody::Huge`] body: comfortably over 2 MiB.
@@ -222,6 +239,29 @@ impl FaultSpec {
         self
     }
 
+    /// Answers `status` with `body`, byte for byte (`Content-Type: application/json` unless
+    /// [`FaultSpec::content_type`] says otherwise).
+    pub fn raw(status: u16, body: impl Into<String>) -> Self {
+        FaultSpec {
+            status: Some(status),
+            body: Some(FaultBody::Raw),
+            raw_body: Some(body.into()),
+            ..FaultSpec::default()
+        }
+    }
+
+    /// Sets the `Content-Type` of a `raw` body.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Adds a header to the fault response.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+
     /// Adds a `Retry-After` header.
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
@@ -238,37 +278,6 @@ impl FaultSpec {
     pub fn processed(mut self) -> Self {
         self.processed = true;
         self
-    }
-
-    fn validate(&self, name: &str) -> Result<(), String> {
-        if let Some(s) = self.status
-            && !(200..=599).contains(&s)
-        {
-            return Err(format!("faults.{name}.status = {s}: must be 200..=599"));
-        }
-        if let Some(r) = self.rate
-            && !(0.0..=1.0).contains(&r)
-        {
-            return Err(format!("faults.{name}.rate = {r}: must be between 0 and 1"));
-        }
-        if self.status.is_none()
-            && (self.body.is_some() || self.error.is_some() || self.error_description.is_some())
-        {
-            return Err(format!(
-                "faults.{name}: `body`/`error` need a `status` (without one the fault is latency only)"
-            ));
-        }
-        if self.status.is_none() && self.latency_ms.is_none() {
-            return Err(format!(
-                "faults.{name}: give a `status`, a `latency_ms`, or both"
-            ));
-        }
-        if self.error.is_some() && !matches!(self.body, None | Some(FaultBody::OauthJson)) {
-            return Err(format!(
-                "faults.{name}: `error` only applies to `body = \"oauth_json\"`"
-            ));
-        }
-        Ok(())
     }
 }
 

@@ -25,6 +25,12 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// An HTTP client that follows redirects, as a browser (or `curl -L`) does.
+pub fn following() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().build().expect("reqwest client")
+}
+
 /// The default configuration with auto-approval.
 pub fn auto() -> Config {
     Config {

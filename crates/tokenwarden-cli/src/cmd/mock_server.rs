@@ -66,6 +66,49 @@ pub struct MockServerArgs {
     #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
     device_interval: Option<Duration>,
 
+    /// A path the issuer ends with, e.g. /realms/test: every endpoint is served under it
+    #[arg(long, value_name = "PATH")]
+    issuer_path: Option<String>,
+
+    /// When a grant is refreshed, its previous access tokens die at once
+    #[arg(long)]
+    revoke_previous_on_refresh: bool,
+
+    /// What the API answers a dead (unknown, expired, revoked) token: 401 with a
+    /// WWW-Authenticate challenge, or 403 without one [default: 401]
+    #[arg(long, value_name = "STATUS")]
+    dead_token_status: Option<mockauth::DeadTokenStatus>,
+
+    /// A header every API request must carry, e.g. 'anthropic-beta: oauth-2025-04-20'
+    /// (repeatable); without it the API answers 400 naming it
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    require_resource_header: Vec<mockauth::RequiredHeader>,
+
+    /// Strict RFC 8707: a known resource indicator (repeatable); authorization, code exchange
+    /// and refresh must then name a known `resource`, else invalid_target
+    #[arg(long, value_name = "URI")]
+    resource_indicator: Vec<String>,
+
+    /// A User-Agent pattern (`*` wildcard, case-insensitive; repeatable) that the token
+    /// endpoint refuses with 429
+    #[arg(long, value_name = "PATTERN")]
+    block_user_agent: Vec<String>,
+
+    /// Where RFC 8414 metadata is published when the issuer has a path: `inserted`
+    /// (RFC 8414 §3.1) or `appended` ({issuer}/.well-known/oauth-authorization-server only)
+    /// [default: inserted]
+    #[arg(long, value_name = "WHERE")]
+    metadata_location: Option<mockauth::MetadataLocation>,
+
+    /// A key to leave out of the discovery documents, e.g. revocation_endpoint (repeatable)
+    #[arg(long, value_name = "KEY")]
+    discovery_omit: Vec<String>,
+
+    /// Serve Microsoft-like tenant paths (/common/v2.0/…, /{GUID}/oauth2/v2.0/token …) with
+    /// this tenant id in the ID tokens
+    #[arg(long, value_name = "GUID")]
+    tenant_id: Option<String>,
+
     /// Do not serve the admin API (`/admin` answers 404)
     #[arg(long)]
     no_admin: bool,
@@ -102,6 +145,32 @@ impl MockServerArgs {
         }
         if let Some(d) = self.device_interval {
             cfg.device_interval = d;
+        }
+        if self.issuer_path.is_some() {
+            cfg.issuer_path.clone_from(&self.issuer_path);
+        }
+        cfg.revoke_previous_on_refresh |= self.revoke_previous_on_refresh;
+        if let Some(s) = self.dead_token_status {
+            cfg.dead_token_status = s;
+        }
+        if !self.require_resource_header.is_empty() {
+            cfg.required_resource_headers
+                .clone_from(&self.require_resource_header);
+        }
+        if !self.resource_indicator.is_empty() {
+            cfg.resource_indicators.clone_from(&self.resource_indicator);
+        }
+        if !self.block_user_agent.is_empty() {
+            cfg.blocked_user_agents.clone_from(&self.block_user_agent);
+        }
+        if let Some(l) = self.metadata_location {
+            cfg.metadata_location = l;
+        }
+        if !self.discovery_omit.is_empty() {
+            cfg.discovery_omit.clone_from(&self.discovery_omit);
+        }
+        if self.tenant_id.is_some() {
+            cfg.tenant_id.clone_from(&self.tenant_id);
         }
         cfg.validate()?;
         Ok(cfg)

@@ -1,5 +1,6 @@
 //! `tokenwarden mock-server` as a user runs it: one JSON line on stdout once listening, the
-//! flags applied, a request log on stderr, and a clean exit on SIGTERM or SIGINT.
+//! flags applied (the provider look-alike ones included), a request log on stderr, and a clean
+//! exit on SIGTERM or SIGINT.
 
 use crate::util::Env;
 use std::io::{BufRead as _, BufReader, Read as _};
@@ -89,6 +90,24 @@ impl Server {
         })
     }
 
+    /// GET with headers: (status, headers, body as text).
+    fn get_with(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        self.rt.block_on(async {
+            let mut req = reqwest::Client::new().get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let resp = req.send().await.expect("GET answers");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            (status, headers, resp.text().await.unwrap_or_default())
+        })
+    }
+
     /// Sends `signal` and waits (with a deadline) for the exit: (code, stderr).
     fn stop(mut self, signal: &str) -> (Option<i32>, String) {
         let ok = std::process::Command::new("kill")
@@ -174,4 +193,78 @@ fn a_bad_config_file_is_refused_with_its_path() {
     assert_ne!(run.code, 0);
     assert!(run.stdout.is_empty(), "no ready line: {}", run.stdout);
     assert!(run.stderr.contains("mock.toml"), "{}", run.stderr);
+}
+
+const GUID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+#[test]
+fn provider_look_alike_flags_apply() {
+    let env = Env::new();
+    let server = Server::start(
+        &env,
+        &[
+            "--issuer-path",
+            "/p",
+            "--dead-token-status",
+            "403",
+            "--require-resource-header",
+            "anthropic-beta: oauth-2025-04-20",
+            "--revoke-previous-on-refresh",
+            "--discovery-omit",
+            "revocation_endpoint",
+            "--metadata-location",
+            "appended",
+            "--tenant-id",
+            GUID,
+        ],
+    );
+    let issuer = server.issuer();
+    assert!(issuer.ends_with("/p"), "{issuer}");
+    let (status, meta) =
+        server.get_json(&format!("{issuer}/.well-known/oauth-authorization-server"));
+    assert_eq!(status, 200, "appended metadata");
+    assert!(meta.get("revocation_endpoint").is_none(), "{meta}");
+    let (status, ms) = server.get_json(&format!(
+        "{issuer}/common/v2.0/.well-known/openid-configuration"
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(ms["issuer"], format!("{issuer}/{{tenantid}}/v2.0"));
+
+    let api = format!("{issuer}/v1/messages");
+    let (status, _, body) = server.get_with(&api, &[("authorization", "Bearer mat_x")]);
+    assert_eq!(status, 400, "the required header: {body}");
+    assert!(body.contains("anthropic-beta"), "{body}");
+    let (status, headers, _) = server.get_with(
+        &api,
+        &[
+            ("authorization", "Bearer mat_x"),
+            ("anthropic-beta", "oauth-2025-04-20"),
+        ],
+    );
+    assert_eq!(status, 403, "the dead-token status");
+    assert!(headers.get("www-authenticate").is_none());
+    let (code, stderr) = server.stop("-TERM");
+    assert_eq!(code, Some(0), "stderr:\n{stderr}");
+}
+
+#[test]
+fn bad_look_alike_flags_are_refused() {
+    let env = Env::new();
+    for (args, says) in [
+        (&["--dead-token-status", "404"][..], "401 or 403"),
+        (
+            &["--require-resource-header", "no-colon"][..],
+            "Name: value",
+        ),
+        (&["--metadata-location", "sideways"][..], "appended"),
+        (&["--tenant-id", "common"][..], "GUID"),
+        (&["--discovery-omit", "issuer"][..], "discovery_omit"),
+    ] {
+        let mut all = vec!["mock-server"];
+        all.extend_from_slice(args);
+        let run = env.run(&all);
+        assert_ne!(run.code, 0, "{args:?}");
+        assert!(run.stdout.is_empty(), "no ready line: {}", run.stdout);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
 }

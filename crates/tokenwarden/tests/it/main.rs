@@ -22,3 +22,4 @@ mod session;
 mod session_load;
 mod session_races;
 mod store;
+mod warden;

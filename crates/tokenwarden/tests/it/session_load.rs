@@ -1,6 +1,6 @@
 //! Sessions against mockauth with refresh-token rotation on and reuse grace 0, in real time:
-//! 64 tasks across more than ten expiry windows; the naive strategy's rotation race beside
-//! tokenwarden's absence of it; a storm of 500s (and one attempt per proactive refresh); early
+//! 64 tasks across more than ten expiry windows (the naive strategy's rotation race beside
+//! them is tested with the naive client, in the demo crate); a storm of 500s (and one attempt per proactive refresh); early
 //! revocation and `send`; client credentials renewing by themselves. Each "process" is a session over its own handle on one
 //! SQLite store, as separate processes would be. The real binary in several processes is
 //! tested in the CLI tests (`sessions`).
@@ -9,7 +9,6 @@ use super::util;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokenwarden::config::{GrantType, Profile};
-use tokenwarden::naive::NaiveClient;
 use tokenwarden::paths::Paths;
 use tokenwarden::session::{Session, SessionOptions};
 use tokenwarden::store::{KeySource, SqliteStore, Store, StoreKey};
@@ -152,83 +151,6 @@ async fn sixty_four_tasks_refresh_once_per_window() {
     );
     assert_eq!(invalid_grants(&after), 0, "{:?}", after.token_errors);
     assert_eq!(after.refresh_reuse_detected, 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn naive_clients_race_into_a_relogin_and_sessions_do_not() {
-    const N: usize = 4;
-    let ttl = Duration::from_secs(1);
-    let run = Duration::from_secs(3);
-    let env = env(ttl, Duration::ZERO).await;
-
-    // The naive strategy: N processes, each with its own copy of one login.
-    let login = env.login().await;
-    let before = env.server.stats();
-    let start = Instant::now();
-    let naive: Vec<_> = (0..N)
-        .map(|_| {
-            let client = TokenClient::new(env.profile.clone()).expect("client");
-            let mut c = NaiveClient::new(client, login.clone());
-            tokio::spawn(async move {
-                while start.elapsed() < run {
-                    if let Err(e) = c.token().await {
-                        return Some(e);
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                None
-            })
-        })
-        .collect();
-    let mut relogins = 0;
-    for t in naive {
-        if let Some(e) = t.await.expect("task") {
-            assert_eq!(e.kind(), ErrorKind::LoginRequired, "{}", e.report());
-            relogins += 1;
-        }
-    }
-    let mid = env.server.stats();
-    eprintln!(
-        "naive: {relogins}/{N} forced re-logins, {} refreshes, {} invalid_grant, {} reuse detected",
-        mid.token_requests.refresh_token - before.token_requests.refresh_token,
-        invalid_grants(&mid) - invalid_grants(&before),
-        mid.refresh_reuse_detected - before.refresh_reuse_detected
-    );
-    assert_eq!(
-        relogins, N,
-        "every naive process is sent back to log in: the first refresh rotated the token, the \
-         others presented the old one, and reuse detection revoked the session"
-    );
-    assert!(invalid_grants(&mid) - invalid_grants(&before) >= (N - 1) as u64);
-    assert!(mid.refresh_reuse_detected > before.refresh_reuse_detected);
-
-    // tokenwarden: N processes sharing one store, on a new login.
-    env.store().replace(PROFILE, &env.login().await).unwrap();
-    let start = Instant::now();
-    let sessions: Vec<_> = (0..N)
-        .map(|_| {
-            let s = Arc::new(env.session(&env.profile));
-            tokio::spawn(hammer(s, start, run, Duration::ZERO))
-        })
-        .collect();
-    for t in sessions {
-        t.await.expect("no session fails");
-    }
-    let elapsed = start.elapsed();
-    let after = env.server.stats();
-    let refreshes = after.token_requests.refresh_token - mid.token_requests.refresh_token;
-    eprintln!("tokenwarden: 0 re-logins, {refreshes} refreshes in {elapsed:?}");
-    assert!(
-        refreshes <= one_client_needs(elapsed, ttl),
-        "{refreshes} refreshes"
-    );
-    assert!(refreshes >= 2, "the run crossed expiry windows");
-    assert_eq!(
-        invalid_grants(&after),
-        invalid_grants(&mid),
-        "no invalid_grant"
-    );
-    assert_eq!(after.refresh_reuse_detected, mid.refresh_reuse_detected);
 }
 
 /// Polls `cond` every 5 ms until it holds; fails after 30 s saying `what`.

@@ -1,8 +1,8 @@
 //! The numbers a run ends with, computed from the workers' events and mockauth's counters:
 //! the [`Summary`] that the table, `--json` and the report show.
 
-use super::protocol::{Event, Kind, Strategy};
-use super::schedule::{Phase, Timing, phase_at};
+use crate::protocol::{Event, Kind, Strategy};
+use crate::schedule::{Phase, Timing, phase_at};
 use serde::Serialize;
 
 /// Everything a run is judged by. The JSON keys are a contract (see the issue and README).
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn failures_in_the_outage_are_excused_and_counted_apart() {
         let timing = Timing::for_run(30.0);
-        let phases = super::super::schedule::plan(&timing, 1);
+        let phases = crate::schedule::plan(&timing, 1);
         let outage = phases
             .iter()
             .find(|p| p.fault.excuses_failures())

@@ -1,18 +1,19 @@
-//! The naive strategy: the library's [`NaiveClient`] (the troubleshooting guides' sample code:
+//! The naive strategy: the [`NaiveClient`] (the troubleshooting guides' sample code:
 //! each process reads the tokens once at start and keeps its own copy, refreshes when its copy
 //! looks expired, no lock, no re-read), driven the way such programs drive it: a failed
 //! refresh fails the call; a 401 makes it refresh and try once more; `invalid_grant` means the
 //! session is lost and the process logs in again (a "forced re-login": in real life, a person
 //! at a browser). One attempt per refresh: no backoff, no circuit breaker, no degraded mode.
 
-use super::login;
-use super::protocol::{Kind, label};
-use super::worker::{Emitter, is_invalid_grant, is_login_required};
+use crate::emit::Emitter;
+use crate::errors::{is_invalid_grant, is_login_required, label};
+use crate::login;
+use crate::naive::NaiveClient;
+use crate::protocol::Kind;
 use anyhow::Result;
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::config::Profile;
 use tokenwarden::http::TokenClient;
-use tokenwarden::naive::NaiveClient;
 use tokenwarden::secret::AccessToken;
 use tokenwarden::store::Store as _;
 use tokenwarden::warden::Warden;

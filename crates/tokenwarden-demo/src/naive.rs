@@ -1,5 +1,5 @@
 //! [`NaiveClient`]: the refresh strategy of the sample code in OAuth troubleshooting guides,
-//! kept on purpose to show what goes wrong (the session tests and `tokenwarden demo` run it
+//! kept on purpose to show what goes wrong (`tokenwarden demo` and this crate's tests run it
 //! beside [`Session`]). Do not use it to get tokens.
 //!
 //! Each instance keeps its own copy of the tokens, as each process of a naive program does (in
@@ -12,13 +12,13 @@
 //! session, so every instance is sent back to log in. A [`Session`] refreshes once per expiry
 //! for all of them, under a lock, and re-reads the store before refreshing.
 //!
-//! [`Session`]: crate::session::Session
+//! [`Session`]: tokenwarden::session::Session
 
-use crate::error::Result;
-use crate::http::TokenClient;
-use crate::secret::AccessToken;
-use crate::token::TokenSet;
 use std::time::Duration;
+use tokenwarden::error::Result;
+use tokenwarden::http::TokenClient;
+use tokenwarden::secret::AccessToken;
+use tokenwarden::token::TokenSet;
 
 /// A client that refreshes its own copy of the tokens, uncoordinated (see the module docs).
 #[derive(Debug)]
@@ -39,7 +39,7 @@ impl NaiveClient {
     }
 
     /// The access token of its own copy, refreshed first when that copy looks expired: inside
-    /// the proactive window a [`Session`](crate::session::Session) uses, min(the profile's
+    /// the proactive window a [`Session`](tokenwarden::session::Session) uses, min(the profile's
     /// `refresh_skew`, half the token's lifetime), so the two refresh at the same moments. A
     /// refused refresh is returned as is: LoginRequired, nothing re-read, nothing retried.
     pub async fn token(&mut self) -> Result<AccessToken> {
@@ -47,7 +47,7 @@ impl NaiveClient {
         let skew = self.client.profile().refresh_skew;
         if !self.tokens.is_fresh(now, Duration::ZERO, skew) {
             let Some(refresh_token) = self.tokens.refresh_token.clone() else {
-                return Err(crate::Error::login_required(
+                return Err(tokenwarden::Error::login_required(
                     "the naive client's token expired and it has no refresh token",
                 )
                 .with_hint("log in again"));
@@ -78,9 +78,9 @@ impl NaiveClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Profile;
-    use crate::secret::RefreshToken;
     use std::time::SystemTime;
+    use tokenwarden::config::Profile;
+    use tokenwarden::secret::RefreshToken;
 
     /// A token set of `lifetime` obtained `age` ago.
     fn tokens(lifetime: Duration, age: Duration) -> TokenSet {

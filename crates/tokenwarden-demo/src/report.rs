@@ -3,10 +3,10 @@
 //! calls as a coloured strip, refreshes, `invalid_grant` and forced re-logins as marks — and
 //! the summary table.
 
-use super::protocol::Kind;
-use super::schedule::Fault;
-use super::summary::{Run, Summary};
-use super::table;
+use crate::protocol::Kind;
+use crate::schedule::Fault;
+use crate::summary::{Run, Summary};
+use crate::table;
 use std::fmt::Write as _;
 
 const WIDTH: f64 = 1160.0;

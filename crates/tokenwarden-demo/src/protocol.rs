@@ -1,6 +1,8 @@
 //! The wire between `tokenwarden demo` and its worker processes (`tokenwarden demo-worker`).
 //!
-//! A worker writes one JSON [`Event`] per line on its stdout. The parent writes `go` on the
+//! The parent starts a worker as the hidden subcommand [`WORKER_COMMAND`] of the running program
+//! with the flags of [`WorkerSettings::args`]. A worker writes one JSON [`Event`] per line on its
+//! stdout. The parent writes `go` on the
 //! worker's stdin once every worker is ready, and the worker stops by itself at its deadline,
 //! or as soon as its stdin closes (the parent is gone).
 
@@ -9,8 +11,11 @@ use serde::{Deserialize, Serialize};
 /// The line the parent writes to start the workers.
 pub const GO: &str = "go";
 
+/// The hidden subcommand of the running program that runs one worker.
+pub const WORKER_COMMAND: &str = "demo-worker";
+
 /// How a worker keeps its token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Through the library's `Session`: one shared store, single-flight refresh across
@@ -22,12 +27,56 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The name used in tables and JSON.
+    /// Both strategies, in the order a comparison runs them.
+    pub const BOTH: [Strategy; 2] = [Strategy::Tokenwarden, Strategy::Naive];
+
+    /// The name used in tables, JSON and on a worker's command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Tokenwarden => "tokenwarden",
             Strategy::Naive => "naive",
         }
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    /// The strategy named `s` (as [`Strategy::as_str`] writes it).
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        Strategy::BOTH
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown strategy `{s}` (expected tokenwarden or naive)"))
+    }
+}
+
+/// What one worker process is told on its command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// This worker's number (0-based).
+    pub worker: u32,
+    /// How the worker keeps its token.
+    pub strategy: Strategy,
+    /// How long to run after `go`, in milliseconds.
+    pub run_ms: u64,
+    /// The pause between calls, in milliseconds (jittered by ±30 %).
+    pub interval_ms: u64,
+}
+
+impl WorkerSettings {
+    /// The flags that follow [`WORKER_COMMAND`] on the worker's command line.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--worker".into(),
+            self.worker.to_string(),
+            "--strategy".into(),
+            self.strategy.as_str().into(),
+            "--run-ms".into(),
+            self.run_ms.to_string(),
+            "--interval-ms".into(),
+            self.interval_ms.to_string(),
+        ]
     }
 }
 
@@ -99,26 +148,6 @@ pub enum Kind {
     Done,
 }
 
-/// A short label for an error: the OAuth error or HTTP status, else the cause, else the kind.
-pub fn label(e: &tokenwarden::Error) -> String {
-    use tokenwarden::error::Cause;
-    let code = e.oauth().map(|o| o.code.as_str().to_string());
-    let what = match (code, e.status()) {
-        (Some(c), Some(s)) => format!("{s} {c}"),
-        (Some(c), None) => c,
-        (None, Some(s)) if e.cause() == Some(Cause::ProxyAnswered) => format!("{s} html page"),
-        (None, Some(s)) => format!("{s}"),
-        (None, None) => match e.cause() {
-            Some(Cause::CircuitOpen) => "circuit open".into(),
-            Some(Cause::RateLimited) => "waiting for Retry-After".into(),
-            Some(Cause::Timeout) => "timeout".into(),
-            Some(Cause::Connect) => "connect".into(),
-            _ => e.kind().as_str().into(),
-        },
-    };
-    format!("{}: {what}", e.kind().as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +171,13 @@ mod tests {
         let ready: Event =
             serde_json::from_str(r#"{"worker":0,"at_ms":1,"kind":"ready"}"#).expect("parses");
         assert_eq!(ready.kind, Kind::Ready);
+    }
+
+    #[test]
+    fn strategies_are_named_as_they_are_parsed() {
+        for s in Strategy::BOTH {
+            assert_eq!(s.as_str().parse::<Strategy>(), Ok(s));
+        }
+        assert!("careful".parse::<Strategy>().is_err());
     }
 }

@@ -1,33 +1,26 @@
 //! One demo run, from the parent's side: a temporary `TOKENWARDEN_HOME` (0700, removed at the
-//! end), mockauth in-process, the demo profile, a login with no browser, N worker processes of
-//! this binary, the fault schedule played against mockauth, the live display, and the events
-//! collected into a [`Run`].
+//! end), mockauth in-process, the demo profile, a login with no browser, N worker processes
+//! (the [`Fleet`]), the fault schedule played against mockauth, the live display, and the
+//! events collected into a [`Run`].
 
-use super::display::{Display, Tally};
-use super::login;
-use super::protocol::{Event, GO, Kind, Strategy};
-use super::schedule::{self, BREAKER_COOLDOWN, LEAD_S, RETRY_MAX_DELAY, Timing, phase_at};
-use super::summary::Run;
-use super::worker::unix_ms;
+use crate::display::{Display, Tally};
+use crate::emit::unix_ms;
+use crate::fleet::Fleet;
+use crate::login;
+use crate::protocol::{Event, Kind, Strategy, WorkerSettings};
+use crate::schedule::{self, BREAKER_COOLDOWN, LEAD_S, RETRY_MAX_DELAY, Timing, phase_at};
+use crate::summary::Run;
 use anyhow::{Context as _, Result, bail};
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::paths::Paths;
 use tokenwarden::store::Store as _;
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::Warden;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
 /// The profile the demo writes and its workers use.
-pub const PROFILE: &str = "demo";
-
-/// How long workers may take to start.
-const READY_WAIT: Duration = Duration::from_secs(30);
+const PROFILE: &str = "demo";
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +35,8 @@ pub struct Settings {
     pub seed: u64,
     /// Animate the display (stderr is a terminal).
     pub tty: bool,
+    /// Colour the animated display.
+    pub color: bool,
 }
 
 /// Runs the demo once and returns what happened. Ctrl-C stops the workers and removes the
@@ -58,7 +53,13 @@ pub async fn run(settings: Settings) -> Result<Run> {
 async fn run_inner(settings: Settings) -> Result<Run> {
     let timing = Timing::for_run(settings.seconds as f64);
     let mut phases = schedule::plan(&timing, settings.seed);
-    let mut display = Display::new(settings.tty, settings.strategy, settings.workers, timing);
+    let mut display = Display::new(
+        settings.tty,
+        settings.color,
+        settings.strategy,
+        settings.workers,
+        timing,
+    );
     let home = TempHome::create()?;
     let server = mockauth::Server::start(mockauth::Config {
         auto_approve: true,
@@ -77,7 +78,13 @@ async fn run_inner(settings: Settings) -> Result<Run> {
 
     display.note(&format!("starting {} workers…", settings.workers));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut fleet = Fleet::spawn(settings, &timing, home.path(), tx)?;
+    let worker = WorkerSettings {
+        worker: 0,
+        strategy: settings.strategy,
+        run_ms: settings.seconds * 1000,
+        interval_ms: timing.interval_ms,
+    };
+    let mut fleet = Fleet::spawn(home.path(), PROFILE, settings.workers, worker, tx)?;
     fleet.wait_ready(&mut rx).await?;
     let t0 = SystemTime::now();
     let start = Instant::now();
@@ -140,7 +147,7 @@ async fn run_inner(settings: Settings) -> Result<Run> {
                 display.tick(&tally, phase_at(&phases, now), now);
             }
             () = tokio::time::sleep_until(hard_stop.into()) => {
-                eprintln!("warning: some workers did not stop in time; stopping them");
+                display.warn("some workers did not stop in time; stopping them");
                 break;
             }
         }
@@ -152,7 +159,9 @@ async fn run_inner(settings: Settings) -> Result<Run> {
         last.refresh_requests = now.1 - phase_base.1;
     }
     display.finish(&tally, elapsed().min(timing.seconds));
-    fleet.stop().await;
+    for warning in fleet.stop().await {
+        display.warn(&warning);
+    }
     let stats = server.stats();
     let _ = server.shutdown().await;
     Ok(Run {
@@ -292,191 +301,5 @@ impl TempHome {
 impl Drop for TempHome {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The worker processes.
-struct Fleet {
-    children: Vec<Child>,
-    stdins: Vec<ChildStdin>,
-    stderr: Vec<Arc<Mutex<VecDeque<String>>>>,
-    workers: u32,
-}
-
-impl Fleet {
-    fn spawn(
-        s: Settings,
-        t: &Timing,
-        home: &Path,
-        tx: mpsc::UnboundedSender<Event>,
-    ) -> Result<Fleet> {
-        let exe = this_program()?;
-        let mut fleet = Fleet {
-            children: Vec::new(),
-            stdins: Vec::new(),
-            stderr: Vec::new(),
-            workers: s.workers,
-        };
-        for i in 0..s.workers {
-            let mut cmd = Command::new(&exe);
-            // `ps` shows the program's name rather than /proc/self/exe.
-            #[cfg(unix)]
-            cmd.arg0("tokenwarden");
-            let mut child = cmd
-                .args(["--profile", PROFILE, "demo-worker"])
-                .args(["--worker", &i.to_string()])
-                .args(["--strategy", s.strategy.as_str()])
-                .args(["--run-ms", &(s.seconds * 1000).to_string()])
-                .args(["--interval-ms", &t.interval_ms.to_string()])
-                .env("TOKENWARDEN_HOME", home)
-                .env("RUST_LOG", "error")
-                .env_remove("TOKENWARDEN_TRACE_HTTP")
-                .env_remove("TOKENWARDEN_PROFILE")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("cannot start worker {i} ({})", exe.display()))?;
-            let (Some(stdin), Some(stdout), Some(stderr)) =
-                (child.stdin.take(), child.stdout.take(), child.stderr.take())
-            else {
-                bail!("worker {i} has no pipes");
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Ok(e) = serde_json::from_str::<Event>(&line)
-                        && tx.send(e).is_err()
-                    {
-                        break;
-                    }
-                }
-            });
-            let tail = Arc::new(Mutex::new(VecDeque::new()));
-            let keep = tail.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut t = keep.lock().unwrap_or_else(|e| e.into_inner());
-                    if t.len() == 20 {
-                        t.pop_front();
-                    }
-                    t.push_back(line);
-                }
-            });
-            fleet.children.push(child);
-            fleet.stdins.push(stdin);
-            fleet.stderr.push(tail);
-        }
-        Ok(fleet)
-    }
-
-    /// Waits until every worker said it is ready (events before `go` are only `ready`); a
-    /// worker that ends first is reported with its last stderr lines.
-    async fn wait_ready(&mut self, rx: &mut mpsc::UnboundedReceiver<Event>) -> Result<()> {
-        let mut ready = vec![false; self.workers as usize];
-        let deadline = Instant::now() + READY_WAIT;
-        let mut poll = tokio::time::interval(Duration::from_millis(200));
-        while let Some(missing) = ready.iter().position(|r| !r) {
-            tokio::select! {
-                ev = rx.recv() => match ev {
-                    Some(e) if e.kind == Kind::Ready => {
-                        if let Some(r) = ready.get_mut(e.worker as usize) {
-                            *r = true;
-                        }
-                    }
-                    Some(_) => {}
-                    None => bail!("the workers ended before starting{}", stderr_of(&self.stderr, missing)),
-                },
-                _ = poll.tick() => {
-                    for (i, child) in self.children.iter_mut().enumerate() {
-                        if ready.get(i) == Some(&false)
-                            && let Ok(Some(status)) = child.try_wait()
-                        {
-                            // Let the stderr reader catch the last lines.
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            bail!("worker {i} ended with {status} before starting{}", stderr_of(&self.stderr, i));
-                        }
-                    }
-                    if Instant::now() >= deadline {
-                        bail!(
-                            "worker {missing} did not start within {} s{}",
-                            READY_WAIT.as_secs(),
-                            stderr_of(&self.stderr, missing)
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn go(&mut self) -> Result<()> {
-        for (i, stdin) in self.stdins.iter_mut().enumerate() {
-            stdin
-                .write_all(format!("{GO}\n").as_bytes())
-                .await
-                .with_context(|| format!("cannot start worker {i}"))?;
-        }
-        Ok(())
-    }
-
-    /// Closes the workers' stdin (they stop), waits a little, then kills what is left. A
-    /// worker that failed has its last stderr lines shown.
-    async fn stop(mut self) {
-        self.stdins.clear();
-        for (i, child) in self.children.iter_mut().enumerate() {
-            match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
-                Ok(Ok(status)) if status.success() => {}
-                Ok(Ok(status)) => {
-                    eprintln!(
-                        "warning: worker {i} ended with {status}{}",
-                        stderr_of(&self.stderr, i)
-                    );
-                }
-                _ => {
-                    let _ = child.kill().await;
-                }
-            }
-        }
-    }
-}
-
-/// This very program, to start workers with. On Linux `/proc/self/exe`, which still names
-/// the running binary when its file was replaced (by a rebuild) during the run.
-fn this_program() -> Result<PathBuf> {
-    let proc_exe = Path::new("/proc/self/exe");
-    if cfg!(target_os = "linux") && proc_exe.exists() {
-        return Ok(proc_exe.to_path_buf());
-    }
-    std::env::current_exe().context("cannot find this program to start the workers")
-}
-
-/// The last stderr lines of a worker, as `:\n  line…`, or nothing.
-fn stderr_of(tails: &[Arc<Mutex<VecDeque<String>>>], worker: usize) -> String {
-    let lines: Vec<String> = tails
-        .get(worker)
-        .map(|t| {
-            t.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!(":\n  {}", lines.join("\n  "))
-    }
-}
-
-impl std::fmt::Debug for Fleet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fleet")
-            .field("workers", &self.workers)
-            .finish_non_exhaustive()
     }
 }

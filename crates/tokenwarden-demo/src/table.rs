@@ -1,6 +1,6 @@
 //! The table the demo ends with (one column per run), and a few lines saying what it means.
 
-use super::summary::Summary;
+use crate::summary::Summary;
 use std::fmt::Write as _;
 
 /// One row: its label and how to show a summary's value.

@@ -1,10 +1,10 @@
 //! What the demo shows on stderr while it runs: on a terminal, a block of four lines redrawn
 //! in place (progress bar, current phase, counters, one dot per worker); otherwise plain lines,
-//! one per phase change and a few with the counters. Colour only on a terminal and without
-//! `NO_COLOR`.
+//! one per phase change and a few with the counters. Colour only on a terminal, and only when
+//! the caller allows it (`NO_COLOR` is the caller's to read).
 
-use super::protocol::{Event, Kind, Strategy};
-use super::schedule::{Fault, Phase, Timing};
+use crate::protocol::{Event, Kind, Strategy};
+use crate::schedule::{Fault, Phase, Timing};
 use std::io::Write as _;
 
 /// Running counts, for the display.
@@ -90,8 +90,8 @@ pub struct Display {
 }
 
 impl Display {
-    /// A display on stderr for a run; animated when `tty`.
-    pub fn new(tty: bool, strategy: Strategy, workers: u32, timing: Timing) -> Self {
+    /// A display on stderr for a run; animated when `tty`, coloured when also `color`.
+    pub fn new(tty: bool, color: bool, strategy: Strategy, workers: u32, timing: Timing) -> Self {
         let how = match strategy {
             Strategy::Tokenwarden => format!(
                 "tokenwarden · {workers} workers · {} s · tokens live {} s, refreshed in their last {} s",
@@ -106,7 +106,7 @@ impl Display {
         let plain_every = (timing.seconds / 6.0).max(5.0);
         Display {
             tty,
-            color: tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: tty && color,
             drawn: 0,
             title,
             timing,
@@ -166,6 +166,11 @@ impl Display {
             eprintln!("[{elapsed:5.1} s] done: {}", self.counters(tally, elapsed));
         }
         self.drawn = 0;
+    }
+
+    /// Something went wrong that does not stop the run (a worker that failed).
+    pub fn warn(&mut self, msg: &str) {
+        eprintln!("warning: {msg}");
     }
 
     fn counters(&self, t: &Tally, elapsed: f64) -> String {
