@@ -53,8 +53,12 @@ impl NaiveClient {
                 .with_hint("log in again"));
             };
             self.refreshes += 1;
-            // The client keeps the presented refresh token when the answer carries none.
-            self.tokens = self.client.refresh(&refresh_token).await?;
+            // An answer without a refresh token keeps the presented one.
+            self.tokens = self
+                .client
+                .refresh(&refresh_token)
+                .await?
+                .renewing(&self.tokens);
         }
         Ok(self.tokens.access_token.clone())
     }

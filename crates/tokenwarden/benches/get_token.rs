@@ -12,10 +12,10 @@ use std::pin::pin;
 use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
-use tokenwarden::Result;
 use tokenwarden::clock::SystemClock;
+use tokenwarden::http::Exchanged;
 use tokenwarden::secret::{AccessToken, RefreshToken};
-use tokenwarden::session::{Attempt, BoxFuture, Grants, Session, SessionOptions, Token};
+use tokenwarden::session::{BoxFuture, Effort, Grants, Session, SessionOptions, Token};
 use tokenwarden::store::{MemoryStore, Store as _};
 use tokenwarden::token::TokenSet;
 
@@ -23,19 +23,15 @@ use tokenwarden::token::TokenSet;
 struct NoGrants;
 
 impl Grants for NoGrants {
-    fn refresh<'a>(
-        &'a self,
-        _: &'a RefreshToken,
-        _: Attempt<'a>,
-    ) -> BoxFuture<'a, Result<TokenSet>> {
+    fn refresh<'a>(&'a self, _: &'a RefreshToken, _: Effort) -> BoxFuture<'a, Exchanged<TokenSet>> {
         Box::pin(async {
-            Err(tokenwarden::Error::protocol(
+            Exchanged::unsent(Err(tokenwarden::Error::protocol(
                 "not expected in the benchmark",
-            ))
+            )))
         })
     }
 
-    fn client_credentials<'a>(&'a self, _: Attempt<'a>) -> Option<BoxFuture<'a, Result<TokenSet>>> {
+    fn client_credentials<'a>(&'a self, _: Effort) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
         None
     }
 }

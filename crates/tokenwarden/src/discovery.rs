@@ -5,7 +5,7 @@
 //! RFC 9207's family): a different one is refused with a message that says so. Results are
 //! cached per issuer for a TTL, with the clock injected so tests move time instead of waiting.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::http::classify::{classify_missing, classify_response};
 use crate::http::request::discovery_request;
 use crate::http::response::{MissingField, ParsedBody};
@@ -246,7 +246,8 @@ impl Discovery {
                             "if `{}` is the right server, set issuer to exactly that; otherwise check the issuer URL",
                             m.issuer
                         ))
-                        .with_http(resp.evidence));
+                        .with_http(resp.evidence)
+                        .with_delivery(Delivery::Answered));
                     }
                     if m.token_endpoint.is_none() {
                         return Err(classify_missing(

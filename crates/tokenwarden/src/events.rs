@@ -218,8 +218,8 @@ pub fn ok_event(
 }
 
 /// A record of `operation` on `profile` that failed with `err` at `at`: the error's kind as
-/// the outcome, with its HTTP status, OAuth error code, request id and correlation id (the
-/// error's, else the current operation's).
+/// the outcome, with its HTTP status, whether its request reached the server, OAuth error code,
+/// request id and correlation id (the error's, else the current operation's).
 pub fn error_event(
     at: SystemTime,
     profile: &str,
@@ -234,6 +234,7 @@ pub fn error_event(
         Outcome::Failed(err.kind()).as_str(),
     );
     e.status = err.status();
+    e.delivery = err.delivery();
     e.oauth_error = err.oauth().map(|o| o.code.to_string());
     e.request_id = err.request_id().map(str::to_string);
     e.correlation_id = err

@@ -18,7 +18,7 @@
 //! drive the schedule without waiting.
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::error::{Cause, Error, ErrorKind, Result};
+use crate::error::{Cause, Delivery, Error, ErrorKind, Result};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use std::collections::HashMap;
 use std::future::Future;
@@ -315,6 +315,7 @@ impl CircuitBreaker {
                 ),
             )
             .with_cause(Cause::CircuitOpen)
+            .with_delivery(Delivery::NotSent)
             .with_retry_at(until)
             .with_hint(
                 "the provider looks down; tokenwarden tries again after the time shown \
@@ -328,6 +329,7 @@ impl CircuitBreaker {
                 ),
             )
             .with_cause(Cause::RateLimited)
+            .with_delivery(Delivery::NotSent)
             .with_retry_at(until)
             .with_hint("the provider is rate limiting; try again after the time shown")),
         }
@@ -385,7 +387,7 @@ pub enum Idempotence {
     /// Safe to repeat: refresh, client credentials, device polling, discovery, revocation.
     Repeatable,
     /// Single use (an authorization code): repeated only when the request never reached the
-    /// server (DNS, connect and TLS failures).
+    /// server ([`Delivery::NotSent`]: DNS, connect and TLS failures).
     SingleUse,
 }
 
@@ -488,7 +490,7 @@ impl Retrier {
             };
             let now = self.clock.now();
             if err.kind() != ErrorKind::ProviderUnavailable {
-                if err.status().is_some() {
+                if err.delivery() == Some(Delivery::Answered) {
                     // The endpoint answered: it is up.
                     self.breaker.record_success(key, now);
                 }
@@ -501,7 +503,7 @@ impl Retrier {
                 .filter(|r| r.consecutive_failures >= self.breaker.threshold)
                 .and_then(|r| r.open_until)
                 .filter(|until| *until > now);
-            let never_sent = matches!(err.cause(), Some(Cause::Dns | Cause::Connect | Cause::Tls));
+            let never_sent = err.delivery() == Some(Delivery::NotSent);
             if idempotence == Idempotence::SingleUse && !never_sent {
                 return Err(err);
             }

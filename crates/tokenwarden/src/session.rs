@@ -52,8 +52,9 @@
 //! one, and its refresh lock is released by the kernel at once. Right before sending a refresh
 //! (after everything that can fail locally: the client, its secret, discovery) the session
 //! marks the stored version "a refresh may be in flight" (the store's
-//! `refresh_failure_transient` flag); a successful write clears it, a failure records whether
-//! the request may have reached the server.
+//! `refresh_failure_transient` flag); a successful write clears it, a failure keeps it only when
+//! the refresh may have been processed with its answer lost (the exchange's evidence, from the
+//! [`Delivery`](crate::error::Delivery) of each attempt) or an earlier one may have been.
 //!
 //! With refresh-token rotation one window cannot be closed by any client: the process is
 //! killed (or the answer is lost: 5xx after processing, timeout, a proxy's error page) *after*
@@ -82,6 +83,7 @@ mod send;
 use crate::clock::Clock;
 use crate::error::{Cause, Error, Result};
 use crate::events::{Operation, Outcome};
+use crate::http::{Exchange, Exchanged};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{CasOutcome, Event, ProfileLock, Store, StoredTokens, TokenState, Version};
 use crate::token::TokenSet;
@@ -105,42 +107,36 @@ pub enum Effort {
     Single,
 }
 
-/// One refresh operation as the session asks for it: how hard it tries, and the correlation id
-/// every request of it carries (discovery included), so that its log lines and errors go
-/// together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempt<'a> {
-    /// How hard to try.
-    pub effort: Effort,
-    /// The operation's correlation id.
-    pub correlation_id: &'a str,
-}
-
 /// What the session needs from the token endpoint. The retry policy and circuit breaker live
-/// behind it: a returned error is final for this refresh.
+/// behind it: a returned error is final for this refresh. Each grant returns its result with
+/// what its exchanges looked like ([`Exchanged`]): the evidence the session records, and whether
+/// a lost answer may have rotated the refresh token. The requests run in the session's
+/// operation (one correlation id, [`crate::correlation`]).
 pub trait Grants: Send + Sync {
     /// Readies what a request needs without sending anything to the token endpoint: the client,
     /// its secret, the token endpoint (discovery). An error here proves that nothing was sent,
     /// so the stored tokens are not marked "a refresh may be in flight". The default has
     /// nothing to ready.
-    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
-        let _ = attempt;
+    fn prepare<'a>(&'a self, effort: Effort) -> BoxFuture<'a, Result<()>> {
+        let _ = effort;
         Box::pin(std::future::ready(Ok(())))
     }
 
-    /// Refreshes with `refresh_token` (RFC 6749 §6), trying as hard as `attempt` says.
+    /// Refreshes with `refresh_token` (RFC 6749 §6), trying as hard as `effort` says. The
+    /// tokens are the provider's answer, without a refresh token when it does not rotate (the
+    /// session keeps the one it has: [`TokenSet::renewing`]).
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a RefreshToken,
-        attempt: Attempt<'a>,
-    ) -> BoxFuture<'a, Result<TokenSet>>;
+        effort: Effort,
+    ) -> BoxFuture<'a, Exchanged<TokenSet>>;
 
     /// Obtains a new token with the client credentials grant (RFC 6749 §4.4), when the profile
     /// is a confidential client that uses it; `None` otherwise.
     fn client_credentials<'a>(
         &'a self,
-        attempt: Attempt<'a>,
-    ) -> Option<BoxFuture<'a, Result<TokenSet>>>;
+        effort: Effort,
+    ) -> Option<BoxFuture<'a, Exchanged<TokenSet>>>;
 }
 
 /// What is added to the longest refresh when deriving [`SessionOptions::lock_wait`]: the
@@ -563,36 +559,45 @@ impl Session {
         } else {
             Effort::Full
         };
-        let correlation_id = crate::correlation::current_or_new();
-        let attempt = Attempt {
-            effort,
-            correlation_id: &correlation_id,
-        };
         let refresh_token = t2.tokens.refresh_token.as_ref();
         let (operation, client_credentials) = match refresh_token {
             Some(_) => (Operation::Refresh, None),
-            None => match self.grants.client_credentials(attempt) {
+            None => match self.grants.client_credentials(effort) {
                 Some(grant) => (Operation::ClientCredentials, Some(grant)),
                 None => return Err(self.no_refresh_token(&t2)),
             },
         };
         let started = Instant::now();
-        if let Err(err) = self.grants.prepare(attempt).await {
+        if let Err(err) = self.grants.prepare(effort).await {
             // Nothing was sent: no in-flight mark, nothing the server can have rotated.
-            return self.refresh_failed(&t2, err, operation, started.elapsed(), false);
+            let failed = failure::Failed {
+                operation,
+                exchange: Exchange::default(),
+                elapsed: started.elapsed(),
+                prepared: false,
+            };
+            return self.refresh_failed(&t2, err, &failed);
         }
-        let result = match (refresh_token, client_credentials) {
+        let done = match (refresh_token, client_credentials) {
             (Some(rt), _) => {
                 self.mark_in_flight(&t2);
-                self.grants.refresh(rt, attempt).await
+                self.grants.refresh(rt, effort).await
             }
             (None, Some(grant)) => grant.await,
             (None, None) => return Err(self.no_refresh_token(&t2)),
         };
         let elapsed = started.elapsed();
-        match result {
-            Ok(fresh) => self.store_fresh(&t2, fresh, operation, elapsed),
-            Err(err) => self.refresh_failed(&t2, err, operation, elapsed, true),
+        match done.result {
+            Ok(fresh) => self.store_fresh(&t2, fresh, operation, &done.exchange, elapsed),
+            Err(err) => {
+                let failed = failure::Failed {
+                    operation,
+                    exchange: done.exchange,
+                    elapsed,
+                    prepared: true,
+                };
+                self.refresh_failed(&t2, err, &failed)
+            }
         }
     }
 
@@ -626,29 +631,23 @@ impl Session {
     }
 
     /// Stores a refreshed token set with compare-and-swap on the version it replaces, durably,
-    /// and only then hands it out.
+    /// and only then hands it out. What the answer leaves out (an unrotated refresh token) is
+    /// kept from `t2` ([`TokenSet::renewing`]).
     fn store_fresh(
         &self,
         t2: &StoredTokens,
-        mut fresh: TokenSet,
+        fresh: TokenSet,
         operation: Operation,
+        exchange: &Exchange,
         elapsed: Duration,
     ) -> Result<Token> {
-        if fresh.refresh_token.is_none() {
-            // RFC 6749 §6: the server may keep the refresh token; keep ours.
-            fresh.refresh_token = t2.tokens.refresh_token.clone();
-            fresh.refresh_token_obtained_at = t2.tokens.refresh_token_obtained_at;
-        }
-        if fresh.id_token.is_none() {
-            fresh.subject = fresh.subject.or_else(|| t2.tokens.subject.clone());
-            fresh.issuer = fresh.issuer.or_else(|| t2.tokens.issuer.clone());
-        }
+        let fresh = fresh.renewing(&t2.tokens);
         match self
             .store
             .write_if_version(&self.profile, t2.version, &fresh)?
         {
             CasOutcome::Written(version) => {
-                self.event(operation, Outcome::Ok, None, Some(elapsed));
+                self.event(operation, Outcome::Ok, Some(exchange), Some(elapsed));
                 if let Ok(mut w) = self.last_warning.lock() {
                     *w = None;
                 }
@@ -669,7 +668,12 @@ impl Session {
             CasOutcome::Conflict(current) => {
                 // A writer that does not take the lock (a login in another terminal, a logout)
                 // got there first: what it stored wins.
-                self.event(operation, Outcome::OkSuperseded, None, Some(elapsed));
+                self.event(
+                    operation,
+                    Outcome::OkSuperseded,
+                    Some(exchange),
+                    Some(elapsed),
+                );
                 match current {
                     Some(cur) if cur.state == TokenState::Valid => {
                         self.cache.set(&cur);
@@ -709,11 +713,12 @@ impl Session {
         Ok(())
     }
 
+    /// Records how `operation` ended; a grant's record names its token-endpoint `exchange`.
     fn event(
         &self,
         operation: Operation,
         outcome: Outcome,
-        status: Option<u16>,
+        exchange: Option<&Exchange>,
         duration: Option<Duration>,
     ) {
         let mut e = Event::new(
@@ -722,20 +727,34 @@ impl Session {
             operation.as_str(),
             outcome.as_str(),
         );
-        e.status = status;
         e.duration = duration;
-        self.record(&with_evidence(e, operation));
+        self.record(&with_evidence(e, exchange));
     }
 
-    fn event_err(&self, operation: Operation, err: &Error, duration: Duration) {
-        let e = crate::events::error_event(
+    /// Records that `operation` failed with `err` after the token-endpoint `exchange`. A grant
+    /// that sent nothing to the token endpoint (it failed before: discovery, the client secret,
+    /// an open breaker) is recorded as [`Delivery::NotSent`], whatever an earlier request
+    /// (discovery's) got.
+    ///
+    /// [`Delivery::NotSent`]: crate::error::Delivery::NotSent
+    fn event_err(
+        &self,
+        operation: Operation,
+        err: &Error,
+        exchange: &Exchange,
+        duration: Duration,
+    ) {
+        let mut e = crate::events::error_event(
             self.clock.now(),
             &self.profile,
             operation,
             err,
             Some(duration),
         );
-        self.record(&with_evidence(e, operation));
+        if exchange.attempts == 0 {
+            e.delivery = Some(crate::error::Delivery::NotSent);
+        }
+        self.record(&with_evidence(e, Some(exchange)));
     }
 
     /// Appends to the event log; a failure to do so never fails the operation.
@@ -746,17 +765,15 @@ impl Session {
     }
 }
 
-/// `e` with the operation's correlation id and, for a refresh or client-credentials grant, the
-/// status, request id and attempt count of its token-endpoint exchange.
-fn with_evidence(mut e: Event, operation: Operation) -> Event {
+/// `e` with the operation's correlation id and, for a grant, the status, request id and attempt
+/// count of its token-endpoint `exchange`.
+fn with_evidence(mut e: Event, exchange: Option<&Exchange>) -> Event {
     if e.correlation_id.is_none() {
-        e.correlation_id = Some(crate::correlation::current_or_new());
+        e.correlation_id = crate::correlation::current();
     }
-    if operation.renews_token()
-        && let Some(x) = crate::correlation::take_exchange()
-    {
+    if let Some(x) = exchange {
         e.status = e.status.or(x.status);
-        e.request_id = e.request_id.or(x.request_id);
+        e.request_id = e.request_id.or_else(|| x.request_id.clone());
         e.attempt = x.attempts.max(1);
     }
     e

@@ -88,6 +88,23 @@ impl TokenSet {
     pub fn scope_string(&self) -> String {
         self.scopes.join(" ")
     }
+
+    /// The tokens that replace `previous` when a refresh (or another grant renewing them)
+    /// answered `self`: what the answer leaves out is kept from `previous`. Without a refresh
+    /// token the provider did not rotate, and the one presented stays valid (RFC 6749 §6): it is
+    /// kept, with when it was obtained. Without an ID token, the subject and issuer of the
+    /// earlier one are kept. This is the one place that rule lives.
+    pub fn renewing(mut self, previous: &TokenSet) -> TokenSet {
+        if self.refresh_token.is_none() {
+            self.refresh_token = previous.refresh_token.clone();
+            self.refresh_token_obtained_at = previous.refresh_token_obtained_at;
+        }
+        if self.id_token.is_none() {
+            self.subject = self.subject.or_else(|| previous.subject.clone());
+            self.issuer = self.issuer.or_else(|| previous.issuer.clone());
+        }
+        self
+    }
 }
 
 /// Milliseconds since the Unix epoch (negative before it), the store's time format.
@@ -174,6 +191,38 @@ mod tests {
             DEFAULT_REFRESH_SKEW
         ));
         assert!(!t.is_expired(now + Duration::from_secs(10_000_000)));
+    }
+
+    #[test]
+    fn a_renewal_keeps_what_the_answer_leaves_out() {
+        let then = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = then + Duration::from_secs(3600);
+        let previous = TokenSet {
+            subject: Some("user-1".into()),
+            issuer: Some("https://issuer".into()),
+            ..token(Some(3600), then)
+        };
+        // Not rotated, no ID token: the refresh token (and its age) and the claims stay.
+        let answer = TokenSet {
+            refresh_token: None,
+            refresh_token_obtained_at: None,
+            access_token: AccessToken::new("a2"),
+            ..token(Some(3600), now)
+        };
+        let renewed = answer.renewing(&previous);
+        assert_eq!(renewed.access_token.expose(), "a2");
+        assert_eq!(renewed.refresh_token, previous.refresh_token);
+        assert_eq!(renewed.refresh_token_obtained_at, Some(then));
+        assert_eq!(renewed.subject.as_deref(), Some("user-1"));
+        assert_eq!(renewed.issuer.as_deref(), Some("https://issuer"));
+        // Rotated: the new refresh token, obtained now.
+        let rotated = TokenSet {
+            refresh_token: Some(RefreshToken::new("r2")),
+            ..token(Some(3600), now)
+        }
+        .renewing(&previous);
+        assert_eq!(rotated.refresh_token, Some(RefreshToken::new("r2")));
+        assert_eq!(rotated.refresh_token_obtained_at, Some(now));
     }
 
     #[test]

@@ -4,10 +4,10 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, GrantType, LoadedProfile, Profile};
 use crate::error::Result;
-use crate::http::{HttpClient, HttpSettings, TokenClient, Tracer};
+use crate::http::{Exchanged, HttpClient, HttpSettings, TokenClient, Tracer};
 use crate::paths::Paths;
 use crate::secret::RefreshToken;
-use crate::session::{Attempt, BoxFuture, Effort, Grants, Session, SessionOptions};
+use crate::session::{BoxFuture, Effort, Grants, Session, SessionOptions};
 use crate::store::{KeySource, SqliteStore, Store};
 use crate::token::TokenSet;
 use std::sync::{Arc, OnceLock};
@@ -235,11 +235,9 @@ impl LazyGrants {
 }
 
 impl Grants for LazyGrants {
-    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
+    fn prepare<'a>(&'a self, effort: Effort) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            for_attempt(self.client()?, attempt)
-                .token_endpoint()
-                .await?;
+            with_effort(self.client()?, effort).token_endpoint().await?;
             Ok(())
         })
     }
@@ -247,36 +245,41 @@ impl Grants for LazyGrants {
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a RefreshToken,
-        attempt: Attempt<'a>,
-    ) -> BoxFuture<'a, Result<TokenSet>> {
+        effort: Effort,
+    ) -> BoxFuture<'a, Exchanged<TokenSet>> {
         Box::pin(async move {
-            for_attempt(self.client()?, attempt)
-                .refresh(refresh_token)
-                .await
+            match self.client() {
+                Ok(c) => {
+                    with_effort(c, effort)
+                        .refresh_exchanged(refresh_token)
+                        .await
+                }
+                Err(e) => Exchanged::unsent(Err(e)),
+            }
         })
     }
 
     fn client_credentials<'a>(
         &'a self,
-        attempt: Attempt<'a>,
-    ) -> Option<BoxFuture<'a, Result<TokenSet>>> {
+        effort: Effort,
+    ) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
         (self.factory.profile.grant == GrantType::ClientCredentials).then(|| {
             Box::pin(async move {
-                for_attempt(self.client()?, attempt)
-                    .client_credentials()
-                    .await
-            }) as BoxFuture<'a, Result<TokenSet>>
+                match self.client() {
+                    Ok(c) => with_effort(c, effort).client_credentials_exchanged().await,
+                    Err(e) => Exchanged::unsent(Err(e)),
+                }
+            }) as BoxFuture<'a, Exchanged<TokenSet>>
         })
     }
 }
 
-/// `client` for one operation: as many attempts as its effort says, its correlation id.
-fn for_attempt(client: &TokenClient, attempt: Attempt<'_>) -> TokenClient {
-    let client = match attempt.effort {
+/// `client` making as many attempts as `effort` says.
+fn with_effort(client: &TokenClient, effort: Effort) -> TokenClient {
+    match effort {
         Effort::Full => client.clone(),
         Effort::Single => client.single_attempt(),
-    };
-    client.with_correlation_id(attempt.correlation_id)
+    }
 }
 
 /// [`Grants`] through a [`TokenClient`].
@@ -284,9 +287,9 @@ fn for_attempt(client: &TokenClient, attempt: Attempt<'_>) -> TokenClient {
 pub struct ClientGrants(pub TokenClient);
 
 impl Grants for ClientGrants {
-    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
+    fn prepare<'a>(&'a self, effort: Effort) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            for_attempt(&self.0, attempt).token_endpoint().await?;
+            with_effort(&self.0, effort).token_endpoint().await?;
             Ok(())
         })
     }
@@ -294,18 +297,25 @@ impl Grants for ClientGrants {
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a RefreshToken,
-        attempt: Attempt<'a>,
-    ) -> BoxFuture<'a, Result<TokenSet>> {
-        Box::pin(async move { for_attempt(&self.0, attempt).refresh(refresh_token).await })
+        effort: Effort,
+    ) -> BoxFuture<'a, Exchanged<TokenSet>> {
+        Box::pin(async move {
+            with_effort(&self.0, effort)
+                .refresh_exchanged(refresh_token)
+                .await
+        })
     }
 
     fn client_credentials<'a>(
         &'a self,
-        attempt: Attempt<'a>,
-    ) -> Option<BoxFuture<'a, Result<TokenSet>>> {
+        effort: Effort,
+    ) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
         (self.0.profile().grant == GrantType::ClientCredentials).then(|| {
-            Box::pin(async move { for_attempt(&self.0, attempt).client_credentials().await })
-                as BoxFuture<'a, Result<TokenSet>>
+            Box::pin(async move {
+                with_effort(&self.0, effort)
+                    .client_credentials_exchanged()
+                    .await
+            }) as BoxFuture<'a, Exchanged<TokenSet>>
         })
     }
 }

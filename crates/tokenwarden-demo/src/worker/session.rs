@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::Error;
 use tokenwarden::config::Profile;
+use tokenwarden::http::Exchanged;
 use tokenwarden::http::TokenClient;
 use tokenwarden::secret::RefreshToken;
-use tokenwarden::session::{Attempt, BoxFuture, Grants, Session};
+use tokenwarden::session::{BoxFuture, Effort, Grants, Session};
 use tokenwarden::store::{SqliteStore, Store as _};
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::{ClientGrants, Warden};
@@ -27,21 +28,21 @@ struct Observed {
 }
 
 impl Grants for Observed {
-    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, tokenwarden::Result<()>> {
-        self.inner.prepare(attempt)
+    fn prepare<'a>(&'a self, effort: Effort) -> BoxFuture<'a, tokenwarden::Result<()>> {
+        self.inner.prepare(effort)
     }
 
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a RefreshToken,
-        attempt: Attempt<'a>,
-    ) -> BoxFuture<'a, tokenwarden::Result<TokenSet>> {
+        effort: Effort,
+    ) -> BoxFuture<'a, Exchanged<TokenSet>> {
         Box::pin(async move {
             let at = SystemTime::now();
             let started = Instant::now();
-            let result = self.inner.refresh(refresh_token, attempt).await;
+            let done = self.inner.refresh(refresh_token, effort).await;
             let took = started.elapsed();
-            match &result {
+            match &done.result {
                 Ok(_) => self.out.emit(
                     at,
                     took,
@@ -64,15 +65,15 @@ impl Grants for Observed {
                     }
                 }
             }
-            result
+            done
         })
     }
 
     fn client_credentials<'a>(
         &'a self,
-        attempt: Attempt<'a>,
-    ) -> Option<BoxFuture<'a, tokenwarden::Result<TokenSet>>> {
-        self.inner.client_credentials(attempt)
+        effort: Effort,
+    ) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
+        self.inner.client_credentials(effort)
     }
 }
 

@@ -6,12 +6,12 @@
 //! home no store is created, and `store` says where the first login will put it):
 //! - `config`, `redirect_uri`, `client_secret`, `proxy` ([`local`]): the profile parses and
 //!   validates, the redirect-URI lint, the client secret's variable, proxy variables;
-//! - `dns`, `tcp`, `tls`, `discovery`, `issuer`, `token_endpoint` ([`network`]): each step to
-//!   the provider told apart, then a probe of the token endpoint with a deliberately invalid
-//!   code, which tells a refused client or a wrong body format from an outage without touching
-//!   any token, and `token_endpoint_refresh`, the same for the refresh_token grant
-//!   (`token_endpoint_config` warns when a configured token endpoint differs from the
-//!   advertised one);
+//! - `dns`, `tcp`, `tls`, `discovery`, `issuer`, `token_endpoint` ([`network`], with the
+//!   `connectivity` and `probe` modules): each step to the provider told apart, then a probe of
+//!   the token endpoint with a deliberately invalid code, which tells a refused client or a wrong
+//!   body format from an outage without touching any token, and `token_endpoint_refresh`, the
+//!   same for the refresh_token grant (`token_endpoint_config` warns when a configured token
+//!   endpoint differs from the advertised one);
 //! - `clock`, `clock_iat` ([`clock`]): skew from the `Date` header and from JWT `iat`;
 //! - `store`, `store_integrity`, `token`, `scopes`, `refresh_token`, `last_error`,
 //!   `failure_rate` ([`local`]): the store's path, permissions, key and integrity, the token's
@@ -23,10 +23,12 @@
 //! [`curl`] renders the profile's token request as a curl command (`doctor --curl`).
 
 pub mod clock;
+mod connectivity;
 pub mod curl;
 pub mod live;
 pub mod local;
 pub mod network;
+mod probe;
 pub mod refusal;
 
 use crate::error::Error;
@@ -184,8 +186,7 @@ pub const SKEW_FAIL: Duration = Duration::from_secs(30);
 /// are one operation: their exchanges, log lines and errors share the current correlation id
 /// (a new one when none is current).
 pub async fn diagnose(warden: &Warden, profile: &str, opts: &Options) -> Report {
-    let corr = crate::correlation::current_or_new();
-    crate::correlation::within(&corr, run(warden, profile, opts)).await
+    crate::correlation::joined(|_| run(warden, profile, opts)).await
 }
 
 async fn run(warden: &Warden, profile: &str, opts: &Options) -> Report {

@@ -16,7 +16,7 @@
 
 use super::Check;
 use crate::config::Profile;
-use crate::error::Cause;
+use crate::error::{Cause, Delivery, OAuthErrorCode};
 use crate::events::{Operation, Outcome};
 use crate::store::{Event, Store, StoredTokens};
 use std::time::{Duration, SystemTime};
@@ -81,12 +81,21 @@ fn is_refusal(e: &Event) -> bool {
             || e.outcome == Outcome::Failed(crate::ErrorKind::LoginRequired).as_str())
 }
 
-/// A failed token request the provider may have processed all the same: anything but a clean
-/// OAuth refusal (a 4xx with an `error`), as the session judges it.
+/// A failed token request the provider may have processed all the same, by the one rule
+/// ([`Delivery::may_have_been_processed`]) applied to the delivery its record keeps. A record
+/// written before the log kept deliveries counts as answered when it has a status, and as
+/// possibly processed when it has none, as was assumed then.
 fn maybe_processed(e: &Event) -> bool {
-    let ok = Outcome::parse(&e.outcome).is_some_and(Outcome::is_success);
-    let clean = e.oauth_error.is_some() && e.status.is_some_and(|s| (400..500).contains(&s));
-    !ok && !clean
+    if Outcome::parse(&e.outcome).is_some_and(Outcome::is_success) {
+        return false;
+    }
+    let delivery = e.delivery.unwrap_or(if e.status.is_some() {
+        Delivery::Answered
+    } else {
+        Delivery::MaybeProcessed
+    });
+    let code = e.oauth_error.as_deref().map(OAuthErrorCode::parse);
+    delivery.may_have_been_processed(e.status, code.as_ref())
 }
 
 /// True when the store says the refusal followed a refresh that may have been processed: the
@@ -113,6 +122,10 @@ pub fn classify(stored: &StoredTokens, reason: &str, events: &[Event]) -> Findin
             let Some(op) = Operation::parse(&e.operation) else {
                 continue;
             };
+            if e.delivery == Some(Delivery::NotSent) {
+                // The server never saw it: it says nothing about the refresh token.
+                continue;
+            }
             let obtains = op.renews_token()
                 || matches!(
                     op,
@@ -437,6 +450,24 @@ mod tests {
         let f = classify(&stored(false), "invalid_grant: token revoked", &events);
         assert_eq!(f.refusal, Refusal::SharedRefreshToken);
         assert_eq!(f.before.as_ref().map(|e| e.at), Some(t(100)));
+    }
+
+    #[test]
+    fn a_request_that_never_left_says_nothing_and_a_lost_one_is_found_behind_it() {
+        let sent = |at, delivery| Event {
+            delivery: Some(delivery),
+            ..ev(at, "refresh", "provider_unavailable", None, None)
+        };
+        // A DNS, connect or TLS failure never reached the provider: no lost rotation.
+        let events = [sent(100, Delivery::NotSent), refusal(200)];
+        let f = classify(&stored(false), "invalid_grant: token revoked", &events);
+        assert_eq!(f.refusal, Refusal::Revoked);
+        // A timeout after sending may have been processed, even behind a later DNS failure.
+        let lost = sent(50, Delivery::MaybeProcessed);
+        let events = [lost.clone(), sent(100, Delivery::NotSent), refusal(200)];
+        let f = classify(&stored(false), "invalid_grant: token revoked", &events);
+        assert_eq!(f.refusal, Refusal::PossiblyLostRotation);
+        assert_eq!(f.before, Some(lost));
     }
 
     #[test]

@@ -145,8 +145,18 @@ impl Prepared {
     /// Waits (at most `timeout`) for the callback, then exchanges the code at once, exactly
     /// once; with `openid`, validates the ID token and keeps its `sub` and `iss`.
     ///
-    /// Dropping the future (Ctrl-C) closes the listener; nothing is exchanged.
+    /// Dropping the future (Ctrl-C) closes the listener; nothing is exchanged. The wait, the
+    /// exchange and the ID token's validation are one operation (one correlation id).
     pub async fn finish(self, client: &TokenClient, timeout: Duration) -> Result<TokenSet> {
+        crate::correlation::operation(|corr| self.finish_in(client, timeout, corr)).await
+    }
+
+    async fn finish_in(
+        self,
+        client: &TokenClient,
+        timeout: Duration,
+        corr: String,
+    ) -> Result<TokenSet> {
         let Prepared {
             redirect_uri,
             listener,
@@ -194,7 +204,7 @@ impl Prepared {
                 nonce: &oidc.nonce,
                 jwks_uri: &oidc.jwks_uri,
             },
-            &crate::correlation::current_or_new(),
+            &corr,
         )
         .await?;
         tokens.subject = Some(claims.sub);

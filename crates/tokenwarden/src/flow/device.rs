@@ -126,8 +126,8 @@ fn ended(e: Error) -> Error {
         .filter(|d| !d.is_empty())
         .map(|d| format!(" (the provider says: {d})"))
         .unwrap_or_default();
-    match oauth.code {
-        OAuthErrorCode::ExpiredToken => {
+    match e.oauth_code() {
+        Some(OAuthErrorCode::ExpiredToken) => {
             let msg = format!("the device code expired before the login was approved{described}");
             e.with_message(msg)
                 .with_kind(ErrorKind::LoginRequired)
@@ -135,7 +135,7 @@ fn ended(e: Error) -> Error {
                     "run `tokenwarden login --device` again and approve within the time shown",
                 )
         }
-        OAuthErrorCode::AccessDenied => {
+        Some(OAuthErrorCode::AccessDenied) => {
             let msg = format!("the device login was denied{described}");
             e.with_message(msg)
                 .with_kind(ErrorKind::LoginRequired)

@@ -1,7 +1,7 @@
 //! OpenID Connect ID token validation (OIDC Core §3.1.3.7), with `jsonwebtoken`: the signature
 //! against the issuer's JWKS, `iss`, `aud`, `exp` (with a bounded leeway) and `nonce`.
 
-use crate::error::{Error, Result};
+use crate::error::{Delivery, Error, Result};
 use crate::http::{Body, HttpClient, HttpRequest, Method, RequestKind};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
@@ -65,7 +65,8 @@ pub async fn validate(
             "the issuer's key set at {} answered {}",
             expected.jwks_uri, resp.status
         ))
-        .with_http(resp.evidence));
+        .with_http(resp.evidence)
+        .with_delivery(Delivery::Answered));
     }
     let jwks: JwkSet = serde_json::from_slice(&resp.body).map_err(|e| {
         Error::protocol(format!(
@@ -73,6 +74,7 @@ pub async fn validate(
             expected.jwks_uri
         ))
         .with_http(resp.evidence.clone())
+        .with_delivery(Delivery::Answered)
     })?;
     let jwk = match &header.kid {
         Some(kid) => jwks.find(kid),

@@ -375,7 +375,7 @@ fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcome {
             .as_deref()
             .map(|d| format!(": {d}"))
             .unwrap_or_default();
-        let err = match oauth.code {
+        let err = match oauth.code.meaning() {
             OAuthErrorCode::AccessDenied => Error::login_required(format!(
                 "the authorization was denied{described}"
             ))

@@ -148,7 +148,6 @@ impl TokenClientBuilder {
                 secret,
                 events: self.events,
             }),
-            correlation_id: None,
             single_attempt: false,
         })
     }

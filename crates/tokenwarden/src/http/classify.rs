@@ -7,11 +7,17 @@
 //! transient; malformed or incomplete success bodies are Protocol errors. Transport failures are
 //! named by cause (DNS, connect, TLS, timeout). Every error gets a hint that says what to do.
 //!
-//! Codes are matched as [`OAuthErrorCode`] variants; message text is never inspected.
+//! Every error made here says whether its request reached the server ([`Delivery`]), decided
+//! here once: an answer is [`Delivery::Answered`]; a DNS, connect or TLS failure (or a connect
+//! timeout) is [`Delivery::NotSent`]; a timeout or a broken connection once the connection was
+//! up is [`Delivery::MaybeProcessed`].
+//!
+//! Codes are matched as [`OAuthErrorCode`] variants (their [`OAuthErrorCode::meaning`], so that
+//! a provider's own names count as the standard ones); message text is never inspected.
 
 use super::response::{MissingField, ParsedBody};
 use super::{HttpRequest, HttpSettings, RequestKind};
-use crate::error::{Cause, Error, ErrorKind, HttpEvidence, OAuthError, OAuthErrorCode};
+use crate::error::{Cause, Delivery, Error, ErrorKind, HttpEvidence, OAuthError, OAuthErrorCode};
 
 const HINT_CODE: &str = "the code expired (codes live ~60 s), was already used, or redirect_uri/PKCE verifier differ from the authorization request; run `tokenwarden login` again";
 const HINT_CODE_CONSUMED: &str = "the provider may have used up the authorization code before failing, and a code works only once: run `tokenwarden login` again (if it keeps failing, the provider is having trouble)";
@@ -41,7 +47,7 @@ fn describe_body(body: &ParsedBody) -> &'static str {
 }
 
 /// Classifies a response that is not a usable success: any status with an OAuth `error` in its
-/// body, or a status ≥ 300.
+/// body, or a status ≥ 300. The request was [`Delivery::Answered`].
 pub fn classify_response(
     kind: RequestKind,
     status: u16,
@@ -50,7 +56,7 @@ pub fn classify_response(
 ) -> Error {
     let endpoint = kind.endpoint_name();
     if let Some(oauth) = body.oauth_error() {
-        return oauth_error(kind, status, oauth).with_http(evidence);
+        return answered(oauth_error(kind, status, oauth), evidence);
     }
     let code_exchange = kind == RequestKind::CodeExchange;
     let what = describe_body(body);
@@ -89,10 +95,16 @@ pub fn classify_response(
             .with_cause(Cause::MalformedResponse)
             .with_hint(HINT_MALFORMED),
     };
-    err.with_http(evidence)
+    answered(err, evidence)
 }
 
-/// Classifies a success status whose body is not what was expected.
+/// `err` for an exchange that got an answer: its evidence, and [`Delivery::Answered`].
+fn answered(err: Error, evidence: HttpEvidence) -> Error {
+    err.with_http(evidence).with_delivery(Delivery::Answered)
+}
+
+/// Classifies a success status whose body is not what was expected. The request was
+/// [`Delivery::Answered`].
 pub fn classify_missing(
     kind: RequestKind,
     status: u16,
@@ -120,7 +132,7 @@ pub fn classify_missing(
         .with_cause(Cause::MalformedResponse)
         .with_hint(HINT_MALFORMED),
     };
-    err.with_http(evidence)
+    answered(err, evidence)
 }
 
 fn oauth_error(kind: RequestKind, status: u16, oauth: OAuthError) -> Error {
@@ -136,16 +148,8 @@ fn oauth_error(kind: RequestKind, status: u16, oauth: OAuthError) -> Error {
         msg.push_str(&format!(": {d}"));
     }
     let code_exchange = kind == RequestKind::CodeExchange;
-    // GitHub and Google use their own codes for standard conditions.
-    let code = match &oauth.code {
-        C::Other(s) => match s.as_str() {
-            "bad_verification_code" => C::InvalidGrant,
-            "incorrect_client_credentials" => C::InvalidClient,
-            "bad_refresh_token" => C::InvalidGrant,
-            _ => oauth.code.clone(),
-        },
-        c => c.clone(),
-    };
+    // A provider's own names for standard conditions (GitHub's) count as the standard ones.
+    let code = oauth.code.meaning();
     let (ekind, cause, hint): (ErrorKind, Option<Cause>, String) = match (&code, kind) {
         (C::InvalidClient, _) => (Config, Some(Cause::BadClientCredentials), HINT_CLIENT.into()),
         (C::InvalidScope, _) => (
@@ -226,12 +230,12 @@ fn oauth_error(kind: RequestKind, status: u16, oauth: OAuthError) -> Error {
             None,
             "the provider refused the request as configured: check the profile's grant and scopes".into(),
         ),
-        (C::Other(s), _) if s == "redirect_uri_mismatch" => (
+        (C::RedirectUriMismatch, _) => (
             Config,
             Some(Cause::RedirectMismatch),
             "redirect_uri differs from the one registered at the provider: compare them character by character (trailing slash, http/https, localhost vs 127.0.0.1), or set registered_redirect_uris so the lint names the difference".into(),
         ),
-        (C::Other(s), _) if s == "unsupported_token_type" => (
+        (C::UnsupportedTokenType, _) => (
             Config,
             None,
             "the provider cannot revoke this kind of token".into(),
@@ -261,7 +265,8 @@ fn oauth_error(kind: RequestKind, status: u16, oauth: OAuthError) -> Error {
 }
 
 /// A response larger than the cap. With a 429 or 5xx status it is an outage's error page (a
-/// transient failure, retried like any other); otherwise a Protocol error.
+/// transient failure, retried like any other); otherwise a Protocol error. The request was
+/// [`Delivery::Answered`].
 pub fn too_large(kind: RequestKind, cap: usize, evidence: HttpEvidence) -> Error {
     let endpoint = kind.endpoint_name();
     let status = evidence.status.unwrap_or(0);
@@ -291,7 +296,7 @@ pub fn too_large(kind: RequestKind, cap: usize, evidence: HttpEvidence) -> Error
         .with_cause(Cause::ResponseTooLarge)
         .with_hint("check that the endpoint URL points at the OAuth server")
     };
-    err.with_http(evidence)
+    answered(err, evidence)
 }
 
 fn find_tls(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -313,7 +318,12 @@ fn find_tls(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Classifies a transport failure of `req`.
+/// Classifies a transport failure of `req`: its cause, and whether the request reached the
+/// server. A failure while connecting (DNS, TCP, TLS, the connect timeout) is
+/// [`Delivery::NotSent`]; a timeout or a broken connection once connected is
+/// [`Delivery::MaybeProcessed`]: the request may have been written and processed. A failure that
+/// comes with a status (the connection broke while the body of an answer was read) was
+/// [`Delivery::Answered`].
 pub(crate) async fn transport(
     req: &HttpRequest,
     e: &reqwest::Error,
@@ -328,12 +338,12 @@ pub(crate) async fn transport(
         return Error::config(format!(
             "cannot send a request to {url}: the URL is not usable"
         ))
-        .with_hint("check the endpoint URL in the profile");
+        .with_hint("check the endpoint URL in the profile")
+        .with_delivery(Delivery::NotSent);
     }
     let secs = |d: std::time::Duration| crate::human::duration(d);
     let tls = find_tls(e);
-    // (cause, message, hint, whether the request may have reached the server)
-    let (cause, msg, hint, maybe_sent) = if e.is_connect() || tls {
+    let (cause, msg, hint, delivery) = if e.is_connect() || tls {
         if tls {
             (
                 Cause::Tls,
@@ -341,14 +351,14 @@ pub(crate) async fn transport(
                 format!(
                     "check the URL (https to a plain-http port?), the system's CA certificates, or a TLS-intercepting proxy in front of {host}"
                 ),
-                false,
+                Delivery::NotSent,
             )
         } else if e.is_dns() {
             (
                 Cause::Dns,
                 format!("the host name `{host}` of {endpoint} did not resolve"),
                 "check the host name in the URL, and your network and DNS settings".to_string(),
-                false,
+                Delivery::NotSent,
             )
         } else if e.is_timeout() {
             (
@@ -360,7 +370,7 @@ pub(crate) async fn transport(
                 format!(
                     "{host} did not accept a connection in time: check the network, a firewall or the proxy settings, or raise connect_timeout"
                 ),
-                false,
+                Delivery::NotSent,
             )
         } else {
             (
@@ -369,7 +379,7 @@ pub(crate) async fn transport(
                 format!(
                     "nothing accepted the connection to {host}: check the URL and port, and that the server is running"
                 ),
-                false,
+                Delivery::NotSent,
             )
         }
     } else if e.is_timeout() {
@@ -381,21 +391,27 @@ pub(crate) async fn transport(
             ),
             "the provider or the network is slow: try again, or raise `timeout` in the profile"
                 .to_string(),
-            true,
+            Delivery::MaybeProcessed,
         )
     } else {
         (
             Cause::Connect,
             format!("the connection to {endpoint} ({url}) broke before the answer was complete"),
             "the network or the provider dropped the connection: try again".to_string(),
-            true,
+            Delivery::MaybeProcessed,
         )
+    };
+    let delivery = if evidence.status.is_some() {
+        Delivery::Answered
+    } else {
+        delivery
     };
     let mut err = Error::new(ErrorKind::ProviderUnavailable, msg)
         .with_http(evidence)
         .with_hint(hint)
-        .with_cause(cause);
-    if kind == RequestKind::CodeExchange && maybe_sent {
+        .with_cause(cause)
+        .with_delivery(delivery);
+    if kind == RequestKind::CodeExchange && delivery != Delivery::NotSent {
         err = err
             .with_cause(Cause::CodeMaybeConsumed)
             .with_hint(HINT_CODE_CONSUMED);

@@ -5,15 +5,17 @@
 //!
 //! Each call runs inside a `tracing` span named `oauth` (profile, call), within the operation
 //! of its correlation id ([`crate::correlation`]): the caller's when it runs in one (a
-//! session's `get_token`, a CLI command), else a new one; every log line names the id. With an [`EventSink`], the operations no session
-//! oversees (code exchange, device grant, revocation) are recorded in the event log.
+//! session's `get_token`, a CLI command), else a new one; every log line names the id. With an
+//! [`EventSink`], the operations no session oversees (code exchange, device grant, revocation)
+//! are recorded in the event log. A refresh and a client-credentials grant return what their
+//! exchanges looked like with their result ([`Exchanged`]), for the session that records them.
 
 use super::builder::TokenClientBuilder;
 use super::classify::{classify_missing, classify_response};
-use super::exchange::{Exchange, operation};
+use super::exchange::{Exchanged, operation};
 use super::request::{self, Grant, TokenTypeHint};
 use super::response::{self, DeviceAuthorization, ParsedBody};
-use super::{HttpClient, HttpResponse, new_correlation_id};
+use super::{HttpClient, HttpResponse};
 use crate::config::{Endpoints, Profile};
 use crate::discovery::{Discovery, Metadata};
 use crate::error::OAuthErrorCode;
@@ -82,7 +84,6 @@ pub(super) struct Inner {
 #[derive(Clone)]
 pub struct TokenClient {
     pub(super) inner: Arc<Inner>,
-    pub(super) correlation_id: Option<String>,
     pub(super) single_attempt: bool,
 }
 
@@ -106,16 +107,6 @@ impl TokenClient {
         TokenClientBuilder::new(profile)
     }
 
-    /// The same client, with every call reporting `id` as its correlation id (one operation
-    /// spanning several calls).
-    pub fn with_correlation_id(&self, id: impl Into<String>) -> Self {
-        TokenClient {
-            inner: self.inner.clone(),
-            correlation_id: Some(id.into()),
-            single_attempt: self.single_attempt,
-        }
-    }
-
     /// The same client, making one attempt per request: no retries, so no backoff and no
     /// `Retry-After` waited for (the circuit breaker still applies and learns from the answer).
     /// For a proactive refresh by a caller that still holds a valid token: it must not wait out
@@ -123,7 +114,6 @@ impl TokenClient {
     pub fn single_attempt(&self) -> Self {
         TokenClient {
             inner: self.inner.clone(),
-            correlation_id: self.correlation_id.clone(),
             single_attempt: true,
         }
     }
@@ -152,40 +142,30 @@ impl TokenClient {
         &self.inner.retrier
     }
 
-    /// The correlation id of a call: the one given with [`TokenClient::with_correlation_id`],
-    /// else the current operation's, else a new one.
-    fn correlation(&self) -> String {
-        self.correlation_id
-            .clone()
-            .or_else(crate::correlation::current)
-            .unwrap_or_else(new_correlation_id)
+    /// Runs `f` as one operation ([`crate::correlation::operation`]: the current one, else a
+    /// new one), in a span naming the profile and the call. `f` gets the operation's correlation
+    /// id; the error it returns carries it.
+    async fn run<T, Fut>(&self, op: &'static str, f: impl FnOnce(String) -> Fut) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        crate::correlation::operation(|corr| f(corr).instrument(self.span(op))).await
     }
 
-    /// Runs `fut` as the operation `corr` (joining the current one when it has that id), in a
-    /// span naming the profile and the call; the error it returns carries the id.
-    async fn run<T>(
-        &self,
-        op: &'static str,
-        corr: &str,
-        fut: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        // The `operation` span around it names the correlation id.
-        let span = tracing::info_span!("oauth", profile = %self.inner.profile.name, op);
-        crate::correlation::within(corr, fut.instrument(span))
-            .await
-            .map_err(|e| e.with_correlation_id(corr))
+    /// The span of the call `op`, inside the `operation` span that names the correlation id.
+    fn span(&self, op: &'static str) -> tracing::Span {
+        tracing::info_span!("oauth", profile = %self.inner.profile.name, op)
     }
 
     /// The discovery document, when the profile has an issuer.
     pub async fn metadata(&self) -> Result<Option<Arc<Metadata>>> {
-        let corr = self.correlation();
-        match &self.inner.profile.issuer {
-            Some(issuer) => self
-                .run("discovery", &corr, self.discover(issuer, &corr))
-                .await
-                .map(Some),
-            None => Ok(None),
-        }
+        let Some(issuer) = &self.inner.profile.issuer else {
+            return Ok(None);
+        };
+        self.run("discovery", |corr| async move {
+            self.discover(issuer, &corr).await.map(Some)
+        })
+        .await
     }
 
     async fn discover(&self, issuer: &str, corr: &str) -> Result<Arc<Metadata>> {
@@ -204,9 +184,10 @@ impl TokenClient {
             && e.device_authorization.is_some()
             && e.revocation.is_some();
         if let (false, Some(issuer)) = (complete, self.discovery_issuer()) {
-            let corr = self.correlation();
             let m = self
-                .run("discovery", &corr, self.discover(issuer, &corr))
+                .run("discovery", |corr| async move {
+                    self.discover(issuer, &corr).await
+                })
                 .await?;
             e.authorization = e.authorization.or_else(|| m.authorization_endpoint.clone());
             e.token = e.token.or_else(|| m.token_endpoint.clone());
@@ -221,25 +202,26 @@ impl TokenClient {
     /// The token endpoint, discovered when the profile does not give it. Resolving it sends
     /// nothing to the token endpoint itself: a refresh that fails here never reached it.
     pub async fn token_endpoint(&self) -> Result<Url> {
-        let corr = self.correlation();
-        self.run("discovery", &corr, self.endpoint(Which::Token, &corr))
-            .await?
-            .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))
+        self.run("discovery", |corr| {
+            self.required_endpoint(Which::Token, corr)
+        })
+        .await
     }
 
     /// The authorization endpoint (for building the login URL).
     pub async fn authorization_endpoint(&self) -> Result<Url> {
-        let corr = self.correlation();
-        self.run(
-            "discovery",
-            &corr,
-            self.endpoint(Which::Authorization, &corr),
-        )
-        .await?
-        .ok_or_else(|| {
-            self.no_endpoint(Which::Authorization)
-                .with_correlation_id(&corr)
+        self.run("discovery", |corr| {
+            self.required_endpoint(Which::Authorization, corr)
         })
+        .await
+    }
+
+    /// The endpoint `which`, or the error that says the profile has none; errors carry `corr`.
+    async fn required_endpoint(&self, which: Which, corr: String) -> Result<Url> {
+        self.endpoint(which, &corr)
+            .await
+            .and_then(|found| found.ok_or_else(|| self.no_endpoint(which)))
+            .map_err(|e| e.with_correlation_id(&corr))
     }
 
     /// The issuer to discover missing endpoints from: only for profiles whose preset does not
@@ -305,55 +287,41 @@ impl TokenClient {
         Error::config(msg).with_hint(format!("set {} in the profile", which.key()))
     }
 
-    /// One token request. `recorded`: the request is an operation of its own (a code exchange,
-    /// a client-credentials login), recorded in the event log here; refreshes and the grants a
-    /// session makes are recorded by the session, which knows how they ended.
-    async fn token_call(
-        &self,
-        grant: Grant,
-        keep_refresh: Option<&RefreshToken>,
-        recorded: bool,
-    ) -> Result<TokenSet> {
-        let corr = self.correlation();
+    /// One token request, with what its exchanges looked like. `recorded`: the request is an
+    /// operation of its own (a code exchange, a client-credentials login), recorded in the event
+    /// log here; refreshes and the grants a session makes are recorded by the session, which
+    /// knows how they ended. The tokens are the answer as the provider sent it.
+    async fn token_call(&self, grant: Grant, recorded: bool) -> Exchanged<TokenSet> {
         let kind = grant.kind();
         let op = operation(kind);
-        let fut = async {
-            let endpoint = self
-                .endpoint(Which::Token, &corr)
-                .await?
-                .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
+        let name = op.map_or("token", Operation::as_str);
+        let call = |corr: String| async move {
+            let endpoint = match self.required_endpoint(Which::Token, corr.clone()).await {
+                Ok(e) => e,
+                Err(e) => return Exchanged::unsent(Err(e)),
+            };
             let p = &self.inner.profile;
             let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
             let clock = self.inner.retrier.clock().clone();
-            let (result, ex) = self
+            let exchanged = self
                 .call(&req, &corr, |resp| {
                     let body = ParsedBody::parse(resp.content_type(), &resp.body);
                     token_from(req.kind, resp, &body, &p.scopes, clock.now())
                 })
                 .await;
-            crate::correlation::note_exchange(crate::correlation::Exchange {
-                status: ex.status,
-                request_id: ex.request_id.clone(),
-                attempts: ex.attempts,
-            });
             if let (true, Some(op)) = (recorded, op) {
-                self.record(op, &result, &ex, &corr);
+                self.record(op, &exchanged.result, &exchanged.exchange, &corr);
             }
-            let mut tokens = result?;
-            if let (None, Some(rt)) = (&tokens.refresh_token, keep_refresh) {
-                // No rotation: the presented refresh token stays valid (RFC 6749 §6).
-                tokens.refresh_token = Some(rt.clone());
-                tokens.refresh_token_obtained_at = None;
+            if let Ok(tokens) = &exchanged.result {
+                tracing::info!(
+                    expires_in_s = tokens.remaining(clock.now()).map(|d| d.as_secs()),
+                    refresh_token = tokens.refresh_token.is_some(),
+                    "tokens received"
+                );
             }
-            tracing::info!(
-                expires_in_s = tokens.remaining(clock.now()).map(|d| d.as_secs()),
-                refresh_token = tokens.refresh_token.is_some(),
-                "tokens received"
-            );
-            Ok(tokens)
+            exchanged
         };
-        self.run(op.map_or("token", Operation::as_str), &corr, fut)
-            .await
+        crate::correlation::joined(|corr| call(corr).instrument(self.span(name))).await
     }
 
     /// Exchanges an authorization code (RFC 6749 §4.1.3). The code and verifier are consumed:
@@ -371,22 +339,36 @@ impl TokenClient {
             verifier,
             state: state.map(str::to_string),
         };
-        self.token_call(grant, None, true).await
+        self.token_call(grant, true).await.result
     }
 
-    /// Refreshes (RFC 6749 §6). When the provider does not rotate, the presented refresh token
-    /// is kept in the result (with `refresh_token_obtained_at` unknown).
+    /// Refreshes (RFC 6749 §6). The tokens are the provider's answer: without a refresh token
+    /// when the provider does not rotate, the presented one then staying valid
+    /// ([`TokenSet::renewing`] folds the answer into the tokens it renews).
     pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenSet> {
+        self.refresh_exchanged(refresh_token).await.result
+    }
+
+    /// [`TokenClient::refresh`], with what its exchanges looked like (for a session, which
+    /// records the refresh and needs to know whether a lost answer may have rotated the refresh
+    /// token). Not recorded here.
+    pub async fn refresh_exchanged(&self, refresh_token: &RefreshToken) -> Exchanged<TokenSet> {
         let grant = Grant::RefreshToken {
             refresh_token: refresh_token.clone(),
         };
-        self.token_call(grant, Some(refresh_token), false).await
+        self.token_call(grant, false).await
     }
 
     /// The client credentials grant (RFC 6749 §4.4), for a session: not recorded here (the
     /// session records the grants it makes).
     pub async fn client_credentials(&self) -> Result<TokenSet> {
-        self.token_call(Grant::ClientCredentials, None, false).await
+        self.client_credentials_exchanged().await.result
+    }
+
+    /// [`TokenClient::client_credentials`], with what its exchanges looked like (for a session,
+    /// which records the grant).
+    pub async fn client_credentials_exchanged(&self) -> Exchanged<TokenSet> {
+        self.token_call(Grant::ClientCredentials, false).await
     }
 
     /// The client credentials grant made on its own, as `login --client-credentials` does: as
@@ -394,30 +376,30 @@ impl TokenClient {
     /// `client_credentials` with its status, request id, correlation id, duration and attempts,
     /// as a code exchange is.
     pub async fn client_credentials_standalone(&self) -> Result<TokenSet> {
-        self.token_call(Grant::ClientCredentials, None, true).await
+        self.token_call(Grant::ClientCredentials, true).await.result
     }
 
     /// Starts the device grant (RFC 8628 §3.1).
     pub async fn device_authorize(&self) -> Result<DeviceAuthorization> {
-        let corr = self.correlation();
-        let fut = async {
-            let endpoint = self
-                .endpoint(Which::Device, &corr)
-                .await?
-                .ok_or_else(|| self.no_endpoint(Which::Device).with_correlation_id(&corr))?;
-            let (result, ex) = self.device_authorize_at(endpoint, &corr).await;
-            self.record(Operation::DeviceAuthorization, &result, &ex, &corr);
-            result
-        };
-        self.run(Operation::DeviceAuthorization.as_str(), &corr, fut)
-            .await
+        self.run(Operation::DeviceAuthorization.as_str(), |corr| async move {
+            let endpoint = self.required_endpoint(Which::Device, corr.clone()).await?;
+            let done = self.device_authorize_at(endpoint, &corr).await;
+            self.record(
+                Operation::DeviceAuthorization,
+                &done.result,
+                &done.exchange,
+                &corr,
+            );
+            done.result
+        })
+        .await
     }
 
     async fn device_authorize_at(
         &self,
         endpoint: Url,
         corr: &str,
-    ) -> (Result<DeviceAuthorization>, Exchange) {
+    ) -> Exchanged<DeviceAuthorization> {
         let req = request::device_authorization_request(
             &self.inner.profile,
             self.inner.secret.as_ref(),
@@ -445,22 +427,18 @@ impl TokenClient {
     /// and `slow_down` are outcomes, not errors; `expired_token` and `access_denied` are
     /// LoginRequired errors.
     pub async fn poll_device_token(&self, device_code: &DeviceCode) -> Result<DevicePoll> {
-        let corr = self.correlation();
-        let fut = async {
-            let endpoint = self
-                .endpoint(Which::Token, &corr)
-                .await?
-                .ok_or_else(|| self.no_endpoint(Which::Token).with_correlation_id(&corr))?;
+        self.run(Operation::DevicePoll.as_str(), |corr| async move {
+            let endpoint = self.required_endpoint(Which::Token, corr.clone()).await?;
             let p = &self.inner.profile;
             let grant = Grant::DeviceCode {
                 device_code: device_code.clone(),
             };
             let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
             let clock = self.inner.retrier.clock().clone();
-            let (result, ex) = self
+            let done = self
                 .call(&req, &corr, |resp| {
                     let body = ParsedBody::parse(resp.content_type(), &resp.body);
-                    match body.oauth_error().map(|o| o.code) {
+                    match body.oauth_error().map(|o| o.code.meaning()) {
                         Some(OAuthErrorCode::AuthorizationPending) => {
                             return Ok(DevicePoll::Pending);
                         }
@@ -472,27 +450,26 @@ impl TokenClient {
                 })
                 .await;
             // Pending and slow-down answers are the wait, not an outcome: only the end is logged.
-            if !matches!(result, Ok(DevicePoll::Pending | DevicePoll::SlowDown)) {
-                self.record(Operation::DevicePoll, &result, &ex, &corr);
+            if !matches!(done.result, Ok(DevicePoll::Pending | DevicePoll::SlowDown)) {
+                self.record(Operation::DevicePoll, &done.result, &done.exchange, &corr);
             }
-            result
-        };
-        self.run(Operation::DevicePoll.as_str(), &corr, fut).await
+            done.result
+        })
+        .await
     }
 
     /// Revokes a token (RFC 7009). A profile whose provider has no revocation endpoint gets
     /// [`Revocation::NotSupported`].
     pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<Revocation> {
-        let corr = self.correlation();
-        let fut = async {
+        self.run(Operation::Revocation.as_str(), |corr| async move {
             let Some(endpoint) = self.endpoint(Which::Revocation, &corr).await? else {
                 return Ok(Revocation::NotSupported);
             };
-            let (result, ex) = self.revoke_at(endpoint, token, hint, &corr).await;
-            self.record(Operation::Revocation, &result, &ex, &corr);
-            result
-        };
-        self.run(Operation::Revocation.as_str(), &corr, fut).await
+            let done = self.revoke_at(endpoint, token, hint, &corr).await;
+            self.record(Operation::Revocation, &done.result, &done.exchange, &corr);
+            done.result
+        })
+        .await
     }
 
     async fn revoke_at(
@@ -501,7 +478,7 @@ impl TokenClient {
         token: &str,
         hint: TokenTypeHint,
         corr: &str,
-    ) -> (Result<Revocation>, Exchange) {
+    ) -> Exchanged<Revocation> {
         let req = request::revocation_request(
             &self.inner.profile,
             self.inner.secret.as_ref(),

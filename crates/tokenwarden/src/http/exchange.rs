@@ -1,29 +1,75 @@
 //! Running one operation's exchange: under the retry policy and circuit breaker, each attempt
 //! sent, interpreted and checked for clock skew ([`TokenClient::call`]), with what was seen kept
-//! in an [`Exchange`]; and the event-log records made of it — the operation's end
-//! ([`TokenClient::record`]) and every attempt that failed transiently and was sent again
-//! (outcome `retried`), so that each request to the provider appears once in the log.
+//! in an [`Exchange`] that is returned with the result ([`Exchanged`]); and the event-log records
+//! made of it — the operation's end ([`TokenClient::record`]) and every attempt that failed
+//! transiently and was sent again (outcome `retried`), so that each request to the provider
+//! appears once in the log.
 
 use super::client::TokenClient;
 use super::evidence::clock_skew_secs;
 use super::{HttpRequest, HttpResponse, RequestKind};
-use crate::error::{Error, ErrorKind, OAuthErrorCode, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Operation, Outcome};
 use crate::store::Event;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Clock differences larger than this are pointed out in hints and logs.
 const SKEW_WARNING_SECS: i64 = 30;
 
-/// What one operation's exchanges looked like, for its event record.
-#[derive(Debug, Default)]
-pub(super) struct Exchange {
-    pub(super) attempts: u32,
-    pub(super) status: Option<u16>,
-    pub(super) request_id: Option<String>,
-    pub(super) elapsed: Duration,
+/// What one operation's exchanges with an endpoint looked like, every attempt included: the
+/// evidence its event record names, and whether the server may have acted on a request whose
+/// answer was lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// How many requests were started (retries included); 0 when none was (an error before
+    /// sending, or a request held back by the circuit breaker).
+    pub attempts: u32,
+    /// The HTTP status of the last answer, when one came.
+    pub status: Option<u16>,
+    /// The provider's request id of the last answer.
+    pub request_id: Option<String>,
+    /// How long the operation's exchanges took, waits between attempts included.
+    pub elapsed: Duration,
+    /// Whether an attempt failed after the server may have processed it
+    /// ([`Error::may_have_been_processed`]): for a refresh, the provider may have rotated the
+    /// refresh token and the new one was lost.
+    pub maybe_processed: bool,
+}
+
+impl Exchange {
+    /// The evidence of one attempt that ended with `result`, read from its error: for a grant
+    /// made with a single request (and for tests that script one).
+    pub fn of_attempt<T>(result: &Result<T>, elapsed: Duration) -> Exchange {
+        let err = result.as_ref().err();
+        Exchange {
+            attempts: 1,
+            status: err.and_then(Error::status),
+            request_id: err.and_then(|e| e.request_id().map(str::to_string)),
+            elapsed,
+            maybe_processed: err.is_some_and(Error::may_have_been_processed),
+        }
+    }
+}
+
+/// A result with the exchanges that produced it.
+#[derive(Debug)]
+pub struct Exchanged<T> {
+    /// What the operation gave.
+    pub result: Result<T>,
+    /// What its exchanges looked like.
+    pub exchange: Exchange,
+}
+
+impl<T> Exchanged<T> {
+    /// A result reached without sending anything (an error raised before any request).
+    pub fn unsent(result: Result<T>) -> Exchanged<T> {
+        Exchanged {
+            result,
+            exchange: Exchange::default(),
+        }
+    }
 }
 
 /// The event-log name of a request kind.
@@ -74,7 +120,7 @@ impl TokenClient {
         req: &HttpRequest,
         corr: &str,
         interpret: impl Fn(&HttpResponse) -> Result<T>,
-    ) -> (Result<T>, Exchange) {
+    ) -> Exchanged<T> {
         let inner = &self.inner;
         let key = req.url.as_str().to_string();
         let started = Instant::now();
@@ -84,10 +130,10 @@ impl TokenClient {
         // as `retried`, so every exchange appears once in the event log.
         let failed: Mutex<Option<Event>> = Mutex::new(None);
         let (interpret, last_seen, failed_seen) = (&interpret, &last, &failed);
-        // An attempt that failed in transit may have been processed: a refresh token presented
-        // again afterwards may have been rotated already (see `lost_rotation`).
-        let answer_lost = std::sync::atomic::AtomicBool::new(false);
-        let answer_lost_seen = &answer_lost;
+        // An attempt whose answer was lost may have been processed: a refresh token presented
+        // again afterwards may have been rotated already.
+        let maybe_processed = AtomicBool::new(false);
+        let maybe_processed_seen = &maybe_processed;
         let result = self
             .active_retrier()
             .run(&key, req.kind.idempotence(), |attempt| {
@@ -100,10 +146,8 @@ impl TokenClient {
                 let attempt_started = Instant::now();
                 async move {
                     let result = self.attempt(req, corr, interpret, last_seen).await;
-                    if let Err(err) = &result
-                        && may_have_been_processed(err)
-                    {
-                        answer_lost_seen.store(true, Ordering::Relaxed);
+                    if result.as_ref().is_err_and(Error::may_have_been_processed) {
+                        maybe_processed_seen.store(true, Ordering::Relaxed);
                     }
                     if let (Err(err), Some(op)) = (&result, operation(req.kind)) {
                         let mut e = events::error_event(
@@ -124,20 +168,20 @@ impl TokenClient {
                 }
             })
             .await
-            .map_err(|e| lost_rotation(e, req.kind, answer_lost.load(Ordering::Relaxed)))
             .map_err(|e| e.with_correlation_id(corr));
         let (status, request_id) = last
             .into_inner()
             .ok()
             .flatten()
             .map_or((None, None), |(s, r)| (Some(s), r));
-        let ex = Exchange {
+        let exchange = Exchange {
             attempts: attempts.into_inner(),
             status,
             request_id,
             elapsed: started.elapsed(),
+            maybe_processed: maybe_processed.into_inner(),
         };
-        (result, ex)
+        Exchanged { result, exchange }
     }
 
     /// One attempt: the exchange, then `interpret`; a clock skew is logged or added to the hint.
@@ -183,30 +227,4 @@ fn with_skew_note(err: Error, skew: Option<i64>) -> Error {
         None => note,
     };
     err.with_hint(hint)
-}
-
-/// True when a failed attempt may have been processed by the server all the same: a transient
-/// failure (5xx, timeout, connection lost) of a request that left this machine.
-fn may_have_been_processed(err: &Error) -> bool {
-    use crate::error::Cause;
-    err.kind() == ErrorKind::ProviderUnavailable
-        && !matches!(
-            err.cause(),
-            Some(Cause::Dns | Cause::Connect | Cause::Tls | Cause::CircuitOpen)
-        )
-        && !(err.cause() == Some(Cause::RateLimited) && err.http().is_none())
-}
-
-/// An `invalid_grant` on a refresh after an earlier attempt of the same refresh may have been
-/// processed: the server probably rotated the refresh token and the answer was lost, so the
-/// retry presented a token the server had already replaced (not a revocation).
-fn lost_rotation(err: Error, kind: RequestKind, answer_lost: bool) -> Error {
-    let invalid_grant = err
-        .oauth()
-        .is_some_and(|o| o.code == OAuthErrorCode::InvalidGrant);
-    if kind == RequestKind::Refresh && answer_lost && invalid_grant {
-        err.with_cause(crate::error::Cause::PossiblyLostRotation)
-    } else {
-        err
-    }
 }

@@ -2,18 +2,20 @@
 //!
 //! # Layout
 //! - this file: [`HttpClient`] (one shared reqwest client on rustls: timeouts, a 1 MiB body cap,
-//!   no redirects, `User-Agent`), [`HttpRequest`], the [`Tracer`] hook every exchange passes
-//!   through and correlation ids.
+//!   no redirects, `User-Agent`), [`HttpRequest`] and the [`Tracer`] hook every exchange passes
+//!   through.
 //! - [`proxy`]: which proxy the environment applies to a URL ([`proxy_for`]), for `doctor`.
 //! - [`evidence`]: capturing status and headers into [`HttpEvidence`], resolving `Retry-After`,
 //!   redacting bodies.
 //! - [`request`]: token, device-authorization and revocation requests, with client
 //!   authentication (RFC 6749 §2.3) and form or JSON bodies.
 //! - [`response`]: tolerant parsing of token and device responses into a [`TokenSet`].
-//! - [`classify`]: turning a failed exchange into an [`Error`] with kind, cause and hint.
+//! - [`classify`]: turning a failed exchange into an [`Error`] with kind, cause, hint and
+//!   whether the request reached the server ([`crate::error::Delivery`]).
 //! - [`client`]: [`TokenClient`], the high-level calls (exchange, refresh, device, revoke);
 //!   [`builder`]: how one is put together; `exchange`: one operation's attempts under the
-//!   retry policy, and their event-log records.
+//!   retry policy, what they looked like ([`Exchange`], returned with the result as
+//!   [`Exchanged`]), and their event-log records.
 //! - [`resource`]: calls to the protected resource, traced like the exchanges.
 //!
 //! [`TokenSet`]: crate::token::TokenSet
@@ -30,6 +32,7 @@ pub mod response;
 
 pub use builder::TokenClientBuilder;
 pub use client::{DevicePoll, Revocation, TokenClient};
+pub use exchange::{Exchange, Exchanged};
 pub use proxy::{proxy_for, proxy_for_vars};
 pub use request::{Grant, TokenTypeHint};
 pub use response::{DeviceAuthorization, ParsedBody};
@@ -44,12 +47,6 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The `User-Agent` sent with every request.
 pub const USER_AGENT: &str = concat!("tokenwarden/", env!("CARGO_PKG_VERSION"));
-
-/// A new correlation id: `tw-` and 16 random hex digits. One per operation, attached to every
-/// error and trace line of that operation (see [`crate::correlation`]).
-pub fn new_correlation_id() -> String {
-    crate::correlation::new_id()
-}
 
 /// What an exchange is for; decides messages, classification and whether it may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -540,13 +537,6 @@ impl HttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn correlation_ids_look_right() {
-        let a = new_correlation_id();
-        assert!(a.starts_with("tw-") && a.len() == 19);
-        assert_ne!(a, new_correlation_id());
-    }
 
     #[test]
     fn redacted_request_hides_secrets() {

@@ -95,11 +95,18 @@ pub async fn send(
     let Some(tracer) = tracer else {
         return request.send().await;
     };
+    // The operation's id (a session's `send`, a CLI command; a new one for a lone call), so one
+    // call's trace lines share it.
+    crate::correlation::joined(|corr| traced(request, tracer, corr)).await
+}
+
+async fn traced(
+    request: reqwest::RequestBuilder,
+    tracer: &dyn Tracer,
+    corr: String,
+) -> Result<reqwest::Response, reqwest::Error> {
     let (client, built) = request.build_split();
     let req = built?;
-    // The operation's id (a session's `send`, a CLI command), so one call's trace lines and
-    // errors share it.
-    let corr = crate::correlation::current_or_new();
     let line = format!("{} {}", req.method(), redact_url(req.url()));
     let content_type = req
         .headers()

@@ -11,13 +11,17 @@
 //!   `Retry-After`) this session does not try again.
 //! - anything else: the error, recorded on the stored tokens for `status`.
 //!
-//! Whether the server may have rotated the refresh token is recorded only for a request that
-//! may have reached it: an error raised before anything was sent (configuration, a missing
-//! client secret, an open breaker) leaves the in-flight flag as it was before this attempt.
+//! Whether the server may have rotated the refresh token is read from the refresh's exchanges
+//! ([`Exchange::maybe_processed`], each attempt's [`crate::error::Delivery`] as the HTTP layer
+//! decided it), never re-derived here: the in-flight flag stays set once a refresh may have been
+//! processed without its answer arriving, and an error raised before anything was sent
+//! (configuration, a missing client secret, an open breaker) leaves the flag as it was before
+//! this attempt.
 
 use super::{Session, Token};
-use crate::error::{Cause, Error, ErrorKind, OAuthErrorCode, Result};
+use crate::error::{Cause, Delivery, Error, ErrorKind, OAuthErrorCode, Result};
 use crate::events::Operation;
+use crate::http::Exchange;
 use crate::store::{StoredTokens, TokenState, Version};
 use std::time::{Duration, SystemTime};
 
@@ -29,58 +33,53 @@ pub(super) struct Degraded {
     detail: String,
 }
 
-/// Whether the request that failed with `err` may have reached the token endpoint. Not when it
-/// failed before sending (configuration, a missing secret, the store) or was never sent (an
-/// open circuit breaker, a `Retry-After` still running); an answer always did.
-fn may_have_reached_the_server(err: &Error) -> bool {
-    if err.status().is_some() {
-        return true;
-    }
-    match err.kind() {
-        ErrorKind::Usage | ErrorKind::Config | ErrorKind::Store => false,
-        ErrorKind::ProviderUnavailable => {
-            !matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited))
-        }
-        _ => true,
+/// How a failed grant went: which operation, what its token-endpoint exchanges looked like,
+/// how long it took, and whether the grants were readied (when not, nothing was marked in
+/// flight).
+pub(super) struct Failed {
+    pub(super) operation: Operation,
+    pub(super) exchange: Exchange,
+    pub(super) elapsed: Duration,
+    pub(super) prepared: bool,
+}
+
+impl Failed {
+    /// Whether this refresh may have been processed by the provider with its answer lost: the
+    /// provider may have rotated the refresh token.
+    fn maybe_rotated(&self) -> bool {
+        self.operation == Operation::Refresh && self.exchange.maybe_processed
     }
 }
 
 impl Session {
-    /// What the caller gets when refreshing `t2` failed with `err`. `sent` is false when the
-    /// failure came before the request was sent (the grants could not be readied).
+    /// What the caller gets when refreshing `t2` failed with `err`.
     pub(super) fn refresh_failed(
         &self,
         t2: &StoredTokens,
         err: Error,
-        operation: Operation,
-        elapsed: Duration,
-        sent: bool,
+        failed: &Failed,
     ) -> Result<Token> {
-        let invalid_grant = err
-            .oauth()
-            .is_some_and(|o| o.code == OAuthErrorCode::InvalidGrant);
-        if err.kind() == ErrorKind::LoginRequired || invalid_grant {
-            self.event_err(operation, &err, elapsed);
-            return self.refused(t2, err);
+        let operation = failed.operation;
+        if err.kind() == ErrorKind::LoginRequired
+            || err.oauth_code() == Some(OAuthErrorCode::InvalidGrant)
+        {
+            self.event_err(operation, &err, &failed.exchange, failed.elapsed);
+            return self.refused(t2, err, failed);
         }
         let transient = err.kind() == ErrorKind::ProviderUnavailable;
-        let reached = sent && may_have_reached_the_server(&err);
-        // Only a clean OAuth error answer (4xx with an `error`) proves the server did not
-        // rotate; after anything else that reached it the new refresh token may have been lost.
-        // What never reached it leaves the flag as it was before this attempt.
-        let refused_cleanly =
-            err.oauth().is_some() && err.status().is_some_and(|s| (400..500).contains(&s));
-        let maybe_rotated = if reached {
-            operation == Operation::Refresh && !refused_cleanly
-        } else {
-            t2.refresh_failure_transient
-        };
-        let held_back = err.status().is_none()
-            && matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited));
+        // Once a refresh may have been processed with its answer lost, the stored refresh token
+        // may have been replaced: the flag stays until a refresh succeeds.
+        let maybe_rotated = t2.refresh_failure_transient || failed.maybe_rotated();
+        // The retrier held the request back (an open breaker, a running Retry-After: no answer
+        // came), and no earlier attempt of this refresh may have been processed.
+        let held_back = matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited))
+            && err.delivery() != Some(Delivery::Answered)
+            && !failed.exchange.maybe_processed;
         let written = if held_back {
             // An open breaker or a running Retry-After sent nothing and says nothing new: only
             // the in-flight mark this attempt set is taken back.
-            let marked = sent && operation == Operation::Refresh && !t2.refresh_failure_transient;
+            let marked =
+                failed.prepared && operation == Operation::Refresh && !t2.refresh_failure_transient;
             if marked {
                 self.store
                     .mark_in_flight(&self.profile, t2.version, false)
@@ -89,7 +88,7 @@ impl Session {
                 Ok(())
             }
         } else {
-            self.event_err(operation, &err, elapsed);
+            self.event_err(operation, &err, &failed.exchange, failed.elapsed);
             self.store
                 .record_refresh_failure(&self.profile, t2.version, &err.report(), maybe_rotated)
                 .map(|_| ())
@@ -127,7 +126,10 @@ impl Session {
     }
 
     /// The refresh token was refused: a newer token stored by someone else, or LoginRequired.
-    fn refused(&self, t2: &StoredTokens, err: Error) -> Result<Token> {
+    /// A possibly lost rotation when an earlier refresh of these tokens may have been processed
+    /// (the stored in-flight flag: a failed attempt, or a process stopped mid-refresh) or an
+    /// earlier attempt of this one was.
+    fn refused(&self, t2: &StoredTokens, err: Error, failed: &Failed) -> Result<Token> {
         // Someone else may have stored newer tokens (a login in another terminal, a writer that
         // does not take the lock): those are the answer.
         match self.read() {
@@ -137,8 +139,7 @@ impl Session {
             }
             _ => {}
         }
-        let lost_rotation =
-            t2.refresh_failure_transient || err.cause() == Some(Cause::PossiblyLostRotation);
+        let lost_rotation = t2.refresh_failure_transient || failed.maybe_rotated();
         let obtained = t2
             .tokens
             .refresh_token_obtained_at

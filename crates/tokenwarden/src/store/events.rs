@@ -62,6 +62,10 @@ pub struct Event {
     pub duration: Option<Duration>,
     /// Which attempt this was (1 for the first).
     pub attempt: u32,
+    /// For a failed exchange, whether its request reached the server, as the classifier
+    /// decided it ([`crate::error::Error::delivery`]); `None` for a success, an operation
+    /// without an exchange, and records written before the log kept it.
+    pub delivery: Option<crate::error::Delivery>,
 }
 
 impl Event {
@@ -84,6 +88,7 @@ impl Event {
             correlation_id: None,
             duration: None,
             attempt: 1,
+            delivery: None,
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::crypto::{OpenError, Sealer, token_aad};
 use super::{BreakerRecord, Event, StoredTokens, TokenState, Version};
-use crate::error::Error;
+use crate::error::{Delivery, Error};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::token::{TokenSet, from_unix_millis, to_unix_millis};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
@@ -343,7 +343,8 @@ pub(crate) fn append_event(
 fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (at, profile, operation, outcome, status, oauth_error, request_id, \
-         correlation_id, duration_ms, attempt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         correlation_id, duration_ms, attempt, delivery) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         to_unix_millis(e.at),
@@ -356,6 +357,7 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
         e.correlation_id,
         e.duration.map(duration_ms),
         e.attempt,
+        e.delivery.map(Delivery::as_str),
     ])
     .map(|_| ())
 }
@@ -387,7 +389,7 @@ pub(crate) fn recent_events(
 ) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, profile, operation, outcome, status, oauth_error, request_id, correlation_id, \
-         duration_ms, attempt FROM (SELECT * FROM events WHERE at >= ?1 AND (?2 IS NULL OR profile = ?2) \
+         duration_ms, attempt, delivery FROM (SELECT * FROM events WHERE at >= ?1 AND (?2 IS NULL OR profile = ?2) \
          ORDER BY at DESC, id DESC LIMIT ?3) ORDER BY at, id",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -405,6 +407,11 @@ pub(crate) fn recent_events(
                 .get::<_, Option<i64>>(8)?
                 .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
             attempt: r.get(9)?,
+            // A name this build does not know (a newer tokenwarden's) reads as not recorded.
+            delivery: r
+                .get::<_, Option<String>>(10)?
+                .as_deref()
+                .and_then(Delivery::parse),
         })
     })?;
     rows.collect()

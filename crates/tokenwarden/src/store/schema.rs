@@ -75,8 +75,15 @@ const V3: &str = "
 ALTER TABLE tokens ADD COLUMN state_cause TEXT;
 ";
 
+/// Migration 4: whether a failed exchange's request reached the server
+/// ([`crate::error::Delivery::as_str`]; NULL for successes, operations without an exchange, and
+/// the records written before it existed).
+const V4: &str = "
+ALTER TABLE events ADD COLUMN delivery TEXT;
+";
+
 /// Every migration, in order. `user_version` = how many have been applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Fills `meta` of a new database: the key check and the creation time.
 pub(crate) fn init_meta(

@@ -435,9 +435,11 @@ async fn every_exchange_passes_the_tracer_redacted() {
     let client = tokenwarden::TokenClient::builder(util::profile(&server, "cli"))
         .tracer(tracer.clone())
         .build()
-        .expect("client")
-        .with_correlation_id("tw-fixed");
-    let t = client.refresh(&rt).await.expect("refresh");
+        .expect("client");
+    // The operation's id is the one its caller runs it in.
+    let t = tokenwarden::correlation::scope("tw-fixed".into(), client.refresh(&rt))
+        .await
+        .expect("refresh");
     let lines = tracer.0.lock().expect("lock").clone();
     assert_eq!(lines.len(), 2, "{lines:?}");
     let all = lines.join("\n");

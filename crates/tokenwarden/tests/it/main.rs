@@ -6,6 +6,7 @@ mod util;
 mod classify;
 mod config;
 mod correlation;
+mod delivery;
 mod diagnose;
 mod diagnose_faults;
 mod discovery;

@@ -5,7 +5,7 @@ use crate::util::t0;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokenwarden::error::{Cause, Error, ErrorKind, HttpEvidence};
+use tokenwarden::error::{Cause, Delivery, Error, ErrorKind, HttpEvidence};
 use tokenwarden::retry::{
     Backoff, BreakerBackend, Clock, Idempotence, ManualClock, MemoryBreakerBackend,
     RecordingSleeper, Retrier, RetryPolicy,
@@ -171,7 +171,9 @@ async fn single_use_requests_repeat_only_when_never_sent() {
     res.expect_err("not repeated");
     assert_eq!(calls, 1);
     let (res, calls) = run(&r.retrier, Idempotence::SingleUse, 1, || {
-        Error::new(ErrorKind::ProviderUnavailable, "refused").with_cause(Cause::Connect)
+        Error::new(ErrorKind::ProviderUnavailable, "refused")
+            .with_cause(Cause::Connect)
+            .with_delivery(Delivery::NotSent)
     })
     .await;
     res.expect("repeated: the request never left");

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokenwarden::clock::ManualClock;
-use tokenwarden::error::{Cause, HttpEvidence, OAuthError, OAuthErrorCode};
+use tokenwarden::error::{Cause, Delivery, HttpEvidence, OAuthError, OAuthErrorCode};
+use tokenwarden::http::{Exchange, Exchanged};
 use tokenwarden::secret::{AccessToken, RefreshToken};
-use tokenwarden::session::{Attempt, BoxFuture, Effort, Grants, Session, SessionOptions};
+use tokenwarden::session::{BoxFuture, Effort, Grants, Session, SessionOptions};
 use tokenwarden::store::{MemoryStore, Store, StoredTokens, TokenState};
 use tokenwarden::token::TokenSet;
 use tokenwarden::{Error, ErrorKind, Result};
@@ -98,7 +99,7 @@ impl Scripted {
 }
 
 impl Grants for Scripted {
-    fn prepare<'a>(&'a self, _: Attempt<'a>) -> BoxFuture<'a, Result<()>> {
+    fn prepare<'a>(&'a self, _: Effort) -> BoxFuture<'a, Result<()>> {
         let result = match self.unprepared.lock().unwrap().take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -109,20 +110,23 @@ impl Grants for Scripted {
     fn refresh<'a>(
         &'a self,
         rt: &'a RefreshToken,
-        attempt: Attempt<'a>,
-    ) -> BoxFuture<'a, Result<TokenSet>> {
+        effort: Effort,
+    ) -> BoxFuture<'a, Exchanged<TokenSet>> {
         Box::pin(async move {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             self.presented.lock().unwrap().push(rt.expose().to_string());
-            self.efforts.lock().unwrap().push(attempt.effort);
+            self.efforts.lock().unwrap().push(effort);
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
             }
-            (self.script)(n, rt)
+            // One request, as a client with no retries makes it.
+            let result = (self.script)(n, rt);
+            let exchange = Exchange::of_attempt(&result, self.latency);
+            Exchanged { result, exchange }
         })
     }
 
-    fn client_credentials<'a>(&'a self, _: Attempt<'a>) -> Option<BoxFuture<'a, Result<TokenSet>>> {
+    fn client_credentials<'a>(&'a self, _: Effort) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
         None
     }
 }
@@ -140,6 +144,7 @@ pub fn invalid_grant() -> Error {
             request_id: Some("req-42".into()),
             ..HttpEvidence::default()
         })
+        .with_delivery(Delivery::Answered)
         .with_correlation_id("tw-test")
 }
 
@@ -155,6 +160,7 @@ pub fn unavailable() -> Error {
         request_id: Some("req-503".into()),
         ..HttpEvidence::default()
     })
+    .with_delivery(Delivery::Answered)
     .with_hint("the provider is having trouble")
 }
 

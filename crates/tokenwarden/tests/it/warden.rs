@@ -4,9 +4,10 @@ use super::util;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use tokenwarden::http::Exchanged;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::RefreshToken;
-use tokenwarden::session::{Attempt, BoxFuture, Grants};
+use tokenwarden::session::{BoxFuture, Effort, Grants};
 use tokenwarden::store::Store as _;
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::{ClientGrants, Warden};
@@ -20,24 +21,24 @@ struct Counting {
 }
 
 impl Grants for Counting {
-    fn prepare<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, tokenwarden::Result<()>> {
-        self.inner.prepare(attempt)
+    fn prepare<'a>(&'a self, effort: Effort) -> BoxFuture<'a, tokenwarden::Result<()>> {
+        self.inner.prepare(effort)
     }
 
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a RefreshToken,
-        attempt: Attempt<'a>,
-    ) -> BoxFuture<'a, tokenwarden::Result<TokenSet>> {
+        effort: Effort,
+    ) -> BoxFuture<'a, Exchanged<TokenSet>> {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
-        self.inner.refresh(refresh_token, attempt)
+        self.inner.refresh(refresh_token, effort)
     }
 
     fn client_credentials<'a>(
         &'a self,
-        attempt: Attempt<'a>,
-    ) -> Option<BoxFuture<'a, tokenwarden::Result<TokenSet>>> {
-        self.inner.client_credentials(attempt)
+        effort: Effort,
+    ) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
+        self.inner.client_credentials(effort)
     }
 }
 

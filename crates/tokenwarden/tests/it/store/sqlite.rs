@@ -411,12 +411,15 @@ fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
         );
         user_version(&paths)
     };
-    assert_eq!(current, 3);
-    // What tokenwarden at schema 2 left: the tokens table without the cause column.
+    assert_eq!(current, 4);
+    // What tokenwarden at schema 2 left: the tokens table without the cause column, the event
+    // log without the delivery column.
     {
         let conn = Connection::open(paths.database()).unwrap();
-        conn.execute_batch("ALTER TABLE tokens DROP COLUMN state_cause")
-            .unwrap();
+        conn.execute_batch(
+            "ALTER TABLE tokens DROP COLUMN state_cause; ALTER TABLE events DROP COLUMN delivery",
+        )
+        .unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
     }
     let store = open(&paths);
