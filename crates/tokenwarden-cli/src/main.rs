@@ -1,12 +1,15 @@
-//! The `tokenwarden` binary: parses arguments, runs one command, maps errors to exit codes.
+//! The `tokenwarden` binary: parses arguments, runs one command, and ends with its exit code.
 //!
 //! Everything reusable lives in the `tokenwarden` library and in `mockauth`; this crate only
-//! parses, renders and decides the process exit code (see [`exit`]).
+//! parses and renders: [`output`] is the printer (colour, escaping, errors, logs) and [`json`]
+//! the `--json` output contract. Exit codes are the library's [`ExitCode`].
 
 mod cmd;
-mod exit;
+mod json;
+mod output;
 
 use clap::{Parser, Subcommand};
+use tokenwarden::exit::ExitCode;
 
 /// Keeps OAuth tokens valid for every program and process, and explains every failure.
 #[derive(Debug, Parser)]
@@ -51,18 +54,24 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let json = cli.global.json;
+    let out = output::Printer::for_global(&cli.global);
+    let code = run(cli, &out);
+    std::process::ExitCode::from(code.code())
+}
+
+/// Runs the command and shows how it failed, if it did.
+fn run(cli: Cli, out: &output::Printer) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::from(1);
+            let e = anyhow::Error::new(e).context("cannot start the async runtime");
+            return out.error(e, None);
         }
     };
-    init_logging(
+    output::init_logging(
         cli.global.verbose,
         matches!(cli.command, Command::MockServer(_)),
     );
@@ -75,24 +84,24 @@ fn main() -> std::process::ExitCode {
         _ => Some(tokenwarden::correlation::new_id()),
     };
     let command = async {
-        let done = |r: anyhow::Result<()>| r.map(|()| 0u8);
+        let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::Success);
         match cli.command {
-            Command::Login(args) => cmd::login::run(g, args).await,
-            Command::Logout(args) => done(cmd::logout::run(g, args).await),
-            Command::Token(args) => done(cmd::token::run(g, args).await),
-            Command::Status(args) => done(cmd::status::run(g, args).await),
-            Command::Request(args) => done(cmd::request::run(g, args).await),
-            Command::Exec(args) => cmd::exec::run(g, args).await,
-            Command::Doctor(args) => done(cmd::doctor::run(g, args).await),
-            Command::Events(args) => done(cmd::events::run(g, args).await),
-            Command::Stats(args) => done(cmd::stats::run(g, args).await),
+            Command::Login(args) => cmd::login::run(g, out, args).await,
+            Command::Logout(args) => done(cmd::logout::run(g, out, args).await),
+            Command::Token(args) => done(cmd::token::run(g, out, args).await),
+            Command::Status(args) => done(cmd::status::run(g, out, args).await),
+            Command::Request(args) => done(cmd::request::run(g, out, args).await),
+            Command::Exec(args) => cmd::exec::run(g, out, args).await,
+            Command::Doctor(args) => done(cmd::doctor::run(g, out, args).await),
+            Command::Events(args) => done(cmd::events::run(g, out, args).await),
+            Command::Stats(args) => done(cmd::stats::run(g, out, args).await),
             Command::Demo(args) => done(cmd::demo::run(g, args).await),
-            Command::Profile(args) => done(cmd::profile::run(g, args).await),
+            Command::Profile(args) => done(cmd::profile::run(g, out, args).await),
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
             Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
         }
     };
-    let result: anyhow::Result<u8> = runtime.block_on(async {
+    let result = runtime.block_on(async {
         match &corr {
             Some(id) => tokenwarden::correlation::scope(id.clone(), command).await,
             None => command.await,
@@ -100,29 +109,5 @@ fn main() -> std::process::ExitCode {
     });
     // Do not wait for lingering tasks (a spinner, an idle connection) at exit.
     runtime.shutdown_background();
-    match result {
-        Ok(code) => std::process::ExitCode::from(code),
-        Err(e) => std::process::ExitCode::from(exit::report(e, json, corr.as_deref())),
-    }
-}
-
-/// `-v` info, `-vv` debug for tokenwarden's own lines (other crates stay at warnings);
-/// `-vvv` everything at trace, the HTTP stack included; RUST_LOG overrides. Logs go to stderr.
-/// The mock server logs each request it answers (`mockauth=info`) by default.
-fn init_logging(verbose: u8, mock_server: bool) {
-    let default = match verbose {
-        0 if mock_server => "warn,mockauth=info",
-        0 => "warn",
-        1 => "warn,tokenwarden=info,mockauth=info",
-        2 => "warn,tokenwarden=debug,mockauth=debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(cmd::context::stderr_is_tty() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
-        .try_init();
+    result.unwrap_or_else(|e| out.error(e, corr.as_deref()))
 }

@@ -4,26 +4,32 @@
 //! # Layout
 //! - [`secret`]: secret values that redact themselves.
 //! - [`token`]: `TokenSet` and the expiry arithmetic.
-//! - [`error`]: the error taxonomy, exit codes and hints.
+//! - [`error`]: the error taxonomy and hints; [`exit`]: exit codes and the `--json` error document.
 //! - [`correlation`]: one correlation id per operation, on every log line, event and error.
 //! - [`paths`]: where files live (`TOKENWARDEN_HOME`, XDG).
 //! - [`config`]: profiles, provider presets, validation and the redirect-URI lint.
-//! - [`discovery`]: RFC 8414 / OpenID Connect metadata.
+//! - [`discovery`]: RFC 8414 / OpenID Connect metadata (part of [`http`], which fetches it
+//!   and uses it).
 //! - [`http`]: one token-endpoint exchange, with everything seen captured; classification.
 //! - [`retry`]: backoff with full jitter, `Retry-After`, the circuit breaker.
-//! - [`store`]: the encrypted SQLite token store, locks.
-//! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens.
-//! - [`events`]: the token-operation log's names, statistics, alert and retention.
+//! - [`store`]: the `Store` trait a backend plugs into (tokens, refresh lock, breaker state,
+//!   event log records); the encrypted SQLite store; the in-memory store for tests.
+//! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens (also what
+//!   needs both the configuration and the store: the failure-rate warnings).
+//! - [`account`]: a login as a whole: storing what it obtained, logging out.
+//! - [`events`]: recording the token-operation log, its statistics and the 5xx rate.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod clock;
 pub mod config;
 pub mod correlation;
 pub mod diagnose;
-pub mod discovery;
+pub use http::discovery;
 pub mod error;
 pub mod events;
+pub mod exit;
 pub mod flow;
 pub mod http;
 pub mod human;

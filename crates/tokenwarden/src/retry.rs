@@ -11,6 +11,8 @@
 //!   the cool-down ends; then one request goes through (half-open): success closes the breaker,
 //!   failure opens it again. Its state lives behind [`BreakerBackend`] so that the store can
 //!   share it between processes.
+//! - How long a refresh may take under a policy also bounds how long another process waits
+//!   for it: the default lock wait ([`RetryPolicy::default_lock_wait`]) is derived here.
 //! - Only what is safe to repeat is repeated: an authorization code is single use, so a code
 //!   exchange is retried only when the request never reached the server ([`Idempotence`]).
 //!
@@ -28,6 +30,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A boxed future, as returned by [`Sleeper::sleep`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What [`RetryPolicy::default_lock_wait`] adds to the longest refresh: the holder's own work
+/// around its requests (store, lock, process start).
+const LOCK_WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// Backoff and circuit-breaker settings (per profile in config.toml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +76,17 @@ impl RetryPolicy {
             .map(|retry| backoff.ceiling(retry).max(self.max_retry_after))
             .fold(Duration::ZERO, Duration::saturating_add);
         per_attempt.saturating_mul(attempts).saturating_add(waits)
+    }
+
+    /// How long a caller with no usable token waits, by default, for another process's refresh
+    /// of the same profile: the longest refresh a holder may run under this policy with requests
+    /// timing out after `timeout` — discovery and the token request, each with every attempt and
+    /// the longest waits between them ([`RetryPolicy::worst_case`]) — plus a margin for the
+    /// holder's own work around its requests (store, lock, process start).
+    pub fn default_lock_wait(&self, timeout: Duration) -> Duration {
+        self.worst_case(timeout)
+            .saturating_mul(2)
+            .saturating_add(LOCK_WAIT_MARGIN)
     }
 
     /// The same policy with a single attempt: no backoff, no `Retry-After` waited for.

@@ -1,9 +1,11 @@
 //! [`Warden`]: the one object a program (or the CLI) opens to get sessions, clients and the store
-//! for its profiles, all sharing one HTTP client, one store and one clock.
+//! for its profiles, all sharing one HTTP client, one store and one clock; and what needs both
+//! the configuration and the store, like the failure-rate warnings of `status` and `doctor`.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, GrantType, LoadedProfile, Profile};
 use crate::error::Result;
+use crate::events::FailureRate;
 use crate::http::{Exchanged, HttpClient, HttpSettings, TokenClient, Tracer};
 use crate::paths::Paths;
 use crate::secret::RefreshToken;
@@ -106,6 +108,48 @@ impl Warden {
             ),
             Err(e) => tracing::warn!(error = %e, "could not record a token operation"),
         }
+    }
+
+    /// The 5xx rate of `profile`'s requests to the authorization server over the last
+    /// [`crate::events::ALERT_WINDOW`], against its `failure_rate_threshold`.
+    fn failure_rate_of(&self, profile: &Profile) -> Result<FailureRate> {
+        let store = self.store()?;
+        let now = self.clock.now();
+        crate::events::failure_rate(
+            store.as_ref(),
+            &profile.name,
+            profile.failure_rate_threshold,
+            now,
+        )
+    }
+
+    /// The 5xx rate of the profile `name` over the last [`crate::events::ALERT_WINDOW`] against
+    /// its `failure_rate_threshold` (a profile that is not valid, or only in the store, is held
+    /// to [`crate::config::DEFAULT_FAILURE_RATE_THRESHOLD`]).
+    pub fn failure_rate(&self, name: &str) -> Result<FailureRate> {
+        let threshold = self
+            .profile(name)
+            .map(|l| l.profile.failure_rate_threshold)
+            .unwrap_or(crate::config::DEFAULT_FAILURE_RATE_THRESHOLD);
+        let store = self.store()?;
+        crate::events::failure_rate(store.as_ref(), name, threshold, self.clock.now())
+    }
+
+    /// The warning `status` and `doctor` show when the 5xx rate of `profile` over the last 15
+    /// minutes passes its `failure_rate_threshold`; `None` when it does not.
+    pub fn failure_rate_warning(&self, profile: &Profile) -> Result<Option<String>> {
+        Ok(self.failure_rate_of(profile)?.warning(&profile.name))
+    }
+
+    /// The failure-rate warnings of every valid profile of the configuration (what `status`
+    /// shows). A profile whose rate cannot be read gives no warning.
+    pub fn failure_rate_warnings(&self) -> Vec<String> {
+        self.config
+            .profile_names()
+            .iter()
+            .filter_map(|name| self.config.profile(name).ok())
+            .filter_map(|loaded| self.failure_rate_warning(&loaded.profile).ok().flatten())
+            .collect()
     }
 
     /// An HTTP client with `profile`'s timeouts and the `--trace-http` tracer.

@@ -1,11 +1,11 @@
 //! Building the library objects a command needs from the global options: paths, the
-//! [`Warden`], the `--trace-http` tracer, and the small rendering helpers commands share.
+//! [`Warden`] (with the `--trace-http` tracer), and the small formatting helpers commands share.
 
 use super::Global;
+use crate::output::{Printer, StderrTracer};
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokenwarden::http::{TraceEvent, Tracer};
 use tokenwarden::paths::Paths;
 use tokenwarden::warden::Warden;
 
@@ -14,65 +14,13 @@ pub fn warden(global: &Global) -> tokenwarden::Result<Warden> {
     let paths = Paths::from_env()?;
     let w = Warden::open(paths)?;
     Ok(if global.trace_http {
-        w.with_tracer(Arc::new(StderrTracer))
+        w.with_tracer(Arc::new(StderrTracer(Printer::for_global(global))))
     } else {
         w
     })
 }
 
-/// Prints every exchange on stderr; the events arrive already redacted (secrets as
-/// fingerprints).
-#[derive(Debug)]
-pub struct StderrTracer;
-
-impl Tracer for StderrTracer {
-    fn trace(&self, event: &TraceEvent<'_>) {
-        let text = match event {
-            TraceEvent::Request {
-                correlation_id,
-                line,
-                headers,
-                body,
-            } => {
-                let mut s = format!("> [{correlation_id}] {line}\n");
-                for (k, v) in headers {
-                    s.push_str(&format!("> {k}: {v}\n"));
-                }
-                if !body.is_empty() {
-                    s.push_str(&format!(">\n> {body}\n"));
-                }
-                s
-            }
-            TraceEvent::Response {
-                correlation_id,
-                evidence,
-                headers,
-            } => {
-                let mut s = format!(
-                    "< [{correlation_id}] {} ({} ms)\n",
-                    evidence.status.map(|s| s.to_string()).unwrap_or_default(),
-                    evidence.elapsed.map(|d| d.as_millis()).unwrap_or_default()
-                );
-                for (k, v) in headers {
-                    s.push_str(&format!("< {k}: {v}\n"));
-                }
-                if let Some(b) = evidence.body_snippet.as_ref().filter(|b| !b.is_empty()) {
-                    s.push_str(&format!("<\n< {b}\n"));
-                }
-                s
-            }
-            TraceEvent::Failed {
-                correlation_id,
-                line,
-                error,
-            } => format!("! [{correlation_id}] {line}: {}\n", error.message()),
-            _ => return,
-        };
-        eprint!("{text}");
-    }
-}
-
-/// True when stderr is a terminal and colour/animation are welcome.
+/// True when stderr is a terminal (a spinner or a live display is welcome).
 pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
@@ -107,9 +55,4 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration like 30s, 5m or 1h ({e})"))
-}
-
-/// True when stdout is a terminal.
-pub fn stdout_is_tty() -> bool {
-    std::io::stdout().is_terminal()
 }

@@ -1,14 +1,15 @@
 //! `tokenwarden doctor`: runs the library's checks (`tokenwarden::diagnose`) for one profile or
-//! all, and renders them: one line per check with an ok / warn / fail mark (coloured only on a
-//! terminal without `NO_COLOR`) and the fix under each warning and failure, or one JSON object
-//! with `--json`. Exit 0 when nothing fails. `--curl` prints the profile's token requests as
+//! all, and renders them: one line per check with an ok / warn / fail mark (coloured as the
+//! printer decides) and the fix under each warning and failure, or one JSON object with
+//! `--json`. Exit 0 when nothing fails. `--curl` prints the profile's token requests as
 //! curl commands instead, with secrets as shell variables.
 
 use super::Global;
 use super::context;
+use crate::json;
+use crate::output::escape::one_line;
+use crate::output::{Printer, Text, style};
 use anyhow::Result;
-use serde_json::json;
-use std::io::IsTerminal as _;
 use tokenwarden::diagnose::{self, Options, Report, Status, curl};
 use tokenwarden::{Error, ErrorKind};
 
@@ -40,9 +41,9 @@ pub struct Args {
 }
 
 /// Runs `tokenwarden doctor`.
-pub async fn run(global: &Global, args: Args) -> Result<()> {
+pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
     if args.curl {
-        return print_curl(global).await;
+        return print_curl(global, out).await;
     }
     let opts = Options {
         live: args.live,
@@ -56,7 +57,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
                 vec![global.profile.clone()]
             };
             if names.is_empty() {
-                return Err(no_profiles(global, &w.paths().config_file()).into());
+                return Err(no_profiles(out, &w.paths().config_file())?.into());
             }
             let mut reports = Vec::new();
             for name in names {
@@ -66,26 +67,24 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         }
         Err(e) => vec![diagnose::unreadable_config(&global.profile, &e)],
     };
-    if global.json {
-        let ok = reports.iter().all(|r| r.status() != Status::Fail);
-        let profiles: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|r| {
-                json!({
-                    "profile": r.profile,
-                    "status": r.status().as_str(),
-                    "checks": r.checks,
+    if out.json() {
+        out.print_json(&json::Doctor {
+            ok: reports.iter().all(|r| r.status() != Status::Fail),
+            profiles: reports
+                .iter()
+                .map(|r| json::DoctorProfile {
+                    profile: &r.profile,
+                    status: r.status().as_str(),
+                    checks: &r.checks,
                 })
-            })
-            .collect();
-        println!("{}", json!({ "ok": ok, "profiles": profiles }));
+                .collect(),
+        })?;
     } else {
-        let paint = Paint::for_stdout();
         for (i, r) in reports.iter().enumerate() {
             if i > 0 {
-                println!();
+                out.out("")?;
             }
-            print!("{}", render(r, &paint));
+            render(out, r)?;
         }
     }
     let failing: Vec<&Report> = reports
@@ -115,64 +114,46 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
 
 /// `doctor --all` with no profile to check: says so (with `--json`, an empty report on stdout
 /// too) and how to add one.
-fn no_profiles(global: &Global, config: &std::path::Path) -> Error {
-    if global.json {
-        println!("{}", json!({ "ok": false, "profiles": [] }));
+fn no_profiles(out: &Printer, config: &std::path::Path) -> std::io::Result<Error> {
+    if out.json() {
+        out.print_json(&json::Doctor {
+            ok: false,
+            profiles: Vec::new(),
+        })?;
     }
     let why = if config.exists() {
         "has no profiles"
     } else {
         "does not exist yet"
     };
-    Error::new(
+    Ok(Error::new(
         ErrorKind::Other,
         format!("doctor has no profile to check: {} {why}", config.display()),
     )
     .with_hint(
         "add one with `tokenwarden profile add NAME --issuer URL --client-id ID`, then run `tokenwarden doctor --all` again",
-    )
+    ))
 }
 
-/// Colours for the marks, or none.
-struct Paint {
-    on: bool,
-}
-
-impl Paint {
-    fn for_stdout() -> Paint {
-        Paint {
-            on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        }
-    }
-
-    fn mark(&self, s: Status) -> String {
-        let (text, colour) = match s {
-            Status::Ok => ("ok  ", "32"),
-            Status::Warn => ("warn", "33"),
-            Status::Fail => ("FAIL", "31;1"),
-        };
-        if self.on {
-            format!("\x1b[{colour}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
+/// The mark of a check: its text and style.
+fn mark(s: Status) -> Text {
+    let (text, paint) = match s {
+        Status::Ok => ("ok  ", style::OK),
+        Status::Warn => ("warn", style::WARN),
+        Status::Fail => ("FAIL", style::FAIL),
+    };
+    Text::new().plain("  ").styled(paint, text)
 }
 
 /// A report as lines: a heading, one line per check, the fix under warnings and failures, a
-/// summary.
-fn render(r: &Report, paint: &Paint) -> String {
+/// summary. A check's detail and fix may quote the provider: each stays on its line.
+fn render(out: &Printer, r: &Report) -> std::io::Result<()> {
     let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    let mut out = format!("doctor: profile `{}`\n", r.profile);
+    out.out(format!("doctor: profile `{}`", r.profile))?;
     for c in &r.checks {
-        out.push_str(&format!(
-            "  {}  {:width$}  {}\n",
-            paint.mark(c.status),
-            c.name,
-            c.detail
-        ));
+        out.out(mark(c.status).plain(format!("  {:width$}  {}", c.name, one_line(&c.detail))))?;
         if let (Some(fix), true) = (&c.fix, c.status != Status::Ok) {
-            out.push_str(&format!("        {:width$}  fix: {fix}\n", ""));
+            out.out(format!("        {:width$}  fix: {}", "", one_line(fix)))?;
         }
     }
     let (ok, warn, fail) = (
@@ -182,17 +163,16 @@ fn render(r: &Report, paint: &Paint) -> String {
     );
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    out.push_str(&format!(
-        "{}, {}, {}\n",
+    out.out(format!(
+        "{}, {}, {}",
         plural(ok, "check passed", "checks passed"),
         plural(warn, "warning", "warnings"),
         plural(fail, "failure", "failures")
-    ));
-    out
+    ))
 }
 
 /// `doctor --curl`: the token requests of the profile, endpoints discovered when needed.
-async fn print_curl(global: &Global) -> Result<()> {
+async fn print_curl(global: &Global, out: &Printer) -> Result<()> {
     let w = context::warden(global)?;
     let profile = w.profile(&global.profile)?.profile;
     let endpoint = match profile.endpoints.token.clone() {
@@ -201,27 +181,27 @@ async fn print_curl(global: &Global) -> Result<()> {
         None => match w.client_without_store(&profile)?.endpoints().await {
             Ok(e) => e.token,
             Err(e) => {
-                eprintln!(
-                    "warning: the token endpoint could not be discovered ({}); it is left as $TOKEN_ENDPOINT",
+                out.warning(&format!(
+                    "the token endpoint could not be discovered ({}); it is left as $TOKEN_ENDPOINT",
                     e.message()
-                );
+                ));
                 None
             }
         },
     };
     let commands = curl::commands(&profile, endpoint.as_ref());
-    if global.json {
-        println!(
-            "{}",
-            json!({ "profile": profile.name, "commands": commands })
-        );
+    if out.json() {
+        out.print_json(&json::DoctorCurl {
+            profile: &profile.name,
+            commands: &commands,
+        })?;
         return Ok(());
     }
     for (i, c) in commands.iter().enumerate() {
         if i > 0 {
-            println!();
+            out.out("")?;
         }
-        print!("{}", c.script());
+        out.out_partial(c.script())?;
     }
     Ok(())
 }

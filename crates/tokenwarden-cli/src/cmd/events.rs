@@ -4,8 +4,10 @@
 
 use super::Global;
 use super::context::{self, parse_duration};
+use crate::json;
+use crate::output::Printer;
+use crate::output::escape::one_line;
 use anyhow::Result;
-use serde_json::json;
 use std::time::Duration;
 use tokenwarden::events;
 use tokenwarden::store::Event;
@@ -22,32 +24,32 @@ pub struct Args {
 }
 
 /// One record as JSON.
-pub fn event_json(e: &Event) -> serde_json::Value {
-    json!({
-        "at": context::rfc3339_millis(e.at),
-        "profile": e.profile,
-        "operation": e.operation,
-        "outcome": e.outcome,
-        "status": e.status,
-        "oauth_error": e.oauth_error,
-        "request_id": e.request_id,
-        "correlation_id": e.correlation_id,
-        "duration_ms": e.duration.map(|d| d.as_millis() as u64),
-        "attempt": e.attempt,
-    })
+fn event_json(e: &Event) -> json::Event {
+    json::Event {
+        at: context::rfc3339_millis(e.at),
+        profile: e.profile.clone(),
+        operation: e.operation.to_string(),
+        outcome: e.outcome.to_string(),
+        status: e.status,
+        oauth_error: e.oauth_error.as_ref().map(ToString::to_string),
+        request_id: e.request_id.clone(),
+        correlation_id: e.correlation_id.clone(),
+        duration_ms: e.duration.map(|d| d.as_millis() as u64),
+        attempt: e.attempt,
+    }
 }
 
 /// Runs `tokenwarden events`.
-pub async fn run(global: &Global, args: Args) -> Result<()> {
+pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
     let w = context::warden(global)?;
     let store = w.store()?;
     let now = w.clock().now();
     let since = now.checked_sub(args.since).unwrap_or(std::time::UNIX_EPOCH);
     let profile = (!args.all).then_some(global.profile.as_str());
     let list = events::load(store.as_ref(), since, profile)?;
-    if global.json {
-        let rows: Vec<serde_json::Value> = list.iter().map(event_json).collect();
-        println!("{}", serde_json::Value::Array(rows));
+    if out.json() {
+        let rows: Vec<json::Event> = list.iter().map(event_json).collect();
+        out.print_json(&rows)?;
         return Ok(());
     }
     if list.is_empty() {
@@ -55,14 +57,14 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
             Some(p) => format!("profile `{p}`"),
             None => "any profile".to_string(),
         };
-        println!(
+        out.out(format!(
             "No token operations of {whose} in the last {}.",
             context::short(args.since)
-        );
+        ))?;
         return Ok(());
     }
     for e in &list {
-        println!("{}", line(e, args.all));
+        out.out(line(e, args.all))?;
     }
     Ok(())
 }
@@ -79,7 +81,7 @@ fn line(e: &Event, with_profile: bool) -> String {
         parts.push(format!("HTTP {s}"));
     }
     if let Some(o) = &e.oauth_error {
-        parts.push(o.clone());
+        parts.push(one_line(&o.to_string()).into_owned());
     }
     if let Some(d) = e.duration {
         parts.push(format!("{} ms", d.as_millis()));
@@ -88,7 +90,7 @@ fn line(e: &Event, with_profile: bool) -> String {
         parts.push(format!("attempt {}", e.attempt));
     }
     if let Some(r) = &e.request_id {
-        parts.push(format!("request id {r}"));
+        parts.push(format!("request id {}", one_line(r)));
     }
     if let Some(c) = &e.correlation_id {
         parts.push(c.clone());

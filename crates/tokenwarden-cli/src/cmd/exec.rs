@@ -3,9 +3,11 @@
 
 use super::Global;
 use super::context::{self, parse_duration};
+use crate::output::Printer;
 use anyhow::Result;
 use std::time::Duration;
 use tokenwarden::Error;
+use tokenwarden::exit::ExitCode;
 
 /// The variable used when neither `--env` nor the profile's `export_env` names one.
 pub const DEFAULT_ENV: &str = "TOKENWARDEN_ACCESS_TOKEN";
@@ -26,7 +28,7 @@ pub struct ExecArgs {
 }
 
 /// Runs `tokenwarden exec`; returns the command's exit code.
-pub async fn run(global: &Global, args: ExecArgs) -> Result<u8> {
+pub async fn run(global: &Global, out: &Printer, args: ExecArgs) -> Result<ExitCode> {
     let w = context::warden(global)?;
     let profile = w.profile(&global.profile)?.profile;
     let name = args
@@ -37,7 +39,7 @@ pub async fn run(global: &Global, args: ExecArgs) -> Result<u8> {
     let session = w.session(&global.profile)?;
     let token = session.get_token(args.min_ttl).await?;
     for warning in token.degraded.iter().chain(&token.warning) {
-        eprintln!("warning: {warning}");
+        out.warning(warning);
     }
     let (prog, rest) = args
         .command
@@ -52,11 +54,12 @@ pub async fn run(global: &Global, args: ExecArgs) -> Result<u8> {
             Error::usage(format!("cannot run `{prog}`: {e}"))
                 .with_hint("check the command name and that it is on PATH")
         })?;
-    Ok(match status.code() {
-        Some(c) => u8::try_from(c).unwrap_or(1),
-        None => {
-            use std::os::unix::process::ExitStatusExt as _;
-            128u8.saturating_add(status.signal().unwrap_or(0) as u8)
-        }
+    // The command's own code; 128 + N when signal N ended it, as shells report it.
+    use std::os::unix::process::ExitStatusExt as _;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => u8::try_from(c).map_or(ExitCode::Failure, ExitCode::Command),
+        (None, signal) => signal
+            .and_then(|s| u8::try_from(s).ok())
+            .map_or(ExitCode::Failure, ExitCode::Signalled),
     })
 }

@@ -9,20 +9,20 @@
 
 use super::Global;
 use super::context::{self, parse_duration};
+use crate::json;
+use crate::output::Printer;
+use crate::output::escape::one_line;
 use anyhow::Result;
 use std::future::Future;
-use std::io::Write as _;
 use std::time::Duration;
+use tokenwarden::Error;
+use tokenwarden::account::{GrantWrite, StoredLogin};
 use tokenwarden::config::GrantType;
+use tokenwarden::exit::ExitCode;
 use tokenwarden::flow::{authcode, device};
 use tokenwarden::http::TokenClient;
 use tokenwarden::retry::{Clock, TokioSleeper};
-use tokenwarden::store::Store as _;
 use tokenwarden::token::TokenSet;
-use tokenwarden::{Error, ErrorKind};
-
-/// The exit code after Ctrl-C (128 + SIGINT, as shells report it).
-pub const CANCELLED_EXIT: u8 = 130;
 
 /// Arguments of `tokenwarden login`.
 #[derive(Debug, clap::Args)]
@@ -52,14 +52,15 @@ pub struct LoginArgs {
     timeout: Duration,
 }
 
-/// Runs `tokenwarden login`; returns the exit code (0, or 130 when cancelled).
-pub async fn run(global: &Global, args: LoginArgs) -> Result<u8> {
+/// Runs `tokenwarden login`; returns [`ExitCode::Success`], or [`ExitCode::Cancelled`] after
+/// Ctrl-C.
+pub async fn run(global: &Global, out: &Printer, args: LoginArgs) -> Result<ExitCode> {
     // Installed first, so that a Ctrl-C at any later point cancels instead of killing.
     let cancelled = interrupted()?;
     let w = context::warden(global)?;
     let loaded = w.profile(&global.profile)?;
     for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
+        out.warning(&warning.to_string());
     }
     let profile = loaded.profile;
     let client = w.client(&profile)?;
@@ -73,9 +74,11 @@ pub async fn run(global: &Global, args: LoginArgs) -> Result<u8> {
     let work = async {
         match grant {
             GrantType::ClientCredentials => client.client_credentials_standalone().await,
-            GrantType::DeviceCode => device_login(&client, w.clock().as_ref(), args.timeout).await,
+            GrantType::DeviceCode => {
+                device_login(out, &client, w.clock().as_ref(), args.timeout).await
+            }
             GrantType::AuthorizationCode => {
-                browser_login(&client, &profile.name, args.no_browser, args.timeout).await
+                browser_login(out, &client, &profile.name, args.no_browser, args.timeout).await
             }
         }
     };
@@ -87,119 +90,103 @@ pub async fn run(global: &Global, args: LoginArgs) -> Result<u8> {
             r?
         }
         () = cancelled => {
-            let msg = "login cancelled (Ctrl-C): nothing was stored";
-            if global.json {
-                let mut v = Error::new(ErrorKind::Other, msg).to_json();
-                v["error"]["exit_code"] = CANCELLED_EXIT.into();
-                eprintln!("{v}");
-            } else {
-                eprintln!("{msg}");
-            }
-            return Ok(CANCELLED_EXIT);
+            return Ok(out.cancelled("login cancelled (Ctrl-C): nothing was stored"));
         }
     };
-    let store = w.store()?;
-    let version = store.replace(&global.profile, &tokens)?;
-    tracing::debug!(%version, "stored new tokens");
-    report(global, grant, &tokens, w.clock().now());
-    if grant == GrantType::ClientCredentials && profile.grant != GrantType::ClientCredentials {
-        remember_client_credentials(&w, &global.profile);
-    }
-    Ok(0)
+    let stored = w.store_login(&profile, grant, &tokens)?;
+    report(global, out, grant, &tokens, w.clock().now())?;
+    remembered(out, &global.profile, &stored);
+    Ok(ExitCode::Success)
 }
 
 /// Says what was stored (stdout with `--json`, else stderr).
-fn report(global: &Global, grant: GrantType, tokens: &TokenSet, now: std::time::SystemTime) {
-    if global.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "profile": global.profile,
-                "grant": grant.as_str(),
-                "expires_at": tokens.expires_at.map(context::rfc3339),
-                "scope": tokens.scope_string(),
-                "refresh_token": tokens.refresh_token.is_some(),
-                "subject": tokens.subject,
-                "issuer": tokens.issuer,
-            })
-        );
-    } else {
-        // Rounded up to the second: "in 1 h", not "in 59 min 59 s", for expires_in = 3600.
-        let expiry = tokens
-            .expires_at
-            .map(|t| {
-                let left = t.duration_since(now).unwrap_or_default().as_secs_f64();
-                let shown = now + Duration::from_secs(left.ceil() as u64);
-                format!("access token expires {}", context::relative(shown, now))
-            })
-            .unwrap_or_else(|| "access token does not expire".into());
-        let refresh = if tokens.refresh_token.is_some() {
-            "refresh token kept"
-        } else {
-            "no refresh token"
-        };
-        let subject = tokens
-            .subject
-            .as_deref()
-            .map(|s| format!("; subject {s}"))
-            .unwrap_or_default();
-        eprintln!(
-            "Logged in: profile `{}` ({}; {expiry}; {refresh}{subject}).",
-            global.profile,
-            grant.as_str(),
-        );
+fn report(
+    global: &Global,
+    out: &Printer,
+    grant: GrantType,
+    tokens: &TokenSet,
+    now: std::time::SystemTime,
+) -> std::io::Result<()> {
+    if out.json() {
+        return out.print_json(&json::Login {
+            profile: global.profile.clone(),
+            grant: grant.as_str(),
+            expires_at: tokens.expires_at.map(context::rfc3339),
+            scope: tokens.scope_string(),
+            refresh_token: tokens.refresh_token.is_some(),
+            subject: tokens.subject.clone(),
+            issuer: tokens.issuer.clone(),
+        });
     }
+    // Rounded up to the second: "in 1 h", not "in 59 min 59 s", for expires_in = 3600.
+    let expiry = tokens
+        .expires_at
+        .map(|t| {
+            let left = t.duration_since(now).unwrap_or_default().as_secs_f64();
+            let shown = now + Duration::from_secs(left.ceil() as u64);
+            format!("access token expires {}", context::relative(shown, now))
+        })
+        .unwrap_or_else(|| "access token does not expire".into());
+    let refresh = if tokens.refresh_token.is_some() {
+        "refresh token kept"
+    } else {
+        "no refresh token"
+    };
+    let subject = tokens
+        .subject
+        .as_deref()
+        .map(|s| format!("; subject {}", one_line(s)))
+        .unwrap_or_default();
+    out.err(format!(
+        "Logged in: profile `{}` ({}; {expiry}; {refresh}{subject}).",
+        global.profile,
+        grant.as_str(),
+    ));
+    Ok(())
 }
 
 /// A profile logged in with `--client-credentials` renews its token by itself only when it says
-/// `grant = "client_credentials"` (refreshing needs to know which grant to use): writes that
-/// into config.toml, keeping the file's comments, and says so.
-fn remember_client_credentials(w: &tokenwarden::warden::Warden, profile: &str) {
-    use tokenwarden::config::edit::{EditValue, set_profile_key};
-    let path = w.paths().config_file();
-    let value = EditValue::Str(GrantType::ClientCredentials.as_str().to_string());
-    match set_profile_key(&path, profile, "grant", value) {
-        Ok(_) => eprintln!(
+/// `grant = "client_credentials"` (refreshing needs to know which grant to use): says whether
+/// the library could write that into config.toml.
+fn remembered(out: &Printer, profile: &str, stored: &StoredLogin) {
+    match &stored.grant {
+        None => {}
+        Some(GrantWrite::Written { path }) => out.err(format!(
             "note: profile `{profile}` now says `grant = \"client_credentials\"` (in {}), so that `tokenwarden token` fetches a new token by itself when this one expires",
             path.display()
-        ),
-        Err(e) => eprintln!(
+        )),
+        Some(GrantWrite::Failed { error, .. }) => out.err(format!(
             "note: add `grant = \"client_credentials\"` to profile `{profile}` so that `tokenwarden token` fetches a new token by itself when this one expires (tokenwarden could not: {})",
-            e.message()
-        ),
+            error.message()
+        )),
     }
 }
 
 /// Authorization code + PKCE: prints the URL (alone on its line), opens a browser unless told
 /// not to, waits for the callback and exchanges the code.
 async fn browser_login(
+    out: &Printer,
     client: &TokenClient,
     profile: &str,
     no_browser: bool,
     timeout: Duration,
 ) -> tokenwarden::Result<TokenSet> {
     let prepared = authcode::prepare(client).await?;
-    {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "Open this URL in a browser to log in to profile `{profile}`:\n"
-        );
-        let _ = writeln!(err, "{}", prepared.url);
-        let _ = writeln!(err);
-        let _ = err.flush();
-    }
+    out.err(format!(
+        "Open this URL in a browser to log in to profile `{profile}`:\n\n{}\n",
+        one_line(&prepared.url)
+    ));
     if !no_browser && !open_browser(&prepared.url) {
-        eprintln!("(could not open a browser; open the URL above yourself)");
+        out.err("(could not open a browser; open the URL above yourself)");
     }
     let _spinner = if context::stderr_is_tty() {
-        Some(spinner("waiting for the browser to come back"))
+        Some(spinner(*out, "waiting for the browser to come back"))
     } else {
-        eprintln!(
+        out.err(format!(
             "Waiting up to {} for the login to come back to {} (Ctrl-C cancels).",
             tokenwarden::human::duration(timeout),
-            prepared.redirect_uri
-        );
+            one_line(&prepared.redirect_uri)
+        ));
         None
     };
     prepared.finish(client, timeout).await
@@ -208,6 +195,7 @@ async fn browser_login(
 /// The device grant: shows where to go and the code to type (never the device code), then
 /// polls until approved, denied, expired or `timeout`.
 async fn device_login(
+    out: &Printer,
     client: &TokenClient,
     clock: &dyn Clock,
     timeout: Duration,
@@ -221,19 +209,23 @@ async fn device_login(
         .as_secs_f64()
         .ceil();
     let expires_in = Duration::from_secs(expires_in as u64);
-    {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "To log in, open this page on any device:\n");
-        let _ = writeln!(err, "    {}\n", auth.verification_uri);
-        let _ = writeln!(err, "and enter the code:\n");
-        let _ = writeln!(err, "    {}\n", auth.user_code);
-        if let Some(c) = &auth.verification_uri_complete {
-            let _ = writeln!(err, "(or open {c}, which fills in the code)");
-        }
-        let _ = writeln!(err, "The code expires in {}.", context::short(expires_in));
-        let _ = err.flush();
+    let mut text = format!(
+        "To log in, open this page on any device:\n\n    {}\n\nand enter the code:\n\n    {}\n\n",
+        one_line(&auth.verification_uri),
+        one_line(&auth.user_code)
+    );
+    if let Some(c) = &auth.verification_uri_complete {
+        text.push_str(&format!(
+            "(or open {}, which fills in the code)\n",
+            one_line(c)
+        ));
     }
-    let _spinner = context::stderr_is_tty().then(|| spinner("waiting for approval"));
+    text.push_str(&format!(
+        "The code expires in {}.",
+        context::short(expires_in)
+    ));
+    out.err(text);
+    let _spinner = context::stderr_is_tty().then(|| spinner(*out, "waiting for approval"));
     let now = || clock.now();
     match tokio::time::timeout(timeout, device::poll(client, &auth, &TokioSleeper, &now)).await {
         Ok(r) => r,
@@ -285,26 +277,33 @@ fn open_browser(url: &str) -> bool {
         .is_ok()
 }
 
-/// A spinner on stderr until dropped.
-pub struct Spinner(tokio::task::JoinHandle<()>);
+/// A spinner on stderr until dropped; dropping it blanks its line.
+pub struct Spinner {
+    task: tokio::task::JoinHandle<()>,
+    out: Printer,
+    width: usize,
+}
 
 impl Drop for Spinner {
     fn drop(&mut self) {
-        self.0.abort();
-        eprint!("\r\x1b[2K");
+        self.task.abort();
+        self.out.clear_progress(self.width);
     }
 }
 
 /// Starts a spinner with `label`.
-pub fn spinner(label: &'static str) -> Spinner {
-    Spinner(tokio::spawn(async move {
+pub fn spinner(out: Printer, label: &'static str) -> Spinner {
+    let frame = move |c: char| format!("{c} {label}… (Ctrl-C to cancel)");
+    let width = frame('|').chars().count();
+    let task = tokio::spawn(async move {
         let frames = ['|', '/', '-', '\\'];
         let mut i = 0usize;
         let mut tick = tokio::time::interval(Duration::from_millis(120));
         loop {
             tick.tick().await;
-            eprint!("\r{} {label}… (Ctrl-C to cancel)", frames[i % frames.len()]);
+            out.progress(&frame(frames[i % frames.len()]));
             i += 1;
         }
-    }))
+    });
+    Spinner { task, out, width }
 }

@@ -2,20 +2,16 @@
 //! (RFC 7009, when it has a revocation endpoint), then deletes that profile's tokens, and only
 //! that profile's. A failed revocation is reported; the local delete still happens.
 //!
-//! Read, revoke and delete happen under the profile's refresh lock, the one every refresh
-//! takes: a refresh running now finishes (and stores its tokens) first, and none starts until
-//! the tokens are gone. Otherwise a refresh could rotate the refresh token between the read and
-//! the revocation and leave its fresh refresh token alive at the provider.
+//! The library does the work ([`tokenwarden::account`]: read, revoke and delete under the
+//! profile's refresh lock); this module says what it did.
 
 use super::Global;
 use super::context;
+use crate::json;
+use crate::output::Printer;
 use anyhow::Result;
-use std::sync::Arc;
-use std::time::Duration;
+use tokenwarden::account::{Logout, RevocationProblem};
 use tokenwarden::http::TokenTypeHint;
-use tokenwarden::http::client::Revocation;
-use tokenwarden::session::SessionOptions;
-use tokenwarden::store::{ProfileLock, SqliteStore, Store as _};
 
 /// Arguments of `tokenwarden logout`.
 #[derive(Debug, clap::Args)]
@@ -31,114 +27,73 @@ pub struct LogoutArgs {
 }
 
 /// Runs `tokenwarden logout`.
-pub async fn run(global: &Global, args: LogoutArgs) -> Result<()> {
-    let started = std::time::Instant::now();
+pub async fn run(global: &Global, out: &Printer, args: LogoutArgs) -> Result<()> {
     let w = context::warden(global)?;
-    let store = w.store()?;
-    let wait = w
-        .profile(&global.profile)
-        .map(|p| p.profile.lock_wait())
-        .unwrap_or_else(|_| SessionOptions::default().lock_wait);
-    let _lock = refresh_lock(&store, &global.profile, wait).await?;
-    let Some(stored) = store.read(&global.profile)? else {
-        eprintln!(
-            "Profile `{}` has no stored tokens: nothing to do.",
-            global.profile
-        );
-        return Ok(());
-    };
-    let mut failures = Vec::new();
-    let mut revoked = Vec::new();
-    if !args.local_only {
-        match w
-            .profile(&global.profile)
-            .and_then(|p| w.client(&p.profile))
-        {
-            Ok(client) => {
-                let mut targets = Vec::new();
-                if let Some(rt) = &stored.tokens.refresh_token {
-                    targets.push((
-                        rt.expose().to_string(),
-                        TokenTypeHint::RefreshToken,
-                        "refresh token",
-                    ));
-                }
-                targets.push((
-                    stored.tokens.access_token.expose().to_string(),
-                    TokenTypeHint::AccessToken,
-                    "access token",
-                ));
-                for (token, hint, name) in targets {
-                    match client.revoke(&token, hint).await {
-                        Ok(Revocation::Revoked) => revoked.push(name),
-                        Ok(Revocation::NotSupported) => {
-                            failures.push(format!("the provider has no revocation endpoint: the {name} stays live at the provider until it expires"));
-                            break;
-                        }
-                        Err(e) => failures.push(format!(
-                            "revoking the {name} failed ({}): it may still be live at the provider",
-                            e.message()
-                        )),
-                    }
-                }
-            }
-            Err(e) => failures.push(format!(
-                "could not revoke at the provider ({}): the tokens may still be live there",
-                e.message()
-            )),
+    let done = match w.logout(&global.profile, !args.local_only).await? {
+        Logout::LoggedOut(done) => done,
+        Logout::NothingStored => {
+            out.err(format!(
+                "Profile `{}` has no stored tokens: nothing to do.",
+                global.profile
+            ));
+            return Ok(());
         }
+    };
+    let revoked: Vec<&'static str> = done.revoked.iter().map(|&t| token_name(t)).collect();
+    let warnings: Vec<String> = done.problems.iter().map(problem).collect();
+    for warning in &warnings {
+        out.warning(warning);
     }
-    let deleted = store.delete(&global.profile);
-    w.record_outcome(
-        &global.profile,
-        tokenwarden::events::Operation::Logout,
-        &deleted,
-        started.elapsed(),
-    );
-    deleted?;
-    for f in &failures {
-        eprintln!("warning: {f}");
-    }
-    if !failures.is_empty() && !args.local_only {
-        eprintln!(
-            "hint: the local tokens are deleted, so tokenwarden cannot retry; if it matters, revoke this app's access in your account settings at the provider"
+    if !warnings.is_empty() && !args.local_only {
+        out.err(
+            "hint: the local tokens are deleted, so tokenwarden cannot retry; if it matters, revoke this app's access in your account settings at the provider",
         );
     }
-    if global.json {
-        println!(
-            "{}",
-            serde_json::json!({"profile": global.profile, "revoked": revoked, "warnings": failures, "deleted": true})
-        );
+    if out.json() {
+        out.print_json(&json::Logout {
+            profile: global.profile.clone(),
+            revoked,
+            warnings,
+            deleted: true,
+        })?;
     } else if revoked.is_empty() {
-        eprintln!(
+        out.err(format!(
             "Logged out: deleted the local tokens of profile `{}`.",
             global.profile
-        );
+        ));
     } else {
-        eprintln!(
+        out.err(format!(
             "Logged out: revoked the {} at the provider and deleted the local tokens of profile `{}`.",
             revoked.join(" and "),
             global.profile
-        );
+        ));
     }
     Ok(())
 }
 
-/// The refresh lock of `profile`, waiting at most `wait` for a refresh in progress to finish.
-async fn refresh_lock(
-    store: &Arc<SqliteStore>,
-    profile: &str,
-    wait: Duration,
-) -> tokenwarden::Result<ProfileLock> {
-    if let Some(lock) = store.try_lock(profile)? {
-        return Ok(lock);
+/// "refresh token" or "access token".
+fn token_name(token: TokenTypeHint) -> &'static str {
+    match token {
+        TokenTypeHint::RefreshToken => "refresh token",
+        TokenTypeHint::AccessToken => "access token",
     }
-    tracing::info!(
-        "waiting for the refresh lock of profile `{profile}`: a refresh is in progress (at most {:.1} s)",
-        wait.as_secs_f64()
-    );
-    let (store, name) = (store.clone(), profile.to_string());
-    tokio::task::spawn_blocking(move || store.lock(&name, wait))
-        .await
-        .map_err(|e| tokenwarden::Error::new(tokenwarden::ErrorKind::Other, e.to_string()))?
+}
+
+/// A revocation that did not happen, in words.
+fn problem(p: &RevocationProblem) -> String {
+    match p {
+        RevocationProblem::NotSupported(t) => format!(
+            "the provider has no revocation endpoint: the {} stays live at the provider until it expires",
+            token_name(*t)
+        ),
+        RevocationProblem::Failed(t, e) => format!(
+            "revoking the {} failed ({}): it may still be live at the provider",
+            token_name(*t),
+            e.message()
+        ),
+        RevocationProblem::NoClient(e) => format!(
+            "could not revoke at the provider ({}): the tokens may still be live there",
+            e.message()
+        ),
+    }
 }

@@ -31,6 +31,10 @@ pub struct Global {
     /// Print every HTTP exchange on stderr, with secrets replaced by fingerprints.
     #[arg(long, global = true, env = "TOKENWARDEN_TRACE_HTTP", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub trace_http: bool,
+    /// When to colour the output: auto (a terminal, unless NO_COLOR is set; CLICOLOR_FORCE
+    /// colours a pipe too), always, never.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: crate::output::color::ColorWhen,
     /// More log output (-v, -vv); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -5,8 +5,10 @@
 //! that holds the client secret and says whether it is set.
 
 use super::Global;
+use crate::json;
+use crate::output::Printer;
+use crate::output::escape::one_line;
 use anyhow::Result;
-use serde_json::json;
 use tokenwarden::config::edit::{self, EditValue, NewProfile};
 use tokenwarden::config::{Config, Diagnostic, Profile};
 use tokenwarden::paths::Paths;
@@ -107,28 +109,28 @@ struct AddArgs {
 }
 
 /// Runs `tokenwarden profile`.
-pub async fn run(global: &Global, args: ProfileArgs) -> Result<()> {
+pub async fn run(global: &Global, out: &Printer, args: ProfileArgs) -> Result<()> {
     let paths = Paths::from_env()?;
     match args.command {
-        ProfileCommand::Add(a) => add(global, &paths, *a),
-        ProfileCommand::List => list(global, &paths),
+        ProfileCommand::Add(a) => add(out, &paths, *a),
+        ProfileCommand::List => list(global, out, &paths),
         ProfileCommand::Show { name } => {
-            show(global, &paths, name.as_deref().unwrap_or(&global.profile))
+            show(out, &paths, name.as_deref().unwrap_or(&global.profile))
         }
-        ProfileCommand::Remove { name } => remove(global, &paths, &name),
+        ProfileCommand::Remove { name } => remove(out, &paths, &name),
     }
 }
 
-fn print_warnings(warnings: &[Diagnostic]) {
+fn print_warnings(out: &Printer, warnings: &[Diagnostic]) {
     for w in warnings {
         match &w.hint {
-            Some(h) => eprintln!("warning: {} ({h})", w.message),
-            None => eprintln!("warning: {}", w.message),
+            Some(h) => out.warning(&format!("{} ({h})", w.message)),
+            None => out.warning(&w.message),
         }
     }
 }
 
-fn add(global: &Global, paths: &Paths, a: AddArgs) -> Result<()> {
+fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
     let mut p = NewProfile::new(&a.name);
     p.set_opt("provider", a.provider)?
         .set_opt("issuer", a.issuer)?
@@ -157,21 +159,23 @@ fn add(global: &Global, paths: &Paths, a: AddArgs) -> Result<()> {
     }
     let path = paths.config_file();
     let added = edit::add_profile(&path, &p, a.force)?;
-    print_warnings(&added.warnings);
+    print_warnings(out, &added.warnings);
     let verb = if added.replaced { "replaced" } else { "added" };
-    if global.json {
-        println!(
-            "{}",
-            json!({"profile": a.name, "action": verb, "path": path.display().to_string(),
-                   "created_file": added.created_file, "warnings": added.warnings})
-        );
+    if out.json() {
+        out.print_json(&json::ProfileChange {
+            profile: &a.name,
+            action: verb,
+            path: path.display().to_string(),
+            created_file: Some(added.created_file),
+            warnings: Some(added.warnings.as_slice()),
+        })?;
     } else {
-        println!("{verb} profile `{}` in {}", a.name, path.display());
+        out.out(format!("{verb} profile `{}` in {}", a.name, path.display()))?;
     }
     Ok(())
 }
 
-fn list(global: &Global, paths: &Paths) -> Result<()> {
+fn list(global: &Global, out: &Printer, paths: &Paths) -> Result<()> {
     let config = Config::load(paths)?;
     let mut rows = Vec::new();
     for name in config.profile_names() {
@@ -181,27 +185,28 @@ fn list(global: &Global, paths: &Paths) -> Result<()> {
         let problems = config.check(&name).map(|c| c.problems).unwrap_or_default();
         rows.push((s, problems));
     }
-    if global.json {
-        let out: Vec<_> = rows
+    if out.json() {
+        let doc: Vec<json::ProfileListRow> = rows
             .iter()
-            .map(|(s, problems)| {
-                json!({
-                    "name": s.name, "provider": s.provider, "issuer": s.issuer,
-                    "client_id": s.client_id, "token_endpoint": s.token_endpoint,
-                    "selected": s.name == global.profile,
-                    "valid": problems.is_empty(),
-                    "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                })
+            .map(|(s, problems)| json::ProfileListRow {
+                name: s.name.clone(),
+                provider: s.provider.clone(),
+                issuer: s.issuer.clone(),
+                client_id: s.client_id.clone(),
+                token_endpoint: s.token_endpoint.clone(),
+                selected: s.name == global.profile,
+                valid: problems.is_empty(),
+                problems: problems.iter().map(ToString::to_string).collect(),
             })
             .collect();
-        println!("{}", serde_json::Value::Array(out));
+        out.print_json(&doc)?;
         return Ok(());
     }
     if rows.is_empty() {
-        eprintln!(
+        out.err(format!(
             "no profiles in {}; add one with `tokenwarden profile add NAME --issuer URL --client-id ID`",
             config.path().display()
-        );
+        ));
         return Ok(());
     }
     let width = rows
@@ -210,10 +215,10 @@ fn list(global: &Global, paths: &Paths) -> Result<()> {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!(
+    out.out(format!(
         "  {:width$}  {:10}  {:20}  WHERE",
         "NAME", "PROVIDER", "CLIENT ID"
-    );
+    ))?;
     for (s, problems) in &rows {
         let mark = if s.name == global.profile { '*' } else { ' ' };
         let at = s
@@ -230,12 +235,13 @@ fn list(global: &Global, paths: &Paths) -> Result<()> {
                 s.name
             )
         };
-        println!(
-            "{mark} {:width$}  {:10}  {:20}  {at}{status}",
+        out.out(format!(
+            "{mark} {:width$}  {:10}  {:20}  {}{status}",
             s.name,
-            s.provider,
-            s.client_id.as_deref().unwrap_or("-")
-        );
+            one_line(&s.provider),
+            one_line(s.client_id.as_deref().unwrap_or("-")),
+            one_line(&at)
+        ))?;
     }
     Ok(())
 }
@@ -248,14 +254,14 @@ fn url_or<T: std::fmt::Display>(u: &Option<T>, issuer: bool) -> String {
     }
 }
 
-fn show(global: &Global, paths: &Paths, name: &str) -> Result<()> {
+fn show(out: &Printer, paths: &Paths, name: &str) -> Result<()> {
     let config = Config::load(paths)?;
     let loaded = config.profile(name)?;
-    print_warnings(&loaded.warnings);
+    print_warnings(out, &loaded.warnings);
     let p = &loaded.profile;
     let secret = p.secret_status();
-    if global.json {
-        println!("{}", show_json(p, &secret, &config));
+    if out.json() {
+        out.print_json(&show_json(p, &secret, &config))?;
         return Ok(());
     }
     let has_issuer = p.issuer.is_some();
@@ -341,7 +347,7 @@ fn show(global: &Global, paths: &Paths, name: &str) -> Result<()> {
         ("quirks", quirks_text(p)),
     ];
     for (k, v) in lines {
-        println!("{k:>14}: {v}");
+        out.out(format!("{k:>14}: {}", one_line(&v)))?;
     }
     Ok(())
 }
@@ -384,62 +390,65 @@ fn opt_str<T: std::fmt::Display>(u: &Option<T>) -> Option<String> {
     u.as_ref().map(ToString::to_string)
 }
 
-fn show_json(
-    p: &Profile,
-    secret: &tokenwarden::config::SecretStatus,
+fn show_json<'a>(
+    p: &'a Profile,
+    secret: &'a tokenwarden::config::SecretStatus,
     config: &Config,
-) -> serde_json::Value {
+) -> json::ProfileShow<'a> {
     let preset = p.provider.preset();
-    json!({
-        "name": p.name,
-        "path": config.path().display().to_string(),
-        "provider": p.provider,
-        "issuer": p.issuer,
-        "client_id": p.client_id,
-        "client_secret": secret,
-        "client_auth": p.client_auth,
-        "grant": p.grant,
-        "scopes": p.scopes,
-        "redirect_uri": p.redirect_uri,
-        "registered_redirect_uris": p.registered_redirect_uris,
-        "endpoints": {
-            "authorization": opt_str(&p.endpoints.authorization),
-            "token": opt_str(&p.endpoints.token),
-            "device_authorization": opt_str(&p.endpoints.device_authorization),
-            "revocation": opt_str(&p.endpoints.revocation),
-            "discovered": p.needs_discovery(),
+    json::ProfileShow {
+        name: &p.name,
+        path: config.path().display().to_string(),
+        provider: p.provider,
+        issuer: p.issuer.as_deref(),
+        client_id: &p.client_id,
+        client_secret: secret,
+        client_auth: p.client_auth,
+        grant: p.grant,
+        scopes: &p.scopes,
+        redirect_uri: p.redirect_uri.as_deref(),
+        registered_redirect_uris: &p.registered_redirect_uris,
+        endpoints: json::ProfileEndpoints {
+            authorization: opt_str(&p.endpoints.authorization),
+            token: opt_str(&p.endpoints.token),
+            device_authorization: opt_str(&p.endpoints.device_authorization),
+            revocation: opt_str(&p.endpoints.revocation),
+            discovered: p.needs_discovery(),
         },
-        "token_request_format": p.token_request_format,
-        "resource": p.resource,
-        "audience": p.audience,
-        "refresh_skew_s": p.refresh_skew.as_secs_f64(),
-        "timeout_s": p.timeout.as_secs_f64(),
-        "connect_timeout_s": p.connect_timeout.as_secs_f64(),
-        "retry": {
-            "max_attempts": p.retry.max_attempts,
-            "base_delay_ms": p.retry.base_delay.as_millis() as u64,
-            "max_delay_ms": p.retry.max_delay.as_millis() as u64,
-            "breaker_threshold": p.retry.breaker_threshold,
-            "breaker_cooldown_s": p.retry.breaker_cooldown.as_secs_f64(),
+        token_request_format: p.token_request_format,
+        resource: p.resource.as_deref(),
+        audience: p.audience.as_deref(),
+        refresh_skew_s: p.refresh_skew.as_secs_f64(),
+        timeout_s: p.timeout.as_secs_f64(),
+        connect_timeout_s: p.connect_timeout.as_secs_f64(),
+        retry: json::ProfileRetry {
+            max_attempts: p.retry.max_attempts,
+            base_delay_ms: p.retry.base_delay.as_millis() as u64,
+            max_delay_ms: p.retry.max_delay.as_millis() as u64,
+            breaker_threshold: p.retry.breaker_threshold,
+            breaker_cooldown_s: p.retry.breaker_cooldown.as_secs_f64(),
         },
-        "quirks": p.quirks,
-        "preset_sources": preset.sources,
-        "allow_insecure_http": p.allow_insecure_http,
-        "export_env": p.export_env,
-        "tenant": p.tenant,
-    })
+        quirks: &p.quirks,
+        preset_sources: preset.sources,
+        allow_insecure_http: p.allow_insecure_http,
+        export_env: p.export_env.as_deref(),
+        tenant: p.tenant.as_deref(),
+    }
 }
 
-fn remove(global: &Global, paths: &Paths, name: &str) -> Result<()> {
+fn remove(out: &Printer, paths: &Paths, name: &str) -> Result<()> {
     let path = paths.config_file();
     edit::remove_profile(&path, name)?;
-    if global.json {
-        println!(
-            "{}",
-            json!({"profile": name, "action": "removed", "path": path.display().to_string()})
-        );
+    if out.json() {
+        out.print_json(&json::ProfileChange::<()> {
+            profile: name,
+            action: "removed",
+            path: path.display().to_string(),
+            created_file: None,
+            warnings: None,
+        })?;
     } else {
-        println!("removed profile `{name}` from {}", path.display());
+        out.out(format!("removed profile `{name}` from {}", path.display()))?;
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 
 use super::Global;
 use super::context;
+use crate::output::Printer;
 use anyhow::Result;
-use std::io::Write as _;
 use tokenwarden::{Error, ErrorKind};
 
 /// Arguments of `tokenwarden request`.
@@ -26,7 +26,7 @@ pub struct RequestArgs {
 }
 
 /// Runs `tokenwarden request`.
-pub async fn run(global: &Global, args: RequestArgs) -> Result<()> {
+pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()> {
     let w = context::warden(global)?;
     let profile = w.profile(&global.profile)?.profile;
     let url = match args.url.clone().or_else(|| profile.resource.clone()) {
@@ -88,7 +88,7 @@ pub async fn run(global: &Global, args: RequestArgs) -> Result<()> {
         })
         .await?;
     if let Some(warning) = session.warning() {
-        eprintln!("warning: {warning}");
+        out.warning(&warning);
     }
     let status = resp.status();
     let request_id = resp
@@ -102,10 +102,7 @@ pub async fn run(global: &Global, args: RequestArgs) -> Result<()> {
             format!("reading the API's answer failed: {e}"),
         )
     })?;
-    std::io::stdout().write_all(&bytes)?;
-    if !bytes.ends_with(b"\n") && !bytes.is_empty() && context::stdout_is_tty() {
-        println!();
-    }
+    out.body(&bytes)?;
     if status.is_success() {
         return Ok(());
     }

@@ -5,8 +5,9 @@
 
 use super::Global;
 use super::context::{self, parse_duration};
+use crate::json;
+use crate::output::Printer;
 use anyhow::Result;
-use serde_json::json;
 use std::time::Duration;
 use tokenwarden::events::{self, Stats};
 
@@ -26,7 +27,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Runs `tokenwarden stats`.
-pub async fn run(global: &Global, args: Args) -> Result<()> {
+pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
     let w = context::warden(global)?;
     let store = w.store()?;
     let now = w.clock().now();
@@ -34,92 +35,93 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let profile = (!args.all).then_some(global.profile.as_str());
     let stats = Stats::of(&events::load(store.as_ref(), since, profile)?);
     let alert = match profile {
-        Some(name) => {
-            let threshold = w
-                .profile(name)
-                .map(|l| l.profile.failure_rate_threshold)
-                .unwrap_or(events::DEFAULT_FAILURE_RATE_THRESHOLD);
-            Some(events::failure_rate(store.as_ref(), name, threshold, now)?)
-        }
+        Some(name) => Some(w.failure_rate(name)?),
         None => None,
     };
-    if global.json {
-        let latency = stats.refresh_latency.map(|l| {
-            json!({"samples": l.samples, "p50_ms": ms(l.p50), "p99_ms": ms(l.p99), "max_ms": ms(l.max)})
-        });
-        let recent = alert.as_ref().map(|a| {
-            json!({
-                "window_s": a.window.as_secs(),
-                "requests": a.requests,
-                "server_errors": a.server_errors,
-                "rate": a.rate(),
-                "threshold": a.threshold,
-                "exceeded": a.exceeded(),
-            })
-        });
-        println!(
-            "{}",
-            json!({
-                "profile": profile,
-                "since": context::rfc3339(since),
-                "events": stats.events,
-                "by_operation": stats.by_operation,
-                "by_outcome": stats.by_outcome,
-                "refresh_latency": latency,
-                "token_requests": stats.token_requests,
-                "server_errors": stats.server_errors,
-                "server_error_rate": stats.server_error_rate(),
-                "forced_logins": stats.forced_logins,
-                "resource_rejections": stats.resource_rejections,
-                "lock_waits": stats.lock_waits,
-                "failure_rate_15m": recent,
-            })
-        );
+    if out.json() {
+        out.print_json(&json::Stats {
+            profile,
+            since: context::rfc3339(since),
+            events: stats.events,
+            by_operation: stats
+                .by_operation
+                .iter()
+                .map(|(op, outcomes)| {
+                    let outcomes = outcomes.iter().map(|(o, n)| (o.to_string(), *n));
+                    (op.to_string(), outcomes.collect())
+                })
+                .collect(),
+            by_outcome: stats
+                .by_outcome
+                .iter()
+                .map(|(o, n)| (o.to_string(), *n))
+                .collect(),
+            refresh_latency: stats.refresh_latency.as_ref().map(|l| json::Latency {
+                samples: l.samples,
+                p50_ms: ms(l.p50),
+                p99_ms: ms(l.p99),
+                max_ms: ms(l.max),
+            }),
+            token_requests: stats.token_requests,
+            server_errors: stats.server_errors,
+            server_error_rate: stats.server_error_rate(),
+            forced_logins: stats.forced_logins,
+            resource_rejections: stats.resource_rejections,
+            lock_waits: stats.lock_waits,
+            failure_rate_15m: alert.as_ref().map(|a| json::FailureRate {
+                window_s: a.window.as_secs(),
+                requests: a.requests,
+                server_errors: a.server_errors,
+                rate: a.rate(),
+                threshold: a.threshold,
+                exceeded: a.exceeded(),
+            }),
+        })?;
         return Ok(());
     }
     let whose = match profile {
         Some(p) => format!("profile `{p}`"),
         None => "all profiles".to_string(),
     };
-    println!(
+    out.out(format!(
         "Token operations of {whose} in the last {}: {}",
         context::short(args.since),
         stats.events
-    );
+    ))?;
     for (op, outcomes) in &stats.by_operation {
         let list: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
-        println!("  {op:<20} {}", list.join(", "));
+        out.out(format!("  {op:<20} {}", list.join(", ")))?;
     }
     match &stats.refresh_latency {
-        Some(l) => println!(
+        Some(l) => out.out(format!(
             "Refresh latency: p50 {} ms, p99 {} ms, max {} ms ({} refreshes)",
             ms(l.p50),
             ms(l.p99),
             ms(l.max),
             l.samples
-        ),
-        None => println!("Refresh latency: no refreshes"),
+        ))?,
+        None => out.out("Refresh latency: no refreshes")?,
     }
     match stats.server_error_rate() {
-        Some(r) => println!(
+        Some(r) => out.out(format!(
             "5xx rate: {} of {} requests to the authorization server ({:.1}%)",
             stats.server_errors,
             stats.token_requests,
             r * 100.0
-        ),
-        None => println!("5xx rate: no requests to the authorization server"),
+        ))?,
+        None => out.out("5xx rate: no requests to the authorization server")?,
     }
-    println!("Forced logins: {}", stats.forced_logins);
+    out.out(format!("Forced logins: {}", stats.forced_logins))?;
     if stats.resource_rejections > 0 || stats.lock_waits > 0 {
-        println!(
+        out.out(format!(
             "Resource 401s: {}; lock waits: {}",
             stats.resource_rejections, stats.lock_waits
-        );
+        ))?;
     }
     if let (Some(a), Some(name)) = (&alert, profile)
         && let Some(warning) = a.warning(name)
     {
-        eprintln!("warning: {warning}");
+        out.warning(&warning);
     }
     Ok(())
 }

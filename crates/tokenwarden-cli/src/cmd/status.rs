@@ -5,7 +5,9 @@
 //! JSON (`--json`): one object per profile with `profile`, `configured`, `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
 //! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
-//! `last_refresh_at`, `last_error`, `provider_failing`, `login_required_reason`,
+//! `last_refresh_at`, `last_error` (what the last failed refresh attempt said),
+//! `last_error_cause` (its cause as a stable name, null when none was named),
+//! `provider_failing`, `login_required_reason`,
 //! `login_required_cause` (why a new login is needed, as a stable name such as
 //! `refresh_token_revoked` or `possibly_lost_rotation`; null when not known), `subject`,
 //! `version`, and `warnings`: an array of strings (the 5xx-rate warning when the profile's
@@ -14,8 +16,10 @@
 
 use super::Global;
 use super::context;
+use crate::json::{StatusRow, StatusTokens};
+use crate::output::Printer;
+use crate::output::escape::one_line;
 use anyhow::Result;
-use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
 use tokenwarden::error::Cause;
 use tokenwarden::store::{Store as _, StoredTokens, TokenState};
@@ -25,7 +29,7 @@ use tokenwarden::store::{Store as _, StoredTokens, TokenState};
 pub struct StatusArgs {}
 
 /// Runs `tokenwarden status`.
-pub async fn run(global: &Global, _args: StatusArgs) -> Result<()> {
+pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()> {
     let w = context::warden(global)?;
     let store = w.store()?;
     let now = w.clock().now();
@@ -37,95 +41,103 @@ pub async fn run(global: &Global, _args: StatusArgs) -> Result<()> {
     }
     names.sort();
     let mut rows = Vec::new();
-    let mut all_warnings = Vec::new();
     for name in &names {
         let configured = w.config().has_profile(name);
         let warnings: Vec<String> = w
             .profile(name)
             .ok()
-            .and_then(|loaded| {
-                tokenwarden::events::failure_rate_warning(store.as_ref(), &loaded.profile, now)
-                    .ok()
-                    .flatten()
-            })
+            .and_then(|loaded| w.failure_rate_warning(&loaded.profile).ok().flatten())
             .into_iter()
             .collect();
-        let mut r = match store.read(name)? {
-            None => json!({
-                "profile": name, "configured": configured, "logged_in": false,
-                "state": "logged_out",
-            }),
-            Some(s) => row(name, configured, &s, now),
+        let row = match store.read(name)? {
+            None => StatusRow {
+                profile: name.clone(),
+                configured,
+                logged_in: false,
+                state: "logged_out",
+                tokens: None,
+                warnings,
+            },
+            Some(s) => row(name, configured, &s, now, warnings),
         };
-        r["warnings"] = json!(warnings);
-        all_warnings.extend(warnings);
-        rows.push(r);
+        rows.push(row);
     }
-    if !global.json {
-        for warning in &all_warnings {
-            eprintln!("warning: {warning}");
-        }
-    }
-    if global.json {
-        println!("{}", Value::Array(rows));
+    if out.json() {
+        out.print_json(&rows)?;
         return Ok(());
     }
+    for warning in rows.iter().flat_map(|r| &r.warnings) {
+        out.warning(warning);
+    }
     if rows.is_empty() {
-        println!(
-            "No profiles. Add one with `tokenwarden profile add NAME --issuer URL --client-id ID`."
-        );
+        out.out(
+            "No profiles. Add one with `tokenwarden profile add NAME --issuer URL --client-id ID`.",
+        )?;
         return Ok(());
     }
     for r in &rows {
-        print_row(r, &global.profile, now);
+        print_row(out, r, &global.profile, now)?;
     }
     Ok(())
 }
 
-fn row(name: &str, configured: bool, s: &StoredTokens, now: SystemTime) -> Value {
+fn row(
+    name: &str,
+    configured: bool,
+    s: &StoredTokens,
+    now: SystemTime,
+    warnings: Vec<String>,
+) -> StatusRow {
     let t = &s.tokens;
     let state = match (&s.state, t.is_expired(now)) {
-        (TokenState::Valid, true) => "expired".to_string(),
-        (st, _) => st.as_str().to_string(),
+        (TokenState::Valid, true) => "expired",
+        (st, _) => st.as_str(),
     };
     let expires_in_s = t.expires_at.map(|e| match e.duration_since(now) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(past) => -i64::try_from(past.duration().as_secs()).unwrap_or(i64::MAX),
     });
-    json!({
-        "profile": name,
-        "configured": configured,
-        "logged_in": !matches!(s.state, TokenState::LoginRequired { .. }),
-        "state": state,
-        "expires_at": t.expires_at.map(context::rfc3339),
-        "expires_in_s": expires_in_s,
-        "scope": t.scope_string(),
-        "refresh_token": t.refresh_token.is_some(),
-        "refresh_token_obtained_at": t.refresh_token_obtained_at.map(context::rfc3339),
-        "obtained_at": context::rfc3339(t.obtained_at),
-        "last_refresh_at": s.last_refresh_at.map(context::rfc3339),
-        "last_error": s.last_error,
-        "provider_failing": s.refresh_failure_transient && s.last_error.is_some()
-            && s.state == TokenState::Valid,
-        "login_required_reason": s.state.reason(),
-        "login_required_cause": s.state.cause().map(Cause::as_str),
-        "subject": t.subject,
-        "version": s.version.get(),
-    })
+    StatusRow {
+        profile: name.to_string(),
+        configured,
+        logged_in: !matches!(s.state, TokenState::LoginRequired { .. }),
+        state,
+        tokens: Some(StatusTokens {
+            expires_at: t.expires_at.map(context::rfc3339),
+            expires_in_s,
+            scope: t.scope_string(),
+            refresh_token: t.refresh_token.is_some(),
+            refresh_token_obtained_at: t.refresh_token_obtained_at.map(context::rfc3339),
+            obtained_at: context::rfc3339(t.obtained_at),
+            last_refresh_at: s.last_refresh_at.map(context::rfc3339),
+            last_error: s.last_error.as_ref().map(|e| e.message.clone()),
+            last_error_cause: s
+                .last_error
+                .as_ref()
+                .and_then(|e| e.cause)
+                .map(Cause::as_str),
+            provider_failing: s.refresh_failure_transient
+                && s.last_error.is_some()
+                && s.state == TokenState::Valid,
+            login_required_reason: s.state.reason().map(str::to_string),
+            login_required_cause: s.state.cause().map(Cause::as_str),
+            subject: t.subject.clone(),
+            version: s.version.get(),
+        }),
+        warnings,
+    }
 }
 
 /// One profile in words:
 /// `* work: logged in — access token expires in 52m 10s; scopes: openid; refresh token: yes`.
-fn print_row(r: &Value, current: &str, now: SystemTime) {
-    let name = r["profile"].as_str().unwrap_or_default();
-    let marker = if name == current { "*" } else { " " };
-    let state = r["state"].as_str().unwrap_or_default();
-    let has_refresh = r["refresh_token"] == true;
-    let headline = match state {
-        "logged_out" => {
-            println!("{marker} {name}: not logged in");
-            return;
-        }
+fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> std::io::Result<()> {
+    let name = &r.profile;
+    let marker = if *name == current { "*" } else { " " };
+    let Some(t) = &r.tokens else {
+        return out.out(format!("{marker} {name}: not logged in"));
+    };
+    let has_refresh = t.refresh_token;
+    let headline = match r.state {
         "login_required" => "login required".to_string(),
         "rejected" if has_refresh => {
             "logged in — access token rejected by the API, renewed at next use".to_string()
@@ -134,51 +146,60 @@ fn print_row(r: &Value, current: &str, now: SystemTime) {
         "expired" if has_refresh => {
             format!(
                 "logged in — access token {}, renewed at next use",
-                expiry(r)
+                expiry(t)
             )
         }
-        "expired" => format!("access token {}; no refresh token", expiry(r)),
-        _ => format!("logged in — access token {}", expiry(r)),
+        "expired" => format!("access token {}; no refresh token", expiry(t)),
+        _ => format!("logged in — access token {}", expiry(t)),
     };
-    let scopes = r["scope"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("(none)");
+    let scopes = if t.scope.is_empty() {
+        "(none)".to_string()
+    } else {
+        one_line(&t.scope).into_owned()
+    };
     let refresh = if has_refresh { "yes" } else { "no" };
-    println!("{marker} {name}: {headline}; scopes: {scopes}; refresh token: {refresh}");
-    if let Some(t) = r["last_refresh_at"].as_str() {
-        let ago = humantime::parse_rfc3339(t)
-            .map(|at| format!("{} ({t})", context::relative(at, now)))
-            .unwrap_or_else(|_| t.to_string());
-        println!("    last refresh: {ago}");
+    out.out(format!(
+        "{marker} {name}: {headline}; scopes: {scopes}; refresh token: {refresh}"
+    ))?;
+    if let Some(at) = &t.last_refresh_at {
+        let ago = humantime::parse_rfc3339(at)
+            .map(|when| format!("{} ({at})", context::relative(when, now)))
+            .unwrap_or_else(|_| at.clone());
+        out.out(format!("    last refresh: {ago}"))?;
     }
-    if let Some(e) = r["last_error"].as_str() {
-        let first = e.lines().next().unwrap_or(e).trim_start_matches("error: ");
-        let label = if r["provider_failing"] == true {
+    if let Some(e) = &t.last_error {
+        let first = e.lines().next().unwrap_or(e);
+        let label = if t.provider_failing {
             "last error (provider failing; the current token is used while it lasts)"
         } else {
             "last error"
         };
-        println!("    {label}: {first}");
+        out.out(format!("    {label}: {}", one_line(first)))?;
     }
-    if state == "login_required" {
-        let cause = r["login_required_cause"].as_str().and_then(Cause::parse);
-        let said = r["login_required_reason"]
-            .as_str()
-            .filter(|s| !s.is_empty());
+    if r.state == "login_required" {
+        let cause = t.login_required_cause.and_then(Cause::parse);
+        let said = t
+            .login_required_reason
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(one_line);
         match (cause, said) {
-            (Some(c), Some(s)) => println!("    why: {} (the provider said: {s})", c.describe()),
-            (Some(c), None) => println!("    why: {}", c.describe()),
-            (None, Some(s)) => println!("    the provider said: {s}"),
+            (Some(c), Some(s)) => out.out(format!(
+                "    why: {} (the provider said: {s})",
+                c.describe()
+            ))?,
+            (Some(c), None) => out.out(format!("    why: {}", c.describe()))?,
+            (None, Some(s)) => out.out(format!("    the provider said: {s}"))?,
             (None, None) => {}
         }
-        println!("    run `tokenwarden --profile {name} login`");
+        out.out(format!("    run `tokenwarden --profile {name} login`"))?;
     }
+    Ok(())
 }
 
 /// "expires in 4 min 10 s", "expired 3 s ago" or "does not expire".
-fn expiry(r: &Value) -> String {
-    match r["expires_in_s"].as_i64() {
+fn expiry(t: &StatusTokens) -> String {
+    match t.expires_in_s {
         Some(s) if s > 0 => format!(
             "expires in {}",
             context::short(Duration::from_secs(s.unsigned_abs()))

@@ -3,6 +3,8 @@
 
 use super::Global;
 use super::context::{self, parse_duration};
+use crate::json;
+use crate::output::Printer;
 use anyhow::Result;
 use std::time::Duration;
 
@@ -16,27 +18,24 @@ pub struct TokenArgs {
 }
 
 /// Runs `tokenwarden token`.
-pub async fn run(global: &Global, args: TokenArgs) -> Result<()> {
+pub async fn run(global: &Global, out: &Printer, args: TokenArgs) -> Result<()> {
     let w = context::warden(global)?;
     let session = w.session(&global.profile)?;
     let token = session.get_token(args.min_ttl).await?;
     for warning in token.degraded.iter().chain(&token.warning) {
-        eprintln!("warning: {warning}");
+        out.warning(warning);
     }
-    if global.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "access_token": token.access_token.expose(),
-                "token_type": token.token_type,
-                "expires_at": token.expires_at.map(context::rfc3339),
-                "scope": token.scopes.join(" "),
-                "degraded": token.degraded.is_some(),
-                "warning": token.degraded.as_ref().or(token.warning.as_ref()),
-            })
-        );
+    if out.json() {
+        out.print_json(&json::Token {
+            access_token: token.access_token.expose().to_string(),
+            token_type: token.token_type.clone(),
+            expires_at: token.expires_at.map(context::rfc3339),
+            scope: token.scopes.join(" "),
+            degraded: token.degraded.is_some(),
+            warning: token.degraded.clone().or_else(|| token.warning.clone()),
+        })?;
     } else {
-        println!("{}", token.access_token.expose());
+        out.out(token.access_token.expose())?;
     }
     Ok(())
 }

@@ -8,7 +8,8 @@ use crate::login_util::{Mock, home_with, login_browser, svc_profile, web_profile
 use crate::util::Env;
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
-use tokenwarden::store::{Event, KeySource, SqliteStore, Store as _};
+use tokenwarden::ErrorKind;
+use tokenwarden::store::{Event, KeySource, Operation, Outcome, SqliteStore, Store as _};
 
 const P: &str = "d";
 
@@ -43,14 +44,14 @@ fn since_filters_by_time_and_profile() {
     let mut old = Event::new(
         SystemTime::now() - Duration::from_secs(2 * 3600),
         P,
-        "refresh",
-        "provider_unavailable",
+        Operation::Refresh,
+        Outcome::Failed(ErrorKind::ProviderUnavailable),
     );
     old.status = Some(503);
     append(&env, &old);
     append(
         &env,
-        &Event::new(SystemTime::now(), "other", "refresh", "ok"),
+        &Event::new(SystemTime::now(), "other", Operation::Refresh, Outcome::Ok),
     );
 
     let recent = events(&env, &["--since", "1h"]);

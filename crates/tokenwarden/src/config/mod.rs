@@ -45,6 +45,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The connect timeout used when a profile sets none.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The failure-rate threshold when a profile sets none (5 %): the 5xx share of the requests to
+/// the authorization server over the last 15 minutes above which `status` and `doctor` warn.
+pub const DEFAULT_FAILURE_RATE_THRESHOLD: f64 = 0.05;
+
 /// The endpoints of a profile: the preset's, overridden by the profile's keys. Endpoints that
 /// are still `None` come from discovery when the profile has an issuer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -132,7 +136,7 @@ pub struct Profile {
     /// the longest refresh the retry policy allows ([`Profile::lock_wait`]).
     pub lock_wait: Option<Duration>,
     /// The 5xx rate (0..1) over the last 15 minutes above which `status` and `doctor` warn
-    /// (default 5 %).
+    /// ([`DEFAULT_FAILURE_RATE_THRESHOLD`] when unset).
     pub failure_rate_threshold: f64,
     /// The grant `login` uses by default.
     pub grant: GrantType,
@@ -143,10 +147,10 @@ pub struct Profile {
 impl Profile {
     /// How long a caller with no usable token waits for another process's refresh: the
     /// profile's `lock_wait`, else the longest refresh its retry policy and timeout allow
-    /// ([`crate::session::default_lock_wait`]).
+    /// ([`RetryPolicy::default_lock_wait`]).
     pub fn lock_wait(&self) -> Duration {
         self.lock_wait
-            .unwrap_or_else(|| crate::session::default_lock_wait(&self.retry, self.timeout))
+            .unwrap_or_else(|| self.retry.default_lock_wait(self.timeout))
     }
 
     /// A generic profile with every default, for library users who build profiles in code.
@@ -174,7 +178,7 @@ impl Profile {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
             lock_wait: None,
-            failure_rate_threshold: crate::events::DEFAULT_FAILURE_RATE_THRESHOLD,
+            failure_rate_threshold: DEFAULT_FAILURE_RATE_THRESHOLD,
             grant: GrantType::AuthorizationCode,
             tenant: None,
         }

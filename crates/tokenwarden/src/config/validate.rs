@@ -407,10 +407,10 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
                     "failure_rate_threshold",
                     format!("`failure_rate_threshold` must be between 0 and 1, not {f}"),
                 );
-                crate::events::DEFAULT_FAILURE_RATE_THRESHOLD
+                super::DEFAULT_FAILURE_RATE_THRESHOLD
             }
         }
-        _ => crate::events::DEFAULT_FAILURE_RATE_THRESHOLD,
+        _ => super::DEFAULT_FAILURE_RATE_THRESHOLD,
     };
 
     let profile = Profile {

@@ -5,7 +5,7 @@
 use super::Check;
 use crate::config::{GrantType, Profile, SecretSource};
 use crate::error::Cause;
-use crate::store::{SqliteStore, Store, StoredTokens, TokenState};
+use crate::store::{LastError, SqliteStore, Store, StoredTokens, TokenState};
 use crate::warden::Warden;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -302,14 +302,13 @@ pub fn not_logged_in(p: &Profile) -> Check {
 }
 
 /// Whether a login-required mark is the provider refusing the refresh token, which
-/// [`super::refusal`] explains: the cause the session stored says so; a mark made before the
-/// store kept causes has only its reason, which starts with the OAuth error code.
-fn refresh_token_refused(cause: Option<Cause>, reason: &str) -> bool {
-    match cause {
-        Some(Cause::RefreshTokenRevoked | Cause::PossiblyLostRotation) => true,
-        Some(_) => false,
-        None => reason.starts_with("invalid_grant"),
-    }
+/// [`super::refusal`] explains: the cause stored with the mark says so (the store gave the
+/// marks made before it kept causes the one the session names for them).
+fn refresh_token_refused(cause: Option<Cause>) -> bool {
+    matches!(
+        cause,
+        Some(Cause::RefreshTokenRevoked | Cause::PossiblyLostRotation)
+    )
 }
 
 /// `token`, `scopes`, `refresh_token`, `last_error`: what is stored and what it means. The
@@ -350,13 +349,17 @@ pub fn token(
         ),
     };
     let check = match &stored.state {
-        TokenState::LoginRequired { reason, cause } if refresh_token_refused(*cause, reason) => {
+        TokenState::LoginRequired { reason, cause } if refresh_token_refused(*cause) => {
             super::refusal::check(p, &stored, reason, store)
         }
         TokenState::LoginRequired { reason, cause } => Check::fail(
             "token",
             match (
-                stored.last_error.as_deref().and_then(|e| e.lines().next()),
+                stored
+                    .last_error
+                    .as_ref()
+                    .map(LastError::headline)
+                    .filter(|e| !e.is_empty()),
                 cause,
             ) {
                 (Some(e), _) => {
@@ -405,10 +408,7 @@ pub fn token(
             .unwrap_or_default();
         checks.push(Check::warn(
             "last_error",
-            format!(
-                "the last refresh attempt failed{when}: {}",
-                err.lines().next().unwrap_or(err)
-            ),
+            format!("the last refresh attempt failed{when}: {}", err.headline()),
             format!(
                 "the current token is still used; see `tokenwarden --profile {} events` for what happened",
                 p.name

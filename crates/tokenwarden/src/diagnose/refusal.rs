@@ -16,9 +16,8 @@
 
 use super::Check;
 use crate::config::Profile;
-use crate::error::{Cause, Delivery, OAuthErrorCode};
-use crate::events::{Operation, Outcome};
-use crate::store::{Event, Store, StoredTokens};
+use crate::error::{Cause, Delivery, ErrorKind, OAuthErrorCode};
+use crate::store::{Event, Operation, Outcome, Store, StoredTokens};
 use std::time::{Duration, SystemTime};
 
 /// A refusal this soon after this store's own successful refresh is read as a second client
@@ -76,9 +75,9 @@ pub fn reports_reuse(description: &str) -> bool {
 }
 
 fn is_refusal(e: &Event) -> bool {
-    e.operation == Operation::Refresh.as_str()
-        && (e.oauth_error.as_deref() == Some("invalid_grant")
-            || e.outcome == Outcome::Failed(crate::ErrorKind::LoginRequired).as_str())
+    e.operation == Operation::Refresh
+        && (e.oauth_error == Some(OAuthErrorCode::InvalidGrant)
+            || e.outcome == Outcome::Failed(ErrorKind::LoginRequired))
 }
 
 /// A failed token request the provider may have processed all the same, by the one rule
@@ -86,7 +85,7 @@ fn is_refusal(e: &Event) -> bool {
 /// written before the log kept deliveries counts as answered when it has a status, and as
 /// possibly processed when it has none, as was assumed then.
 fn maybe_processed(e: &Event) -> bool {
-    if Outcome::parse(&e.outcome).is_some_and(Outcome::is_success) {
+    if e.outcome.is_success() {
         return false;
     }
     let delivery = e.delivery.unwrap_or(if e.status.is_some() {
@@ -94,8 +93,7 @@ fn maybe_processed(e: &Event) -> bool {
     } else {
         Delivery::MaybeProcessed
     });
-    let code = e.oauth_error.as_deref().map(OAuthErrorCode::parse);
-    delivery.may_have_been_processed(e.status, code.as_ref())
+    delivery.may_have_been_processed(e.status, e.oauth_error.as_ref())
 }
 
 /// True when the store says the refusal followed a refresh that may have been processed: the
@@ -119,22 +117,15 @@ pub fn classify(stored: &StoredTokens, reason: &str, events: &[Event]) -> Findin
     let mut success = None;
     if let Some(i) = at {
         for e in events[..i].iter().rev() {
-            let Some(op) = Operation::parse(&e.operation) else {
-                continue;
-            };
+            let op = e.operation;
             if e.delivery == Some(Delivery::NotSent) {
                 // The server never saw it: it says nothing about the refresh token.
                 continue;
             }
-            let obtains = op.renews_token()
-                || matches!(
-                    op,
-                    Operation::CodeExchange | Operation::DevicePoll | Operation::Login
-                );
-            if !obtains {
+            if !op.obtains_tokens() {
                 continue;
             }
-            if op == Operation::Refresh && e.outcome == Outcome::Ok.as_str() {
+            if op == Operation::Refresh && e.outcome == Outcome::Ok {
                 success = Some(e.clone());
             } else if op == Operation::Refresh && maybe_processed(e) {
                 lost = Some(e.clone());
@@ -319,7 +310,7 @@ pub fn check(p: &Profile, stored: &StoredTokens, reason: &str, store: &dyn Store
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{TokenState, Version};
+    use crate::store::{LastError, TokenState, Version};
 
     fn t(s: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000 + s)
@@ -352,10 +343,16 @@ mod tests {
         }
     }
 
+    /// A record of `op` ending with `outcome`, both by their stored names.
     fn ev(at: u64, op: &str, outcome: &str, status: Option<u16>, oauth: Option<&str>) -> Event {
-        let mut e = Event::new(t(at), "p", op, outcome);
+        let mut e = Event::new(
+            t(at),
+            "p",
+            Operation::parse(op).expect("an operation"),
+            Outcome::parse(outcome).expect("an outcome"),
+        );
         e.status = status;
-        e.oauth_error = oauth.map(str::to_string);
+        e.oauth_error = oauth.map(OAuthErrorCode::parse);
         e.correlation_id = Some(format!("tw-{at}"));
         e
     }
@@ -398,7 +395,7 @@ mod tests {
                 reason: "invalid_grant: nope".into(),
                 cause: Some(cause),
             },
-            last_error: Some(last_error.into()),
+            last_error: Some(LastError::new(last_error, None)),
             ..stored(false)
         }
     }
@@ -420,7 +417,7 @@ mod tests {
         for stored in [
             marked(Cause::RefreshTokenRevoked, words),
             StoredTokens {
-                last_error: Some(words.into()),
+                last_error: Some(LastError::new(words, None)),
                 ..stored(false)
             },
         ] {

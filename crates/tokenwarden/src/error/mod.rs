@@ -52,16 +52,9 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The process exit code the CLI uses for this kind.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            ErrorKind::Usage | ErrorKind::Config => 2,
-            ErrorKind::LoginRequired => 3,
-            ErrorKind::ProviderUnavailable => 4,
-            ErrorKind::SessionRejected => 5,
-            ErrorKind::Store => 6,
-            ErrorKind::Protocol | ErrorKind::Other => 1,
-        }
+    /// The process exit code the CLI uses for this kind ([`crate::exit`] maps it).
+    pub fn exit_code(self) -> crate::exit::ExitCode {
+        crate::exit::ExitCode::from(self)
     }
 
     /// Whether a failure of this kind may succeed if the same request is tried again later.
@@ -291,25 +284,11 @@ impl Error {
         self.0.kind.is_retryable()
     }
 
-    /// The structured form printed by `--json`:
+    /// The structured form printed by `--json` ([`crate::exit::ErrorDocument`]):
     /// `{"error":{"kind","message","hint","oauth_error","oauth_error_description","status",
-    /// "request_id","correlation_id"}}`.
+    /// "request_id","correlation_id","retry_at","exit_code"}}`.
     pub fn to_json(&self) -> serde_json::Value {
-        let oauth = self.oauth();
-        serde_json::json!({
-            "error": {
-                "kind": self.kind().as_str(),
-                "message": self.message(),
-                "hint": self.hint(),
-                "oauth_error": oauth.map(|o| o.code.as_str().to_string()),
-                "oauth_error_description": oauth.and_then(|o| o.description.clone()),
-                "status": self.status(),
-                "request_id": self.request_id(),
-                "correlation_id": self.correlation_id(),
-                "retry_at": self.retry_at().map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-                "exit_code": self.kind().exit_code(),
-            }
-        })
+        serde_json::to_value(crate::exit::ErrorDocument::new(self)).unwrap_or_default()
     }
 
     /// A multi-line report for a person: the message, the evidence, the cause chain and the fix.

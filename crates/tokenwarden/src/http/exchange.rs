@@ -157,7 +157,7 @@ impl TokenClient {
                             err,
                             Some(attempt_started.elapsed()),
                         );
-                        e.outcome = Outcome::Retried.as_str().to_string();
+                        e.outcome = Outcome::Retried;
                         e.correlation_id = Some(corr.to_string());
                         e.attempt = attempt;
                         if let Ok(mut f) = failed_seen.lock() {

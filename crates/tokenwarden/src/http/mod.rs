@@ -17,12 +17,15 @@
 //!   retry policy, what they looked like ([`Exchange`], returned with the result as
 //!   [`Exchanged`]), and their event-log records.
 //! - [`resource`]: calls to the protected resource, traced like the exchanges.
+//! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
+//!   (re-exported as `crate::discovery`).
 //!
 //! [`TokenSet`]: crate::token::TokenSet
 
 pub mod builder;
 pub mod classify;
 pub mod client;
+pub mod discovery;
 pub mod evidence;
 mod exchange;
 pub mod proxy;

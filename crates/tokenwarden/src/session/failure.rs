@@ -22,7 +22,7 @@ use super::{Session, Token};
 use crate::error::{Cause, Delivery, Error, ErrorKind, OAuthErrorCode, Result};
 use crate::events::Operation;
 use crate::http::Exchange;
-use crate::store::{StoredTokens, TokenState, Version};
+use crate::store::{LastError, StoredTokens, TokenState, Version};
 use std::time::{Duration, SystemTime};
 
 /// The provider is failing for this version of the tokens: the warning, and when to try again.
@@ -90,7 +90,12 @@ impl Session {
         } else {
             self.event_err(operation, &err, &failed.exchange, failed.elapsed);
             self.store
-                .record_refresh_failure(&self.profile, t2.version, &err.report(), maybe_rotated)
+                .record_refresh_failure(
+                    &self.profile,
+                    t2.version,
+                    &LastError::of(&err),
+                    maybe_rotated,
+                )
                 .map(|_| ())
         };
         if let Err(e) = written {
@@ -178,7 +183,7 @@ impl Session {
                 reason,
                 cause: Some(cause),
             },
-            Some(&message),
+            Some(&LastError::new(message.clone(), Some(cause))),
             lost_rotation,
         ) {
             tracing::warn!(profile = %self.profile, error = %e, "cannot mark the profile login-required");
@@ -215,11 +220,10 @@ impl Session {
         });
         let what = t
             .last_error
-            .as_deref()
-            .and_then(|e| e.lines().next())
-            .map(|e| e.trim_start_matches("error: ").to_string())
+            .as_ref()
+            .map(LastError::headline)
             .filter(|e| !e.is_empty())
-            .unwrap_or_else(|| cause.describe().to_string());
+            .unwrap_or_else(|| cause.describe());
         let said = if reason.is_empty() || what.contains(reason) {
             String::new()
         } else {
@@ -253,10 +257,11 @@ impl Session {
             .map(|d| d.detail);
         let stored = || {
             t.last_error
-                .as_deref()
+                .as_ref()
                 .filter(|_| t.refresh_failure_transient)
-                .and_then(|e| e.lines().next())
-                .map(|l| l.trim_start_matches("error: ").to_string())
+                .map(LastError::headline)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
         };
         match known.or_else(stored) {
             Some(detail) => self.with_warning(t, &detail, now),

@@ -71,8 +71,8 @@ impl Session {
         let mut e = Event::new(
             self.clock.now(),
             &self.profile,
-            Operation::Resource.as_str(),
-            Outcome::Unauthorized.as_str(),
+            Operation::Resource,
+            Outcome::Unauthorized,
         );
         e.status = Some(resp.status().as_u16());
         e.request_id = request_id(resp);

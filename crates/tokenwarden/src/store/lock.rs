@@ -1,5 +1,5 @@
-//! The per-profile refresh lock: a kernel advisory lock (`flock`, through std's `File::lock`
-//! family) on `<lock dir>/<profile>.lock`.
+//! The SQLite store's refresh lock: a kernel advisory lock (`flock`, through std's `File::lock`
+//! family) on `<lock dir>/<profile>.lock`, handed out as a [`FileLock`].
 //!
 //! The kernel releases the lock when its holder's file is closed, including when the holder is
 //! killed with `kill -9`: no lock is ever judged by a file's age or a PID. The holder writes its
@@ -10,64 +10,40 @@
 //! serialise its own threads with a mutex (they are then woken instead of polling) and take
 //! this lock for other processes.
 
-use super::memory::MemoryLockGuard;
-use super::perms::{open_private_file, shell_quote};
+use super::guard::{RefreshGuard, poll_until, wait_exceeded};
+use super::perms::open_private_file;
 use crate::error::{Error, Result};
 use crate::paths::{Paths, safe_join};
-use std::fmt;
 use std::fs::{File, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A held refresh lock of one profile. Dropping it releases the lock.
-pub struct ProfileLock {
+/// A held lock file of one profile. Dropping it releases the lock.
+#[derive(Debug)]
+pub struct FileLock {
     profile: String,
-    inner: Inner,
+    file: File,
+    path: PathBuf,
 }
 
-enum Inner {
-    File { file: File, path: PathBuf },
-    Memory(#[allow(dead_code)] MemoryLockGuard),
-}
-
-impl ProfileLock {
-    pub(crate) fn from_memory(profile: &str, guard: MemoryLockGuard) -> ProfileLock {
-        ProfileLock {
-            profile: profile.to_string(),
-            inner: Inner::Memory(guard),
-        }
+impl FileLock {
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
+}
 
-    /// The profile this lock is for.
-    pub fn profile(&self) -> &str {
+impl RefreshGuard for FileLock {
+    fn profile(&self) -> &str {
         &self.profile
     }
-
-    /// The lock file, for a file lock.
-    pub fn path(&self) -> Option<&Path> {
-        match &self.inner {
-            Inner::File { path, .. } => Some(path),
-            Inner::Memory(_) => None,
-        }
-    }
 }
 
-impl fmt::Debug for ProfileLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProfileLock")
-            .field("profile", &self.profile)
-            .field("path", &self.path())
-            .finish()
-    }
-}
-
-impl Drop for ProfileLock {
+impl Drop for FileLock {
     fn drop(&mut self) {
-        if let Inner::File { file, .. } = &self.inner {
-            // Closing the file releases the lock anyway; unlocking first makes it explicit.
-            let _ = file.unlock();
-        }
+        // Closing the file releases the lock anyway; unlocking first makes it explicit.
+        let _ = self.file.unlock();
     }
 }
 
@@ -77,7 +53,7 @@ pub(crate) fn lock_path(paths: &Paths, profile: &str) -> PathBuf {
 }
 
 /// Takes the lock of `profile` if it is free.
-pub(crate) fn try_lock_file(paths: &Paths, profile: &str) -> Result<Option<ProfileLock>> {
+pub(crate) fn try_lock_file(paths: &Paths, profile: &str) -> Result<Option<FileLock>> {
     let path = lock_path(paths, profile);
     let file = match open_private_file(&path) {
         Ok(file) => Ok(file),
@@ -94,9 +70,10 @@ pub(crate) fn try_lock_file(paths: &Paths, profile: &str) -> Result<Option<Profi
     match file.try_lock() {
         Ok(()) => {
             record_holder(&file);
-            Ok(Some(ProfileLock {
+            Ok(Some(FileLock {
                 profile: profile.to_string(),
-                inner: Inner::File { file, path },
+                file,
+                path,
             }))
         }
         Err(TryLockError::WouldBlock) => Ok(None),
@@ -107,7 +84,7 @@ pub(crate) fn try_lock_file(paths: &Paths, profile: &str) -> Result<Option<Profi
 }
 
 /// Takes the lock of `profile`, polling with growing intervals until `wait` has passed.
-pub(crate) fn lock_file(paths: &Paths, profile: &str, wait: Duration) -> Result<ProfileLock> {
+pub(crate) fn lock_file(paths: &Paths, profile: &str, wait: Duration) -> Result<FileLock> {
     match poll_until(wait, || try_lock_file(paths, profile))? {
         Some(lock) => Ok(lock),
         None => Err(file_wait_exceeded(paths, profile, wait)),
@@ -119,62 +96,6 @@ pub(crate) fn lock_file(paths: &Paths, profile: &str, wait: Duration) -> Result<
 pub(crate) fn file_wait_exceeded(paths: &Paths, profile: &str, waited: Duration) -> Error {
     let path = lock_path(paths, profile);
     wait_exceeded(profile, waited, Some(&path), read_holder(&path))
-}
-
-/// Calls `attempt` until it gives `Some`, or `wait` has passed (then `None`). Sleeps between
-/// attempts start at 1 ms and double up to 50 ms, never past the deadline.
-pub(crate) fn poll_until<T, E>(
-    wait: Duration,
-    mut attempt: impl FnMut() -> std::result::Result<Option<T>, E>,
-) -> std::result::Result<Option<T>, E> {
-    let deadline = Instant::now() + wait;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(found) = attempt()? {
-            return Ok(Some(found));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
-/// The error of a lock wait that ran out.
-pub(crate) fn wait_exceeded(
-    profile: &str,
-    wait: Duration,
-    path: Option<&Path>,
-    holder: Option<u32>,
-) -> Error {
-    let by = match holder {
-        Some(pid) => format!("another process (pid {pid})"),
-        None => "another process".to_string(),
-    };
-    let mut hint = format!(
-        "{by} is refreshing profile {profile:?} and has not finished; try again in a moment. \
-         If it is stuck, end it: its lock is released the moment it exits"
-    );
-    if let Some(path) = path {
-        hint.push_str(&format!(
-            " (`fuser -v {}` shows it)",
-            shell_quote(&path.display().to_string())
-        ));
-    }
-    hint.push_str(
-        ". If the provider is only slow, raise `lock_wait` in the profile (by default it covers \
-         the longest refresh the retry policy allows)",
-    );
-    let file = path
-        .map(|p| format!(" (lock file {})", p.display()))
-        .unwrap_or_default();
-    Error::store(format!(
-        "waited {} for the refresh lock of profile {profile:?}{file} held by {by}",
-        crate::human::duration(wait)
-    ))
-    .with_hint(hint)
 }
 
 /// Writes our PID into the lock file we hold (diagnostics only; failures are ignored).
@@ -235,7 +156,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let (_dir, paths) = paths();
         let held = lock_file(&paths, "../evil", Duration::ZERO).unwrap();
-        let path = held.path().unwrap().to_path_buf();
+        let path = held.path().to_path_buf();
         assert_eq!(path.parent().unwrap(), paths.lock_dir());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

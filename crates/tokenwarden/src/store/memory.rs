@@ -1,11 +1,12 @@
 //! [`MemoryStore`]: the [`Store`] semantics in memory, for tests of the session and of anything
 //! built on a store. Versions, compare-and-swap, states and the breaker behave as in the SQLite
-//! store; the profile lock is an in-process lock with the same bounded wait and error.
+//! store; the refresh lock is an in-process lock table ([`MemoryLock`]) with the same bounded
+//! wait and error.
 
-use super::lock::{ProfileLock, wait_exceeded};
+use super::guard::{RefreshGuard, wait_exceeded};
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, Retention, Store, StoredTokens, TokenState,
-    Version, truncate_breaker, truncate_duration_ms, truncate_ms,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
+    TokenState, Version, truncate_breaker, truncate_duration_ms, truncate_ms,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
@@ -37,13 +38,27 @@ struct LockTable {
     released: Condvar,
 }
 
-/// The in-process lock of one profile in a [`MemoryStore`]; released on drop.
-pub(crate) struct MemoryLockGuard {
+/// The refresh lock of one profile in a [`MemoryStore`]; released on drop.
+pub struct MemoryLock {
     table: Arc<LockTable>,
     profile: String,
 }
 
-impl Drop for MemoryLockGuard {
+impl std::fmt::Debug for MemoryLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryLock")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshGuard for MemoryLock {
+    fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+impl Drop for MemoryLock {
     fn drop(&mut self) {
         let mut held = self
             .table
@@ -123,7 +138,7 @@ impl MemoryStore {
         version
     }
 
-    fn try_take(&self, profile: &str) -> Option<ProfileLock> {
+    fn try_take(&self, profile: &str) -> Option<MemoryLock> {
         let mut held = self
             .locks
             .held
@@ -132,15 +147,14 @@ impl MemoryStore {
         self.take_if_free(&mut held, profile)
     }
 
-    fn take_if_free(&self, held: &mut HashSet<String>, profile: &str) -> Option<ProfileLock> {
+    fn take_if_free(&self, held: &mut HashSet<String>, profile: &str) -> Option<MemoryLock> {
         if !held.insert(profile.to_string()) {
             return None;
         }
-        let guard = MemoryLockGuard {
+        Some(MemoryLock {
             table: Arc::clone(&self.locks),
             profile: profile.to_string(),
-        };
-        Some(ProfileLock::from_memory(profile, guard))
+        })
     }
 }
 
@@ -225,7 +239,7 @@ impl Store for MemoryStore {
         profile: &str,
         version: Version,
         new_state: TokenState,
-        last_error: Option<&str>,
+        last_error: Option<&LastError>,
         transient: bool,
     ) -> Result<bool> {
         let now = self.now();
@@ -233,7 +247,7 @@ impl Store for MemoryStore {
         match state.rows.get_mut(profile) {
             Some(row) if row.version == version => {
                 row.state = new_state;
-                row.last_error = last_error.map(str::to_string);
+                row.last_error = last_error.cloned();
                 row.refresh_failure_transient = transient;
                 row.last_refresh_at = Some(now);
                 row.updated_at = now;
@@ -260,14 +274,14 @@ impl Store for MemoryStore {
         &self,
         profile: &str,
         version: Version,
-        last_error: &str,
+        last_error: &LastError,
         maybe_rotated: bool,
     ) -> Result<bool> {
         let now = self.now();
         let mut state = self.state();
         match state.rows.get_mut(profile) {
             Some(row) if row.version == version => {
-                row.last_error = Some(last_error.to_string());
+                row.last_error = Some(last_error.clone());
                 row.refresh_failure_transient = maybe_rotated;
                 row.last_refresh_at = Some(now);
                 row.updated_at = now;
@@ -277,7 +291,8 @@ impl Store for MemoryStore {
         }
     }
 
-    fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock> {
+    /// Waits on a condition variable: a release wakes the waiters at once.
+    fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
         let deadline = Instant::now() + wait;
         let mut held = self
             .locks
@@ -286,7 +301,7 @@ impl Store for MemoryStore {
             .unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(lock) = self.take_if_free(&mut held, profile) {
-                return Ok(lock);
+                return Ok(Box::new(lock));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -301,8 +316,10 @@ impl Store for MemoryStore {
         }
     }
 
-    fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>> {
-        Ok(self.try_take(profile))
+    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>> {
+        Ok(self
+            .try_take(profile)
+            .map(|lock| Box::new(lock) as Box<dyn RefreshGuard>))
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {

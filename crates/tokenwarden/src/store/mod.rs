@@ -1,17 +1,20 @@
-//! The token store: where each profile's tokens, their version and their state live, and the
-//! per-profile lock that serialises refreshes across processes.
+//! The token store: where each profile's tokens, their version and their state live, the
+//! per-profile refresh lock that serialises refreshes across processes, the circuit breakers'
+//! shared state and the token-operation log.
 //!
 //! # Layout
-//! - this file: the [`Store`] trait and the types it speaks ([`Version`], [`TokenState`],
-//!   [`StoredTokens`], [`CasOutcome`]); breaker records are the retry module's
-//!   [`BreakerRecord`], kept through its [`BreakerBackend`] trait.
+//! - this file: the [`Store`] trait, the seam every backend plugs into, and the types it
+//!   speaks ([`Version`], [`TokenState`], [`StoredTokens`], [`LastError`], [`CasOutcome`]);
+//!   breaker records are the retry module's [`BreakerRecord`], kept through its
+//!   [`BreakerBackend`] trait.
+//! - [`guard`]: [`RefreshGuard`], the refresh lock a store hands out, and the bounded wait.
+//! - [`events`]: the token-operation log's records ([`Event`], [`Operation`], [`Outcome`]).
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
-//!   secrets sealed with XChaCha20-Poly1305.
+//!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory, for tests of the session.
 //! - [`crypto`]: key sourcing ([`KeySource`]: `TOKENWARDEN_KEY`, key file) and sealing.
-//! - [`lock`]: [`ProfileLock`], a kernel advisory lock (`flock`) per profile.
-//! - [`events`]: the token-operation log records ([`Event`]).
-//! - `schema`, `perms`, `setaside`: migrations, permission checks, corruption handling.
+//! - [`lock`]: the kernel advisory lock (`flock`) per profile that the SQLite store uses.
+//! - `perms`: private directories and files, and the `chmod` that fixes them.
 //!
 //! # Versions and compare-and-swap
 //! Every write of token values ([`Store::write_if_version`], [`Store::replace`]) gives the profile
@@ -23,30 +26,35 @@
 //! for a token that has since been refreshed is dropped instead of hitting the new token.
 //!
 //! # Locks
-//! [`Store::lock`] takes a lock that other *processes* see. It is not the tool for threads of one
-//! process: the session keeps an in-process mutex per profile and takes the store lock inside it
-//! (with `flock`, two opens of the lock file in one process also exclude each other, so it is
-//! safe, but a thread would poll instead of being woken).
+//! [`Store::lock_profile`] and [`Store::try_lock_profile`] hand out a [`RefreshGuard`] that
+//! other *processes* see (and, for a store shared between machines, other machines): how it
+//! locks is the backend's business (a file lock for SQLite; a database server would hold a lock
+//! on a connection the guard owns). It is not the tool for threads of one process: the session
+//! keeps an in-process mutex per profile and takes the store's lock inside it.
+//!
+//! # A second backend
+//! Everything the session and the token client need goes through [`Store`] (and its
+//! supertrait [`BreakerBackend`]): tokens with compare-and-swap, marks, the refresh lock, the
+//! breaker records shared by every process, the event log. No SQLite or file type appears in
+//! the trait, so a backend shared by a fleet implements the same methods.
 
 pub mod crypto;
 pub mod events;
+pub mod guard;
 pub mod lock;
 pub mod memory;
 mod perms;
-mod row;
-mod schema;
-mod setaside;
 pub mod sqlite;
 
 pub use crypto::{KeySource, StoreKey};
-pub use events::{Event, Retention};
-pub use lock::ProfileLock;
+pub use events::{Event, Operation, Outcome, Retention};
+pub use guard::RefreshGuard;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::retry::{BreakerBackend, BreakerRecord};
 
-use crate::error::{Cause, Result};
+use crate::error::{Cause, Error, Result};
 use crate::token::TokenSet;
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -173,9 +181,9 @@ pub struct StoredTokens {
     pub version: Version,
     /// Valid, rejected, or login required.
     pub state: TokenState,
-    /// The last refresh failure recorded for these tokens, as shown to a person (no secrets).
-    /// Cleared by every write of new token values.
-    pub last_error: Option<String>,
+    /// The last refresh failure recorded for these tokens (no secrets). Cleared by every write
+    /// of new token values.
+    pub last_error: Option<LastError>,
     /// When the last refresh attempt ended: set by a successful [`Store::write_if_version`] over
     /// an existing version and by [`Store::mark_state`]; `None` after a login
     /// ([`Store::replace`], or a write with `expected` = [`Version::NONE`]).
@@ -194,6 +202,43 @@ impl StoredTokens {
     /// True when the state is [`TokenState::Valid`].
     pub fn is_valid_state(&self) -> bool {
         self.state == TokenState::Valid
+    }
+}
+
+/// A refresh failure as a store records it: its cause as data, and what happened in words.
+/// Never the rendered report of an error (its evidence is in the event log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastError {
+    /// The cause, when the error named one. `None` as well for a cause this build does not
+    /// know (stored by a newer tokenwarden).
+    pub cause: Option<Cause>,
+    /// What happened, for a person ([`Error::message`]; no secrets).
+    pub message: String,
+}
+
+impl LastError {
+    /// A failure with `message` and `cause`.
+    pub fn new(message: impl Into<String>, cause: Option<Cause>) -> LastError {
+        LastError {
+            cause,
+            message: message.into(),
+        }
+    }
+
+    /// What a store records of `err`: its cause and its message.
+    pub fn of(err: &Error) -> LastError {
+        LastError::new(err.message(), err.cause())
+    }
+
+    /// The first line of the message: what a one-line summary shows.
+    pub fn headline(&self) -> &str {
+        self.message.lines().next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for LastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -272,14 +317,14 @@ pub trait Store: BreakerBackend + Send + Sync {
 
     /// Records the outcome of a refresh attempt for the tokens of `version` (if it is still the
     /// stored one; true when it was): the new state (a [`TokenState::LoginRequired`] with its
-    /// reason and cause), the error shown to a person (no secrets), whether the failure was
-    /// transient. Sets `last_refresh_at`. Never touches token values.
+    /// reason and cause), the error (no secrets), whether the failure was transient. Sets
+    /// `last_refresh_at`. Never touches token values.
     fn mark_state(
         &self,
         profile: &str,
         version: Version,
         state: TokenState,
-        last_error: Option<&str>,
+        last_error: Option<&LastError>,
         transient: bool,
     ) -> Result<bool>;
 
@@ -290,28 +335,36 @@ pub trait Store: BreakerBackend + Send + Sync {
     fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool>;
 
     /// Records a failed refresh attempt of the tokens of `version` (if it is still the stored
-    /// one; true when it was): the error shown to a person (no secrets), whether the server may
-    /// have rotated the refresh token without the answer arriving (`refresh_failure_transient`),
-    /// and `last_refresh_at`. Leaves the state and the token values as they are.
+    /// one; true when it was): the error (no secrets), whether the server may have rotated the
+    /// refresh token without the answer arriving (`refresh_failure_transient`), and
+    /// `last_refresh_at`. Leaves the state and the token values as they are.
     fn record_refresh_failure(
         &self,
         profile: &str,
         version: Version,
-        last_error: &str,
+        last_error: &LastError,
         maybe_rotated: bool,
     ) -> Result<bool>;
 
-    /// Takes the refresh lock of `profile`, waiting at most `wait`. On timeout: a Store error
-    /// saying how long it waited and for which profile.
-    fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock>;
-
     /// Takes the refresh lock of `profile` if it is free; `None` when another holder has it.
-    fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>>;
+    /// The lock is held until the guard is dropped, and released as well when its holder
+    /// dies (a store must never leave a dead holder's lock behind).
+    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>>;
+
+    /// Takes the refresh lock of `profile`, waiting at most `wait` (blocking the thread). On
+    /// timeout: [`Store::lock_wait_exceeded`]. The default polls [`Store::try_lock_profile`]
+    /// every 1 to 50 ms.
+    fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
+        match guard::poll_until(wait, || self.try_lock_profile(profile))? {
+            Some(held) => Ok(held),
+            None => Err(self.lock_wait_exceeded(profile, wait)),
+        }
+    }
 
     /// The Store error for a wait of `waited` for the refresh lock of `profile` that ran out:
-    /// it names the lock file and its holder when the store knows them, and says what to do.
-    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> crate::error::Error {
-        lock::wait_exceeded(profile, waited, None, None)
+    /// it names the lock and its holder when the store knows them, and says what to do.
+    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> Error {
+        guard::wait_exceeded(profile, waited, None, None)
     }
 
     /// Appends one record to the token-operation log; every [`Retention::prune_every`] records

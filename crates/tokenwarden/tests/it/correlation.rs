@@ -8,8 +8,9 @@ use crate::util;
 use mockauth::{Endpoint, FaultPlan, FaultSpec};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
+use tokenwarden::error::OAuthErrorCode;
 use tokenwarden::session::{Session, SessionOptions};
-use tokenwarden::store::{Event, Store as _};
+use tokenwarden::store::{Event, Operation, Outcome, Store as _};
 use tokenwarden::warden::{ClientGrants, Warden};
 use tokenwarden::{Error, ErrorKind};
 
@@ -61,11 +62,14 @@ async fn session_errors_name_the_operation() {
     assert_eq!(records.len(), 1, "{records:#?}");
     let r = &records[0];
     assert_eq!(
-        (r.operation.as_str(), r.outcome.as_str()),
-        ("refresh", "login_required")
+        (r.operation, r.outcome),
+        (
+            Operation::Refresh,
+            Outcome::Failed(ErrorKind::LoginRequired)
+        )
     );
     assert_eq!(r.status, Some(400));
-    assert_eq!(r.oauth_error.as_deref(), Some("invalid_grant"));
+    assert_eq!(r.oauth_error, Some(OAuthErrorCode::InvalidGrant));
     assert!(
         r.request_id
             .as_deref()
@@ -100,7 +104,7 @@ async fn a_retried_refresh_records_its_attempts_under_one_id() {
     let all = tokenwarden::events::load(w.store().unwrap().as_ref(), UNIX_EPOCH, None).unwrap();
     let ok = all
         .iter()
-        .find(|e| e.operation == "refresh" && e.outcome == "ok")
+        .find(|e| e.operation == Operation::Refresh && e.outcome == Outcome::Ok)
         .unwrap_or_else(|| panic!("{all:#?}"));
     assert_eq!(ok.status, Some(200), "{ok:#?}");
     assert_eq!(ok.attempt, 2, "{ok:#?}");
@@ -114,7 +118,7 @@ async fn a_retried_refresh_records_its_attempts_under_one_id() {
     assert!(
         retried
             .iter()
-            .any(|e| e.outcome == "retried" && e.status == Some(503) && e.attempt == 1),
+            .any(|e| e.outcome == Outcome::Retried && e.status == Some(503) && e.attempt == 1),
         "{retried:#?}"
     );
 }
@@ -141,7 +145,7 @@ async fn a_lock_wait_that_runs_out_names_the_operation() {
             ..SessionOptions::default()
         },
     );
-    let held = store.lock("d", Duration::ZERO).unwrap();
+    let held = store.lock_profile("d", Duration::ZERO).unwrap();
     let e = session.get_token(Duration::ZERO).await.unwrap_err();
     drop(held);
     assert_eq!(e.kind(), ErrorKind::Store, "{}", e.report());
@@ -150,7 +154,7 @@ async fn a_lock_wait_that_runs_out_names_the_operation() {
     assert!(
         records
             .iter()
-            .any(|r| r.operation == "lock_wait" && r.outcome == "timeout"),
+            .any(|r| r.operation == Operation::LockWait && r.outcome == Outcome::Timeout),
         "{records:#?}"
     );
 }
@@ -180,22 +184,22 @@ async fn send_is_one_operation_from_the_first_401_to_the_rejection() {
     assert_eq!(e.kind(), ErrorKind::SessionRejected, "{}", e.report());
     let corr = id_of(&e);
     let records = events_of(&w, &corr);
-    let steps: Vec<(&str, &str, u32)> = records
+    let steps: Vec<(Operation, Outcome, u32)> = records
         .iter()
-        .map(|r| (r.operation.as_str(), r.outcome.as_str(), r.attempt))
+        .map(|r| (r.operation, r.outcome, r.attempt))
         .collect();
     assert_eq!(
         steps,
         [
-            ("resource", "unauthorized", 1),
-            ("invalidate", "ok", 1),
-            ("refresh", "ok", 1),
-            ("resource", "unauthorized", 2),
+            (Operation::Resource, Outcome::Unauthorized, 1),
+            (Operation::Invalidate, Outcome::Ok, 1),
+            (Operation::Refresh, Outcome::Ok, 1),
+            (Operation::Resource, Outcome::Unauthorized, 2),
         ],
         "{records:#?}"
     );
     for r in &records {
-        if r.operation != "invalidate" {
+        if r.operation != Operation::Invalidate {
             assert!(r.status.is_some(), "{r:#?}");
             assert!(r.request_id.is_some(), "{r:#?}");
         }

@@ -264,7 +264,12 @@ async fn the_event_log_is_bounded() {
     for (at, n) in [(old, 3), (now, 5)] {
         for _ in 0..n {
             store
-                .append_event(&tokenwarden::store::Event::new(at, "d", "refresh", "ok"))
+                .append_event(&tokenwarden::store::Event::new(
+                    at,
+                    "d",
+                    tokenwarden::store::Operation::Refresh,
+                    tokenwarden::store::Outcome::Ok,
+                ))
                 .unwrap();
         }
     }

@@ -5,8 +5,9 @@ use crate::diagnose::{Home, assert_check, doctor, login};
 use crate::util;
 use mockauth::{Endpoint, FaultBody, FaultPlan, FaultSpec};
 use std::time::{Duration, SystemTime};
+use tokenwarden::ErrorKind;
 use tokenwarden::diagnose::{self, Options, Report, Status};
-use tokenwarden::store::{Event, Store as _};
+use tokenwarden::store::{Event, Operation, Outcome, Store as _};
 use tokenwarden::warden::Warden;
 
 fn on(endpoint: Endpoint, spec: FaultSpec) -> FaultPlan {
@@ -379,11 +380,11 @@ async fn a_high_5xx_rate_warns() {
         let mut e = Event::new(
             now,
             "d",
-            "refresh",
+            Operation::Refresh,
             if status.is_some() {
-                "provider_unavailable"
+                Outcome::Failed(ErrorKind::ProviderUnavailable)
             } else {
-                "ok"
+                Outcome::Ok
             },
         );
         e.status = status;
@@ -391,8 +392,7 @@ async fn a_high_5xx_rate_warns() {
     }
     let r = doctor(&w, false).await;
     assert_check(&r, "failure_rate", Status::Warn, &["2 of 4", "50%", "20%"]);
-    let warnings =
-        tokenwarden::events::failure_rate_warnings(store.as_ref(), w.config(), SystemTime::now());
+    let warnings = w.failure_rate_warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
 
@@ -719,8 +719,8 @@ async fn an_index_that_disagrees_with_its_table_fails_store_integrity() {
                 .append_event(&Event::new(
                     SystemTime::now() - Duration::from_secs(i),
                     "d",
-                    "refresh",
-                    "ok",
+                    Operation::Refresh,
+                    Outcome::Ok,
                 ))
                 .unwrap();
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokenwarden::TokenClient;
 use tokenwarden::clock::SystemClock;
 use tokenwarden::session::{Session, SessionOptions};
-use tokenwarden::store::{Event, Retention, SqliteStore, Store as _};
+use tokenwarden::store::{Event, Operation, Outcome, Retention, SqliteStore, Store as _};
 use tokenwarden::warden::ClientGrants;
 
 #[tokio::test]
@@ -31,7 +31,7 @@ async fn a_refreshing_session_keeps_the_log_bounded() {
     let old = SystemTime::now() - Duration::from_secs(2 * 3600);
     for p in ["test", "other"] {
         store
-            .append_event(&Event::new(old, p, "refresh", "ok"))
+            .append_event(&Event::new(old, p, Operation::Refresh, Outcome::Ok))
             .unwrap();
     }
 
@@ -69,16 +69,17 @@ async fn a_refreshing_session_keeps_the_log_bounded() {
     );
     assert!(left.iter().all(|e| e.at > old), "{left:#?}");
     assert!(
-        left.iter().all(
-            |e| ["refresh", "invalidate"].contains(&e.operation.as_str()) && e.outcome == "ok"
-        ),
+        left.iter().all(|e| {
+            [Operation::Refresh, Operation::Invalidate].contains(&e.operation)
+                && e.outcome == Outcome::Ok
+        }),
         "{left:#?}"
     );
     // The last refresh is among them, with its evidence.
     let last = left
         .iter()
         .rev()
-        .find(|e| e.operation == "refresh")
+        .find(|e| e.operation == Operation::Refresh)
         .unwrap();
     assert_eq!(last.status, Some(200), "{last:#?}");
     assert!(last.correlation_id.is_some(), "{last:#?}");
@@ -91,7 +92,12 @@ async fn load_returns_the_newest_records_of_the_profile() {
     let t0 = SystemTime::now() - Duration::from_secs(600);
     for i in 0..30u64 {
         let p = if i % 3 == 0 { "p" } else { "q" };
-        let mut e = Event::new(t0 + Duration::from_secs(i), p, "refresh", "ok");
+        let mut e = Event::new(
+            t0 + Duration::from_secs(i),
+            p,
+            Operation::Refresh,
+            Outcome::Ok,
+        );
         e.attempt = u32::try_from(i).unwrap();
         store.append_event(&e).unwrap();
     }

@@ -11,7 +11,7 @@ use tokenwarden::error::{Cause, Delivery, HttpEvidence, OAuthError, OAuthErrorCo
 use tokenwarden::http::{Exchange, Exchanged};
 use tokenwarden::secret::{AccessToken, RefreshToken};
 use tokenwarden::session::{BoxFuture, Effort, Grants, Session, SessionOptions};
-use tokenwarden::store::{MemoryStore, Store, StoredTokens, TokenState};
+use tokenwarden::store::{LastError, MemoryStore, RefreshGuard, Store, StoredTokens, TokenState};
 use tokenwarden::token::TokenSet;
 use tokenwarden::{Error, ErrorKind, Result};
 
@@ -287,7 +287,7 @@ async fn long_tokens_refresh_skew_before_expiry_and_min_ttl_counts() {
 fn short_wait_while_locked(
     f: &Fixture,
     grants: &Arc<Scripted>,
-) -> (Session, tokenwarden::store::ProfileLock) {
+) -> (Session, Box<dyn RefreshGuard>) {
     let s = f.session_with(
         grants,
         SessionOptions {
@@ -297,7 +297,7 @@ fn short_wait_while_locked(
     );
     let held = f
         .store
-        .lock(PROFILE, Duration::ZERO)
+        .lock_profile(PROFILE, Duration::ZERO)
         .expect("another process refreshes");
     (s, held)
 }
@@ -382,7 +382,7 @@ async fn degraded_mode_serves_the_valid_token_and_stops_at_expiry() {
     );
     let st = f.stored();
     assert!(st.refresh_failure_transient);
-    assert!(st.last_error.as_deref().is_some_and(|e| e.contains("503")));
+    assert!(st.last_error.is_some_and(|e| e.message.contains("503")));
     assert_eq!(
         st.state,
         TokenState::Valid,
@@ -661,7 +661,13 @@ async fn a_stored_mark_is_reported_with_its_stored_cause() {
         };
         assert!(
             f.store
-                .mark_state(PROFILE, v, mark, last_error, flag)
+                .mark_state(
+                    PROFILE,
+                    v,
+                    mark,
+                    last_error.map(|e| LastError::new(e, None)).as_ref(),
+                    flag
+                )
                 .unwrap()
         );
         let s = f.session(&grants);
@@ -784,10 +790,7 @@ fn the_default_lock_wait_outlasts_the_longest_refresh() {
         wait > policy.worst_case(timeout),
         "{wait:?} is shorter than one refresh's worst case"
     );
-    assert_eq!(
-        wait,
-        tokenwarden::session::default_lock_wait(&policy, timeout)
-    );
+    assert_eq!(wait, policy.default_lock_wait(timeout));
     let mut profile = tokenwarden::config::Profile::new("p", "cli");
     profile.retry.max_attempts = 1;
     profile.retry.max_retry_after = Duration::ZERO;
@@ -888,8 +891,7 @@ async fn an_error_before_sending_leaves_no_in_flight_mark_and_revocation_stays_r
     assert!(!st.refresh_failure_transient, "nothing was sent");
     assert!(
         st.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("no client secret"))
+            .is_some_and(|e| e.message.contains("no client secret"))
     );
     // The grant itself fails before sending (a client without `prepare`): no mark either.
     let e = s.get_token(Duration::ZERO).await.expect_err("no secret");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokenwarden::Result;
 use tokenwarden::session::Session;
 use tokenwarden::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, MemoryStore, ProfileLock, Store,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, MemoryStore, RefreshGuard, Store,
     StoredTokens, TokenState, Version,
 };
 use tokenwarden::token::TokenSet;
@@ -106,7 +106,7 @@ impl Store for HookStore {
         profile: &str,
         version: Version,
         state: TokenState,
-        last_error: Option<&str>,
+        last_error: Option<&LastError>,
         transient: bool,
     ) -> Result<bool> {
         self.inner
@@ -121,19 +121,19 @@ impl Store for HookStore {
         &self,
         profile: &str,
         version: Version,
-        last_error: &str,
+        last_error: &LastError,
         maybe_rotated: bool,
     ) -> Result<bool> {
         self.inner
             .record_refresh_failure(profile, version, last_error, maybe_rotated)
     }
 
-    fn lock(&self, profile: &str, wait: Duration) -> Result<ProfileLock> {
-        self.inner.lock(profile, wait)
+    fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
+        self.inner.lock_profile(profile, wait)
     }
 
-    fn try_lock(&self, profile: &str) -> Result<Option<ProfileLock>> {
-        self.inner.try_lock(profile)
+    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>> {
+        self.inner.try_lock_profile(profile)
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {
@@ -227,7 +227,7 @@ async fn a_rejection_before_the_in_flight_mark_is_not_undone() {
         "neither the in-flight mark nor the failure record may undo the rejection"
     );
     assert!(st.refresh_failure_transient);
-    assert!(st.last_error.is_some_and(|e| e.contains("503")));
+    assert!(st.last_error.is_some_and(|e| e.message.contains("503")));
 }
 
 #[tokio::test]

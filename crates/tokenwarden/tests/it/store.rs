@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokenwarden::ErrorKind;
 use tokenwarden::clock::ManualClock;
-use tokenwarden::error::Cause;
+use tokenwarden::error::{Cause, OAuthErrorCode};
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::{AccessToken, IdToken, RefreshToken};
 use tokenwarden::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, KeySource, MemoryStore, Retention,
-    SqliteStore, Store, StoreKey, TokenState, Version,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, KeySource, LastError, MemoryStore, Operation,
+    Outcome, Retention, SqliteStore, Store, StoreKey, TokenState, Version,
 };
 use tokenwarden::token::{TokenSet, from_unix_millis};
 
@@ -157,8 +157,14 @@ fn marks_apply_only_to_the_version_seen(s: &dyn Store, clock: &ManualClock) {
     assert!(!s.mark_rejected("p", v1).unwrap());
     assert!(!s.mark_rejected("absent", v2).unwrap());
     assert!(
-        !s.mark_state("p", v1, TokenState::Rejected, Some("old"), true)
-            .unwrap()
+        !s.mark_state(
+            "p",
+            v1,
+            TokenState::Rejected,
+            Some(&LastError::new("old", None)),
+            true
+        )
+        .unwrap()
     );
     assert_eq!(s.read("p").unwrap().unwrap().state, TokenState::Valid);
 
@@ -174,13 +180,14 @@ fn marks_apply_only_to_the_version_seen(s: &dyn Store, clock: &ManualClock) {
         cause: Some(Cause::RefreshTokenRevoked),
     };
     clock.advance(Duration::from_secs(5));
+    let error = LastError::new("HTTP 400 invalid_grant", Some(Cause::RefreshTokenRevoked));
     assert!(
-        s.mark_state("p", v2, login.clone(), Some("HTTP 400 invalid_grant"), true)
+        s.mark_state("p", v2, login.clone(), Some(&error), true)
             .unwrap()
     );
     let r = s.read("p").unwrap().unwrap();
     assert_eq!(r.state, login);
-    assert_eq!(r.last_error.as_deref(), Some("HTTP 400 invalid_grant"));
+    assert_eq!(r.last_error, Some(error));
     assert!(r.refresh_failure_transient);
     assert_eq!(r.last_refresh_at, Some(t0() + Duration::from_secs(10)));
     // The credentials are kept, the version unchanged.
@@ -193,8 +200,14 @@ fn marks_apply_only_to_the_version_seen(s: &dyn Store, clock: &ManualClock) {
 fn a_write_resets_the_state(s: &dyn Store, clock: &ManualClock) {
     let v1 = s.replace("p", &tokens("1")).unwrap();
     assert!(
-        s.mark_state("p", v1, TokenState::Rejected, Some("503"), true)
-            .unwrap()
+        s.mark_state(
+            "p",
+            v1,
+            TokenState::Rejected,
+            Some(&LastError::new("503", None)),
+            true
+        )
+        .unwrap()
     );
     clock.advance(Duration::from_secs(1));
     let v2 = s
@@ -263,8 +276,14 @@ fn login_required_causes_round_trip(s: &dyn Store, _: &ManualClock) {
             cause,
         };
         assert!(
-            s.mark_state("p", v, mark.clone(), Some("revoked"), false)
-                .unwrap()
+            s.mark_state(
+                "p",
+                v,
+                mark.clone(),
+                Some(&LastError::new("revoked", cause)),
+                false
+            )
+            .unwrap()
         );
         let r = s.read("p").unwrap().unwrap();
         assert_eq!(r.state, mark);
@@ -325,16 +344,37 @@ fn breaker_records_round_trip(s: &dyn Store, _: &ManualClock) {
 }
 
 fn events_round_trip(s: &dyn Store, _: &ManualClock) {
-    let mut e1 = Event::new(t0(), "p", "refresh", "transient");
+    let mut e1 = Event::new(
+        t0(),
+        "p",
+        Operation::Refresh,
+        Outcome::Failed(ErrorKind::ProviderUnavailable),
+    );
     e1.status = Some(503);
     e1.request_id = Some("req-1".into());
     e1.correlation_id = Some("tw-1".into());
     e1.duration = Some(Duration::from_millis(250));
     e1.attempt = 2;
-    let mut e2 = Event::new(t0() + Duration::from_secs(1), "p", "refresh", "ok");
+    e1.oauth_error = Some(OAuthErrorCode::TemporarilyUnavailable);
+    let mut e2 = Event::new(
+        t0() + Duration::from_secs(1),
+        "p",
+        Operation::Refresh,
+        Outcome::Ok,
+    );
     e2.oauth_error = None;
-    let old = Event::new(t0() - Duration::from_secs(1), "p", "login", "ok");
-    let other = Event::new(t0() + Duration::from_secs(2), "q", "refresh", "ok");
+    let old = Event::new(
+        t0() - Duration::from_secs(1),
+        "p",
+        Operation::Login,
+        Outcome::Ok,
+    );
+    let other = Event::new(
+        t0() + Duration::from_secs(2),
+        "q",
+        Operation::Refresh,
+        Outcome::Ok,
+    );
     for e in [&old, &e1, &e2, &other] {
         s.append_event(e).unwrap();
     }
@@ -353,13 +393,23 @@ fn events_round_trip(s: &dyn Store, _: &ManualClock) {
 /// Retention applied by the store itself while records are appended (no reopening).
 fn retention_applies_while_appending(s: &dyn Store) {
     let two_hours_ago = t0() - Duration::from_secs(2 * 3600);
-    for i in 0..2 {
-        s.append_event(&Event::new(two_hours_ago, "p", "old", format!("{i}")))
-            .unwrap();
+    for _ in 0..2 {
+        s.append_event(&Event::new(
+            two_hours_ago,
+            "p",
+            Operation::Login,
+            Outcome::Ok,
+        ))
+        .unwrap();
     }
     let mut newest = Vec::new();
     for i in 0..10u64 {
-        let e = Event::new(t0() + Duration::from_secs(i), "p", "refresh", "ok");
+        let e = Event::new(
+            t0() + Duration::from_secs(i),
+            "p",
+            Operation::Refresh,
+            Outcome::Ok,
+        );
         s.append_event(&e).unwrap();
         newest.push(e);
     }
@@ -388,11 +438,11 @@ fn retention_applies_while_appending_to_sqlite() {
 }
 
 fn locks_exclude_and_wait_boundedly(s: &dyn Store, _: &ManualClock) {
-    let held = s.try_lock("p").unwrap().expect("free");
+    let held = s.try_lock_profile("p").unwrap().expect("free");
     assert_eq!(held.profile(), "p");
-    assert!(s.try_lock("p").unwrap().is_none());
-    assert!(s.try_lock("q").unwrap().is_some());
-    let err = s.lock("p", Duration::from_millis(30)).unwrap_err();
+    assert!(s.try_lock_profile("p").unwrap().is_none());
+    assert!(s.try_lock_profile("q").unwrap().is_some());
+    let err = s.lock_profile("p", Duration::from_millis(30)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
     assert!(
         err.message()
@@ -403,10 +453,10 @@ fn locks_exclude_and_wait_boundedly(s: &dyn Store, _: &ManualClock) {
     );
     assert!(err.hint().is_some());
     drop(held);
-    let again = s.lock("p", Duration::from_secs(5)).unwrap();
+    let again = s.lock_profile("p", Duration::from_secs(5)).unwrap();
     // A waiter is let in when the holder lets go (another thread here).
     std::thread::scope(|scope| {
-        let waiter = scope.spawn(|| s.lock("p", Duration::from_secs(30)).map(|_| ()));
+        let waiter = scope.spawn(|| s.lock_profile("p", Duration::from_secs(30)).map(|_| ()));
         drop(again);
         waiter.join().expect("waiter").expect("lock after release");
     });

@@ -33,7 +33,7 @@ fn child() {
     let store = open(&paths);
     match role.as_str() {
         "hold-lock" => {
-            let _lock = store.lock("p", DEADLINE).expect("lock");
+            let _lock = store.lock_profile("p", DEADLINE).expect("lock");
             say("READY");
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
@@ -134,9 +134,11 @@ fn a_lock_held_by_another_process_blocks_and_dies_with_it() {
     let mut holder = Helper::spawn("hold-lock", &paths);
     holder.read_until("READY");
 
-    assert!(store.try_lock("p").unwrap().is_none());
-    assert!(store.try_lock("other").unwrap().is_some());
-    let err = store.lock("p", Duration::from_millis(100)).unwrap_err();
+    assert!(store.try_lock_profile("p").unwrap().is_none());
+    assert!(store.try_lock_profile("other").unwrap().is_some());
+    let err = store
+        .lock_profile("p", Duration::from_millis(100))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
     let pid = holder.child.id();
     let file = paths.lock_dir().join("p.lock");
@@ -150,7 +152,7 @@ fn a_lock_held_by_another_process_blocks_and_dies_with_it() {
 
     // kill -9: the kernel releases the lock as the process dies, no stale lock left behind.
     holder.kill();
-    let lock = store.try_lock("p").unwrap();
+    let lock = store.try_lock_profile("p").unwrap();
     assert!(
         lock.is_some(),
         "the lock was not released when its holder was killed"
@@ -164,7 +166,7 @@ fn a_waiter_gets_the_lock_when_the_holder_is_killed() {
     let mut holder = Helper::spawn("hold-lock", &paths);
     holder.read_until("READY");
     std::thread::scope(|scope| {
-        let waiter = scope.spawn(|| store.lock("p", DEADLINE).map(|_| ()));
+        let waiter = scope.spawn(|| store.lock_profile("p", DEADLINE).map(|_| ()));
         holder.kill();
         waiter
             .join()

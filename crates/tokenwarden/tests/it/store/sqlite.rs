@@ -14,7 +14,7 @@ use tokenwarden::error::Cause;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::SecretString;
 use tokenwarden::store::{
-    CasOutcome, KeySource, SqliteStore, Store, StoreKey, TokenState, Version,
+    CasOutcome, KeySource, LastError, SqliteStore, Store, StoreKey, TokenState, Version,
 };
 
 fn mode(path: &Path) -> u32 {
@@ -83,7 +83,7 @@ fn files_are_created_private_whatever_the_umask() {
     let (_dir, paths) = temp_paths();
     let store = SqliteStore::open(&paths, KeySource::KeyFile).unwrap();
     store.replace("p", &tokens("1")).unwrap();
-    let _lock = store.try_lock("p").unwrap().unwrap();
+    let _lock = store.try_lock_profile("p").unwrap().unwrap();
     assert_eq!(mode(&paths.data_dir), 0o700);
     assert_eq!(mode(&paths.lock_dir()), 0o700);
     assert_eq!(mode(&paths.key_file()), 0o600);
@@ -388,7 +388,7 @@ fn user_version(paths: &Paths) -> i64 {
 }
 
 #[test]
-fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
+fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
     let (_dir, paths) = temp_paths();
     let current = {
         let store = open(&paths);
@@ -404,7 +404,7 @@ fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
                     "gone",
                     v,
                     mark,
-                    Some("the provider revoked the session"),
+                    Some(&LastError::new("the provider revoked the session", None)),
                     false
                 )
                 .unwrap()
@@ -412,12 +412,14 @@ fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
         user_version(&paths)
     };
     assert_eq!(current, 4);
-    // What tokenwarden at schema 2 left: the tokens table without the cause column, the event
-    // log without the delivery column.
+    // What tokenwarden at schema 2 left: the tokens table without the cause columns, the
+    // event log without the delivery column.
     {
         let conn = Connection::open(paths.database()).unwrap();
         conn.execute_batch(
-            "ALTER TABLE tokens DROP COLUMN state_cause; ALTER TABLE events DROP COLUMN delivery",
+            "ALTER TABLE tokens DROP COLUMN state_cause; \
+             ALTER TABLE tokens DROP COLUMN last_error_cause; \
+             ALTER TABLE events DROP COLUMN delivery;",
         )
         .unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
@@ -427,16 +429,18 @@ fn a_schema_2_database_opens_and_its_marks_read_with_no_cause() {
     assert_eq!(store.read("p").unwrap().unwrap().tokens, tokens("1"));
     let gone = store.read("gone").unwrap().unwrap();
     assert_eq!(gone.tokens, tokens("gone"));
+    // The provider's `invalid_grant`, with no in-flight flag: what the session calls a
+    // revoked refresh token for such a mark.
     assert_eq!(
         gone.state,
         TokenState::LoginRequired {
             reason: "invalid_grant: token revoked".into(),
-            cause: None,
+            cause: Some(Cause::RefreshTokenRevoked),
         }
     );
     assert_eq!(
-        gone.last_error.as_deref(),
-        Some("the provider revoked the session")
+        gone.last_error,
+        Some(LastError::new("the provider revoked the session", None))
     );
     // The migrated store keeps the causes of new marks.
     let lost = TokenState::LoginRequired {

@@ -1,13 +1,16 @@
 //! Rows of the SQLite store: token rows sealed and opened, breaker and event rows mapped.
 //!
 //! Times are stored as Unix milliseconds. Token secrets are stored only sealed
-//! ([`super::crypto`]); everything else in a row is plain, and the fields that describe the
+//! ([`crate::store::crypto`]); everything else in a row is plain, and the fields that describe the
 //! token values are bound into the seal's associated data, so changing them is detected.
 
-use super::crypto::{OpenError, Sealer, token_aad};
-use super::{BreakerRecord, Event, StoredTokens, TokenState, Version};
-use crate::error::{Delivery, Error};
+use crate::error::{Cause, Delivery, Error, OAuthErrorCode};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::store::crypto::{OpenError, Sealer, token_aad};
+use crate::store::{
+    BreakerRecord, Event, LastError, Operation, Outcome, Retention, StoredTokens, TokenState,
+    Version,
+};
 use crate::token::{TokenSet, from_unix_millis, to_unix_millis};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 use std::time::{Duration, SystemTime};
@@ -15,8 +18,8 @@ use std::time::{Duration, SystemTime};
 /// The columns read by [`RawRow::from_row`], in order.
 pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_token, id_token, \
      token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, issuer, \
-     state, state_reason, state_cause, last_error, last_refresh_at, refresh_failure_transient, \
-     updated_at";
+     state, state_reason, state_cause, last_error, last_error_cause, last_refresh_at, \
+     refresh_failure_transient, updated_at";
 
 /// A token row as stored, before opening.
 pub(crate) struct RawRow {
@@ -36,6 +39,7 @@ pub(crate) struct RawRow {
     state_reason: Option<String>,
     state_cause: Option<String>,
     last_error: Option<String>,
+    last_error_cause: Option<String>,
     last_refresh_at: Option<i64>,
     transient: i64,
     updated_at: i64,
@@ -61,9 +65,10 @@ impl RawRow {
             state_reason: r.get(13)?,
             state_cause: r.get(14)?,
             last_error: r.get(15)?,
-            last_refresh_at: r.get(16)?,
-            transient: r.get(17)?,
-            updated_at: r.get(18)?,
+            last_error_cause: r.get(16)?,
+            last_refresh_at: r.get(17)?,
+            transient: r.get(18)?,
+            updated_at: r.get(19)?,
         })
     }
 }
@@ -168,7 +173,11 @@ pub(crate) fn decode(raw: RawRow, sealer: &Sealer) -> std::result::Result<Stored
         version: Version::from_raw(raw.version),
         tokens,
         state,
-        last_error: raw.last_error,
+        last_error: raw.last_error.map(|message| LastError {
+            // A cause this build does not know reads as none (a newer tokenwarden may know more).
+            cause: raw.last_error_cause.as_deref().and_then(Cause::parse),
+            message,
+        }),
         last_refresh_at: raw.last_refresh_at.map(from_unix_millis),
         refresh_failure_transient: raw.transient != 0,
         updated_at: from_unix_millis(raw.updated_at),
@@ -260,7 +269,8 @@ pub(crate) fn put(
     let scopes = serde_json::Value::from(tokens.scopes.clone()).to_string();
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, NULL, ?13, 0, ?14)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, NULL, NULL, ?13, 0, \
+         ?14)"
     ))?
     .execute(params![
         profile,
@@ -330,7 +340,7 @@ fn duration_ms(d: Duration) -> i64 {
 pub(crate) fn append_event(
     conn: &Connection,
     e: &Event,
-    retention: &super::Retention,
+    retention: &Retention,
 ) -> rusqlite::Result<()> {
     insert_event(conn, e)?;
     let id = u64::try_from(conn.last_insert_rowid()).unwrap_or(0);
@@ -349,10 +359,10 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
     .execute(params![
         to_unix_millis(e.at),
         e.profile,
-        e.operation,
-        e.outcome,
+        e.operation.as_str(),
+        e.outcome.as_str(),
         e.status,
-        e.oauth_error,
+        e.oauth_error.as_ref().map(OAuthErrorCode::as_str),
         e.request_id,
         e.correlation_id,
         e.duration.map(duration_ms),
@@ -397,10 +407,12 @@ pub(crate) fn recent_events(
         Ok(Event {
             at: from_unix_millis(r.get(0)?),
             profile: r.get(1)?,
-            operation: r.get(2)?,
-            outcome: r.get(3)?,
+            operation: named(r, 2, Operation::parse)?,
+            outcome: named(r, 3, Outcome::parse)?,
             status: r.get(4)?,
-            oauth_error: r.get(5)?,
+            oauth_error: r
+                .get::<_, Option<String>>(5)?
+                .map(|code| OAuthErrorCode::parse(&code)),
             request_id: r.get(6)?,
             correlation_id: r.get(7)?,
             duration: r
@@ -415,4 +427,17 @@ pub(crate) fn recent_events(
         })
     })?;
     rows.collect()
+}
+
+/// Column `index` of `r`, a stored name, parsed with `parse`. The schema admits only the names
+/// this build knows (a `CHECK`), so an unknown one is a damaged row: a conversion error.
+fn named<T>(r: &Row<'_>, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let name: String = r.get(index)?;
+    parse(&name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown name {name:?} in the event log").into(),
+        )
+    })
 }

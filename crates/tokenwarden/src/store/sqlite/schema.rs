@@ -75,11 +75,55 @@ const V3: &str = "
 ALTER TABLE tokens ADD COLUMN state_cause TEXT;
 ";
 
-/// Migration 4: whether a failed exchange's request reached the server
-/// ([`crate::error::Delivery::as_str`]; NULL for successes, operations without an exchange, and
-/// the records written before it existed).
+/// Migration 4: typed records.
+///
+/// - The event log admits only the stable names of [`crate::store::Operation`] and
+///   [`crate::store::Outcome`] (a `CHECK`; a new name needs a new migration). Older builds
+///   wrote only these names; a row with any other (written by hand) is dropped on the way, as
+///   `INSERT OR IGNORE` skips the rows a `CHECK` refuses. Row ids are kept.
+/// - A failed exchange's record says whether its request reached the server (`delivery`,
+///   [`crate::error::Delivery::as_str`]; NULL for successes, operations without an exchange,
+///   and the records written before it existed).
+/// - The last refresh error is a message and a cause ([`crate::error::Cause::as_str`], NULL
+///   when none was named). Older builds stored a rendered report (`error: <message>` and lines
+///   of evidence): its message is kept, the evidence is in the event log.
+/// - A login-required mark made before causes were stored (migration 3) whose reason is the
+///   provider's `invalid_grant` gets the cause the session names for such marks: a possibly
+///   lost rotation when the in-flight flag is set, else a revoked refresh token.
 const V4: &str = "
-ALTER TABLE events ADD COLUMN delivery TEXT;
+CREATE TABLE events_v4 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    operation TEXT NOT NULL CHECK (operation IN ('login', 'code_exchange', 'refresh',
+        'client_credentials', 'device_authorization', 'device_poll', 'revocation', 'invalidate',
+        'resource', 'lock_wait', 'logout')),
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'ok_superseded', 'stale', 'unauthorized',
+        'timeout', 'retried', 'usage', 'config', 'login_required', 'provider_unavailable',
+        'session_rejected', 'store', 'protocol', 'other')),
+    status INTEGER,
+    oauth_error TEXT,
+    request_id TEXT,
+    correlation_id TEXT,
+    duration_ms INTEGER,
+    attempt INTEGER NOT NULL,
+    delivery TEXT CHECK (delivery IN ('not_sent', 'maybe_processed', 'answered'))
+) STRICT;
+INSERT OR IGNORE INTO events_v4 (id, at, profile, operation, outcome, status, oauth_error,
+    request_id, correlation_id, duration_ms, attempt)
+    SELECT id, at, profile, operation, outcome, status, oauth_error, request_id, correlation_id,
+    duration_ms, attempt FROM events ORDER BY id;
+DROP TABLE events;
+ALTER TABLE events_v4 RENAME TO events;
+CREATE INDEX events_at ON events (at);
+ALTER TABLE tokens ADD COLUMN last_error_cause TEXT;
+UPDATE tokens SET last_error = substr(last_error, 8, CASE WHEN instr(last_error, char(10)) > 0
+    THEN instr(last_error, char(10)) - 8 ELSE length(last_error) END)
+    WHERE substr(last_error, 1, 7) = 'error: ';
+UPDATE tokens SET state_cause = CASE WHEN refresh_failure_transient != 0
+    THEN 'possibly_lost_rotation' ELSE 'refresh_token_revoked' END
+    WHERE state = 'login_required' AND state_cause IS NULL
+    AND substr(state_reason, 1, 13) = 'invalid_grant';
 ";
 
 /// Every migration, in order. `user_version` = how many have been applied.
@@ -183,13 +227,17 @@ pub(crate) fn migrate(
 
 #[cfg(test)]
 mod tests {
+    use super::super::row;
     use super::*;
     use crate::error::Cause;
+    use crate::error::{ErrorKind, OAuthErrorCode};
     use crate::paths::Paths;
     use crate::secret::{AccessToken, RefreshToken};
     use crate::store::crypto::Sealer;
     use crate::store::perms::{create_private_file, ensure_private_dir};
-    use crate::store::{Event, KeySource, SqliteStore, Store, StoreKey, TokenState, row};
+    use crate::store::{
+        Event, KeySource, LastError, Operation, Outcome, SqliteStore, Store, StoreKey, TokenState,
+    };
     use crate::token::{TokenSet, from_unix_millis};
 
     #[test]
@@ -217,7 +265,36 @@ mod tests {
         }
     }
 
-    /// The token columns of schemas 1 and 2: all an older tokenwarden wrote.
+    #[test]
+    fn the_log_admits_every_name_this_build_writes_and_no_other() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, |_| Ok(())).unwrap();
+        let at = from_unix_millis(1_700_000_000_000);
+        let mut written = Vec::new();
+        for op in Operation::ALL {
+            written.push(Event::new(at, "p", op, Outcome::Ok));
+        }
+        for outcome in Outcome::ALL {
+            let mut e = Event::new(at, "p", Operation::Refresh, outcome);
+            e.oauth_error = Some(OAuthErrorCode::parse("a_code_from_elsewhere"));
+            written.push(e);
+        }
+        let keep = crate::store::Retention::default();
+        for e in &written {
+            row::append_event(&conn, e, &keep).unwrap();
+        }
+        let read = row::recent_events(&conn, at, None, written.len()).unwrap();
+        assert_eq!(read, written);
+        let refused = conn.execute(
+            "INSERT INTO events (at, profile, operation, outcome, attempt) \
+             VALUES (0, 'p', 'refresh', 'made_up', 1)",
+            [],
+        );
+        assert!(refused.is_err(), "an unknown outcome is refused");
+    }
+
+    /// The token columns of schemas 1 to 3 but the cause column (schema 3's): all an older
+    /// tokenwarden wrote.
     const OLD_TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_token, id_token, \
          token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, issuer, \
          state, state_reason, last_error, last_refresh_at, refresh_failure_transient, updated_at";
@@ -238,10 +315,11 @@ mod tests {
     }
 
     /// What an older tokenwarden (schema `version`) left behind in `paths`: its tables, made by
-    /// its own migrations, holding profile `p` (valid) and profile `gone` (marked
-    /// login-required, with a reason and the in-flight flag, as those builds marked it). The
-    /// rows are sealed by this build in a scratch database at the current schema, then copied
-    /// column by column into the columns the old schema has.
+    /// its own migrations, holding profile `p` (valid, its last refresh failed: the error as
+    /// those builds rendered it) and profile `gone` (marked login-required, with a reason and
+    /// the in-flight flag, as those builds marked it); from schema 2, two log records and one
+    /// with a name no build wrote. The rows are sealed by this build in a scratch database at
+    /// the current schema, then copied column by column into the columns the old schema has.
     fn old_database(paths: &Paths, version: i64, tokens: &TokenSet, now: SystemTime) {
         let sealer = Sealer::new(&StoreKey::from_bytes([9; 32]));
         let scratch = paths.data_dir.join("scratch.db");
@@ -261,6 +339,14 @@ mod tests {
                 [],
             )
             .unwrap();
+            tx.execute(
+                "UPDATE tokens SET last_error = ?1 WHERE profile = 'p'",
+                [
+                    "error: the token endpoint answered 503 Service Unavailable\n  \
+                  http status: 503\n  hint: try again later",
+                ],
+            )
+            .unwrap();
             tx.commit().unwrap();
         }
         drop(create_private_file(&paths.database()).unwrap());
@@ -276,6 +362,16 @@ mod tests {
              DETACH DATABASE scratch;"
         ))
         .unwrap();
+        if version >= 2 {
+            conn.execute_batch(
+                "INSERT INTO events (at, profile, operation, outcome, status, oauth_error, \
+                 attempt) VALUES \
+                 (1700000000000, 'p', 'refresh', 'provider_unavailable', 503, NULL, 2), \
+                 (1700000001000, 'gone', 'refresh', 'login_required', 400, 'invalid_grant', 1), \
+                 (1700000002000, 'p', 'made_up', 'ok', NULL, NULL, 1);",
+            )
+            .unwrap();
+        }
         assert_eq!(user_version(&conn).unwrap(), version);
         drop(conn);
         std::fs::remove_file(&scratch).unwrap();
@@ -297,23 +393,57 @@ mod tests {
             let read = store.read("p").unwrap().unwrap();
             assert_eq!(read.tokens, tokens, "schema {version}");
             assert_eq!(read.state, TokenState::Valid);
-            // A mark made before causes were stored reads back with its reason and no cause.
+            // A rendered report reads as its message; the evidence is in the event log.
+            assert_eq!(
+                read.last_error,
+                Some(LastError::new(
+                    "the token endpoint answered 503 Service Unavailable",
+                    None
+                )),
+                "schema {version}"
+            );
+            // A mark made before causes were stored gets the one the session names for it
+            // (the in-flight flag is set: a possibly lost rotation), and keeps its reason.
             let gone = store.read("gone").unwrap().unwrap();
             assert_eq!(gone.tokens, tokens);
             assert_eq!(
                 gone.state,
                 TokenState::LoginRequired {
                     reason: "invalid_grant: the refresh token was revoked".into(),
-                    cause: None,
+                    cause: Some(Cause::PossiblyLostRotation),
                 },
                 "schema {version}"
             );
-            assert_eq!(gone.state.cause(), None);
             assert_eq!(
-                gone.last_error.as_deref(),
-                Some("the provider revoked the session")
+                gone.last_error,
+                Some(LastError::new("the provider revoked the session", None))
             );
             assert!(gone.refresh_failure_transient);
+            // The log's records read back typed; a name no build wrote is gone.
+            let old = store.recent_events(from_unix_millis(0), None, 10).unwrap();
+            let seen: Vec<_> = old
+                .iter()
+                .map(|e| (e.operation, e.outcome, e.oauth_error.clone(), e.attempt))
+                .collect();
+            let expected = if version >= 2 {
+                vec![
+                    (
+                        Operation::Refresh,
+                        Outcome::Failed(ErrorKind::ProviderUnavailable),
+                        None,
+                        2,
+                    ),
+                    (
+                        Operation::Refresh,
+                        Outcome::Failed(ErrorKind::LoginRequired),
+                        Some(OAuthErrorCode::InvalidGrant),
+                        1,
+                    ),
+                ]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(seen, expected, "schema {version}");
             // New versions continue the old sequence; new marks keep their cause.
             let v = store.replace("p", &tokens).unwrap();
             assert!(v > gone.version);
@@ -324,9 +454,12 @@ mod tests {
             assert!(store.mark_state("p", v, mark.clone(), None, false).unwrap());
             assert_eq!(store.read("p").unwrap().unwrap().state, mark);
             store
-                .append_event(&Event::new(now, "p", "refresh", "ok"))
+                .append_event(&Event::new(now, "p", Operation::Refresh, Outcome::Ok))
                 .unwrap();
-            assert_eq!(store.recent_events(now, None, 10).unwrap().len(), 1);
+            assert_eq!(
+                store.recent_events(now, None, 10).unwrap().len(),
+                expected.len() + 1
+            );
         }
     }
 }

@@ -23,12 +23,12 @@
 //! the first sets it aside and the second finds the file (identified by device and inode) or
 //! the row already gone, so it never sets aside the fresh database the first one started.
 
-use super::crypto::Sealer;
-use super::lock::poll_until;
-use super::perms::{create_private_file, open_private_file, sync_dir};
 use super::row::{self, Damaged};
 use crate::error::{Error, Result};
 use crate::paths::Paths;
+use crate::store::crypto::Sealer;
+use crate::store::guard::poll_until;
+use crate::store::perms::{create_private_file, open_private_file, sync_dir};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::fs::{self, File, Metadata};
 use std::io;
@@ -295,7 +295,7 @@ mod tests {
     fn the_loser_of_a_race_does_not_set_aside_the_fresh_database() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::in_dir(dir.path());
-        super::super::perms::ensure_private_dir(&paths.lock_dir(), "the lock directory").unwrap();
+        crate::store::perms::ensure_private_dir(&paths.lock_dir(), "the lock directory").unwrap();
         let db = paths.database();
         fs::write(&db, b"garbage").unwrap();
         fs::write(with_suffix(&db, "-wal"), b"old wal").unwrap();

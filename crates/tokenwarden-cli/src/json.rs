@@ -1,0 +1,264 @@
+//! The `--json` output contract: the type of every document a command prints on stdout with
+//! `--json`, in one place. A failed command prints the library's
+//! [`tokenwarden::exit::ErrorDocument`] on stderr instead. Every key is always there (`null`
+//! when unknown) unless a field says otherwise.
+//!
+//! The commands fill these types and the printer serializes them; nothing else writes JSON.
+//! The CLI's tests decode real output into mirrors of these types that refuse unknown and
+//! missing keys (`tests/cli/json_contract.rs`), so changing a type here changes the contract.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tokenwarden::config::{
+    ClientAuth, GrantType, Provider, Quirks, SecretStatus, TokenRequestFormat,
+};
+use tokenwarden::diagnose::Check;
+use tokenwarden::diagnose::curl::CurlCommand;
+
+/// `login`: what was stored.
+#[derive(Debug, Serialize)]
+pub struct Login {
+    pub profile: String,
+    /// The grant used: `authorization_code`, `device_code` or `client_credentials`.
+    pub grant: &'static str,
+    /// RFC 3339; `null` for a token that does not expire.
+    pub expires_at: Option<String>,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// Whether a refresh token was kept.
+    pub refresh_token: bool,
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+}
+
+/// `logout`. (When nothing was stored there is nothing to say: no document.)
+#[derive(Debug, Serialize)]
+pub struct Logout {
+    pub profile: String,
+    /// What the provider revoked: `refresh token`, `access token`.
+    pub revoked: Vec<&'static str>,
+    /// What could not be revoked, in words.
+    pub warnings: Vec<String>,
+    /// Always true: the local tokens are gone.
+    pub deleted: bool,
+}
+
+/// `token`: a valid access token.
+#[derive(Debug, Serialize)]
+pub struct Token {
+    pub access_token: String,
+    pub token_type: String,
+    /// RFC 3339; `null` for a token that does not expire.
+    pub expires_at: Option<String>,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// True when the provider is failing and this still-valid token is served meanwhile.
+    pub degraded: bool,
+    /// Why it is degraded, or what it cannot be (shorter-lived than `--min-ttl`).
+    pub warning: Option<String>,
+}
+
+/// `status`: one per profile (the document is an array of these).
+#[derive(Debug, Serialize)]
+pub struct StatusRow {
+    pub profile: String,
+    /// Whether config.toml has the profile (tokens may outlive it).
+    pub configured: bool,
+    pub logged_in: bool,
+    /// `logged_out`, `valid`, `expired`, `rejected` or `login_required`.
+    pub state: &'static str,
+    /// The stored tokens; absent (the keys themselves) when the profile is logged out.
+    #[serde(flatten)]
+    pub tokens: Option<StatusTokens>,
+    /// The 5xx-rate warning when the profile's recent requests pass its threshold.
+    pub warnings: Vec<String>,
+}
+
+/// The stored tokens of a [`StatusRow`].
+#[derive(Debug, Serialize)]
+pub struct StatusTokens {
+    pub expires_at: Option<String>,
+    /// Seconds left; negative once expired.
+    pub expires_in_s: Option<i64>,
+    pub scope: String,
+    pub refresh_token: bool,
+    pub refresh_token_obtained_at: Option<String>,
+    pub obtained_at: String,
+    pub last_refresh_at: Option<String>,
+    /// The last refresh failure's message (its evidence is in the event log).
+    pub last_error: Option<String>,
+    /// The last refresh failure's cause, as a stable name.
+    pub last_error_cause: Option<&'static str>,
+    /// True while refreshes fail transiently and the current token is used meanwhile.
+    pub provider_failing: bool,
+    /// What the provider said when the session ended.
+    pub login_required_reason: Option<String>,
+    /// Why a new login is needed, as a stable name (`refresh_token_revoked`, ...).
+    pub login_required_cause: Option<&'static str>,
+    pub subject: Option<String>,
+    pub version: i64,
+}
+
+/// `doctor`: every profile checked.
+#[derive(Debug, Serialize)]
+pub struct Doctor<'a> {
+    /// True when no check failed.
+    pub ok: bool,
+    pub profiles: Vec<DoctorProfile<'a>>,
+}
+
+/// One profile's checks in a [`Doctor`] document.
+#[derive(Debug, Serialize)]
+pub struct DoctorProfile<'a> {
+    pub profile: &'a str,
+    /// The worst status: `ok`, `warn` or `fail`.
+    pub status: &'static str,
+    pub checks: &'a [Check],
+}
+
+/// `doctor --curl`: the profile's token requests as curl commands.
+#[derive(Debug, Serialize)]
+pub struct DoctorCurl<'a> {
+    pub profile: &'a str,
+    pub commands: &'a [CurlCommand],
+}
+
+/// `events`: one per record (the document is an array of these).
+#[derive(Debug, Serialize)]
+pub struct Event {
+    /// RFC 3339 with milliseconds.
+    pub at: String,
+    pub profile: String,
+    pub operation: String,
+    pub outcome: String,
+    pub status: Option<u16>,
+    pub oauth_error: Option<String>,
+    pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub attempt: u32,
+}
+
+/// `stats`.
+#[derive(Debug, Serialize)]
+pub struct Stats<'a> {
+    /// `null` with `--all`.
+    pub profile: Option<&'a str>,
+    /// RFC 3339.
+    pub since: String,
+    pub events: usize,
+    pub by_operation: BTreeMap<String, BTreeMap<String, usize>>,
+    pub by_outcome: BTreeMap<String, usize>,
+    pub refresh_latency: Option<Latency>,
+    pub token_requests: usize,
+    pub server_errors: usize,
+    pub server_error_rate: Option<f64>,
+    pub forced_logins: usize,
+    pub resource_rejections: usize,
+    pub lock_waits: usize,
+    /// The 5xx rate of the last 15 minutes against the profile's threshold; `null` with
+    /// `--all`.
+    pub failure_rate_15m: Option<FailureRate>,
+}
+
+/// Refresh latency in a [`Stats`] document, in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The recent 5xx rate in a [`Stats`] document.
+#[derive(Debug, Serialize)]
+pub struct FailureRate {
+    pub window_s: u64,
+    pub requests: usize,
+    pub server_errors: usize,
+    pub rate: f64,
+    pub threshold: f64,
+    pub exceeded: bool,
+}
+
+/// `profile add` and `profile remove`.
+#[derive(Debug, Serialize)]
+pub struct ProfileChange<'a, W: Serialize> {
+    pub profile: &'a str,
+    /// `added`, `replaced` or `removed`.
+    pub action: &'static str,
+    /// The configuration file.
+    pub path: String,
+    /// `add` only: whether the file was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_file: Option<bool>,
+    /// `add` only: the warnings the new profile deserves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<&'a [W]>,
+}
+
+/// `profile list`: one per profile (the document is an array of these).
+#[derive(Debug, Serialize)]
+pub struct ProfileListRow {
+    pub name: String,
+    pub provider: String,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub token_endpoint: Option<String>,
+    /// Whether it is the profile selected by `--profile` / `TOKENWARDEN_PROFILE`.
+    pub selected: bool,
+    pub valid: bool,
+    pub problems: Vec<String>,
+}
+
+/// `profile show`: the profile as tokenwarden resolves it (secrets never shown).
+#[derive(Debug, Serialize)]
+pub struct ProfileShow<'a> {
+    pub name: &'a str,
+    /// The configuration file.
+    pub path: String,
+    pub provider: Provider,
+    pub issuer: Option<&'a str>,
+    pub client_id: &'a str,
+    pub client_secret: &'a SecretStatus,
+    pub client_auth: ClientAuth,
+    pub grant: GrantType,
+    pub scopes: &'a [String],
+    pub redirect_uri: Option<&'a str>,
+    pub registered_redirect_uris: &'a [String],
+    pub endpoints: ProfileEndpoints,
+    pub token_request_format: TokenRequestFormat,
+    pub resource: Option<&'a str>,
+    pub audience: Option<&'a str>,
+    pub refresh_skew_s: f64,
+    pub timeout_s: f64,
+    pub connect_timeout_s: f64,
+    pub retry: ProfileRetry,
+    pub quirks: &'a Quirks,
+    /// The public documents the preset's values come from.
+    pub preset_sources: &'static [&'static str],
+    pub allow_insecure_http: bool,
+    pub export_env: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+}
+
+/// The endpoints of a [`ProfileShow`].
+#[derive(Debug, Serialize)]
+pub struct ProfileEndpoints {
+    pub authorization: Option<String>,
+    pub token: Option<String>,
+    pub device_authorization: Option<String>,
+    pub revocation: Option<String>,
+    /// True when the missing ones come from discovery.
+    pub discovered: bool,
+}
+
+/// The retry settings of a [`ProfileShow`].
+#[derive(Debug, Serialize)]
+pub struct ProfileRetry {
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown_s: f64,
+}

@@ -1,0 +1,355 @@
+//! [`SqliteStore`]: the default [`Store`], one SQLite file shared by every process of the user.
+//!
+//! - WAL journal, `synchronous=FULL` (a write is on disk when it returns), `busy_timeout` 5 s,
+//!   `secure_delete`. Every write is one short transaction; compare-and-swap writes use
+//!   `BEGIN IMMEDIATE`, so the version check and the write are atomic across processes.
+//! - Token secrets are sealed ([`super::crypto`]); a key check in `meta` tells a wrong key
+//!   (reported, file untouched) from damage (set aside: see the `setaside` module).
+//! - The data directory is 0700, the database, its `-wal`/`-shm` and the key file 0600; the
+//!   database file is created by us (0600) before SQLite opens it, and SQLite gives its journal
+//!   files the database's mode. Looser modes are refused with the `chmod` that fixes them.
+//! - Before each operation the path is checked to still name the file the connection has open
+//!   (device and inode); when it was set aside or removed by another process, the connection is
+//!   reopened, so a long-lived process never writes into a set-aside file.
+//! - The refresh lock is a file lock per profile ([`super::lock::FileLock`]), next to the
+//!   database in the lock directory.
+//!
+//! # Layout
+//! - this file: [`SqliteStore`] and its [`Store`] and [`BreakerBackend`] operations.
+//! - `connection`: opening, error mapping, and running each operation on the current file.
+//! - `row`: token rows sealed and opened; breaker and event rows mapped.
+//! - `schema`: the migrations.
+//! - `setaside`: what happens to a damaged database.
+
+mod connection;
+mod row;
+mod schema;
+mod setaside;
+
+use super::crypto::{self, KeySource, Sealer};
+use super::guard::RefreshGuard;
+use super::lock;
+use super::perms::ensure_private_dir;
+use super::{
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
+    TokenState, Version, truncate_breaker,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Cause, Error, Result};
+use crate::paths::Paths;
+use crate::token::{TokenSet, to_unix_millis};
+use connection::Handle;
+use row::{Found, OpError};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+/// The token store in `<data dir>/tokens.db`.
+pub struct SqliteStore {
+    paths: Paths,
+    db: PathBuf,
+    sealer: Sealer,
+    key_origin: String,
+    conn: Mutex<Option<Handle>>,
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("db", &self.db)
+            .field("key", &self.key_origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the token database of `paths`, with the key from `key`.
+    ///
+    /// Fails with a Store error when: a directory or file is open to other users (the hint is
+    /// the `chmod`), the key is not the one the database was sealed with, the database is from
+    /// a newer tokenwarden, or the database is damaged (it is then set aside and the error
+    /// names where; the next open starts a fresh one).
+    pub fn open(paths: &Paths, key: KeySource) -> Result<SqliteStore> {
+        ensure_private_dir(&paths.data_dir, "the data directory")?;
+        ensure_private_dir(&paths.lock_dir(), "the lock directory")?;
+        let db = paths.database();
+        let exists = fs::metadata(&db).map(|m| m.len() > 0).unwrap_or(false);
+        let resolved = crypto::resolve(key, paths, !exists)?;
+        let store = SqliteStore {
+            paths: paths.clone(),
+            db,
+            sealer: Sealer::new(&resolved.key),
+            key_origin: resolved.origin,
+            conn: Mutex::new(None),
+            clock: Arc::new(SystemClock),
+            retention: Retention::default(),
+        };
+        drop(resolved.key);
+        let handle = store.connect_or_set_aside()?;
+        *store.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        Ok(store)
+    }
+
+    /// Uses `clock` for `updated_at`, `last_refresh_at` and set-aside names.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SqliteStore {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps the event log within `retention` (default: [`Retention::default`]).
+    pub fn with_event_retention(mut self, retention: Retention) -> SqliteStore {
+        self.retention = retention;
+        self
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> &Path {
+        &self.db
+    }
+
+    /// Where the key came from, as messages name it (e.g. `TOKENWARDEN_KEY`, or `the key file
+    /// /x/key`). For `doctor`.
+    pub fn key_origin(&self) -> &str {
+        &self.key_origin
+    }
+
+    /// SQLite's full `PRAGMA integrity_check` (opening runs only the quick check): `Ok(vec![])`
+    /// when the database is sound, else the problems SQLite lists. For `doctor`.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let found = rows.collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(found.into_iter().filter(|l| l != "ok").collect())
+        })
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    fn read_in(
+        &self,
+        conn: &Connection,
+        profile: &str,
+    ) -> std::result::Result<Option<StoredTokens>, OpError> {
+        match row::read(conn, &self.sealer, profile)? {
+            Found::Nothing => Ok(None),
+            Found::Tokens(t) => Ok(Some(*t)),
+            Found::Damaged(d) => Err(OpError::Damaged(d)),
+        }
+    }
+
+    fn write(
+        &self,
+        profile: &str,
+        expected: Option<Version>,
+        tokens: &TokenSet,
+    ) -> Result<CasOutcome> {
+        self.run(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = tx
+                .prepare_cached("SELECT version FROM tokens WHERE profile = ?1")?
+                .query_row([profile], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map_or(Version::NONE, Version::from_raw);
+            if let Some(expected) = expected
+                && current != expected
+            {
+                let stored = self.read_in(&tx, profile)?;
+                return Ok(CasOutcome::Conflict(stored.map(Box::new)));
+            }
+            let version = row::next_version(&tx)?;
+            let now = self.now();
+            let last_refresh_at = match expected {
+                Some(v) if v != Version::NONE => Some(now),
+                _ => None,
+            };
+            row::put(
+                &tx,
+                &self.sealer,
+                profile,
+                version,
+                tokens,
+                last_refresh_at,
+                now,
+            )?;
+            tx.commit()?;
+            Ok(CasOutcome::Written(version))
+        })
+    }
+}
+
+impl BreakerBackend for SqliteStore {
+    fn load(&self, key: &str) -> Result<BreakerRecord> {
+        self.run(|conn| Ok(row::load_breaker(conn, key)?.unwrap_or_default()))
+    }
+
+    fn save(&self, key: &str, record: &BreakerRecord) -> Result<()> {
+        self.run(|conn| Ok(row::save_breaker(conn, key, record)?))
+    }
+
+    /// Read, change and write in one `BEGIN IMMEDIATE` transaction: atomic across processes.
+    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
+        self.run(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut record = row::load_breaker(&tx, key)?.unwrap_or_default();
+            f(&mut record);
+            row::save_breaker(&tx, key, &record)?;
+            tx.commit()?;
+            Ok(truncate_breaker(&record))
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
+        self.run(|conn| self.read_in(conn, profile))
+    }
+
+    fn write_if_version(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<CasOutcome> {
+        self.write(profile, Some(expected), tokens)
+    }
+
+    fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version> {
+        match self.write(profile, None, tokens)? {
+            CasOutcome::Written(v) => Ok(v),
+            CasOutcome::Conflict(_) => Err(Error::store("an unconditional write met a conflict")),
+        }
+    }
+
+    fn delete(&self, profile: &str) -> Result<bool> {
+        self.run(|conn| Ok(conn.execute("DELETE FROM tokens WHERE profile = ?1", [profile])? > 0))
+    }
+
+    fn list_profiles(&self) -> Result<Vec<String>> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT profile FROM tokens ORDER BY profile")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
+    fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool> {
+        let now = to_unix_millis(self.now());
+        self.run(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tokens SET state = CASE WHEN state = 'login_required' THEN state ELSE 'rejected' END, \
+                     updated_at = ?3 WHERE profile = ?1 AND version = ?2",
+                )?
+                .execute(params![profile, version.get(), now])?;
+            Ok(n > 0)
+        })
+    }
+
+    fn mark_state(
+        &self,
+        profile: &str,
+        version: Version,
+        state: TokenState,
+        last_error: Option<&LastError>,
+        transient: bool,
+    ) -> Result<bool> {
+        let now = to_unix_millis(self.now());
+        self.run(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tokens SET state = ?3, state_reason = ?4, state_cause = ?5, \
+                     last_error = ?6, last_error_cause = ?7, refresh_failure_transient = ?8, \
+                     last_refresh_at = ?9, updated_at = ?9 WHERE profile = ?1 AND version = ?2",
+                )?
+                .execute(params![
+                    profile,
+                    version.get(),
+                    state.as_str(),
+                    state.reason(),
+                    state.cause().map(Cause::as_str),
+                    last_error.map(|e| e.message.as_str()),
+                    last_error.and_then(|e| e.cause).map(Cause::as_str),
+                    transient,
+                    now
+                ])?;
+            Ok(n > 0)
+        })
+    }
+
+    fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool> {
+        let now = to_unix_millis(self.now());
+        self.run(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tokens SET refresh_failure_transient = ?3, updated_at = ?4 \
+                     WHERE profile = ?1 AND version = ?2",
+                )?
+                .execute(params![profile, version.get(), in_flight, now])?;
+            Ok(n > 0)
+        })
+    }
+
+    fn record_refresh_failure(
+        &self,
+        profile: &str,
+        version: Version,
+        last_error: &LastError,
+        maybe_rotated: bool,
+    ) -> Result<bool> {
+        let now = to_unix_millis(self.now());
+        self.run(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE tokens SET last_error = ?3, last_error_cause = ?4, \
+                     refresh_failure_transient = ?5, last_refresh_at = ?6, updated_at = ?6 \
+                     WHERE profile = ?1 AND version = ?2",
+                )?
+                .execute(params![
+                    profile,
+                    version.get(),
+                    last_error.message,
+                    last_error.cause.map(Cause::as_str),
+                    maybe_rotated,
+                    now
+                ])?;
+            Ok(n > 0)
+        })
+    }
+
+    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>> {
+        Ok(lock::try_lock_file(&self.paths, profile)?
+            .map(|held| Box::new(held) as Box<dyn RefreshGuard>))
+    }
+
+    fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
+        Ok(Box::new(lock::lock_file(&self.paths, profile, wait)?))
+    }
+
+    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> Error {
+        lock::file_wait_exceeded(&self.paths, profile, waited)
+    }
+
+    fn append_event(&self, event: &Event) -> Result<()> {
+        self.run(|conn| Ok(row::append_event(conn, event, &self.retention)?))
+    }
+
+    fn recent_events(
+        &self,
+        since: SystemTime,
+        profile: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        self.run(|conn| Ok(row::recent_events(conn, since, profile, limit)?))
+    }
+
+    fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
+        self.run(|conn| Ok(row::prune_events(conn, before, keep)?))
+    }
+}
