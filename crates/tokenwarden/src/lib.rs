@@ -31,6 +31,9 @@ pub mod error;
 pub mod events;
 pub use error::exit;
 pub mod flow;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod human;
 pub mod paths;

@@ -251,13 +251,21 @@ pub(crate) struct RawFile {
 }
 
 /// Converts byte offsets into line and column.
+///
+/// The line starts are found once, so each look-up is a binary search plus the one line's
+/// characters: reading a file with many profiles stays linear in its size.
 pub(crate) struct LineIndex<'a> {
     text: &'a str,
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
 }
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
-        LineIndex { text }
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
     }
 
     pub fn loc(&self, offset: Option<usize>) -> Loc {
@@ -265,15 +273,23 @@ impl<'a> LineIndex<'a> {
             return Loc::default();
         };
         let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before
-            .get(line_start..)
+        // The last line start at or before the offset (a start equal to the offset begins
+        // the line the offset is on).
+        let index = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
+        let line_start = self.starts.get(index).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(line_start..offset)
             .map(|s| s.chars().count())
             .unwrap_or(0)
             + 1;
-        Loc { line, column }
+        Loc {
+            line: index + 1,
+            column,
+        }
     }
 }
 
