@@ -87,7 +87,7 @@ use crate::error::{Cause, Error, Result};
 use crate::events::{Operation, Outcome};
 use crate::http::{Exchange, Exchanged};
 use crate::retry::RetryPolicy;
-use crate::secret::{AccessToken, RefreshToken};
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::store::{CasOutcome, Event, RefreshGuard, Store, StoredTokens, TokenState, Version};
 use crate::token::TokenSet;
 use std::future::Future;
@@ -183,6 +183,9 @@ pub struct Token {
     /// Set when the token is fine but cannot be what was asked: the provider grants tokens
     /// shorter than the `min_ttl` asked for. The warning to show.
     pub warning: Option<String>,
+    /// The OpenID Connect ID token stored with it (verified at login: signature, issuer,
+    /// audience, nonce), when the provider gave one.
+    pub id_token: Option<IdToken>,
     /// How long the provider granted it for, when known.
     lifetime: Option<Duration>,
 }
@@ -197,6 +200,7 @@ impl Token {
             version: s.version,
             degraded: None,
             warning: None,
+            id_token: s.tokens.id_token.clone(),
             lifetime: s.tokens.lifetime(),
         }
     }
@@ -300,6 +304,16 @@ impl Session {
         // One operation: its log lines, event records and error share one correlation id.
         let token = crate::correlation::operation(|_| self.slow_path(min_ttl)).await?;
         Ok(self.note_unattainable(token, min_ttl))
+    }
+
+    /// A token valid for at least `min_ttl`, or, when the provider's tokens are too short for
+    /// that, for as long as a fresh one of them serves (half its lifetime less the refresh
+    /// window), without [`Token::warning`]: for a default that must fit every provider
+    /// (`exec`'s), where the caller did not ask for `min_ttl` itself.
+    pub async fn get_token_up_to(&self, min_ttl: Duration) -> Result<Token> {
+        let mut token = self.get_token(min_ttl).await?;
+        token.warning = None;
+        Ok(token)
     }
 
     fn read(&self) -> Result<StoredTokens> {

@@ -32,10 +32,19 @@ pub async fn run(global: &Global, out: &Printer, args: LogoutArgs) -> Result<()>
     let done = match w.logout(&global.profile, !args.local_only).await? {
         Logout::LoggedOut(done) => done,
         Logout::NothingStored => {
-            out.err(format!(
-                "Profile `{}` has no stored tokens: nothing to do.",
-                global.profile
-            ));
+            if out.json() {
+                out.print_json(&json::Logout {
+                    profile: global.profile.clone(),
+                    revoked: Vec::new(),
+                    warnings: Vec::new(),
+                    deleted: false,
+                })?;
+            } else {
+                out.err(format!(
+                    "Profile `{}` has no stored tokens: nothing to do.",
+                    global.profile
+                ));
+            }
             return Ok(());
         }
     };

@@ -60,6 +60,8 @@ struct Token {
     token_type: String,
     #[serde(deserialize_with = "nullable")]
     expires_at: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    expires_on: Option<u64>,
     scope: String,
     degraded: bool,
     #[serde(deserialize_with = "nullable")]

@@ -133,7 +133,17 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
     key(
         "export_env",
         Kind::Str,
-        "the environment variable name `tokenwarden env` exports",
+        "the environment variable `env`, `exec` and `token --format env` put the token in (default TOKENWARDEN_ACCESS_TOKEN)",
+    ),
+    key(
+        "git_hosts",
+        Kind::StrList,
+        "the git hosts (e.g. \"github.com\") whose HTTPS credentials `git-credential` gives from this profile",
+    ),
+    key(
+        "git_username",
+        Kind::Str,
+        "the user name `git-credential` gives with the token (default by provider: x-access-token for github, else oauth2)",
     ),
     key(
         "timeout",
