@@ -239,7 +239,7 @@ pub struct FailureRate {
 #[derive(Debug, Serialize)]
 pub struct ProfileChange<'a, W: Serialize> {
     pub profile: &'a str,
-    /// `added`, `replaced` or `removed`.
+    /// `added`, `replaced`, `removed`, `set`, `unset` or `unchanged`.
     pub action: &'static str,
     /// The configuration file.
     pub path: String,
@@ -249,6 +249,15 @@ pub struct ProfileChange<'a, W: Serialize> {
     /// `add` only: the warnings the new profile deserves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<&'a [W]>,
+}
+
+/// `profile keys`: one per key a profile takes (the document is an array of these).
+#[derive(Debug, Serialize)]
+pub struct ProfileKey {
+    pub name: &'static str,
+    /// The TOML type, in words.
+    pub kind: &'static str,
+    pub help: &'static str,
 }
 
 /// `profile list`: one per profile (the document is an array of these).

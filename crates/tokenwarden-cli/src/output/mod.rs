@@ -130,6 +130,20 @@ impl Printer {
         self.verbose
     }
 
+    /// The width to wrap text for a person at: the terminal's when stdout is one, else
+    /// `COLUMNS` when set; `None` (no wrapping) otherwise.
+    pub fn width(&self) -> Option<usize> {
+        if self.stdout_terminal
+            && let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size()
+        {
+            return Some(usize::from(w));
+        }
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse().ok())
+            .filter(|&w: &usize| w > 0)
+    }
+
     /// True with `--json`: results go to stdout as JSON documents, errors to stderr as one.
     pub fn json(&self) -> bool {
         self.json
@@ -239,6 +253,27 @@ impl Printer {
     }
 }
 
+/// `text` broken into lines of at most `width` characters at spaces (a longer word stands on a
+/// line of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// The number of SIGPIPE.
 const SIGPIPE: u8 = 13;
 
@@ -279,6 +314,13 @@ mod tests {
         let mut stream = painted(Vec::new(), color);
         stream.write_all(text.render().as_bytes()).expect("writes");
         String::from_utf8(stream.into_inner()).expect("utf-8")
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_within_the_width() {
+        assert_eq!(wrap("aa bb cc", 5), ["aa bb", "cc"]);
+        assert_eq!(wrap("a verylongword b", 4), ["a", "verylongword", "b"]);
+        assert_eq!(wrap("", 10), [""]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod login_logout;
 mod login_store;
 mod login_util;
 mod mock_server;
+mod other_programs;
 mod profile;
 mod sessions;
 mod sessions_kill;

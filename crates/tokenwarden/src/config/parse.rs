@@ -27,7 +27,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::Str => "a string",
             Kind::StrList => "an array of strings",
@@ -47,6 +47,13 @@ pub struct KeySpec {
     pub(crate) kind: Kind,
     /// What the key does.
     pub help: &'static str,
+}
+
+impl KeySpec {
+    /// The TOML type the key takes, in words (`a string`, `an array of strings`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.describe()
+    }
 }
 
 const fn key(name: &'static str, kind: Kind, help: &'static str) -> KeySpec {
