@@ -53,7 +53,7 @@ pub async fn run(global: &Global, out: &Printer, args: LogoutArgs) -> Result<()>
     for warning in &warnings {
         out.warning(warning);
     }
-    if !warnings.is_empty() && !args.local_only {
+    if !warnings.is_empty() && !args.local_only && !out.json() {
         out.err(
             "hint: the local tokens are deleted, so tokenwarden cannot retry; if it matters, revoke this app's access in your account settings at the provider",
         );

@@ -371,7 +371,7 @@ fn the_token_commands_print_their_documents() {
     );
     assert_eq!(token.scope, login.scope);
 
-    let run = json_run(&env, &["status"]);
+    let run = json_run(&env, &["status", "--all"]);
     run.code(0);
     let rows: Vec<StatusRow> = decode(&run);
     let [StatusRow::LoggedIn(svc), StatusRow::LoggedOut(web)] = rows.as_slice() else {
