@@ -181,6 +181,27 @@ fn kubectl(env: &Env, config: &Path) -> Run {
     }
 }
 
+/// The ExecCredential versions this kubectl speaks: v1beta1 always, v1 from kubectl 1.22 on
+/// (Debian bookworm's `kubernetes-client` is 1.20).
+fn versions() -> Vec<&'static str> {
+    let out = Command::new("kubectl")
+        .args(["version", "--client", "-o", "json"])
+        .output()
+        .expect("kubectl runs");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let minor: u32 = doc["clientVersion"]["minor"]
+        .as_str()
+        .map(|m| m.trim_end_matches('+'))
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if minor >= 22 {
+        vec!["v1", "v1beta1"]
+    } else {
+        eprintln!("kubectl 1.{minor} speaks only client.authentication.k8s.io/v1beta1");
+        vec!["v1beta1"]
+    }
+}
+
 #[test]
 fn kubectl_gets_its_bearer_from_the_exec_credential_plugin() {
     if !have("kubectl", &["version", "--client"], "kubernetes-client") {
@@ -204,13 +225,13 @@ fn kubectl_gets_its_bearer_from_the_exec_credential_plugin() {
     std::thread::scope(|s| {
         s.spawn(|| serve(listener, config.clone(), &stop, &valid));
         let mut runs = Vec::new();
-        for version in ["v1", "v1beta1"] {
+        for version in versions() {
             let file = env.home().join(format!("kubeconfig-{version}"));
             std::fs::write(&file, kubeconfig(port, version)).expect("write");
             runs.push((version, kubectl(&env, &file)));
         }
         env.run(&["--profile", P, "logout", "--local-only"]).code(0);
-        let file = env.home().join("kubeconfig-v1");
+        let file = env.home().join("kubeconfig-v1beta1");
         let logged_out = kubectl(&env, &file);
         stop.store(true, Ordering::SeqCst);
         for (version, run) in runs {
