@@ -89,7 +89,12 @@ mod tests {
         );
         assert_eq!(
             command_line("w3m %s -o x", "http://x/"),
-            Some(vec!["w3m".into(), "'http://x/'".into()])
+            Some(vec![
+                "w3m".into(),
+                "http://x/".into(),
+                "-o".into(),
+                "x".into()
+            ])
         );
         assert_eq!(command_line("  ", "http://x/"), None);
     }

@@ -90,6 +90,34 @@ fn git_credential_fill_gets_a_valid_token() {
         fill.stdout
     );
 
+    // git's `reject` (the server refused the password) marks that token rejected: the next
+    // one is fresh.
+    let refused =
+        format!("protocol=https\nhost=git.example.test\nusername=oauth2\npassword={t}\n\n");
+    git(
+        &env,
+        &[
+            "-c",
+            "credential.helper=",
+            "-c",
+            &format!("credential.helper={helper}"),
+            "credential",
+            "reject",
+        ],
+        &refused,
+        &[],
+    )
+    .code(0);
+    let t = token(&env);
+    assert_ne!(
+        t,
+        refused
+            .lines()
+            .nth(3)
+            .unwrap_or("")
+            .trim_start_matches("password=")
+    );
+
     // No --profile: the profile whose git_hosts lists the host; another host gets nothing.
     env.run(&["profile", "set", P, "git_hosts", "git.example.test"])
         .code(0);

@@ -10,6 +10,7 @@ mod diagnostics_canary;
 mod diagnostics_events;
 mod git_helper;
 mod json_contract;
+mod json_other_programs;
 mod kubectl;
 mod login;
 mod login_device;

@@ -116,3 +116,27 @@ fn use_from_other_programs_examples_run() {
         );
     }
 }
+
+#[test]
+fn the_readme_lists_every_profile_key() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("the README");
+    let start = readme
+        .find("\n## Configuration\n")
+        .expect("a Configuration section");
+    let section = &readme[start..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
+    let env = crate::util::Env::new();
+    let keys = env.run(&["--json", "profile", "keys"]);
+    let keys: Vec<serde_json::Value> = serde_json::from_str(&keys.stdout).expect("JSON");
+    let missing: Vec<&str> = keys
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .filter(|name| !section.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the README's key table lacks {missing:?}"
+    );
+}
