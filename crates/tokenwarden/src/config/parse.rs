@@ -27,7 +27,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::Str => "a string",
             Kind::StrList => "an array of strings",
@@ -47,6 +47,13 @@ pub struct KeySpec {
     pub(crate) kind: Kind,
     /// What the key does.
     pub help: &'static str,
+}
+
+impl KeySpec {
+    /// The TOML type the key takes, in words (`a string`, `an array of strings`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.describe()
+    }
 }
 
 const fn key(name: &'static str, kind: Kind, help: &'static str) -> KeySpec {
@@ -133,7 +140,17 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
     key(
         "export_env",
         Kind::Str,
-        "the environment variable name `tokenwarden env` exports",
+        "the environment variable `env`, `exec` and `token --format env` put the token in (default TOKENWARDEN_ACCESS_TOKEN)",
+    ),
+    key(
+        "git_hosts",
+        Kind::StrList,
+        "the git hosts (e.g. \"github.com\") whose HTTPS credentials `git-credential` gives from this profile",
+    ),
+    key(
+        "git_username",
+        Kind::Str,
+        "the user name `git-credential` gives with the token (default by provider: x-access-token for github, else oauth2)",
     ),
     key(
         "timeout",

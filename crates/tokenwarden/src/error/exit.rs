@@ -73,6 +73,24 @@ impl ExitCode {
         ExitCode::Cancelled,
     ];
 
+    /// What the code tells a script, in a few words (for help texts and the README).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Success => "success",
+            ExitCode::Failure => "a protocol error (not valid OAuth) or another failure",
+            ExitCode::Usage => "usage or configuration error",
+            ExitCode::LoginRequired => "a person must log in (again)",
+            ExitCode::ProviderUnavailable => {
+                "the provider is unavailable and no valid token is left (try later)"
+            }
+            ExitCode::SessionRejected => "the API rejects even a freshly refreshed token",
+            ExitCode::Store => "the token store failed (corrupt, wrong key, permissions, lock)",
+            ExitCode::Cancelled => "cancelled (Ctrl-C); nothing was stored",
+            ExitCode::Command(_) => "the exit code of the command `exec` ran",
+            ExitCode::Signalled(_) => "ended by a signal: 128 + its number",
+        }
+    }
+
     /// The named exit code with this number, if there is one; any other number is what a
     /// command run by `exec` returned ([`ExitCode::Command`]).
     pub fn from_code(code: u8) -> ExitCode {

@@ -294,12 +294,29 @@ impl Error {
 
     /// A multi-line report for a person: the message, the evidence, the cause chain and the fix.
     pub fn report(&self) -> String {
+        self.report_with(Causes::Chain)
+    }
+
+    /// [`Error::report`] with the causes shown as `causes` says: the whole chain (one
+    /// `caused by` line per layer, for `-v`), or only the innermost one, which names what
+    /// actually failed (`failed to lookup address information: …`) without the HTTP stack's
+    /// layers in between.
+    pub fn report_with(&self, causes: Causes) -> String {
         use std::fmt::Write as _;
         let mut out = format!("error: {}", self.message());
         let mut source = std::error::Error::source(self);
+        let mut innermost = None;
         while let Some(s) = source {
-            let _ = write!(out, "\n  caused by: {s}");
+            match causes {
+                Causes::Chain => {
+                    let _ = write!(out, "\n  caused by: {s}");
+                }
+                Causes::Innermost => innermost = Some(s.to_string()),
+            }
             source = s.source();
+        }
+        if let Some(s) = innermost {
+            let _ = write!(out, "\n  cause: {s}");
         }
         if let Some(o) = self.oauth() {
             let _ = write!(out, "\n  oauth error: {}", o.code);
@@ -339,6 +356,15 @@ impl Error {
         }
         out
     }
+}
+
+/// How many of an error's causes [`Error::report_with`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Causes {
+    /// Every layer, outermost first.
+    Chain,
+    /// Only the innermost, the one that names what failed.
+    Innermost,
 }
 
 impl fmt::Debug for Error {
