@@ -50,7 +50,12 @@ pub fn token_response(data: &[u8]) {
         let _ = tokens.is_fresh(now(), Duration::from_secs(60), Duration::from_secs(300));
     }
     let status = 200 + u16::from(pick) * 100 + (body.len() % 100) as u16;
-    let err = classify_response(RequestKind::Refresh, status, &parsed, HttpEvidence::default());
+    let err = classify_response(
+        RequestKind::Refresh,
+        status,
+        &parsed,
+        HttpEvidence::default(),
+    );
     let _ = err.report();
     let _ = err.to_json();
     let _ = err.may_have_been_processed();

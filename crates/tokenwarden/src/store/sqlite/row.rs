@@ -56,7 +56,12 @@ impl RawRow {
         tamper: bool,
     ) -> RawRow {
         let text = |i: usize| parts.get(i).map(|s| s.to_string()).unwrap_or_default();
-        let opt = |i: usize| parts.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string());
+        let opt = |i: usize| {
+            parts
+                .get(i)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_string())
+        };
         let num = |i: usize| numbers.get(i).copied().unwrap_or(0);
         let opt_num = |i: usize| numbers.get(i).copied().filter(|n| n % 3 != 0);
         let mut raw = RawRow {
