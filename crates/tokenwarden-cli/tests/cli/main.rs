@@ -7,6 +7,7 @@ mod demo;
 mod diagnostics;
 mod diagnostics_canary;
 mod diagnostics_events;
+mod hardening_breaker;
 mod json_contract;
 mod login;
 mod login_device;

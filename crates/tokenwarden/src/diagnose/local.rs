@@ -335,17 +335,15 @@ pub fn token(
     let renewable = t.refresh_token.is_some() || p.grant == GrantType::ClientCredentials;
     let expiry = match t.expires_at {
         None => "does not expire".to_string(),
-        Some(at) if t.is_expired(now) => format!(
-            "expired {} ({})",
-            ago(at, now),
-            humantime::format_rfc3339_seconds(at)
-        ),
+        Some(at) if t.is_expired(now) => {
+            format!("expired {} ({})", ago(at, now), crate::human::timestamp(at))
+        }
         Some(at) => format!(
             "expires in {} ({})",
             crate::human::duration(Duration::from_secs(
                 t.remaining(now).unwrap_or_default().as_secs()
             )),
-            humantime::format_rfc3339_seconds(at)
+            crate::human::timestamp(at)
         ),
     };
     let check = match &stored.state {
@@ -459,7 +457,7 @@ fn refresh_token(p: &Profile, stored: &StoredTokens, now: SystemTime, checks: &m
                     format!(
                         "obtained {} ({})",
                         ago(at, now),
-                        humantime::format_rfc3339_seconds(at)
+                        crate::human::timestamp(at)
                     )
                 })
                 .unwrap_or_else(|| "obtained at an unknown time".into());

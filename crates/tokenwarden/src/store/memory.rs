@@ -178,6 +178,17 @@ impl BreakerBackend for MemoryStore {
         state.breakers.insert(key.to_string(), record.clone());
         Ok(record)
     }
+
+    fn breaker_records(&self) -> Result<Vec<(String, BreakerRecord)>> {
+        let state = self.state();
+        let mut all: Vec<_> = state
+            .breakers
+            .iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
 }
 
 impl Store for MemoryStore {
@@ -293,7 +304,7 @@ impl Store for MemoryStore {
 
     /// Waits on a condition variable: a release wakes the waiters at once.
     fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
-        let deadline = Instant::now() + wait;
+        let started = Instant::now();
         let mut held = self
             .locks
             .held
@@ -303,14 +314,14 @@ impl Store for MemoryStore {
             if let Some(lock) = self.take_if_free(&mut held, profile) {
                 return Ok(Box::new(lock));
             }
-            let now = Instant::now();
-            if now >= deadline {
+            let waited = started.elapsed();
+            if waited >= wait {
                 return Err(wait_exceeded(profile, wait, None, None));
             }
             held = self
                 .locks
                 .released
-                .wait_timeout(held, deadline - now)
+                .wait_timeout(held, wait - waited)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }

@@ -50,6 +50,10 @@ impl BreakerBackend for HookStore {
     fn save(&self, key: &str, rec: &BreakerRecord) -> Result<()> {
         self.inner.save(key, rec)
     }
+
+    fn breaker_records(&self) -> Result<Vec<(String, BreakerRecord)>> {
+        self.inner.breaker_records()
+    }
 }
 
 impl Store for HookStore {

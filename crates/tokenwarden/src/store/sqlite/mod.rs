@@ -204,6 +204,10 @@ impl BreakerBackend for SqliteStore {
             Ok(truncate_breaker(&record))
         })
     }
+
+    fn breaker_records(&self) -> Result<Vec<(String, BreakerRecord)>> {
+        self.run(|conn| Ok(row::breaker_records(conn)?))
+    }
 }
 
 impl Store for SqliteStore {

@@ -291,6 +291,20 @@ pub(crate) fn put(
     Ok(())
 }
 
+/// A breaker row: `consecutive_failures, open_until, last_retry_after_ms, updated_at` from
+/// column `first` on. Values out of range read as the nearest possible one; the breaker bounds
+/// what they mean ([`crate::retry::breaker`]).
+fn breaker_row(r: &Row<'_>, first: usize) -> rusqlite::Result<BreakerRecord> {
+    Ok(BreakerRecord {
+        consecutive_failures: u32::try_from(r.get::<_, i64>(first)?.max(0)).unwrap_or(u32::MAX),
+        open_until: r.get::<_, Option<i64>>(first + 1)?.map(from_unix_millis),
+        last_retry_after: r
+            .get::<_, Option<i64>>(first + 2)?
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+        updated_at: from_unix_millis(r.get(first + 3)?),
+    })
+}
+
 /// The breaker record of `key`.
 pub(crate) fn load_breaker(
     conn: &Connection,
@@ -299,17 +313,17 @@ pub(crate) fn load_breaker(
     conn.prepare_cached(
         "SELECT consecutive_failures, open_until, last_retry_after_ms, updated_at FROM breaker WHERE key = ?1",
     )?
-    .query_row([key], |r| {
-        Ok(BreakerRecord {
-            consecutive_failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
-            open_until: r.get::<_, Option<i64>>(1)?.map(from_unix_millis),
-            last_retry_after: r
-                .get::<_, Option<i64>>(2)?
-                .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-            updated_at: from_unix_millis(r.get(3)?),
-        })
-    })
+    .query_row([key], |r| breaker_row(r, 0))
     .optional()
+}
+
+/// Every breaker record with its key, sorted by key.
+pub(crate) fn breaker_records(conn: &Connection) -> rusqlite::Result<Vec<(String, BreakerRecord)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, consecutive_failures, open_until, last_retry_after_ms, updated_at FROM breaker ORDER BY key",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, breaker_row(r, 1)?)))?;
+    rows.collect()
 }
 
 /// Saves the breaker record of `key`.

@@ -73,8 +73,7 @@ fn maintenance_lock(paths: &Paths) -> Result<File> {
 
 /// `YYYYMMDDTHHMMSSZ`.
 fn stamp(now: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(now)
-        .to_string()
+    crate::human::timestamp(now)
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
         .collect()
