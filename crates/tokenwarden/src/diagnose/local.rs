@@ -193,11 +193,12 @@ fn mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
-/// True when the token database exists. On a fresh home doctor opens no store: that would
-/// create the database and a key file, and a `TOKENWARDEN_KEY` set afterwards would then be
-/// refused as the wrong key.
+/// True when something is at the token database path (an empty file and a dangling symbolic
+/// link included: opening the store names them). On a fresh home doctor opens no store: that
+/// would create the database and a key file, and a `TOKENWARDEN_KEY` set afterwards would then
+/// be refused as the wrong key.
 pub fn store_exists(warden: &Warden) -> bool {
-    std::fs::metadata(warden.paths().database()).is_ok_and(|m| m.len() > 0)
+    std::fs::symlink_metadata(warden.paths().database()).is_ok()
 }
 
 /// `store` on a fresh home: where the store will be and which key will seal it, created by the

@@ -2,6 +2,7 @@
 //! body runs on a `MemoryStore` and on a `SqliteStore` in a temporary directory), then what only
 //! the SQLite store does (`store::sqlite`) and what needs several processes (`store::process`).
 
+mod damage;
 mod process;
 mod sqlite;
 

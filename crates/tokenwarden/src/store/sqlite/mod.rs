@@ -17,11 +17,14 @@
 //! # Layout
 //! - this file: [`SqliteStore`] and its [`Store`] and [`BreakerBackend`] operations.
 //! - `connection`: opening, error mapping, and running each operation on the current file.
+//! - `create`: what the path names (a dangling link is named), and a fresh database built
+//!   aside and linked into place, so that a 0-byte `tokens.db` is always damage.
 //! - `row`: token rows sealed and opened; breaker and event rows mapped.
 //! - `schema`: the migrations.
 //! - `setaside`: what happens to a damaged database.
 
 mod connection;
+mod create;
 mod row;
 mod schema;
 mod setaside;
@@ -41,7 +44,6 @@ use crate::token::{TokenSet, to_unix_millis};
 use connection::Handle;
 use row::{Found, OpError};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -77,7 +79,8 @@ impl SqliteStore {
         ensure_private_dir(&paths.data_dir, "the data directory")?;
         ensure_private_dir(&paths.lock_dir(), "the lock directory")?;
         let db = paths.database();
-        let exists = fs::metadata(&db).map(|m| m.len() > 0).unwrap_or(false);
+        // A dangling symbolic link is named before any key is looked for or created.
+        let exists = matches!(create::inspect(&db)?, create::Found::File(n) if n > 0);
         let resolved = crypto::resolve(key, paths, !exists)?;
         let store = SqliteStore {
             paths: paths.clone(),
