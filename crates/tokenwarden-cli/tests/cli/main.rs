@@ -8,6 +8,7 @@ mod diagnostics;
 mod diagnostics_canary;
 mod diagnostics_events;
 mod hardening_breaker;
+mod hardening_busy;
 mod hardening_store;
 mod json_contract;
 mod login;

@@ -308,6 +308,10 @@ impl CircuitBreaker {
     /// `Retry-After` still running) is a `ProviderUnavailable` error with `retry_at` set. A
     /// record out of bounds is rewritten within them on the way.
     pub fn admit(&self, key: &str, now: SystemTime) -> Result<Admission> {
+        // The common case, a clear record, is a read: no write for every request.
+        if self.backend.load(key).is_ok_and(|r| r.is_clear()) {
+            return Ok(Admission::Closed);
+        }
         let mut decision = BreakerState::Closed {
             consecutive_failures: 0,
         };
@@ -384,6 +388,10 @@ impl CircuitBreaker {
 
     /// Records a success (or any answer that shows the endpoint is up): closes the breaker.
     pub fn record_success(&self, key: &str, now: SystemTime) {
+        // Nothing to close: a read, no write.
+        if self.backend.load(key).is_ok_and(|r| r.is_clear()) {
+            return;
+        }
         let res = self.backend.update(key, &mut |r| {
             if !r.is_clear() {
                 *r = BreakerRecord {

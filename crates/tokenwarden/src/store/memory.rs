@@ -27,6 +27,8 @@ struct State {
     rows: BTreeMap<String, StoredTokens>,
     last_version: i64,
     breakers: HashMap<String, BreakerRecord>,
+    /// What [`Store::keep_unwritten`] kept: the version it replaces, and the tokens.
+    unwritten: HashMap<String, (Version, TokenSet)>,
     events: Vec<Event>,
     appended: u64,
     retention: Retention,
@@ -193,7 +195,27 @@ impl BreakerBackend for MemoryStore {
 
 impl Store for MemoryStore {
     fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
-        Ok(self.state().rows.get(profile).cloned())
+        let mut state = self.state();
+        if let Some((expected, tokens)) = state.unwritten.remove(profile) {
+            let current = state.rows.get(profile).map_or(Version::NONE, |r| r.version);
+            if current == expected {
+                let now = self.now();
+                self.put(&mut state, profile, &tokens, Some(now));
+            }
+        }
+        Ok(state.rows.get(profile).cloned())
+    }
+
+    fn keep_unwritten(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<String> {
+        self.state()
+            .unwritten
+            .insert(profile.to_string(), (expected, tokens.clone()));
+        Ok("memory".to_string())
     }
 
     fn write_if_version(

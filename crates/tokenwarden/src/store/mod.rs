@@ -283,7 +283,8 @@ pub(crate) fn truncate_breaker(record: &BreakerRecord) -> BreakerRecord {
 }
 
 /// A token store. Every method is a short, synchronous operation (async callers may use
-/// `spawn_blocking`); every write is durable when it returns.
+/// `spawn_blocking`); every write is durable when it returns. A read first stores what
+/// [`Store::keep_unwritten`] kept aside for the profile, if anything.
 ///
 /// A store is also where circuit-breaker state lives ([`BreakerBackend`], the retry module's
 /// trait), so every process using the store shares one breaker per credential; an
@@ -304,6 +305,23 @@ pub trait Store: BreakerBackend + Send + Sync {
 
     /// Writes `tokens` whatever is stored (a new login). Returns the new version.
     fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version>;
+
+    /// Keeps `tokens`, the answer to a refresh of the tokens of version `expected` that could
+    /// not be written (the store was held by another process), so that they are not lost: the
+    /// next [`Store::read`] of `profile`, in any process, writes them with compare-and-swap on
+    /// `expected` before it reads, and drops them when the stored version is no longer
+    /// `expected` (a login or a logout came first). Returns where they are kept, for the error
+    /// to name. The default keeps nothing and says so: the caller then reports the tokens lost.
+    fn keep_unwritten(
+        &self,
+        _profile: &str,
+        _expected: Version,
+        _tokens: &TokenSet,
+    ) -> Result<String> {
+        Err(Error::store(
+            "this token store cannot keep tokens aside when a write fails",
+        ))
+    }
 
     /// Deletes the tokens of `profile` (only that profile). True when something was deleted.
     fn delete(&self, profile: &str) -> Result<bool>;

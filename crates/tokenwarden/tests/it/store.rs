@@ -4,6 +4,7 @@
 
 mod damage;
 mod process;
+mod recovery;
 mod sqlite;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use super::create;
 use super::row::OpError;
 use super::schema::{self, MigrateError};
 use super::setaside::{self, FileId, file_id};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::store::crypto::OpenError;
 use crate::store::guard::poll_until;
 use crate::store::perms::check_private_file;
@@ -204,6 +204,7 @@ impl SqliteStore {
             .with_hint(format!(
                 "try again; if it persists, look for a hung process using it (`fuser -v {db}`)"
             ))
+            .with_cause(Cause::StoreBusy)
             .with_source(e),
             Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
                 Error::store(format!("cannot write the token database {db}"))

@@ -19,12 +19,15 @@
 //! - `connection`: opening, error mapping, and running each operation on the current file.
 //! - `create`: what the path names (a dangling link is named), and a fresh database built
 //!   aside and linked into place, so that a 0-byte `tokens.db` is always damage.
+//! - `recovery`: a refresh's tokens the database would not take, sealed into a recovery file
+//!   ([`Store::keep_unwritten`]) that the next read of the profile stores first.
 //! - `row`: token rows sealed and opened; breaker and event rows mapped.
 //! - `schema`: the migrations.
 //! - `setaside`: what happens to a damaged database.
 
 mod connection;
 mod create;
+mod recovery;
 mod row;
 mod schema;
 mod setaside;
@@ -213,9 +216,67 @@ impl BreakerBackend for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Stores the tokens a recovery file keeps for `profile`, if there is one: with
+    /// compare-and-swap on the version they replace; a stale file (the profile moved on) goes.
+    fn adopt_kept(&self, profile: &str) -> Result<()> {
+        let Some(kept) = recovery::load(&self.paths, &self.sealer, profile, self.now())? else {
+            return Ok(());
+        };
+        match self.write(profile, Some(kept.expected), &kept.tokens) {
+            Ok(CasOutcome::Written(version)) => {
+                tracing::info!(
+                    profile,
+                    %version,
+                    path = %kept.path.display(),
+                    "stored the refreshed tokens kept in a recovery file"
+                );
+                recovery::remove(&kept);
+                Ok(())
+            }
+            Ok(CasOutcome::Conflict(_)) => {
+                tracing::warn!(
+                    profile,
+                    path = %kept.path.display(),
+                    "dropped a recovery file: the profile's tokens were replaced since (a login or a logout)"
+                );
+                recovery::remove(&kept);
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!(
+                    "the refreshed tokens of profile `{profile}` kept in {} cannot be stored yet: {}",
+                    kept.path.display(),
+                    e.message()
+                );
+                Err(e.with_message(msg))
+            }
+        }
+    }
+}
+
 impl Store for SqliteStore {
     fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
+        self.adopt_kept(profile)?;
         self.run(|conn| self.read_in(conn, profile))
+    }
+
+    fn keep_unwritten(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<String> {
+        let path = recovery::keep(
+            &self.paths,
+            &self.sealer,
+            profile,
+            expected,
+            tokens,
+            self.now(),
+        )?;
+        tracing::warn!(profile, path = %path.display(), "refreshed tokens kept in a recovery file");
+        Ok(path.display().to_string())
     }
 
     fn write_if_version(
