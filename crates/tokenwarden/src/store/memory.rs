@@ -5,11 +5,13 @@
 
 use super::guard::{RefreshGuard, wait_exceeded};
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
-    TokenState, Version, truncate_breaker, truncate_duration_ms, truncate_ms,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
+    Store, StoredTokens, TokenState, Version, truncate_breaker, truncate_duration_ms, truncate_ms,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
+use crate::http::TokenTypeHint;
+use crate::secret::SecretString;
 use crate::token::TokenSet;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -29,6 +31,9 @@ struct State {
     breakers: HashMap<String, BreakerRecord>,
     /// What [`Store::keep_unwritten`] kept: the version it replaces, and the tokens.
     unwritten: HashMap<String, (Version, TokenSet)>,
+    /// Pending revocations, oldest first, and the last id given.
+    revocations: Vec<PendingRevocation>,
+    last_revocation_id: i64,
     events: Vec<Event>,
     appended: u64,
     retention: Retention,
@@ -246,6 +251,59 @@ impl Store for MemoryStore {
 
     fn delete(&self, profile: &str) -> Result<bool> {
         Ok(self.state().rows.remove(profile).is_some())
+    }
+
+    fn delete_keeping_revocations(
+        &self,
+        profile: &str,
+        version: Version,
+        pending: &[(TokenTypeHint, SecretString)],
+        error: &LastError,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut state = self.state();
+        let deleted = match state.rows.get(profile) {
+            Some(row) if row.version == version => state.rows.remove(profile).is_some(),
+            _ => false,
+        };
+        for (hint, token) in pending {
+            state.last_revocation_id += 1;
+            let id = state.last_revocation_id;
+            state.revocations.push(PendingRevocation {
+                id,
+                profile: profile.to_string(),
+                hint: *hint,
+                token: token.clone(),
+                since: now,
+                attempts: 1,
+                last_error: Some(error.clone()),
+            });
+        }
+        Ok(deleted)
+    }
+
+    fn pending_revocations(&self, profile: &str) -> Result<Vec<PendingRevocation>> {
+        let state = self.state();
+        Ok(state
+            .revocations
+            .iter()
+            .filter(|r| r.profile == profile)
+            .cloned()
+            .collect())
+    }
+
+    fn settle_revocation(&self, id: i64, failure: Option<&LastError>) -> Result<()> {
+        let mut state = self.state();
+        match failure {
+            None => state.revocations.retain(|r| r.id != id),
+            Some(e) => {
+                if let Some(r) = state.revocations.iter_mut().find(|r| r.id == id) {
+                    r.attempts = r.attempts.saturating_add(1);
+                    r.last_error = Some(e.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn list_profiles(&self) -> Result<Vec<String>> {

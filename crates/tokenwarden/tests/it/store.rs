@@ -5,6 +5,7 @@
 mod damage;
 mod process;
 mod recovery;
+mod revocation;
 mod sqlite;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@
 //!   aside and linked into place, so that a 0-byte `tokens.db` is always damage.
 //! - `recovery`: a refresh's tokens the database would not take, sealed into a recovery file
 //!   ([`Store::keep_unwritten`]) that the next read of the profile stores first.
+//! - `revocation`: the rows of revocations a logout could not make yet.
 //! - `row`: token rows sealed and opened; breaker and event rows mapped.
 //! - `schema`: the migrations.
 //! - `setaside`: what happens to a damaged database.
@@ -28,6 +29,7 @@
 mod connection;
 mod create;
 mod recovery;
+mod revocation;
 mod row;
 mod schema;
 mod setaside;
@@ -37,12 +39,14 @@ use super::guard::RefreshGuard;
 use super::lock;
 use super::perms::ensure_private_dir;
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
-    TokenState, Version, truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
+    Store, StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Cause, Error, Result};
+use crate::http::TokenTypeHint;
 use crate::paths::Paths;
+use crate::secret::SecretString;
 use crate::token::{TokenSet, to_unix_millis};
 use connection::Handle;
 use row::{Found, OpError};
@@ -297,6 +301,52 @@ impl Store for SqliteStore {
 
     fn delete(&self, profile: &str) -> Result<bool> {
         self.run(|conn| Ok(conn.execute("DELETE FROM tokens WHERE profile = ?1", [profile])? > 0))
+    }
+
+    fn delete_keeping_revocations(
+        &self,
+        profile: &str,
+        version: Version,
+        pending: &[(TokenTypeHint, SecretString)],
+        error: &LastError,
+    ) -> Result<bool> {
+        let now = self.now();
+        self.run(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let deleted = tx.execute(
+                "DELETE FROM tokens WHERE profile = ?1 AND version = ?2",
+                params![profile, version.get()],
+            )? > 0;
+            revocation::keep(&tx, &self.sealer, profile, version, pending, error, now)?;
+            tx.commit()?;
+            Ok(deleted)
+        })
+    }
+
+    fn pending_revocations(&self, profile: &str) -> Result<Vec<PendingRevocation>> {
+        self.run(|conn| {
+            let (found, unreadable) = revocation::pending(conn, &self.sealer, profile)?;
+            for id in unreadable {
+                tracing::warn!(
+                    profile,
+                    id,
+                    "dropped a pending revocation whose token does not open (damaged, or another key)"
+                );
+                revocation::forget(conn, id)?;
+            }
+            Ok(found)
+        })
+    }
+
+    fn settle_revocation(&self, id: i64, failure: Option<&LastError>) -> Result<()> {
+        let now = self.now();
+        self.run(|conn| {
+            match failure {
+                None => revocation::forget(conn, id)?,
+                Some(e) => revocation::failed(conn, id, e, now)?,
+            }
+            Ok(())
+        })
     }
 
     fn list_profiles(&self) -> Result<Vec<String>> {
