@@ -1,6 +1,7 @@
 //! Store damage as `token` meets it: an empty `tokens.db` and a file that is not SQLite are set
 //! aside and named (exit 6), never read as "not logged in"; a dangling symbolic link is named as
-//! one; a token row that no longer opens costs only its own profile a login.
+//! one; a token row that no longer opens costs only its own profile a login, and a damaged page
+//! costs no profile whose tokens can still be read.
 
 use crate::login_util::{Mock, home_with, svc_profile};
 use crate::util::{Env, Run};
@@ -168,4 +169,57 @@ fn a_row_that_does_not_open_costs_only_its_profile_a_login() {
     assert_eq!(b.stdout, before_b.stdout);
     login(&env, "a");
     token(&env, "a").code(0);
+}
+
+#[test]
+fn a_damaged_page_costs_no_profile_whose_tokens_still_read() {
+    let mock = Mock::auto();
+    let env = logged_in(&mock, &["a", "b"]);
+    let before_a = token(&env, "a");
+    before_a.code(0);
+    let before_b = token(&env, "b");
+    before_b.code(0);
+    let db = env.home().join("tokens.db");
+    {
+        // Everything into the file, then the first page of the event log overwritten.
+        let conn = rusqlite::Connection::open(&db).expect("opens");
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .expect("checkpoint");
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("events table");
+        let size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size");
+        drop(conn);
+        let mut bytes = std::fs::read(&db).expect("read");
+        let start = usize::try_from((root - 1) * size).expect("offset");
+        bytes[start..start + usize::try_from(size).expect("size")].fill(0x5A);
+        std::fs::write(&db, bytes).expect("write");
+    }
+    let run = token(&env, "a");
+    run.code(6);
+    let aside = set_aside(&env.home());
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(run.stderr.contains(&aside[0]), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("could still be read (profile \"a\", \"b\")")
+            && run.stderr.contains("only the other profiles"),
+        "{}",
+        run.stderr
+    );
+    // Both keep their tokens: no login, no new grant.
+    let grants = mock.server.stats().token_requests.total();
+    let a = token(&env, "a");
+    a.code(0);
+    assert_eq!(a.stdout, before_a.stdout);
+    let b = token(&env, "b");
+    b.code(0);
+    assert_eq!(b.stdout, before_b.stdout);
+    assert_eq!(mock.server.stats().token_requests.total(), grants);
 }

@@ -61,6 +61,7 @@ impl SqliteStore {
                         &self.db,
                         file,
                         &detail,
+                        &self.sealer,
                         self.now(),
                     ));
                 }
@@ -258,6 +259,7 @@ impl SqliteStore {
                             &self.db,
                             file,
                             &detail,
+                            &self.sealer,
                             self.now(),
                         ))
                     }

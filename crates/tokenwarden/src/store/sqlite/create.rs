@@ -106,19 +106,55 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// Creates a fresh database at `db` unless one appeared meanwhile (see the module docs): the
 /// schema of this build, the key check `key_check`, WAL journaling.
 pub(super) fn create_fresh(db: &Path, key_check: &[u8], now: SystemTime) -> Result<()> {
-    let tmp = temporary(db);
-    let result = build(&tmp, key_check, now).and_then(|()| link(&tmp, db));
-    for path in [
-        tmp.clone(),
-        with_suffix(&tmp, "-wal"),
-        with_suffix(&tmp, "-shm"),
-    ] {
-        let _ = fs::remove_file(path);
-    }
-    result
+    let prepared = Prepared::build(db, key_check, now, |_| Ok(()))?;
+    prepared.link(db).map(|_| ())
 }
 
-fn build(tmp: &Path, key_check: &[u8], now: SystemTime) -> Result<()> {
+/// A fresh database finished under a temporary name, not yet linked into place. Dropping it
+/// removes the temporary file.
+pub(super) struct Prepared {
+    tmp: PathBuf,
+}
+
+impl Prepared {
+    /// Builds a fresh database for `db` under a temporary name; `fill` runs in a transaction
+    /// once the schema is current.
+    pub(super) fn build(
+        db: &Path,
+        key_check: &[u8],
+        now: SystemTime,
+        fill: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<Prepared> {
+        let prepared = Prepared { tmp: temporary(db) };
+        build(&prepared.tmp, key_check, now, fill)?;
+        Ok(prepared)
+    }
+
+    /// Links it to `db`: true when it is now the database, false when one was there already
+    /// (another process created it first).
+    pub(super) fn link(self, db: &Path) -> Result<bool> {
+        link(&self.tmp, db)
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        for path in [
+            self.tmp.clone(),
+            with_suffix(&self.tmp, "-wal"),
+            with_suffix(&self.tmp, "-shm"),
+        ] {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+fn build(
+    tmp: &Path,
+    key_check: &[u8],
+    now: SystemTime,
+    fill: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+) -> Result<()> {
     let failed = |e: rusqlite::Error| {
         Error::store(format!(
             "cannot create the token database {}",
@@ -152,6 +188,10 @@ fn build(tmp: &Path, key_check: &[u8], now: SystemTime) -> Result<()> {
             Err(schema::MigrateError::Sql(e)) => return Err(failed(e)),
             Err(schema::MigrateError::Newer(found)) => return Err(schema::newer_error(tmp, found)),
         }
+        // At the current schema, before anyone can see the file.
+        let tx = conn.transaction().map_err(failed)?;
+        fill(&tx).map_err(failed)?;
+        tx.commit().map_err(failed)?;
         // Closing the only connection checkpoints the WAL into the file.
     }
     fs::File::open(tmp)
@@ -159,11 +199,12 @@ fn build(tmp: &Path, key_check: &[u8], now: SystemTime) -> Result<()> {
         .map_err(|e| Error::store(format!("cannot sync {}", tmp.display())).with_source(e))
 }
 
-/// Links the finished `tmp` to `db`, unless `db` exists (another process created it first).
-fn link(tmp: &Path, db: &Path) -> Result<()> {
+/// Links the finished `tmp` to `db`, unless `db` exists (another process created it first):
+/// true when linked.
+fn link(tmp: &Path, db: &Path) -> Result<bool> {
     match fs::hard_link(tmp, db) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
         Err(e) => {
             return Err(
                 Error::store(format!("cannot create the token database {}", db.display()))
@@ -175,7 +216,7 @@ fn link(tmp: &Path, db: &Path) -> Result<()> {
         sync_dir(dir)
             .map_err(|e| Error::store(format!("cannot sync {}", dir.display())).with_source(e))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -24,13 +24,15 @@
 //! - `revocation`: the rows of revocations a logout could not make yet.
 //! - `row`: token rows sealed and opened; breaker and event rows mapped.
 //! - `schema`: the migrations.
-//! - `setaside`: what happens to a damaged database.
+//! - `setaside`: what happens to a damaged database; `salvage`: the token rows still readable
+//!   in it, carried into the fresh one.
 
 mod connection;
 mod create;
 mod recovery;
 mod revocation;
 mod row;
+mod salvage;
 mod schema;
 mod setaside;
 

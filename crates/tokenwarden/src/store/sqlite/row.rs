@@ -22,6 +22,7 @@ pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_
      refresh_failure_transient, updated_at";
 
 /// A token row as stored, before opening.
+#[derive(Clone)]
 pub(crate) struct RawRow {
     pub(crate) profile: String,
     pub(crate) version: i64,
@@ -230,6 +231,40 @@ pub(crate) fn damaged_rows(
         }
     }
     Ok(out)
+}
+
+/// Inserts `raw` exactly as it was stored (its seals stay valid: they bind the same values),
+/// unless the profile already has a row. True when inserted.
+pub(crate) fn insert_raw(conn: &Connection, raw: &RawRow) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT OR IGNORE INTO tokens ({TOKEN_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+             ?19, ?20)"
+        ))?
+        .execute(params![
+            raw.profile,
+            raw.version,
+            raw.access,
+            raw.refresh,
+            raw.id,
+            raw.token_type,
+            raw.expires_at,
+            raw.scopes,
+            raw.obtained_at,
+            raw.refresh_token_obtained_at,
+            raw.subject,
+            raw.issuer,
+            raw.state,
+            raw.state_reason,
+            raw.state_cause,
+            raw.last_error,
+            raw.last_error_cause,
+            raw.last_refresh_at,
+            raw.transient,
+            raw.updated_at,
+        ])?;
+    Ok(n > 0)
 }
 
 /// Takes the next version from the store-wide sequence (inside a write transaction).

@@ -136,3 +136,70 @@ fn a_dangling_symlink_is_named_and_nothing_is_created_or_set_aside() {
             .is_symlink()
     );
 }
+
+/// Overwrites the first page of table `table` of the database at `paths` with garbage, after
+/// moving everything from the journal into the file (as a crash-free close would).
+pub fn damage_table_page(db: &Path, table: &str) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+    let mut bytes = fs::read(db).unwrap();
+    let start = usize::try_from((root - 1) * page_size).unwrap();
+    let end = start + usize::try_from(page_size).unwrap();
+    bytes[start..end].fill(0x5A);
+    fs::write(db, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_page_costs_only_the_tokens_on_it() {
+    let (_dir, paths) = temp_paths();
+    let store = open(&paths);
+    let va = store.replace("a", &tokens("a")).unwrap();
+    let vb = store.replace("b", &tokens("b")).unwrap();
+    let event = tokenwarden::store::Event {
+        at: super::t0(),
+        profile: "a".into(),
+        operation: tokenwarden::store::Operation::Refresh,
+        outcome: tokenwarden::store::Outcome::Ok,
+        status: Some(200),
+        oauth_error: None,
+        request_id: None,
+        correlation_id: None,
+        duration: None,
+        attempt: 1,
+        delivery: None,
+    };
+    store.append_event(&event).unwrap();
+    drop(store);
+    let db = paths.database();
+    damage_table_page(&db, "events");
+    let err = SqliteStore::open(&paths, key()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    let msg = err.message();
+    assert!(msg.contains("could still be read"), "{msg}");
+    assert!(msg.contains("\"a\"") && msg.contains("\"b\""), "{msg}");
+    assert!(msg.contains("only the other profiles"), "{msg}");
+    let aside = set_aside(&paths);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    // The fresh database has both profiles, as they were, and is sound.
+    let store = open(&paths);
+    let a = store.read("a").unwrap().unwrap();
+    let b = store.read("b").unwrap().unwrap();
+    assert_eq!((a.tokens, a.version), (tokens("a"), va));
+    assert_eq!((b.tokens, b.version), (tokens("b"), vb));
+    assert!(store.integrity_check().unwrap().is_empty());
+    // Versions carry on: never one given before.
+    let vc = store.replace("c", &tokens("c")).unwrap();
+    assert!(vc > vb);
+}
