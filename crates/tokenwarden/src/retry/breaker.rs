@@ -465,9 +465,8 @@ mod tests {
             assert_eq!(r.last_retry_after, Some(Duration::from_secs(60)));
             let err = b.admit("k", now).unwrap_err();
             assert_eq!(err.retry_at(), Some(now + Duration::from_secs(60)));
-            assert_eq!(b.admit("k", now + Duration::from_secs(61)).unwrap(), {
-                Admission::Closed
-            });
+            let after = now + Duration::from_secs(61);
+            assert_eq!(b.admit("k", after).unwrap(), Admission::Closed);
             // Opened at the threshold: the cool-down or the bounded Retry-After.
             let r = b
                 .record_failure("k", now, Some(Duration::from_secs(ra)))
