@@ -37,6 +37,9 @@ pub struct Logout {
     pub profile: String,
     /// What the provider revoked: `refresh token`, `access token`.
     pub revoked: Vec<&'static str>,
+    /// Of what could not be revoked, what is kept to be revoked later (the next `logout` or
+    /// `doctor` asks again): `refresh token`, `access token`.
+    pub pending: Vec<&'static str>,
     /// What could not be revoked, in words.
     pub warnings: Vec<String>,
     /// True when tokens were stored and are now deleted; false when none were stored.

@@ -76,6 +76,16 @@
 //! with the same successor instead of revoking, so the next process's refresh simply succeeds
 //! (tested with mockauth's `reuse_grace`).
 //!
+//! # A refreshed token set is never dropped
+//! Once the provider has answered a refresh, the answer is the only copy of the new tokens
+//! (with rotation, the old refresh token is already dead). When the store refuses the write
+//! because another process holds it (a long write transaction, a backup tool), the write is
+//! tried again, still under the refresh lock, for up to `store_write_wait`. If it still
+//! cannot be written, the store keeps the new tokens aside ([`Store::keep_unwritten`]: the
+//! SQLite store seals them into a 0600 recovery file) and the error says where; the next read
+//! of the profile, in any process, stores them with compare-and-swap on the version they
+//! replace before anything else, so the next run needs no new login.
+//!
 //! # Degraded mode
 //! A transient failure (5xx, 429, network, open circuit breaker) while the current token has
 //! not hard-expired hands that token out with [`Token::degraded`] set, whatever `min_ttl` asked;
@@ -116,6 +126,10 @@ pub struct SessionOptions {
     /// the default is that of the default retry policy and timeout). When it runs out, a token that has not
     /// hard-expired is handed out with a warning; with nothing usable, a Store error.
     pub lock_wait: Duration,
+    /// How long a refresh's answer waits for the store when another process holds it (the
+    /// store's lock, not the refresh lock) before it is kept aside for the next run instead
+    /// (see "A refreshed token set is never dropped" in the module docs).
+    pub store_write_wait: Duration,
 }
 
 impl Default for SessionOptions {
@@ -123,6 +137,7 @@ impl Default for SessionOptions {
         SessionOptions {
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
             lock_wait: RetryPolicy::default().default_lock_wait(crate::config::DEFAULT_TIMEOUT),
+            store_write_wait: crate::config::DEFAULT_STORE_WRITE_WAIT,
         }
     }
 }

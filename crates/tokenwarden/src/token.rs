@@ -71,7 +71,7 @@ impl TokenSet {
     pub fn is_fresh(&self, now: SystemTime, min_ttl: Duration, refresh_skew: Duration) -> bool {
         match self.remaining(now) {
             None => true,
-            Some(left) => left > min_ttl + self.proactive_window(refresh_skew),
+            Some(left) => left > min_ttl.saturating_add(self.proactive_window(refresh_skew)),
         }
     }
 

@@ -227,6 +227,7 @@ impl Warden {
         let opts = SessionOptions {
             refresh_skew: profile.refresh_skew,
             lock_wait: profile.lock_wait(),
+            store_write_wait: profile.store_write_wait,
         };
         let session = Session::new(name, store, grants, self.clock.clone(), opts);
         Ok(match &self.tracer {

@@ -40,12 +40,12 @@ pub fn short(d: Duration) -> String {
 
 /// RFC 3339 with seconds.
 pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    tokenwarden::human::timestamp(t)
 }
 
 /// RFC 3339 with milliseconds (event times).
 pub fn rfc3339_millis(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    tokenwarden::human::timestamp_millis(t)
 }
 
 /// Parses a duration such as `30s`, `5m`, `1h30m`, or a bare number of seconds.

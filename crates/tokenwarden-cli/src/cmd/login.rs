@@ -123,7 +123,7 @@ fn report(
         .expires_at
         .map(|t| {
             let left = t.duration_since(now).unwrap_or_default().as_secs_f64();
-            let shown = now + Duration::from_secs(left.ceil() as u64);
+            let shown = tokenwarden::clock::later(now, Duration::from_secs(left.ceil() as u64));
             format!("access token expires {}", context::relative(shown, now))
         })
         .unwrap_or_else(|| "access token does not expire".into());

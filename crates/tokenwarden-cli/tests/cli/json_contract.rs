@@ -187,6 +187,7 @@ struct FailureRate {
 struct Logout {
     profile: String,
     revoked: Vec<String>,
+    pending: Vec<String>,
     warnings: Vec<String>,
     deleted: bool,
 }
@@ -447,6 +448,7 @@ fn the_token_commands_print_their_documents() {
     let logout: Logout = decode(&run);
     assert_eq!(logout.profile, "svc");
     assert!(logout.revoked.is_empty() && logout.warnings.is_empty() && logout.deleted);
+    assert!(logout.pending.is_empty());
 
     // Logged out now: the error document, with the exit code it names.
     let run = json_run(&env, &["--profile", "svc", "token"]);

@@ -45,6 +45,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The connect timeout used when a profile sets none.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a refresh's answer waits for the token database when another process holds it,
+/// when the profile does not set `store_write_wait`.
+pub const DEFAULT_STORE_WRITE_WAIT: Duration = Duration::from_secs(30);
+
 /// The failure-rate threshold when a profile sets none (5 %): the 5xx share of the requests to
 /// the authorization server over the last 15 minutes above which `status` and `doctor` warn.
 pub const DEFAULT_FAILURE_RATE_THRESHOLD: f64 = 0.05;
@@ -139,6 +143,9 @@ pub struct Profile {
     /// How long a caller with no usable token waits for another process's refresh; `None`:
     /// the longest refresh the retry policy allows ([`Profile::lock_wait`]).
     pub lock_wait: Option<Duration>,
+    /// How long a refresh's answer waits for the token database when another process holds
+    /// it, before it is kept in a recovery file instead ([`DEFAULT_STORE_WRITE_WAIT`]).
+    pub store_write_wait: Duration,
     /// The 5xx rate (0..1) over the last 15 minutes above which `status` and `doctor` warn
     /// ([`DEFAULT_FAILURE_RATE_THRESHOLD`] when unset).
     pub failure_rate_threshold: f64,
@@ -184,6 +191,7 @@ impl Profile {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
             lock_wait: None,
+            store_write_wait: DEFAULT_STORE_WRITE_WAIT,
             failure_rate_threshold: DEFAULT_FAILURE_RATE_THRESHOLD,
             grant: GrantType::AuthorizationCode,
             tenant: None,

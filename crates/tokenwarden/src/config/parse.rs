@@ -168,6 +168,11 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         "how long a caller with no usable token waits for another process's refresh (default: the longest refresh the retry settings allow)",
     ),
     key(
+        "store_write_wait",
+        Kind::Str,
+        "how long a refresh's new tokens wait for the token database when another process holds it, before they are kept in a recovery file (default \"30s\")",
+    ),
+    key(
         "max_attempts",
         Kind::Int,
         "attempts for requests safe to repeat (default 4)",

@@ -375,6 +375,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         .is_some()
         .then(|| c.duration("lock_wait", std::time::Duration::ZERO, false));
     let connect_timeout = c.duration("connect_timeout", super::DEFAULT_CONNECT_TIMEOUT, false);
+    let store_write_wait = c.duration("store_write_wait", super::DEFAULT_STORE_WRITE_WAIT, true);
     let defaults = crate::retry::RetryPolicy::default();
     let mut retry = crate::retry::RetryPolicy {
         base_delay: c.duration("retry_base_delay", defaults.base_delay, false),
@@ -444,6 +445,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         connect_timeout,
         retry,
         lock_wait,
+        store_write_wait,
         failure_rate_threshold,
         grant,
         tenant: tenant.map(|(t, _)| t),

@@ -193,11 +193,12 @@ fn mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
-/// True when the token database exists. On a fresh home doctor opens no store: that would
-/// create the database and a key file, and a `TOKENWARDEN_KEY` set afterwards would then be
-/// refused as the wrong key.
+/// True when something is at the token database path (an empty file and a dangling symbolic
+/// link included: opening the store names them). On a fresh home doctor opens no store: that
+/// would create the database and a key file, and a `TOKENWARDEN_KEY` set afterwards would then
+/// be refused as the wrong key.
 pub fn store_exists(warden: &Warden) -> bool {
-    std::fs::metadata(warden.paths().database()).is_ok_and(|m| m.len() > 0)
+    std::fs::symlink_metadata(warden.paths().database()).is_ok()
 }
 
 /// `store` on a fresh home: where the store will be and which key will seal it, created by the
@@ -335,17 +336,15 @@ pub fn token(
     let renewable = t.refresh_token.is_some() || p.grant == GrantType::ClientCredentials;
     let expiry = match t.expires_at {
         None => "does not expire".to_string(),
-        Some(at) if t.is_expired(now) => format!(
-            "expired {} ({})",
-            ago(at, now),
-            humantime::format_rfc3339_seconds(at)
-        ),
+        Some(at) if t.is_expired(now) => {
+            format!("expired {} ({})", ago(at, now), crate::human::timestamp(at))
+        }
         Some(at) => format!(
             "expires in {} ({})",
             crate::human::duration(Duration::from_secs(
                 t.remaining(now).unwrap_or_default().as_secs()
             )),
-            humantime::format_rfc3339_seconds(at)
+            crate::human::timestamp(at)
         ),
     };
     let check = match &stored.state {
@@ -459,7 +458,7 @@ fn refresh_token(p: &Profile, stored: &StoredTokens, now: SystemTime, checks: &m
                     format!(
                         "obtained {} ({})",
                         ago(at, now),
-                        humantime::format_rfc3339_seconds(at)
+                        crate::human::timestamp(at)
                     )
                 })
                 .unwrap_or_else(|| "obtained at an unknown time".into());

@@ -193,9 +193,7 @@ impl ErrorDocument {
                 status: err.status(),
                 request_id: err.request_id().map(str::to_string),
                 correlation_id: err.correlation_id().map(str::to_string),
-                retry_at: err
-                    .retry_at()
-                    .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                retry_at: err.retry_at().map(crate::human::timestamp),
                 exit_code: ExitCode::from(err.kind()),
             },
         }

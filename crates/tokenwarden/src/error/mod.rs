@@ -342,11 +342,7 @@ impl Error {
             }
         }
         if let Some(t) = self.retry_at() {
-            let _ = write!(
-                out,
-                "\n  next try: {}",
-                humantime::format_rfc3339_seconds(t)
-            );
+            let _ = write!(out, "\n  next try: {}", crate::human::timestamp(t));
         }
         if let Some(c) = self.correlation_id() {
             let _ = write!(out, "\n  correlation id: {c}");

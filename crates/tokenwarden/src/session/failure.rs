@@ -148,7 +148,7 @@ impl Session {
         let obtained = t2
             .tokens
             .refresh_token_obtained_at
-            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+            .map(crate::human::timestamp)
             .unwrap_or_else(|| "at an unknown time".into());
         let (message, cause) = if lost_rotation {
             (

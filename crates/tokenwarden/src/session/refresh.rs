@@ -1,6 +1,7 @@
 //! The refresh itself, under both locks: re-read, refresh (or renew with the client
-//! credentials grant), compare-and-swap the answer into the store durably, and only then hand
-//! it out. What a failure means is `failure`'s.
+//! credentials grant), compare-and-swap the answer into the store durably (trying again while
+//! another process holds the store, and having the store keep it aside when it cannot), and
+//! only then hand it out. What a failure means is `failure`'s.
 
 use super::{Effort, Session, Token, failure};
 use crate::error::{Cause, Error, Result};
@@ -9,6 +10,10 @@ use crate::http::Exchange;
 use crate::store::{CasOutcome, StoredTokens, TokenState};
 use crate::token::TokenSet;
 use std::time::{Duration, Instant};
+
+/// The pause between two tries to store a refresh's answer while the store is held (each try
+/// itself waits for the store's own busy timeout).
+const WRITE_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 impl Session {
     pub(super) async fn refresh_locked(
@@ -68,7 +73,10 @@ impl Session {
         };
         let elapsed = started.elapsed();
         match done.result {
-            Ok(fresh) => self.store_fresh(&t2, fresh, operation, &done.exchange, elapsed),
+            Ok(fresh) => {
+                self.store_fresh(&t2, fresh, operation, &done.exchange, elapsed)
+                    .await
+            }
             Err(err) => {
                 let failed = failure::Failed {
                     operation,
@@ -110,10 +118,67 @@ impl Session {
         ))
     }
 
+    /// Writes a refresh's answer with compare-and-swap on `t2`'s version. The answer is the
+    /// only copy of the new tokens (see "A refreshed token set is never dropped" in the module
+    /// docs): while another process holds the store, the write is tried again, under the
+    /// refresh lock, for up to `store_write_wait`; if it still fails, the store keeps the tokens
+    /// aside for the next read of the profile, and the error says where.
+    async fn write_refreshed(&self, t2: &StoredTokens, fresh: &TokenSet) -> Result<CasOutcome> {
+        let started = Instant::now();
+        let mut tries = 0u32;
+        let err = loop {
+            tries += 1;
+            match self
+                .store
+                .write_if_version(&self.profile, t2.version, fresh)
+            {
+                Ok(outcome) => return Ok(outcome),
+                Err(e)
+                    if e.cause() == Some(Cause::StoreBusy)
+                        && started.elapsed() < self.opts.store_write_wait =>
+                {
+                    tracing::warn!(
+                        profile = %self.profile,
+                        tries,
+                        "the token store is held by another process; trying again to store the refreshed tokens"
+                    );
+                    tokio::time::sleep(WRITE_RETRY_PAUSE).await;
+                }
+                Err(e) => break e,
+            }
+        };
+        let tried = crate::human::duration(started.elapsed());
+        Err(
+            match self.store.keep_unwritten(&self.profile, t2.version, fresh) {
+                Ok(place) => {
+                    let msg = format!(
+                        "{}; profile `{}` was refreshed, but its new tokens could not be stored (tried for {tried}): they were sealed into {place}, which the next tokenwarden run stores before anything else",
+                        err.message(),
+                        self.profile
+                    );
+                    let hint = match err.hint() {
+                        Some(h) => format!("nothing needs a new login; {h}"),
+                        None => "nothing needs a new login: run the command again".to_string(),
+                    };
+                    err.with_message(msg).with_hint(hint)
+                }
+                Err(kept) => {
+                    let msg = format!(
+                        "{}; profile `{}` was refreshed, but its new tokens could not be stored, nor kept aside ({}): if the provider rotates refresh tokens, the next refresh may fail and need a new login",
+                        err.message(),
+                        self.profile,
+                        kept.message()
+                    );
+                    err.with_message(msg)
+                }
+            },
+        )
+    }
+
     /// Stores a refreshed token set with compare-and-swap on the version it replaces, durably,
     /// and only then hands it out. What the answer leaves out (an unrotated refresh token) is
     /// kept from `t2` ([`TokenSet::renewing`]).
-    fn store_fresh(
+    async fn store_fresh(
         &self,
         t2: &StoredTokens,
         fresh: TokenSet,
@@ -122,10 +187,7 @@ impl Session {
         elapsed: Duration,
     ) -> Result<Token> {
         let fresh = fresh.renewing(&t2.tokens);
-        match self
-            .store
-            .write_if_version(&self.profile, t2.version, &fresh)?
-        {
+        match self.write_refreshed(t2, &fresh).await? {
             CasOutcome::Written(version) => {
                 self.event(operation, Outcome::Ok, Some(exchange), Some(elapsed));
                 if let Ok(mut w) = self.last_warning.lock() {

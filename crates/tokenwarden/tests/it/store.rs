@@ -2,7 +2,10 @@
 //! body runs on a `MemoryStore` and on a `SqliteStore` in a temporary directory), then what only
 //! the SQLite store does (`store::sqlite`) and what needs several processes (`store::process`).
 
+mod damage;
 mod process;
+mod recovery;
+mod revocation;
 mod sqlite;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_
      refresh_failure_transient, updated_at";
 
 /// A token row as stored, before opening.
+#[derive(Clone)]
 pub(crate) struct RawRow {
     pub(crate) profile: String,
     pub(crate) version: i64,
@@ -312,6 +313,40 @@ pub(crate) fn damaged_rows(
     Ok(out)
 }
 
+/// Inserts `raw` exactly as it was stored (its seals stay valid: they bind the same values),
+/// unless the profile already has a row. True when inserted.
+pub(crate) fn insert_raw(conn: &Connection, raw: &RawRow) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT OR IGNORE INTO tokens ({TOKEN_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+             ?19, ?20)"
+        ))?
+        .execute(params![
+            raw.profile,
+            raw.version,
+            raw.access,
+            raw.refresh,
+            raw.id,
+            raw.token_type,
+            raw.expires_at,
+            raw.scopes,
+            raw.obtained_at,
+            raw.refresh_token_obtained_at,
+            raw.subject,
+            raw.issuer,
+            raw.state,
+            raw.state_reason,
+            raw.state_cause,
+            raw.last_error,
+            raw.last_error_cause,
+            raw.last_refresh_at,
+            raw.transient,
+            raw.updated_at,
+        ])?;
+    Ok(n > 0)
+}
+
 /// Takes the next version from the store-wide sequence (inside a write transaction).
 pub(crate) fn next_version(conn: &Connection) -> rusqlite::Result<Version> {
     conn.query_row(
@@ -371,6 +406,20 @@ pub(crate) fn put(
     Ok(())
 }
 
+/// A breaker row: `consecutive_failures, open_until, last_retry_after_ms, updated_at` from
+/// column `first` on. Values out of range read as the nearest possible one; the breaker bounds
+/// what they mean ([`crate::retry::breaker`]).
+fn breaker_row(r: &Row<'_>, first: usize) -> rusqlite::Result<BreakerRecord> {
+    Ok(BreakerRecord {
+        consecutive_failures: u32::try_from(r.get::<_, i64>(first)?.max(0)).unwrap_or(u32::MAX),
+        open_until: r.get::<_, Option<i64>>(first + 1)?.map(from_unix_millis),
+        last_retry_after: r
+            .get::<_, Option<i64>>(first + 2)?
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+        updated_at: from_unix_millis(r.get(first + 3)?),
+    })
+}
+
 /// The breaker record of `key`.
 pub(crate) fn load_breaker(
     conn: &Connection,
@@ -379,17 +428,17 @@ pub(crate) fn load_breaker(
     conn.prepare_cached(
         "SELECT consecutive_failures, open_until, last_retry_after_ms, updated_at FROM breaker WHERE key = ?1",
     )?
-    .query_row([key], |r| {
-        Ok(BreakerRecord {
-            consecutive_failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
-            open_until: r.get::<_, Option<i64>>(1)?.map(from_unix_millis),
-            last_retry_after: r
-                .get::<_, Option<i64>>(2)?
-                .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-            updated_at: from_unix_millis(r.get(3)?),
-        })
-    })
+    .query_row([key], |r| breaker_row(r, 0))
     .optional()
+}
+
+/// Every breaker record with its key, sorted by key.
+pub(crate) fn breaker_records(conn: &Connection) -> rusqlite::Result<Vec<(String, BreakerRecord)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, consecutive_failures, open_until, last_retry_after_ms, updated_at FROM breaker ORDER BY key",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, breaker_row(r, 1)?)))?;
+    rows.collect()
 }
 
 /// Saves the breaker record of `key`.

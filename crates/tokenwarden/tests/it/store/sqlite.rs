@@ -411,15 +411,16 @@ fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
         );
         user_version(&paths)
     };
-    assert_eq!(current, 4);
+    assert_eq!(current, 5);
     // What tokenwarden at schema 2 left: the tokens table without the cause columns, the
-    // event log without the delivery column.
+    // event log without the delivery column, no pending revocations.
     {
         let conn = Connection::open(paths.database()).unwrap();
         conn.execute_batch(
             "ALTER TABLE tokens DROP COLUMN state_cause; \
              ALTER TABLE tokens DROP COLUMN last_error_cause; \
-             ALTER TABLE events DROP COLUMN delivery;",
+             ALTER TABLE events DROP COLUMN delivery; \
+             DROP TABLE pending_revocations;",
         )
         .unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
