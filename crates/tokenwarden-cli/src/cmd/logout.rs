@@ -60,16 +60,15 @@ pub async fn run(global: &Global, out: &Printer, args: LogoutArgs) -> Result<()>
     for warning in &warnings {
         out.warning(warning);
     }
-    if out.json() {
-        // The document below says all of it.
-    } else if !pending.is_empty() {
-        out.err(format!(
-            "hint: the provider could not take the revocation of the {} now; tokenwarden keeps {} sealed and asks again on the next `tokenwarden --profile {p} logout` or `tokenwarden --profile {p} doctor`",
+    if !pending.is_empty() {
+        // A warning, so that under --json it is one JSON line on stderr like the others.
+        out.warning(&format!(
+            "the provider could not take the revocation of the {} now; tokenwarden keeps {} sealed and asks again on the next `tokenwarden --profile {p} logout` or `tokenwarden --profile {p} doctor`",
             pending.join(" and "),
             if pending.len() == 1 { "it" } else { "them" },
             p = global.profile
         ));
-    } else if !warnings.is_empty() && !args.local_only {
+    } else if !warnings.is_empty() && !args.local_only && !out.json() {
         out.err(
             "hint: the local tokens are deleted, so tokenwarden cannot retry; if it matters, revoke this app's access in your account settings at the provider",
         );
@@ -105,7 +104,7 @@ pub async fn run(global: &Global, out: &Printer, args: LogoutArgs) -> Result<()>
 /// What asking again to revoke an earlier logout's tokens did (nothing when nothing was
 /// pending).
 fn report_retried(out: &Printer, r: &Retried) {
-    if !r.revoked.is_empty() {
+    if !r.revoked.is_empty() && !out.json() {
         let names: Vec<&str> = r.revoked.iter().map(|&t| token_name(t)).collect();
         out.err(format!(
             "Revoked the {} that an earlier logout could not revoke.",
