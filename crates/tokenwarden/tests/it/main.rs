@@ -18,6 +18,7 @@ mod login_checks;
 mod login_device;
 mod parser;
 mod quirks;
+mod refresh_answers;
 mod retry;
 mod session;
 mod session_load;
