@@ -1,11 +1,16 @@
 //! `tokenwarden request`: calls an API with the profile's bearer token and prints the response
 //! body. A 401 makes it invalidate that token, refresh once and retry once; a second 401 is
 //! "session rejected" (exit 5). Exit 0 on 2xx.
+//!
+//! Before anything is sent, the library decides whether the token may go to the URL
+//! ([`tokenwarden::http::destination`]: https or loopback, the profile's `resource` origin or
+//! one given with `--allow-origin`); a refusal is a usage error (exit 2).
 
 use super::Global;
 use super::context;
 use crate::output::Printer;
 use anyhow::Result;
+use tokenwarden::http::destination::Destinations;
 use tokenwarden::{Error, ErrorKind};
 
 /// Arguments of `tokenwarden request`.
@@ -21,6 +26,10 @@ pub struct RequestArgs {
     /// not given.
     #[arg(short = 'd', long = "data")]
     data: Option<String>,
+    /// Also send the token to this origin (`https://host[:port]`; repeat for several). By
+    /// default it goes only to the origin of the profile's `resource`.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
     /// The URL (default: the profile's `resource`).
     url: Option<String>,
 }
@@ -41,6 +50,11 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()
     };
     let url = reqwest::Url::parse(&url)
         .map_err(|e| Error::usage(format!("`{url}` is not a valid URL: {e}")))?;
+    let mut destinations = Destinations::for_profile(&profile);
+    for origin in &args.allow_origins {
+        destinations = destinations.allow_origin(origin)?;
+    }
+    destinations.check(&url).map_err(Error::from)?;
     let method = if args.data.is_some() && args.method == "GET" {
         reqwest::Method::POST
     } else {
