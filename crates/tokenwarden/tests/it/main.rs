@@ -5,6 +5,7 @@ mod util;
 
 mod classify;
 mod config;
+mod config_secret;
 mod correlation;
 mod delivery;
 mod diagnose;
