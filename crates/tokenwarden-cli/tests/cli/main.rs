@@ -3,6 +3,7 @@
 
 mod util;
 
+mod bad_answers;
 mod demo;
 mod diagnostics;
 mod diagnostics_canary;
