@@ -121,35 +121,24 @@ pub async fn validate(
 /// [`TokenSet::renewing`] keeps the subject and issuer already stored. The refresh itself
 /// stands either way: its access and refresh tokens are good, and the refresh token may have
 /// been rotated.
+///
+/// The check is bounded by [`REFRESH_CHECK_LIMIT`] (or the profile's `timeout`, if shorter):
+/// until it ends, the refreshed tokens (perhaps a rotated refresh token) exist only in memory,
+/// so a slow key set is given up on rather than waited for.
 pub async fn check_refreshed(client: &TokenClient, mut tokens: TokenSet, corr: &str) -> TokenSet {
     let Some(id) = tokens.id_token.clone() else {
         return tokens;
     };
     let profile = client.profile();
-    let verified = match client.metadata().await {
-        Ok(Some(m)) => match &m.jwks_uri {
-            Some(jwks_uri) => {
-                let expected = Expected {
-                    issuer: &m.issuer,
-                    client_id: &profile.client_id,
-                    nonce: None,
-                    jwks_uri,
-                };
-                validate(client.http(), id.expose(), &expected, corr)
-                    .await
-                    .map_err(|e| e.message().to_string())
-            }
-            None => Err(format!(
-                "the issuer's metadata ({}) has no `jwks_uri`",
-                m.source
-            )),
-        },
-        Ok(None) => Err("the profile has no `issuer` to find the keys with".to_string()),
-        Err(e) => Err(format!(
-            "the issuer's metadata could not be read: {}",
-            e.message()
-        )),
-    };
+    let limit = REFRESH_CHECK_LIMIT.min(profile.timeout);
+    let verified = tokio::time::timeout(limit, verify_refreshed(client, id.expose(), corr))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the issuer's metadata and keys did not arrive within {}",
+                crate::human::duration(limit)
+            ))
+        });
     match verified {
         Ok(claims) => {
             tokens.subject = Some(claims.sub);
@@ -167,4 +156,40 @@ pub async fn check_refreshed(client: &TokenClient, mut tokens: TokenSet, corr: &
         }
     }
     tokens
+}
+
+/// The longest a refreshed ID token's check may take (see [`check_refreshed`]).
+pub const REFRESH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The claims of a refreshed ID token, verified; the reason in words when it cannot be.
+async fn verify_refreshed(
+    client: &TokenClient,
+    id_token: &str,
+    corr: &str,
+) -> std::result::Result<Claims, String> {
+    let profile = client.profile();
+    match client.metadata().await {
+        Ok(Some(m)) => match &m.jwks_uri {
+            Some(jwks_uri) => {
+                let expected = Expected {
+                    issuer: &m.issuer,
+                    client_id: &profile.client_id,
+                    nonce: None,
+                    jwks_uri,
+                };
+                validate(client.http(), id_token, &expected, corr)
+                    .await
+                    .map_err(|e| e.message().to_string())
+            }
+            None => Err(format!(
+                "the issuer's metadata ({}) has no `jwks_uri`",
+                m.source
+            )),
+        },
+        Ok(None) => Err("the profile has no `issuer` to find the keys with".to_string()),
+        Err(e) => Err(format!(
+            "the issuer's metadata could not be read: {}",
+            e.message()
+        )),
+    }
 }

@@ -19,6 +19,16 @@ const REDIRECT: &str = "http://127.0.0.1:5555/callback";
 /// discovery from its issuer (so that ID tokens can be verified), or with explicit endpoints
 /// and no issuer.
 fn home(dir: &tempfile::TempDir, server: &mockauth::ServerHandle, issuer: bool) -> Warden {
+    home_with(dir, server, issuer, "")
+}
+
+/// [`home`] with `extra` keys in the profile.
+fn home_with(
+    dir: &tempfile::TempDir,
+    server: &mockauth::ServerHandle,
+    issuer: bool,
+    extra: &str,
+) -> Warden {
     let home = dir.path().join("tw");
     let mut b = std::fs::DirBuilder::new();
     #[cfg(unix)]
@@ -34,7 +44,7 @@ fn home(dir: &tempfile::TempDir, server: &mockauth::ServerHandle, issuer: bool) 
         )
     };
     let config = format!(
-        "[profiles.test]\nclient_id = \"cli\"\n{endpoints}scopes = [\"openid\", \"offline_access\"]\n"
+        "[profiles.test]\nclient_id = \"cli\"\n{endpoints}scopes = [\"openid\", \"offline_access\"]\n{extra}"
     );
     std::fs::write(home.join("config.toml"), config).expect("config");
     Warden::open(Paths::in_dir(&home)).expect("warden opens")
@@ -317,4 +327,35 @@ async fn a_refreshed_id_token_that_cannot_be_verified_is_ignored() {
     assert_eq!(after2.tokens.id_token, None);
     server.shutdown().await.expect("mockauth stops");
     server2.shutdown().await.expect("mockauth stops");
+}
+
+#[tokio::test]
+async fn a_slow_key_set_is_given_up_on_and_the_refreshed_tokens_are_stored() {
+    // The check is bounded by the profile's timeout (1 s here); the key set takes longer.
+    let server = util::mock(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let warden = home_with(&dir, &server, true, "timeout = \"1s\"\n");
+    let (_client, session, before) = logged_in(&warden, &server).await;
+    server
+        .set_faults(mockauth::FaultPlan::default().with(
+            mockauth::Endpoint::Jwks,
+            mockauth::FaultSpec {
+                latency_ms: Some(3_000),
+                ..mockauth::FaultSpec::default()
+            },
+        ))
+        .expect("valid plan");
+    let token = refresh(&session).await.expect("refreshed");
+    let after = stored(&warden);
+    assert_eq!(
+        after.tokens.access_token.expose(),
+        token.access_token.expose()
+    );
+    assert_ne!(
+        after.tokens.refresh_token, before.tokens.refresh_token,
+        "rotated and stored"
+    );
+    assert_eq!(after.tokens.subject, before.tokens.subject);
+    assert_eq!(after.tokens.id_token, None);
+    server.shutdown().await.expect("mockauth stops");
 }
