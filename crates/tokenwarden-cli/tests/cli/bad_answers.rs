@@ -152,7 +152,7 @@ fn an_unverifiable_id_token_from_a_refresh_is_ignored_with_a_warning() {
     assert_eq!(after.subject.as_deref(), Some("mock-user"));
     assert_eq!(after.issuer, login.issuer);
     assert_eq!(after.id_token, None);
-    let status = env.run(&["--json", "status"]);
+    let status = env.run(&["--profile", "h", "--json", "status"]);
     status.code(0);
     assert!(!status.stdout.contains("attacker"), "{}", status.stdout);
 }

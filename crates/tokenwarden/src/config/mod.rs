@@ -128,6 +128,10 @@ pub struct Profile {
     pub allow_insecure_http: bool,
     /// The variable `tokenwarden env` exports.
     pub export_env: Option<String>,
+    /// The git hosts whose credentials `git-credential` gives from this profile.
+    pub git_hosts: Vec<String>,
+    /// The user name `git-credential` gives with the token ([`Profile::git_username`]).
+    pub git_username: Option<String>,
     /// The whole-request timeout.
     pub timeout: Duration,
     /// The connect timeout.
@@ -176,6 +180,8 @@ impl Profile {
             extra_params: Vec::new(),
             allow_insecure_http: false,
             export_env: None,
+            git_hosts: Vec::new(),
+            git_username: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -234,6 +240,22 @@ impl Profile {
                 available: std::env::var_os(v).is_some_and(|x| !x.is_empty()),
             },
         }
+    }
+
+    /// The user name git is given with the token: the profile's `git_username`, else the
+    /// provider's convention (GitHub: `x-access-token`; Google, GitLab and others: `oauth2`).
+    pub fn git_username(&self) -> &str {
+        match (&self.git_username, self.provider) {
+            (Some(name), _) => name,
+            (None, Provider::Github) => "x-access-token",
+            (None, _) => "oauth2",
+        }
+    }
+
+    /// True when this profile gives git's credentials for `host` (`git_hosts`, compared
+    /// without case; a port must match when either names one).
+    pub fn serves_git_host(&self, host: &str) -> bool {
+        self.git_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
     /// True when endpoints are missing and an issuer can supply them by discovery.
