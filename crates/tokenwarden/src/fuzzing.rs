@@ -10,7 +10,7 @@ use crate::http::RequestKind;
 use crate::http::classify::classify_response;
 use crate::http::discovery::{Metadata, same_issuer};
 use crate::http::evidence::{parse_retry_after, redact_body};
-use crate::http::response::{ParsedBody, id_token_claims, token_set};
+use crate::http::response::{ParsedBody, id_token_claims, is_vschar, token_set};
 use crate::retry::{CircuitBreaker, RetryPolicy};
 use crate::store::MemoryStore;
 use crate::store::crypto::{Sealer, StoreKey};
@@ -34,7 +34,8 @@ fn split(data: &[u8], n: u8) -> (u8, &[u8]) {
 }
 
 /// A token endpoint's answer: parsed as JSON, form or text, read as a token set, and classified
-/// as an error with any status. A token set that parses has a non-empty access token.
+/// as an error with any status. A token set that parses has a non-empty access token, and its
+/// tokens hold printable ASCII only (RFC 6749 §A.12), its type is `Bearer`.
 pub fn token_response(data: &[u8]) {
     let (pick, body) = split(data, 4);
     let content_type = match pick {
@@ -46,6 +47,11 @@ pub fn token_response(data: &[u8]) {
     let parsed = ParsedBody::parse(content_type, body);
     if let Ok(tokens) = token_set(&parsed, &["openid".to_string()], now()) {
         assert!(!tokens.access_token.expose().is_empty());
+        assert!(tokens.access_token.expose().bytes().all(is_vschar));
+        if let Some(rt) = &tokens.refresh_token {
+            assert!(!rt.expose().is_empty() && rt.expose().bytes().all(is_vschar));
+        }
+        assert_eq!(tokens.token_type, "Bearer");
         let _ = tokens.lifetime();
         let _ = tokens.is_fresh(now(), Duration::from_secs(60), Duration::from_secs(300));
     }

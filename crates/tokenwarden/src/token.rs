@@ -93,11 +93,27 @@ impl TokenSet {
     /// answered `self`: what the answer leaves out is kept from `previous`. Without a refresh
     /// token the provider did not rotate, and the one presented stays valid (RFC 6749 §6): it is
     /// kept, with when it was obtained. Without an ID token, the subject and issuer of the
-    /// earlier one are kept. This is the one place that rule lives.
+    /// earlier one are kept. An ID token that names another subject or issuer than the stored
+    /// ones is not the same end-user's (OIDC Core §12.2): it is dropped with a warning, and the
+    /// stored subject and issuer stay. This is the one place that rule lives.
     pub fn renewing(mut self, previous: &TokenSet) -> TokenSet {
         if self.refresh_token.is_none() {
             self.refresh_token = previous.refresh_token.clone();
             self.refresh_token_obtained_at = previous.refresh_token_obtained_at;
+        }
+        let differs = |new: &Option<String>, old: &Option<String>| {
+            old.is_some() && new.is_some() && new != old
+        };
+        if self.id_token.is_some()
+            && (differs(&self.subject, &previous.subject)
+                || differs(&self.issuer, &previous.issuer))
+        {
+            tracing::warn!(
+                "the ID token of a refresh names another subject or issuer than the login's (OpenID Connect Core §12.2): it was ignored, and the stored subject and issuer are kept"
+            );
+            self.id_token = None;
+            self.subject = None;
+            self.issuer = None;
         }
         if self.id_token.is_none() {
             self.subject = self.subject.or_else(|| previous.subject.clone());
@@ -223,6 +239,39 @@ mod tests {
         .renewing(&previous);
         assert_eq!(rotated.refresh_token, Some(RefreshToken::new("r2")));
         assert_eq!(rotated.refresh_token_obtained_at, Some(now));
+    }
+
+    #[test]
+    fn a_renewal_never_takes_another_subject_or_issuer() {
+        let then = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = then + Duration::from_secs(3600);
+        let previous = TokenSet {
+            subject: Some("user-1".into()),
+            issuer: Some("https://issuer".into()),
+            id_token: Some(IdToken::new("old.id.token")),
+            ..token(Some(3600), then)
+        };
+        for (sub, iss) in [("user-2", "https://issuer"), ("user-1", "https://evil")] {
+            let answer = TokenSet {
+                id_token: Some(IdToken::new("new.id.token")),
+                subject: Some(sub.into()),
+                issuer: Some(iss.into()),
+                ..token(Some(3600), now)
+            };
+            let renewed = answer.renewing(&previous);
+            assert_eq!(renewed.subject.as_deref(), Some("user-1"));
+            assert_eq!(renewed.issuer.as_deref(), Some("https://issuer"));
+            assert_eq!(renewed.id_token, None);
+        }
+        // The same end-user: the new ID token is kept.
+        let answer = TokenSet {
+            id_token: Some(IdToken::new("new.id.token")),
+            subject: Some("user-1".into()),
+            issuer: Some("https://issuer".into()),
+            ..token(Some(3600), now)
+        };
+        let renewed = answer.renewing(&previous);
+        assert_eq!(renewed.id_token, Some(IdToken::new("new.id.token")));
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! rejected"; replacing the profile's token silently would call the API as someone else.
 //!
 //! With `--json` the answer is one document, `{status, headers, body, body_base64}`.
+//!
+//! Before anything is sent, the library decides whether the token may go to the URL
+//! ([`tokenwarden::http::destination`]: https or loopback, the profile's `resource` origin or
+//! one given with `--allow-origin`); a refusal is a usage error (exit 2).
 
 use super::Global;
 use super::context;
@@ -19,6 +23,7 @@ use anyhow::Result;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use tokenwarden::exit::ExitCode;
+use tokenwarden::http::destination::Destinations;
 use tokenwarden::{Error, ErrorKind};
 
 /// The exit code of `--fail` when the API answers 400 or more (curl's
@@ -34,7 +39,9 @@ Examples:
   tokenwarden request -X POST -H 'Content-Type: application/json' --data-binary @body.json URL
   tokenwarden --json request URL | jq .status
 
-The Authorization header is tokenwarden's: -H 'Authorization: …' is refused.")]
+The Authorization header is tokenwarden's: -H 'Authorization: …' is refused.
+The token goes only over https (or plain http to loopback) and only to the origin of the
+profile's `resource`; --allow-origin https://host[:port] adds one.")]
 pub struct RequestArgs {
     /// The HTTP method.
     #[arg(short = 'X', long = "request", default_value = "GET")]
@@ -61,6 +68,10 @@ pub struct RequestArgs {
     /// On an HTTP error (400 or more), print no body and exit 22, as curl -f does.
     #[arg(short = 'f', long)]
     fail: bool,
+    /// Also send the token to this origin (`https://host[:port]`; repeat for several). By
+    /// default it goes only to the origin of the profile's `resource`.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
     /// The URL (default: the profile's `resource`).
     url: Option<String>,
 }
@@ -86,6 +97,11 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<Ex
     };
     let url = reqwest::Url::parse(&url)
         .map_err(|e| Error::usage(format!("`{url}` is not a valid URL: {e}")))?;
+    let mut destinations = Destinations::for_profile(&profile);
+    for origin in &args.allow_origins {
+        destinations = destinations.allow_origin(origin)?;
+    }
+    destinations.check(&url).map_err(Error::from)?;
     let data = args.data.as_deref().or(args.data_binary.as_deref());
     let method = if data.is_some() && args.method == "GET" {
         reqwest::Method::POST

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod bad_answers;
 mod browser_login;
 mod demo;
 mod diagnostics;

@@ -8,6 +8,7 @@
 //! - `types`: [`TokenRequestFormat`], [`ClientAuth`], [`GrantType`].
 //! - `parse`: the key schema, spans and "did you mean"; `validate` (with `checks`): raw keys to
 //!   a [`Profile`].
+//! - `exposure`: an inline `client_secret` in a file others may read (refused).
 //!
 //! Loading never stops at the first problem: [`Config::profile`] reports every problem of the
 //! file and of the chosen profile at once, each with its line and column, in one
@@ -16,6 +17,7 @@
 
 mod checks;
 pub mod edit;
+mod exposure;
 pub mod lint;
 mod parse;
 pub mod preset;
@@ -361,6 +363,9 @@ pub struct Config {
     path: PathBuf,
     exists: bool,
     raw: parse::RawFile,
+    /// The file's permission bits when its group or others may read it (Unix); a profile with
+    /// an inline `client_secret` is then refused.
+    shared_mode: Option<u32>,
 }
 
 impl Config {
@@ -372,11 +377,16 @@ impl Config {
     /// Reads the configuration at `path`. A missing file is an empty configuration.
     pub fn load_file(path: &Path) -> Result<Config> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(path, &text),
+            Ok(text) => {
+                let mut config = Self::parse(path, &text)?;
+                config.shared_mode = exposure::shared_mode(path);
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
                 path: path.to_path_buf(),
                 exists: false,
                 raw: parse::RawFile::default(),
+                shared_mode: None,
             }),
             Err(e) => Err(
                 Error::config(format!("cannot read {}: {e}", path.display()))
@@ -395,6 +405,7 @@ impl Config {
             path: path.to_path_buf(),
             exists: true,
             raw: parse::read(&doc, text),
+            shared_mode: None,
         })
     }
 
@@ -454,6 +465,9 @@ impl Config {
         let mut problems = self.raw.problems.clone();
         let mut own = std::mem::take(&mut checked.problems);
         own.extend(table.problems.iter().cloned());
+        if let Some(p) = exposure::exposed_secret(self, table, name) {
+            own.push(p);
+        }
         own.sort_by_key(|d| (d.loc.line, d.loc.column));
         problems.append(&mut own);
         if !problems.is_empty() {

@@ -201,7 +201,7 @@ impl Prepared {
             &id_token::Expected {
                 issuer: &oidc.issuer,
                 client_id: &client.profile().client_id,
-                nonce: &oidc.nonce,
+                nonce: Some(&oidc.nonce),
                 jwks_uri: &oidc.jwks_uri,
             },
             &corr,

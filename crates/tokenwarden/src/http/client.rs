@@ -353,12 +353,21 @@ impl TokenClient {
 
     /// [`TokenClient::refresh`], with what its exchanges looked like (for a session, which
     /// records the refresh and needs to know whether a lost answer may have rotated the refresh
-    /// token). Not recorded here.
+    /// token). Not recorded here. An ID token in the answer is verified before its claims are
+    /// kept, or dropped with a warning ([`crate::flow::id_token::check_refreshed`]).
     pub async fn refresh_exchanged(&self, refresh_token: &RefreshToken) -> Exchanged<TokenSet> {
         let grant = Grant::RefreshToken {
             refresh_token: refresh_token.clone(),
         };
-        self.token_call(grant, false).await
+        crate::correlation::joined(|corr| async move {
+            let mut done = self.token_call(grant, false).await;
+            if let Ok(tokens) = done.result {
+                let checked = crate::flow::id_token::check_refreshed(self, tokens, &corr).await;
+                done.result = Ok(checked);
+            }
+            done
+        })
+        .await
     }
 
     /// The client credentials grant (RFC 6749 §4.4), for a session: not recorded here (the

@@ -5,6 +5,7 @@ mod util;
 
 mod classify;
 mod config;
+mod config_secret;
 mod correlation;
 mod delivery;
 mod diagnose;
@@ -18,6 +19,7 @@ mod login_checks;
 mod login_device;
 mod parser;
 mod quirks;
+mod refresh_answers;
 mod retry;
 mod session;
 mod session_load;
