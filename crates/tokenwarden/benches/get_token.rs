@@ -48,6 +48,7 @@ fn session() -> Session {
         scopes: vec!["openid".into(), "offline_access".into()],
         obtained_at: now,
         refresh_token_obtained_at: Some(now),
+        refresh_token_expires_at: None,
         subject: None,
         issuer: None,
     };

@@ -93,7 +93,8 @@ impl Warden {
         grant: GrantType,
         tokens: &TokenSet,
     ) -> Result<StoredLogin> {
-        let version = self.store()?.replace(&profile.name, tokens)?;
+        let tokens = crate::horizon::with_session_cap(tokens, profile.session_lifetime);
+        let version = self.store()?.replace(&profile.name, &tokens)?;
         tracing::debug!(%version, "stored new tokens");
         let grant = (grant == GrantType::ClientCredentials
             && profile.grant != GrantType::ClientCredentials)
@@ -219,6 +220,7 @@ mod tests {
             scopes: Vec::new(),
             obtained_at: SystemTime::now(),
             refresh_token_obtained_at: None,
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         }

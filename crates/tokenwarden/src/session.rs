@@ -183,6 +183,9 @@ pub struct Token {
     /// Set when the token is fine but cannot be what was asked: the provider grants tokens
     /// shorter than the `min_ttl` asked for. The warning to show.
     pub warning: Option<String>,
+    /// When the refresh token behind it expires (a new login is needed then), when known
+    /// ([`crate::horizon`]).
+    pub refresh_token_expires_at: Option<SystemTime>,
     /// How long the provider granted it for, when known.
     lifetime: Option<Duration>,
 }
@@ -197,6 +200,7 @@ impl Token {
             version: s.version,
             degraded: None,
             warning: None,
+            refresh_token_expires_at: s.tokens.refresh_token_expires_at,
             lifetime: s.tokens.lifetime(),
         }
     }

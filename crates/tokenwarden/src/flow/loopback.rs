@@ -41,7 +41,7 @@ pub struct Callback {
     pub code: AuthorizationCode,
 }
 
-type Outcome = std::result::Result<Callback, Error>;
+pub(crate) type Outcome = std::result::Result<Callback, Error>;
 
 struct Shared {
     expect: Expect,
@@ -250,7 +250,7 @@ async fn callback(
 }
 
 /// Checks one callback's query parameters.
-fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcome {
+pub(crate) fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcome {
     let state = params.get("state").map(String::as_str).unwrap_or("");
     if state != expect.state {
         return Err(Error::protocol(

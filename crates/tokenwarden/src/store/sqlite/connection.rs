@@ -128,8 +128,9 @@ impl SqliteStore {
             return Err(unreadable(format!("integrity check failed: {check}")));
         }
         let key_check = self.sealer.key_check()?;
+        let kdf = self.kdf.as_ref().map(|k| k.encode());
         match schema::migrate(&mut conn, |tx| {
-            schema::init_meta(tx, &key_check, self.now())
+            schema::init_meta(tx, &key_check, kdf.as_deref(), self.now())
         }) {
             Ok(()) => {}
             Err(MigrateError::Newer(found)) => return Err(schema::newer_error(db, found).into()),

@@ -29,7 +29,7 @@ use crate::paths::Paths;
 use crate::store::crypto::Sealer;
 use crate::store::guard::poll_until;
 use crate::store::perms::{create_private_file, open_private_file, sync_dir};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt as _;
@@ -48,7 +48,7 @@ pub(crate) fn file_id(meta: &Metadata) -> FileId {
 const MAINTENANCE_WAIT: Duration = Duration::from_secs(30);
 
 /// Takes the maintenance lock; released when the returned file is dropped.
-fn maintenance_lock(paths: &Paths) -> Result<File> {
+pub(crate) fn maintenance_lock(paths: &Paths) -> Result<File> {
     let path = paths.lock_dir().join(".store.lock");
     let attempt = || -> Result<Option<File>> {
         let file = open_private_file(&path).map_err(|e| {
@@ -236,6 +236,23 @@ fn set_aside_rows_inner(
         .with_source(e)
     };
     let _guard = maintenance_lock(paths)?;
+    // Rows that do not open with a key the key check no longer accepts are not damaged: the
+    // store was re-keyed by another process since this one opened it.
+    let check: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql)?;
+    if let Some(check) = check
+        && sealer.verify_key_check(&check).is_err()
+    {
+        return Err(Error::store(format!(
+            "the token database {} was re-keyed by another process since this one opened it",
+            db.display()
+        ))
+        .with_hint("run the command again (it opens the store with its new key)"));
+    }
     let damaged = row::damaged_rows(conn, sealer).map_err(sql)?;
     if damaged.is_empty() {
         return Ok(None);
