@@ -160,6 +160,50 @@ mod tests {
     }
 
     #[test]
+    fn a_session_cap_bounds_the_horizon_from_the_login() {
+        use crate::secret::{AccessToken, RefreshToken};
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let tokens = TokenSet {
+            access_token: AccessToken::new("a"),
+            token_type: "Bearer".into(),
+            refresh_token: Some(RefreshToken::new("r")),
+            id_token: None,
+            expires_at: Some(now + Duration::from_secs(3600)),
+            scopes: Vec::new(),
+            obtained_at: now,
+            refresh_token_obtained_at: Some(now),
+            refresh_token_expires_at: None,
+            subject: None,
+            issuer: None,
+        };
+        assert_eq!(with_session_cap(&tokens, None), tokens);
+        let capped = with_session_cap(&tokens, Some(14 * DAY));
+        assert_eq!(capped.refresh_token_expires_at, Some(now + 14 * DAY));
+        // The provider's own horizon stays when it is sooner, and the cap wins when not.
+        let said = TokenSet {
+            refresh_token_expires_at: Some(now + 2 * DAY),
+            ..tokens.clone()
+        };
+        assert_eq!(
+            with_session_cap(&said, Some(14 * DAY)).refresh_token_expires_at,
+            Some(now + 2 * DAY)
+        );
+        assert_eq!(
+            with_session_cap(&said, Some(DAY)).refresh_token_expires_at,
+            Some(now + DAY)
+        );
+        // No refresh token: nothing to bound.
+        let bare = TokenSet {
+            refresh_token: None,
+            ..tokens
+        };
+        assert_eq!(
+            with_session_cap(&bare, Some(DAY)).refresh_token_expires_at,
+            None
+        );
+    }
+
+    #[test]
     fn warned_once_a_day_through_the_log() {
         let store = MemoryStore::new();
         let profile = Profile::new("p", "cli");

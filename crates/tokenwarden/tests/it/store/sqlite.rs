@@ -446,14 +446,15 @@ fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
         );
         user_version(&paths)
     };
-    assert_eq!(current, 4);
-    // What tokenwarden at schema 2 left: the tokens table without the cause columns, the
-    // event log without the delivery column.
+    assert_eq!(current, 5);
+    // What tokenwarden at schema 2 left: the tokens table without the cause and horizon
+    // columns, the event log without the delivery column.
     {
         let conn = Connection::open(paths.database()).unwrap();
         conn.execute_batch(
             "ALTER TABLE tokens DROP COLUMN state_cause; \
              ALTER TABLE tokens DROP COLUMN last_error_cause; \
+             ALTER TABLE tokens DROP COLUMN refresh_token_expires_at; \
              ALTER TABLE events DROP COLUMN delivery;",
         )
         .unwrap();
