@@ -62,6 +62,12 @@ pub struct Token {
     pub degraded: bool,
     /// Why it is degraded, or what it cannot be (shorter-lived than `--min-ttl`).
     pub warning: Option<String>,
+    /// When the refresh token expires and a new login is needed, RFC 3339; `null` when not
+    /// known.
+    pub refresh_token_expires_at: Option<String>,
+    /// True within the profile's `refresh_expiry_warning` of that (on every call; the warning
+    /// on stderr comes once a day).
+    pub refresh_token_expires_soon: bool,
 }
 
 /// `token --id-token`: the stored OpenID Connect ID token.
@@ -140,6 +146,8 @@ pub struct StatusTokens {
     pub scope: String,
     pub refresh_token: bool,
     pub refresh_token_obtained_at: Option<String>,
+    /// When the refresh token expires and a new login is needed; `null` when not known.
+    pub refresh_token_expires_at: Option<String>,
     pub obtained_at: String,
     pub last_refresh_at: Option<String>,
     /// The last refresh failure's message (its evidence is in the event log).

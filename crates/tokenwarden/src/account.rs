@@ -138,7 +138,8 @@ impl Warden {
         grant: GrantType,
         tokens: &TokenSet,
     ) -> Result<StoredLogin> {
-        let version = self.store()?.replace(&profile.name, tokens)?;
+        let tokens = crate::horizon::with_session_cap(tokens, profile.session_lifetime);
+        let version = self.store()?.replace(&profile.name, &tokens)?;
         tracing::debug!(%version, "stored new tokens");
         let grant = (grant == GrantType::ClientCredentials
             && profile.grant != GrantType::ClientCredentials)
@@ -354,6 +355,7 @@ mod tests {
             scopes: Vec::new(),
             obtained_at: SystemTime::now(),
             refresh_token_obtained_at: None,
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         }

@@ -30,6 +30,11 @@ pub struct TokenSet {
     /// When the refresh token was received (it may be older than the access token when the
     /// provider does not rotate refresh tokens).
     pub refresh_token_obtained_at: Option<SystemTime>,
+    /// When the refresh token stops working, when known: from the provider's
+    /// `refresh_token_expires_in` at receipt (GitHub apps send it), or from the profile's
+    /// `session_lifetime` at login. After that a new login is needed
+    /// ([`crate::horizon`]).
+    pub refresh_token_expires_at: Option<SystemTime>,
     /// The `sub` claim of the ID token, when one came.
     pub subject: Option<String>,
     /// The `iss` claim of the ID token, when one came.
@@ -95,11 +100,16 @@ impl TokenSet {
     /// kept, with when it was obtained. Without an ID token, the subject and issuer of the
     /// earlier one are kept. An ID token that names another subject or issuer than the stored
     /// ones is not the same end-user's (OIDC Core §12.2): it is dropped with a warning, and the
-    /// stored subject and issuer stay. This is the one place that rule lives.
+    /// stored subject and issuer stay. An answer that does not say when the refresh token
+    /// expires keeps the horizon known before (a rotated refresh token continues the same login,
+    /// and a session cap counts from the login). This is the one place that rule lives.
     pub fn renewing(mut self, previous: &TokenSet) -> TokenSet {
         if self.refresh_token.is_none() {
             self.refresh_token = previous.refresh_token.clone();
             self.refresh_token_obtained_at = previous.refresh_token_obtained_at;
+        }
+        if self.refresh_token_expires_at.is_none() && self.refresh_token.is_some() {
+            self.refresh_token_expires_at = previous.refresh_token_expires_at;
         }
         let differs = |new: &Option<String>, old: &Option<String>| {
             old.is_some() && new.is_some() && new != old
@@ -154,6 +164,7 @@ mod tests {
             scopes: vec!["openid".into()],
             obtained_at: now,
             refresh_token_obtained_at: Some(now),
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         }
@@ -213,9 +224,11 @@ mod tests {
     fn a_renewal_keeps_what_the_answer_leaves_out() {
         let then = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let now = then + Duration::from_secs(3600);
+        let horizon = then + Duration::from_secs(14 * 24 * 3600);
         let previous = TokenSet {
             subject: Some("user-1".into()),
             issuer: Some("https://issuer".into()),
+            refresh_token_expires_at: Some(horizon),
             ..token(Some(3600), then)
         };
         // Not rotated, no ID token: the refresh token (and its age) and the claims stay.
@@ -231,6 +244,7 @@ mod tests {
         assert_eq!(renewed.refresh_token_obtained_at, Some(then));
         assert_eq!(renewed.subject.as_deref(), Some("user-1"));
         assert_eq!(renewed.issuer.as_deref(), Some("https://issuer"));
+        assert_eq!(renewed.refresh_token_expires_at, Some(horizon));
         // Rotated: the new refresh token, obtained now.
         let rotated = TokenSet {
             refresh_token: Some(RefreshToken::new("r2")),
@@ -239,6 +253,17 @@ mod tests {
         .renewing(&previous);
         assert_eq!(rotated.refresh_token, Some(RefreshToken::new("r2")));
         assert_eq!(rotated.refresh_token_obtained_at, Some(now));
+        // The answer did not say when the new one expires: the login's horizon stays.
+        assert_eq!(rotated.refresh_token_expires_at, Some(horizon));
+        // It said: that is the horizon now.
+        let later = now + Duration::from_secs(30 * 24 * 3600);
+        let told = TokenSet {
+            refresh_token: Some(RefreshToken::new("r3")),
+            refresh_token_expires_at: Some(later),
+            ..token(Some(3600), now)
+        }
+        .renewing(&previous);
+        assert_eq!(told.refresh_token_expires_at, Some(later));
     }
 
     #[test]

@@ -94,6 +94,18 @@ pub async fn valid_token(
     for warning in token.degraded.iter().chain(&token.warning) {
         out.warning(warning);
     }
+    // A new login will be needed soon: said once a day, whichever command or process asks.
+    if token.refresh_token_expires_at.is_some() {
+        let loaded = w.profile(profile)?;
+        if let Some(h) = tokenwarden::horizon::due_warning(
+            w.store()?.as_ref(),
+            &loaded.profile,
+            token.refresh_token_expires_at,
+            w.clock().now(),
+        ) {
+            out.warning(&h.message(&loaded.profile.name));
+        }
+    }
     Ok(token)
 }
 

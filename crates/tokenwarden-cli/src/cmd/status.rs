@@ -9,14 +9,17 @@
 //! JSON (`--json`): an array with one object per profile shown, with `profile`, `configured`,
 //! `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
-//! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
+//! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`,
+//! `refresh_token_expires_at` (when a new login will be needed; null when not known),
+//! `obtained_at`,
 //! `last_refresh_at`, `last_error` (what the last failed refresh attempt said),
 //! `last_error_cause` (its cause as a stable name, null when none was named),
 //! `provider_failing`, `login_required_reason`,
 //! `login_required_cause` (why a new login is needed, as a stable name such as
 //! `refresh_token_revoked` or `possibly_lost_rotation`; null when not known), `subject`,
 //! `version`, and `warnings`: an array of strings (the 5xx-rate warning when the profile's
-//! requests of the last 15 minutes pass its `failure_rate_threshold`), empty when all is well.
+//! requests of the last 15 minutes pass its `failure_rate_threshold`, and the refresh token's
+//! expiry within the profile's `refresh_expiry_warning`), empty when all is well.
 //! Without `--json` the warnings are printed on stderr.
 
 use super::Global;
@@ -28,6 +31,7 @@ use anyhow::Result;
 use std::time::{Duration, SystemTime};
 use tokenwarden::error::Cause;
 use tokenwarden::exit::ExitCode;
+use tokenwarden::horizon::{DEFAULT_WARNING, Horizon};
 use tokenwarden::store::{Store as _, StoredTokens, TokenState};
 
 /// Arguments of `tokenwarden status`.
@@ -63,12 +67,15 @@ pub async fn run(global: &Global, out: &Printer, args: StatusArgs) -> Result<Exi
     let mut rows = Vec::new();
     for name in &names {
         let configured = w.config().has_profile(name);
-        let warnings: Vec<String> = w
-            .profile(name)
-            .ok()
+        let loaded = w.profile(name).ok();
+        let mut warnings: Vec<String> = loaded
+            .as_ref()
             .and_then(|loaded| w.failure_rate_warning(&loaded.profile).ok().flatten())
             .into_iter()
             .collect();
+        let warn_before = loaded
+            .as_ref()
+            .map_or(DEFAULT_WARNING, |l| l.profile.refresh_expiry_warning);
         let row = match store.read(name)? {
             None => StatusRow {
                 profile: name.clone(),
@@ -78,7 +85,12 @@ pub async fn run(global: &Global, out: &Printer, args: StatusArgs) -> Result<Exi
                 tokens: None,
                 warnings,
             },
-            Some(s) => row(name, configured, &s, now, warnings),
+            Some(s) => {
+                let horizon = Horizon::at(s.tokens.refresh_token_expires_at, now, warn_before)
+                    .filter(|h| h.within_warning && s.tokens.refresh_token.is_some());
+                warnings.extend(horizon.map(|h| h.message(name)));
+                row(name, configured, &s, now, warnings)
+            }
         };
         rows.push(row);
     }
@@ -134,6 +146,11 @@ fn row(
             scope: t.scope_string(),
             refresh_token: t.refresh_token.is_some(),
             refresh_token_obtained_at: t.refresh_token_obtained_at.map(context::rfc3339),
+            refresh_token_expires_at: t
+                .refresh_token
+                .as_ref()
+                .and(t.refresh_token_expires_at)
+                .map(context::rfc3339),
             obtained_at: context::rfc3339(t.obtained_at),
             last_refresh_at: s.last_refresh_at.map(context::rfc3339),
             last_error: s.last_error.as_ref().map(|e| e.message.clone()),
@@ -188,6 +205,20 @@ fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> st
     out.out(format!(
         "{marker} {name}: {headline}; scopes: {scopes}; refresh token: {refresh}"
     ))?;
+    if let Some(at) = &t.refresh_token_expires_at {
+        let line = match humantime::parse_rfc3339(at) {
+            Ok(when) if when <= now => format!(
+                "refresh token expired {} ({at}): a new login is needed",
+                context::relative(when, now)
+            ),
+            Ok(when) => format!(
+                "refresh token expires {} ({at}): a new login is needed then",
+                context::relative(when, now)
+            ),
+            Err(_) => format!("refresh token expires at {at}: a new login is needed then"),
+        };
+        out.out(format!("    {line}"))?;
+    }
     if let Some(at) = &t.last_refresh_at {
         let ago = humantime::parse_rfc3339(at)
             .map(|when| format!("{} ({at})", context::relative(when, now)))

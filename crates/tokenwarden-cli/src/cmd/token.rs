@@ -3,7 +3,9 @@
 //! `json` (what `--json` prints), `header` (an HTTP `Authorization` line), `env` (an export
 //! line, as `tokenwarden env`), or `exec-credential` (a Kubernetes `ExecCredential`, in the
 //! `apiVersion` kubectl asks for in `KUBERNETES_EXEC_INFO`). `--id-token` prints the stored
-//! OpenID Connect ID token instead.
+//! OpenID Connect ID token instead. Within the profile's `refresh_expiry_warning` of the refresh
+//! token's expiry every command that takes a token warns on stderr, once a day
+//! ([`tokenwarden::horizon`], through `context::valid_token`).
 
 use super::Global;
 use super::context::{self, MinTtl, parse_duration};
@@ -31,6 +33,7 @@ pub enum Format {
     /// (client.authentication.k8s.io/v1beta1 or /v1, as KUBERNETES_EXEC_INFO asks).
     ExecCredential,
 }
+use tokenwarden::horizon::Horizon;
 
 /// Arguments of `tokenwarden token`.
 #[derive(Debug, clap::Args)]
@@ -115,6 +118,13 @@ pub async fn run(global: &Global, out: &Printer, args: TokenArgs) -> Result<()> 
             scope: token.scopes.join(" "),
             degraded: token.degraded.is_some(),
             warning: token.degraded.clone().or_else(|| token.warning.clone()),
+            refresh_token_expires_at: token.refresh_token_expires_at.map(context::rfc3339),
+            refresh_token_expires_soon: Horizon::at(
+                token.refresh_token_expires_at,
+                w.clock().now(),
+                w.profile(&global.profile)?.profile.refresh_expiry_warning,
+            )
+            .is_some_and(|h| h.within_warning),
         })?,
         Format::ExecCredential => out.print_json(&json::ExecCredential {
             api_version: exec_version.unwrap_or(EXEC_V1BETA1),

@@ -68,6 +68,9 @@ struct Token {
     degraded: bool,
     #[serde(deserialize_with = "nullable")]
     warning: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    refresh_token_expires_at: Option<String>,
+    refresh_token_expires_soon: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +105,8 @@ struct StatusLoggedIn {
     refresh_token: bool,
     #[serde(deserialize_with = "nullable")]
     refresh_token_obtained_at: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    refresh_token_expires_at: Option<String>,
     obtained_at: String,
     #[serde(deserialize_with = "nullable")]
     last_refresh_at: Option<String>,

@@ -116,6 +116,9 @@ pub struct Profile {
     pub scopes: Vec<String>,
     /// The redirect URI used at login (`None`: `http://127.0.0.1/callback` on an ephemeral port).
     pub redirect_uri: Option<String>,
+    /// The redirect URI of a paste login (`login --paste`): a provider-hosted page that shows
+    /// the code to paste (`None`: [`Profile::redirect_uri`], else the default loopback one).
+    pub paste_redirect_uri: Option<String>,
     /// The redirect URIs registered at the provider, for the lint.
     pub registered_redirect_uris: Vec<String>,
     /// How token request bodies are encoded.
@@ -155,6 +158,12 @@ pub struct Profile {
     pub grant: GrantType,
     /// The Microsoft tenant.
     pub tenant: Option<String>,
+    /// How long a login lasts at this provider when its token responses do not say
+    /// (`refresh_token_expires_in`): a known session cap, counted from the login.
+    pub session_lifetime: Option<Duration>,
+    /// How long before the refresh token expires `token` warns (once a day) and `doctor`
+    /// fails ([`crate::horizon::DEFAULT_WARNING`] when unset).
+    pub refresh_expiry_warning: Duration,
 }
 
 impl Profile {
@@ -179,6 +188,7 @@ impl Profile {
             client_auth: ClientAuth::None,
             scopes: Vec::new(),
             redirect_uri: None,
+            paste_redirect_uri: None,
             registered_redirect_uris: Vec::new(),
             token_request_format: TokenRequestFormat::Form,
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
@@ -197,6 +207,8 @@ impl Profile {
             failure_rate_threshold: DEFAULT_FAILURE_RATE_THRESHOLD,
             grant: GrantType::AuthorizationCode,
             tenant: None,
+            session_lifetime: None,
+            refresh_expiry_warning: crate::horizon::DEFAULT_WARNING,
         }
     }
 

@@ -217,6 +217,21 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         Kind::Str,
         "the Microsoft Entra tenant (default common)",
     ),
+    key(
+        "paste_redirect_uri",
+        Kind::Str,
+        "the provider-hosted page `login --paste` redirects to (it shows the code to paste)",
+    ),
+    key(
+        "session_lifetime",
+        Kind::Str,
+        "how long a login lasts when the provider does not say (a known session cap), e.g. \"14d\"",
+    ),
+    key(
+        "refresh_expiry_warning",
+        Kind::Str,
+        "how long before the refresh token expires `token` warns (once a day) and `doctor` fails (default \"3d\")",
+    ),
 ];
 
 /// Looks a profile key up in the schema.

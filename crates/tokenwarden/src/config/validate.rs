@@ -287,6 +287,10 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         Some((s, loc)) => check_redirect(&mut c, s, loc, insecure_ok).then(|| s.to_string()),
         None => None,
     };
+    let paste_redirect_uri = match c.str("paste_redirect_uri") {
+        Some((s, loc)) => check_redirect(&mut c, s, loc, insecure_ok).then(|| s.to_string()),
+        None => None,
+    };
     let registered = match c.list("registered_redirect_uris") {
         Some((list, loc)) => {
             for r in list {
@@ -369,6 +373,15 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
     let git_username = c.str("git_username").map(|(s, _)| s.to_string());
 
     let refresh_skew = c.duration("refresh_skew", crate::token::DEFAULT_REFRESH_SKEW, true);
+    let session_lifetime = c
+        .str("session_lifetime")
+        .is_some()
+        .then(|| c.duration("session_lifetime", std::time::Duration::ZERO, false));
+    let refresh_expiry_warning = c.duration(
+        "refresh_expiry_warning",
+        crate::horizon::DEFAULT_WARNING,
+        true,
+    );
     let timeout = c.duration("timeout", super::DEFAULT_TIMEOUT, false);
     let lock_wait = c
         .str("lock_wait")
@@ -431,6 +444,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         client_auth,
         scopes,
         redirect_uri,
+        paste_redirect_uri,
         registered_redirect_uris: registered,
         token_request_format,
         refresh_skew,
@@ -449,6 +463,8 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         failure_rate_threshold,
         grant,
         tenant: tenant.map(|(t, _)| t),
+        session_lifetime,
+        refresh_expiry_warning,
     };
     let complete = c.problems.is_empty();
     let ok = complete && lint.is_empty();

@@ -206,15 +206,30 @@ pub fn store_exists(warden: &Warden) -> bool {
 pub fn no_store_yet(warden: &Warden, checks: &mut Vec<Check>) {
     let paths = warden.paths();
     let key = match crate::store::KeySource::from_env() {
-        Ok(crate::store::KeySource::KeyFile) if paths.key_file().exists() => {
+        Ok(crate::store::KeySource::Value(_)) => crate::store::keys::KEY_ENV.to_string(),
+        Ok(_) if paths.key_file().exists() => {
             format!("the key file {}", paths.key_file().display())
         }
-        Ok(crate::store::KeySource::KeyFile) => format!(
+        Ok(crate::store::KeySource::KeyringOrFile) => {
+            use crate::store::os_keyring::{Lookup, lookup};
+            match lookup(paths) {
+                Ok(Lookup::Found(_)) => "the key the OS keyring holds for it".to_string(),
+                Ok(Lookup::Absent) => "a new key kept in the OS keyring".to_string(),
+                Ok(Lookup::Unavailable(why)) => format!(
+                    "a new key file {} (no OS keyring answered: {why})",
+                    paths.key_file().display()
+                ),
+                Err(e) => {
+                    checks.push(Check::from_error("store", &e));
+                    return;
+                }
+            }
+        }
+        Ok(_) => format!(
             "a new key file {} (to use a key of your own instead, set {} before that login)",
             paths.key_file().display(),
-            crate::store::crypto::KEY_ENV
+            crate::store::keys::KEY_ENV
         ),
-        Ok(_) => crate::store::crypto::KEY_ENV.to_string(),
         Err(e) => {
             checks.push(Check::from_error("store", &e));
             return;
@@ -247,7 +262,15 @@ pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<SqliteStore
     };
     checks.push(Check::ok(
         "store",
-        format!("{}{modes}, key from {}", db.display(), store.key_origin()),
+        format!(
+            "{}{modes}, key from {}{}",
+            db.display(),
+            store.key_origin(),
+            store
+                .kdf()
+                .map(|k| format!(", stretched with {k}"))
+                .unwrap_or_default()
+        ),
     ));
     checks.push(match store.integrity_check() {
         Ok(problems) if problems.is_empty() => {
@@ -479,6 +502,54 @@ fn refresh_token(p: &Profile, stored: &StoredTokens, now: SystemTime, checks: &m
         ),
     };
     checks.push(check);
+    if t.refresh_token.is_some() {
+        refresh_token_expiry(p, stored, now, checks);
+    }
+}
+
+/// `refresh_token_expiry`, when the refresh token's horizon is known ([`crate::horizon`]): fails
+/// within the profile's `refresh_expiry_warning` of it, so that the new login is done before
+/// every program using the profile stops at once.
+fn refresh_token_expiry(
+    p: &Profile,
+    stored: &StoredTokens,
+    now: SystemTime,
+    checks: &mut Vec<Check>,
+) {
+    let Some(h) = crate::horizon::Horizon::at(
+        stored.tokens.refresh_token_expires_at,
+        now,
+        p.refresh_expiry_warning,
+    ) else {
+        return;
+    };
+    let when = humantime::format_rfc3339_seconds(h.expires_at);
+    checks.push(if h.expired() {
+        Check::fail(
+            "refresh_token_expiry",
+            format!("the refresh token expired at {when}: a new login is needed"),
+            login_fix(p),
+        )
+    } else if h.within_warning {
+        Check::fail(
+            "refresh_token_expiry",
+            h.message(&p.name),
+            format!(
+                "{} now; the warning starts {} before (`refresh_expiry_warning`)",
+                login_fix(p),
+                crate::human::duration(p.refresh_expiry_warning)
+            ),
+        )
+    } else {
+        Check::ok(
+            "refresh_token_expiry",
+            format!(
+                "the refresh token expires in {} (at {when}); warnings start {} before",
+                crate::human::duration(Duration::from_secs(h.left.as_secs())),
+                crate::human::duration(p.refresh_expiry_warning)
+            ),
+        )
+    });
 }
 
 /// `failure_rate`: the 5xx rate of the last 15 minutes against `failure_rate_threshold`.

@@ -328,6 +328,7 @@ mod tests {
                 scopes: Vec::new(),
                 obtained_at: t(0),
                 refresh_token_obtained_at: Some(t(0)),
+                refresh_token_expires_at: None,
                 subject: None,
                 issuer: None,
             },

@@ -41,7 +41,7 @@ pub struct Callback {
     pub code: AuthorizationCode,
 }
 
-type Outcome = std::result::Result<Callback, Error>;
+pub(crate) type Outcome = std::result::Result<Callback, Error>;
 
 struct Shared {
     expect: Expect,

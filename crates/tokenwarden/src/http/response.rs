@@ -382,6 +382,10 @@ pub fn token_set(
         access_token: AccessToken::new(access),
         token_type,
         refresh_token_obtained_at: refresh.as_ref().map(|_| now),
+        refresh_token_expires_at: refresh
+            .as_ref()
+            .and_then(|_| seconds(body, "refresh_token_expires_in"))
+            .map(|s| now + Duration::from_secs(s)),
         refresh_token: refresh,
         id_token: id_token.map(IdToken::new),
         // A clock so far ahead that the sum overflows: expired at once, never "never expires".
@@ -459,6 +463,16 @@ mod tests {
         assert_eq!(t.token_type, "Bearer");
         assert_eq!(t.expires_at, Some(at() + Duration::from_secs(3600)));
         assert_eq!(t.scopes, vec!["openid".to_string()]);
+        assert_eq!(t.refresh_token_expires_at, None);
+        let b = ParsedBody::parse(
+            Some("application/json"),
+            br#"{"access_token":"a","refresh_token":"r","refresh_token_expires_in":15811200}"#,
+        );
+        let t = token_set(&b, &[], at()).unwrap();
+        assert_eq!(
+            t.refresh_token_expires_at,
+            Some(at() + Duration::from_secs(15_811_200))
+        );
         let b = ParsedBody::parse(
             None,
             b"access_token=gho_x&scope=repo%2Cgist&token_type=bearer",

@@ -28,6 +28,9 @@ pub struct Token {
     /// The OpenID Connect ID token stored with it (verified at login: signature, issuer,
     /// audience, nonce), when the provider gave one.
     pub id_token: Option<IdToken>,
+    /// When the refresh token behind it expires (a new login is needed then), when known
+    /// ([`crate::horizon`]).
+    pub refresh_token_expires_at: Option<SystemTime>,
     /// How long the provider granted it for, when known.
     pub(super) lifetime: Option<Duration>,
 }
@@ -43,6 +46,7 @@ impl Token {
             degraded: None,
             warning: None,
             id_token: s.tokens.id_token.clone(),
+            refresh_token_expires_at: s.tokens.refresh_token_expires_at,
             lifetime: s.tokens.lifetime(),
         }
     }

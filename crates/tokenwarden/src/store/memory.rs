@@ -129,6 +129,7 @@ impl MemoryStore {
         tokens.expires_at = tokens.expires_at.map(truncate_ms);
         tokens.obtained_at = truncate_ms(tokens.obtained_at);
         tokens.refresh_token_obtained_at = tokens.refresh_token_obtained_at.map(truncate_ms);
+        tokens.refresh_token_expires_at = tokens.refresh_token_expires_at.map(truncate_ms);
         state.rows.insert(
             profile.to_string(),
             StoredTokens {

@@ -13,7 +13,9 @@
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
 //!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory, for tests of the session.
-//! - [`crypto`]: key sourcing ([`KeySource`]: `TOKENWARDEN_KEY`, key file) and sealing.
+//! - [`keys`]: where the key comes from ([`KeySource`]: `TOKENWARDEN_KEY`, the key file, the OS
+//!   keyring); [`crypto`]: sealing with it; [`kdf`]: passphrases stretched with Argon2id;
+//!   [`os_keyring`]: the key in the OS keyring.
 //! - [`lock`]: the kernel advisory lock (`flock`) per profile that the SQLite store uses.
 //! - `perms`: private directories and files, and the `chmod` that fixes them.
 //!
@@ -42,15 +44,19 @@
 pub mod crypto;
 pub mod events;
 pub mod guard;
+pub mod kdf;
+pub mod keys;
 pub mod lock;
 pub mod memory;
+pub mod os_keyring;
 mod perms;
 pub mod revocation;
 pub mod sqlite;
 
-pub use crypto::{KeySource, StoreKey};
+pub use crypto::StoreKey;
 pub use events::{Event, Operation, Outcome, Retention};
 pub use guard::RefreshGuard;
+pub use keys::{KeyOrigin, KeySource};
 pub use memory::MemoryStore;
 pub use revocation::PendingRevocation;
 pub use sqlite::SqliteStore;

@@ -37,6 +37,7 @@ pub fn tokens(tag: &str) -> TokenSet {
         scopes: vec!["openid".into(), "offline_access".into()],
         obtained_at: t0(),
         refresh_token_obtained_at: Some(t0() - Duration::from_secs(60)),
+        refresh_token_expires_at: None,
         subject: Some("user-1".into()),
         issuer: Some("https://issuer.example".into()),
     }
@@ -259,6 +260,7 @@ fn every_field_round_trips(s: &dyn Store, _: &ManualClock) {
         expires_at: None,
         scopes: vec![],
         refresh_token_obtained_at: None,
+        refresh_token_expires_at: None,
         subject: None,
         issuer: None,
         ..tokens("sparse")

@@ -49,6 +49,11 @@ impl From<Error> for ConnectError {
 }
 
 impl SqliteStore {
+    /// The Argon2id parameters a fresh database records (a passphrase-keyed store), encoded.
+    fn kdf_encoded(&self) -> Option<String> {
+        self.kdf.as_ref().map(|k| k.encode())
+    }
+
     pub(super) fn connect_or_set_aside(&self) -> Result<Handle> {
         for _ in 0..OPEN_ATTEMPTS {
             match self.connect() {
@@ -62,6 +67,7 @@ impl SqliteStore {
                         file,
                         &detail,
                         &self.sealer,
+                        self.kdf_encoded().as_deref(),
                         self.now(),
                     ));
                 }
@@ -79,7 +85,12 @@ impl SqliteStore {
         // A fresh database is built aside and linked into place (0600), so the path never
         // names an empty or half-made one: a 0-byte file here is damage.
         if let create::Found::Nothing = create::inspect(db)? {
-            create::create_fresh(db, &self.sealer.key_check()?, self.now())?;
+            create::create_fresh(
+                db,
+                &self.sealer.key_check()?,
+                self.kdf_encoded().as_deref(),
+                self.now(),
+            )?;
         }
         check_private_file(db, "the token database")?;
         let before = match fs::metadata(db) {
@@ -140,8 +151,9 @@ impl SqliteStore {
             return Err(unreadable(format!("integrity check failed: {check}")));
         }
         let key_check = self.sealer.key_check()?;
+        let kdf = self.kdf.as_ref().map(|k| k.encode());
         match schema::migrate(&mut conn, |tx| {
-            schema::init_meta(tx, &key_check, self.now())
+            schema::init_meta(tx, &key_check, kdf.as_deref(), self.now())
         }) {
             Ok(()) => {}
             Err(MigrateError::Newer(found)) => return Err(schema::newer_error(db, found).into()),
@@ -260,6 +272,7 @@ impl SqliteStore {
                             file,
                             &detail,
                             &self.sealer,
+                            self.kdf_encoded().as_deref(),
                             self.now(),
                         ))
                     }

@@ -104,9 +104,15 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Creates a fresh database at `db` unless one appeared meanwhile (see the module docs): the
-/// schema of this build, the key check `key_check`, WAL journaling.
-pub(super) fn create_fresh(db: &Path, key_check: &[u8], now: SystemTime) -> Result<()> {
-    let prepared = Prepared::build(db, key_check, now, |_| Ok(()))?;
+/// schema of this build, the key check `key_check` (and the encoded Argon2id parameters `kdf`
+/// of a passphrase-keyed store), WAL journaling.
+pub(super) fn create_fresh(
+    db: &Path,
+    key_check: &[u8],
+    kdf: Option<&str>,
+    now: SystemTime,
+) -> Result<()> {
+    let prepared = Prepared::build(db, key_check, kdf, now, |_| Ok(()))?;
     prepared.link(db).map(|_| ())
 }
 
@@ -122,11 +128,12 @@ impl Prepared {
     pub(super) fn build(
         db: &Path,
         key_check: &[u8],
+        kdf: Option<&str>,
         now: SystemTime,
         fill: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
     ) -> Result<Prepared> {
         let prepared = Prepared { tmp: temporary(db) };
-        build(&prepared.tmp, key_check, now, fill)?;
+        build(&prepared.tmp, key_check, kdf, now, fill)?;
         Ok(prepared)
     }
 
@@ -152,6 +159,7 @@ impl Drop for Prepared {
 fn build(
     tmp: &Path,
     key_check: &[u8],
+    kdf: Option<&str>,
     now: SystemTime,
     fill: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
 ) -> Result<()> {
@@ -183,7 +191,7 @@ fn build(
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(failed)?;
-        match schema::migrate(&mut conn, |tx| schema::init_meta(tx, key_check, now)) {
+        match schema::migrate(&mut conn, |tx| schema::init_meta(tx, key_check, kdf, now)) {
             Ok(()) => {}
             Err(schema::MigrateError::Sql(e)) => return Err(failed(e)),
             Err(schema::MigrateError::Newer(found)) => return Err(schema::newer_error(tmp, found)),
@@ -249,10 +257,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("tokens.db");
         let now = SystemTime::UNIX_EPOCH;
-        create_fresh(&db, b"check-1", now).unwrap();
+        create_fresh(&db, b"check-1", None, now).unwrap();
         let len = fs::metadata(&db).unwrap().len();
         assert!(len > 0);
-        create_fresh(&db, b"check-2", now).unwrap();
+        create_fresh(&db, b"check-2", None, now).unwrap();
         let conn = Connection::open(&db).unwrap();
         let check: Vec<u8> = conn
             .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {

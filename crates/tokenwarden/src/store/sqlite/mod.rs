@@ -30,6 +30,7 @@
 mod connection;
 mod create;
 mod recovery;
+mod rekey;
 mod revocation;
 mod row;
 #[cfg(feature = "fuzzing")]
@@ -38,8 +39,10 @@ mod salvage;
 mod schema;
 mod setaside;
 
-use super::crypto::{self, KeySource, Sealer};
+use super::crypto::Sealer;
 use super::guard::RefreshGuard;
+use super::kdf::{self, KdfParams};
+use super::keys::{self, KeyMaterial, KeyOrigin, KeySource};
 use super::lock;
 use super::perms::ensure_private_dir;
 use super::{
@@ -64,7 +67,9 @@ pub struct SqliteStore {
     paths: Paths,
     db: PathBuf,
     sealer: Sealer,
-    key_origin: String,
+    /// How the key was stretched from a passphrase (written into a new database's `meta`).
+    kdf: Option<KdfParams>,
+    key_origin: KeyOrigin,
     conn: Mutex<Option<Handle>>,
     clock: Arc<dyn Clock>,
     retention: Retention,
@@ -92,19 +97,62 @@ impl SqliteStore {
         let db = paths.database();
         // A dangling symbolic link is named before any key is looked for or created.
         let exists = matches!(create::inspect(&db)?, create::Found::File(n) if n > 0);
-        let resolved = crypto::resolve(key, paths, !exists)?;
-        let store = SqliteStore {
+        let resolved = keys::resolve(key, paths, !exists)?;
+        let mut legacy = None;
+        let mut passphrase = None;
+        let (sealer, kdf) = match resolved.material {
+            KeyMaterial::Raw(key) => (Sealer::new(&key), None),
+            KeyMaterial::Passphrase(pass) => {
+                let stored = if exists {
+                    rekey::stored_params(&db)
+                } else {
+                    None
+                };
+                let found = match stored {
+                    Some(params) => (Sealer::new(&params.derive(pass.expose())?), Some(params)),
+                    // Keyed before passphrases were stretched: opened with the old key, then
+                    // re-keyed below.
+                    None if exists => {
+                        legacy = Some(pass.clone());
+                        (Sealer::new(&kdf::legacy_key(pass.expose())), None)
+                    }
+                    None => {
+                        let params = KdfParams::fresh();
+                        (Sealer::new(&params.derive(pass.expose())?), Some(params))
+                    }
+                };
+                passphrase = Some(pass);
+                found
+            }
+        };
+        let mut store = SqliteStore {
             paths: paths.clone(),
             db,
-            sealer: Sealer::new(&resolved.key),
+            sealer,
+            kdf,
             key_origin: resolved.origin,
             conn: Mutex::new(None),
             clock: Arc::new(SystemClock),
             retention: Retention::default(),
         };
-        drop(resolved.key);
-        let handle = store.connect_or_set_aside()?;
+        let handle = match store.connect_or_set_aside() {
+            Ok(handle) => handle,
+            // Another process created the database (or re-keyed it) with its own salt while
+            // this one looked: derive with the parameters stored now, and try once more.
+            Err(e) => match (&passphrase, rekey::stored_params(&store.db)) {
+                (Some(pass), Some(params)) if store.kdf.as_ref() != Some(&params) => {
+                    store.sealer = Sealer::new(&params.derive(pass.expose())?);
+                    store.kdf = Some(params);
+                    legacy = None;
+                    store.connect_or_set_aside()?
+                }
+                _ => return Err(e),
+            },
+        };
         *store.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        if let Some(pass) = legacy {
+            store.rekey(&pass)?;
+        }
         Ok(store)
     }
 
@@ -125,10 +173,15 @@ impl SqliteStore {
         &self.db
     }
 
-    /// Where the key came from, as messages name it (e.g. `TOKENWARDEN_KEY`, or `the key file
-    /// /x/key`). For `doctor`.
-    pub fn key_origin(&self) -> &str {
+    /// Where the key came from (`TOKENWARDEN_KEY`, the OS keyring, the key file); its
+    /// `Display` is what messages say. For `doctor`.
+    pub fn key_origin(&self) -> &KeyOrigin {
         &self.key_origin
+    }
+
+    /// How the key was stretched from a passphrase; `None` for a raw key.
+    pub fn kdf(&self) -> Option<&KdfParams> {
+        self.kdf.as_ref()
     }
 
     /// SQLite's full `PRAGMA integrity_check` (opening runs only the quick check): `Ok(vec![])`

@@ -45,6 +45,9 @@ struct Record {
     scopes: Vec<String>,
     obtained_at_ms: i64,
     refresh_token_obtained_at_ms: Option<i64>,
+    /// When the refresh token expires (absent in files written before it was known).
+    #[serde(default)]
+    refresh_token_expires_at_ms: Option<i64>,
     subject: Option<String>,
     issuer: Option<String>,
     /// Base64 of the sealed values.
@@ -89,6 +92,7 @@ fn meta(r: &Record) -> TokenSet {
         scopes: r.scopes.clone(),
         obtained_at: from_unix_millis(r.obtained_at_ms),
         refresh_token_obtained_at: r.refresh_token_obtained_at_ms.map(from_unix_millis),
+        refresh_token_expires_at: r.refresh_token_expires_at_ms.map(from_unix_millis),
         subject: r.subject.clone(),
         issuer: r.issuer.clone(),
     }
@@ -120,6 +124,7 @@ pub(super) fn keep(
         scopes: tokens.scopes.clone(),
         obtained_at_ms: to_unix_millis(tokens.obtained_at),
         refresh_token_obtained_at_ms: tokens.refresh_token_obtained_at.map(to_unix_millis),
+        refresh_token_expires_at_ms: tokens.refresh_token_expires_at.map(to_unix_millis),
         subject: tokens.subject.clone(),
         issuer: tokens.issuer.clone(),
         access_token: String::new(),
@@ -293,6 +298,7 @@ mod tests {
                 scopes: Vec::new(),
                 obtained_at: SystemTime::UNIX_EPOCH,
                 refresh_token_obtained_at: None,
+                refresh_token_expires_at: None,
                 subject: None,
                 issuer: None,
             },

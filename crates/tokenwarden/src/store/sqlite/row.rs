@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_token, id_token, \
      token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, issuer, \
      state, state_reason, state_cause, last_error, last_error_cause, last_refresh_at, \
-     refresh_failure_transient, updated_at";
+     refresh_failure_transient, updated_at, refresh_token_expires_at";
 
 /// A token row as stored, before opening.
 #[derive(Clone)]
@@ -44,6 +44,7 @@ pub(crate) struct RawRow {
     last_refresh_at: Option<i64>,
     transient: i64,
     updated_at: i64,
+    pub(crate) refresh_token_expires_at: Option<i64>,
 }
 
 impl RawRow {
@@ -139,6 +140,7 @@ impl RawRow {
             last_refresh_at: r.get(17)?,
             transient: r.get(18)?,
             updated_at: r.get(19)?,
+            refresh_token_expires_at: r.get(20)?,
         })
     }
 }
@@ -235,6 +237,7 @@ pub(crate) fn decode(raw: RawRow, sealer: &Sealer) -> std::result::Result<Stored
         scopes,
         obtained_at: from_unix_millis(raw.obtained_at),
         refresh_token_obtained_at: raw.refresh_token_obtained_at.map(from_unix_millis),
+        refresh_token_expires_at: raw.refresh_token_expires_at.map(from_unix_millis),
         subject: raw.subject.clone(),
         issuer: raw.issuer.clone(),
     };
@@ -320,7 +323,7 @@ pub(crate) fn insert_raw(conn: &Connection, raw: &RawRow) -> rusqlite::Result<bo
         .prepare_cached(&format!(
             "INSERT OR IGNORE INTO tokens ({TOKEN_COLUMNS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-             ?19, ?20)"
+             ?19, ?20, ?21)"
         ))?
         .execute(params![
             raw.profile,
@@ -343,8 +346,55 @@ pub(crate) fn insert_raw(conn: &Connection, raw: &RawRow) -> rusqlite::Result<bo
             raw.last_refresh_at,
             raw.transient,
             raw.updated_at,
+            raw.refresh_token_expires_at,
         ])?;
     Ok(n > 0)
+}
+
+/// Re-seals the secrets of every token row that opens with `old` with `new`, in place (same
+/// version, same associated data); returns how many. A row that does not open with `old` is
+/// left as it is (it is damaged, and is found so when read). Inside a write transaction.
+pub(crate) fn reseal_all(
+    conn: &Connection,
+    old: &Sealer,
+    new: &Sealer,
+) -> std::result::Result<usize, OpError> {
+    let raws = {
+        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens"))?;
+        let rows = stmt.query_map([], RawRow::from_row)?;
+        rows.collect::<rusqlite::Result<Vec<RawRow>>>()?
+    };
+    let mut resealed = 0;
+    for raw in raws {
+        let (profile, version) = (raw.profile.clone(), raw.version);
+        let stored = match decode(raw, old) {
+            Ok(stored) => stored,
+            Err(d) => {
+                tracing::warn!(profile = %d.profile, "a token row that does not open was left as it is");
+                continue;
+            }
+        };
+        let t = &stored.tokens;
+        let seal = |column: &str, value: &str| {
+            new.seal(value.as_bytes(), &token_aad(&profile, column, version, t))
+        };
+        let access = seal("access_token", t.access_token.expose())?;
+        let refresh = match &t.refresh_token {
+            Some(r) => Some(seal("refresh_token", r.expose())?),
+            None => None,
+        };
+        let id = match &t.id_token {
+            Some(i) => Some(seal("id_token", i.expose())?),
+            None => None,
+        };
+        conn.execute(
+            "UPDATE tokens SET access_token = ?3, refresh_token = ?4, id_token = ?5 \
+             WHERE profile = ?1 AND version = ?2",
+            params![profile, version, access, refresh, id],
+        )?;
+        resealed += 1;
+    }
+    Ok(resealed)
 }
 
 /// Takes the next version from the store-wide sequence (inside a write transaction).
@@ -385,7 +435,7 @@ pub(crate) fn put(
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, NULL, NULL, ?13, 0, \
-         ?14)"
+         ?14, ?15)"
     ))?
     .execute(params![
         profile,
@@ -402,6 +452,7 @@ pub(crate) fn put(
         tokens.issuer,
         last_refresh_at.map(to_unix_millis),
         to_unix_millis(now),
+        tokens.refresh_token_expires_at.map(to_unix_millis),
     ])?;
     Ok(())
 }

@@ -33,7 +33,7 @@ use crate::paths::Paths;
 use crate::store::crypto::Sealer;
 use crate::store::guard::poll_until;
 use crate::store::perms::{create_private_file, open_private_file, sync_dir};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt as _;
@@ -52,7 +52,7 @@ pub(crate) fn file_id(meta: &Metadata) -> FileId {
 const MAINTENANCE_WAIT: Duration = Duration::from_secs(30);
 
 /// Takes the maintenance lock; released when the returned file is dropped.
-fn maintenance_lock(paths: &Paths) -> Result<File> {
+pub(crate) fn maintenance_lock(paths: &Paths) -> Result<File> {
     let path = paths.lock_dir().join(".store.lock");
     let attempt = || -> Result<Option<File>> {
         let file = open_private_file(&path).map_err(|e| {
@@ -127,16 +127,18 @@ fn login_hint(target: &Path) -> String {
 
 /// Sets aside the unreadable database `db`, which was file `seen` when found unreadable, and
 /// starts a fresh one with the token rows that could still be read and opened with `sealer`
-/// (see the `salvage` module). `detail` says what is wrong. Returns the error to report.
+/// (see the `salvage` module; `kdf`: the encoded Argon2id parameters the fresh one records, for
+/// a passphrase-keyed store). `detail` says what is wrong. Returns the error to report.
 pub(crate) fn set_aside_file(
     paths: &Paths,
     db: &Path,
     seen: FileId,
     detail: &str,
     sealer: &Sealer,
+    kdf: Option<&str>,
     now: SystemTime,
 ) -> Error {
-    match set_aside_file_inner(paths, db, seen, sealer, now) {
+    match set_aside_file_inner(paths, db, seen, sealer, kdf, now) {
         Ok(Some((target, kept))) if kept.is_empty() => Error::store(format!(
             "the token database {} is damaged ({detail}); it was set aside as {} and a fresh one will be started: every profile must log in again",
             db.display(),
@@ -185,6 +187,7 @@ fn set_aside_file_inner(
     db: &Path,
     seen: FileId,
     sealer: &Sealer,
+    kdf: Option<&str>,
     now: SystemTime,
 ) -> Result<Option<SetAside>> {
     let _guard = maintenance_lock(paths)?;
@@ -199,7 +202,7 @@ fn set_aside_file_inner(
         None
     } else {
         let built = sealer.key_check().and_then(|check| {
-            create::Prepared::build(db, &check, now, |tx| salvage::fill(tx, &found))
+            create::Prepared::build(db, &check, kdf, now, |tx| salvage::fill(tx, &found))
         });
         match built {
             Ok(p) => Some(p),
@@ -301,6 +304,23 @@ fn set_aside_rows_inner(
         .with_source(e)
     };
     let _guard = maintenance_lock(paths)?;
+    // Rows that do not open with a key the key check no longer accepts are not damaged: the
+    // store was re-keyed by another process since this one opened it.
+    let check: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql)?;
+    if let Some(check) = check
+        && sealer.verify_key_check(&check).is_err()
+    {
+        return Err(Error::store(format!(
+            "the token database {} was re-keyed by another process since this one opened it",
+            db.display()
+        ))
+        .with_hint("run the command again (it opens the store with its new key)"));
+    }
     let damaged = row::damaged_rows(conn, sealer).map_err(sql)?;
     if damaged.is_empty() {
         return Ok(None);
@@ -368,7 +388,7 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         // Two processes found the same damaged file; the first sets it aside...
         let sealer = Sealer::new(&crate::store::StoreKey::from_bytes([1; 32]));
-        let first = set_aside_file(&paths, &db, seen, "not a database", &sealer, now);
+        let first = set_aside_file(&paths, &db, seen, "not a database", &sealer, None, now);
         let target = dir.path().join("tokens.db.corrupt-20231114T221320Z");
         assert!(
             first.message().contains(&target.display().to_string()),
@@ -380,7 +400,7 @@ mod tests {
         assert!(!with_suffix(&db, "-wal").exists());
         // ...and starts a fresh one, which the second must leave alone.
         fs::write(&db, b"fresh").unwrap();
-        let second = set_aside_file(&paths, &db, seen, "not a database", &sealer, now);
+        let second = set_aside_file(&paths, &db, seen, "not a database", &sealer, None, now);
         assert!(
             second.message().contains("another process"),
             "{}",
