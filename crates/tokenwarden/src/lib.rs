@@ -16,12 +16,15 @@
 //!   event log records); the encrypted SQLite store; the in-memory store for tests.
 //! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens (also what
 //!   needs both the configuration and the store: the failure-rate warnings).
+//! - [`agent`]: the agent's protocol, where it lives, and its clients (the daemon is the
+//!   `tokenwarden-agent` crate).
 //! - [`account`]: a login as a whole: storing what it obtained, logging out.
 //! - [`events`]: recording the token-operation log, its statistics and the 5xx rate.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod agent;
 pub mod clock;
 pub mod config;
 pub mod correlation;

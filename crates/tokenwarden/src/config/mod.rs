@@ -142,6 +142,10 @@ pub struct Profile {
     pub grant: GrantType,
     /// The Microsoft tenant.
     pub tenant: Option<String>,
+    /// Headers added to every API request the proxy forwards (name, value).
+    pub resource_headers: Vec<(String, String)>,
+    /// Headers (lower-case names) the proxy drops from client requests.
+    pub proxy_strip_headers: Vec<String>,
 }
 
 impl Profile {
@@ -181,6 +185,8 @@ impl Profile {
             failure_rate_threshold: DEFAULT_FAILURE_RATE_THRESHOLD,
             grant: GrantType::AuthorizationCode,
             tenant: None,
+            resource_headers: Vec::new(),
+            proxy_strip_headers: Vec::new(),
         }
     }
 

@@ -195,6 +195,16 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         Kind::Str,
         "the Microsoft Entra tenant (default common)",
     ),
+    key(
+        "resource_headers",
+        Kind::StrMap,
+        "headers added to every API request the proxy forwards, e.g. a provider's beta header",
+    ),
+    key(
+        "proxy_strip_headers",
+        Kind::StrList,
+        "headers the proxy drops from client requests, e.g. [\"x-api-key\"]",
+    ),
 ];
 
 /// Looks a profile key up in the schema.
