@@ -47,6 +47,11 @@ enum Command {
     Profile(cmd::profile::ProfileArgs),
     /// Run the embedded OAuth authorization server (with fault injection) on loopback.
     MockServer(cmd::mock_server::MockServerArgs),
+    /// Run the agent: refreshes every logged-in profile ahead of time and serves tokens over a
+    /// Unix socket (agent stop, agent status).
+    Agent(cmd::agent::AgentArgs),
+    /// Run a local reverse proxy that puts the profile's bearer token on every request.
+    Proxy(cmd::proxy::ProxyArgs),
     /// One worker process of `tokenwarden demo` (started by the demo, not by people).
     #[command(hide = true)]
     DemoWorker(cmd::demo::WorkerArgs),
@@ -73,14 +78,21 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
     };
     output::init_logging(
         cli.global.verbose,
-        matches!(cli.command, Command::MockServer(_)),
+        matches!(
+            cli.command,
+            Command::MockServer(_) | Command::Agent(_) | Command::Proxy(_)
+        ),
     );
     let g = &cli.global;
     // One invocation is one operation: its log lines, traces, event records and errors share
     // one correlation id. Long-running commands (the demo, the mock server) serve many
     // operations, each with its own.
     let corr = match &cli.command {
-        Command::Demo(_) | Command::DemoWorker(_) | Command::MockServer(_) => None,
+        Command::Demo(_)
+        | Command::DemoWorker(_)
+        | Command::MockServer(_)
+        | Command::Agent(_)
+        | Command::Proxy(_) => None,
         _ => Some(tokenwarden::correlation::new_id()),
     };
     let command = async {
@@ -99,6 +111,8 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
             Command::Profile(args) => done(cmd::profile::run(g, out, args).await),
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
             Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
+            Command::Agent(args) => cmd::agent::run(g, out, args).await,
+            Command::Proxy(args) => done(cmd::proxy::run(g, out, args).await),
         }
     };
     let result = runtime.block_on(async {

@@ -6,6 +6,7 @@ use crate::output::{Printer, StderrTracer};
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokenwarden::agent::{AgentPaths, AgentSource};
 use tokenwarden::paths::Paths;
 use tokenwarden::warden::Warden;
 
@@ -18,6 +19,22 @@ pub fn warden(global: &Global) -> tokenwarden::Result<Warden> {
     } else {
         w
     })
+}
+
+/// Tokens of `profile` from the running agent, else (no agent, `--no-agent`,
+/// `TOKENWARDEN_AGENT=0`, or the agent failing) from a session of this process, opened only
+/// then.
+pub fn agent_source(global: &Global, profile: &str) -> tokenwarden::Result<AgentSource> {
+    let paths = Paths::from_env()?;
+    let agent = (!global.no_agent && tokenwarden::agent::enabled_by_env())
+        .then(|| AgentPaths::from_env(&paths));
+    let g = global.clone();
+    let name = profile.to_string();
+    Ok(AgentSource::new(
+        profile,
+        agent,
+        Box::new(move || warden(&g)?.session(&name)),
+    ))
 }
 
 /// True when stderr is a terminal (a spinner or a live display is welcome).

@@ -1,5 +1,5 @@
 //! `tokenwarden exec`: runs a command with a valid access token in its environment and exits
-//! with the command's exit code.
+//! with the command's exit code. A running agent gives the token when there is one.
 
 use super::Global;
 use super::context::{self, parse_duration};
@@ -8,6 +8,7 @@ use anyhow::Result;
 use std::time::Duration;
 use tokenwarden::Error;
 use tokenwarden::exit::ExitCode;
+use tokenwarden::session::TokenSource as _;
 
 /// The variable used when neither `--env` nor the profile's `export_env` names one.
 pub const DEFAULT_ENV: &str = "TOKENWARDEN_ACCESS_TOKEN";
@@ -29,15 +30,16 @@ pub struct ExecArgs {
 
 /// Runs `tokenwarden exec`; returns the command's exit code.
 pub async fn run(global: &Global, out: &Printer, args: ExecArgs) -> Result<ExitCode> {
-    let w = context::warden(global)?;
-    let profile = w.profile(&global.profile)?.profile;
-    let name = args
-        .env
-        .clone()
-        .or_else(|| profile.export_env.clone())
-        .unwrap_or_else(|| DEFAULT_ENV.to_string());
-    let session = w.session(&global.profile)?;
-    let token = session.get_token(args.min_ttl).await?;
+    let name = match &args.env {
+        Some(name) => name.clone(),
+        None => context::warden(global)?
+            .profile(&global.profile)?
+            .profile
+            .export_env
+            .unwrap_or_else(|| DEFAULT_ENV.to_string()),
+    };
+    let source = context::agent_source(global, &global.profile)?;
+    let token = source.token(args.min_ttl).await?;
     for warning in token.degraded.iter().chain(&token.warning) {
         out.warning(warning);
     }

@@ -1,5 +1,6 @@
 //! One module per subcommand, and the options every subcommand shares.
 
+pub mod agent;
 pub mod context;
 pub mod demo;
 pub mod doctor;
@@ -9,6 +10,7 @@ pub mod login;
 pub mod logout;
 pub mod mock_server;
 pub mod profile;
+pub mod proxy;
 pub mod request;
 pub mod stats;
 pub mod status;
@@ -35,6 +37,9 @@ pub struct Global {
     /// colours a pipe too), always, never.
     #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
     pub color: crate::output::color::ColorWhen,
+    /// Do not use a running agent (as TOKENWARDEN_AGENT=0 does): work on the store directly.
+    #[arg(long, global = true)]
+    pub no_agent: bool,
     /// More log output (-v, -vv); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

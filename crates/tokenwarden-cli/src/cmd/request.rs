@@ -1,6 +1,7 @@
 //! `tokenwarden request`: calls an API with the profile's bearer token and prints the response
 //! body. A 401 makes it invalidate that token, refresh once and retry once; a second 401 is
-//! "session rejected" (exit 5). Exit 0 on 2xx.
+//! "session rejected" (exit 5). Exit 0 on 2xx. A running agent gives the token when there is
+//! one.
 
 use super::Global;
 use super::context;
@@ -71,11 +72,10 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()
         ),
         Some(d) => Some(d.as_bytes().to_vec()),
     };
-    let client = w.client(&profile)?;
-    let http = client.http().clone();
-    let session = w.session_with(&global.profile, client)?;
-    let resp = session
-        .send(|token| {
+    let http = w.http_client(&profile)?;
+    let source = context::agent_source(global, &global.profile)?;
+    let resp = tokenwarden::correlation::operation(|_| {
+        tokenwarden::session::send_with(&source, w.tracer().map(|t| t.as_ref()), |token| {
             let mut r = http
                 .raw()
                 .request(method.clone(), url.clone())
@@ -86,8 +86,9 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()
             }
             r
         })
-        .await?;
-    if let Some(warning) = session.warning() {
+    })
+    .await?;
+    if let Some(warning) = source.warning() {
         out.warning(&warning);
     }
     let status = resp.status();

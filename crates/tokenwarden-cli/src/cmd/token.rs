@@ -1,5 +1,5 @@
 //! `tokenwarden token`: prints a valid access token alone on stdout (refreshing once if needed,
-//! whoever else asks at the same time), or as JSON.
+//! whoever else asks at the same time), or as JSON. A running agent answers when there is one.
 
 use super::Global;
 use super::context::{self, parse_duration};
@@ -7,6 +7,7 @@ use crate::json;
 use crate::output::Printer;
 use anyhow::Result;
 use std::time::Duration;
+use tokenwarden::session::TokenSource as _;
 
 /// Arguments of `tokenwarden token`.
 #[derive(Debug, clap::Args)]
@@ -19,9 +20,8 @@ pub struct TokenArgs {
 
 /// Runs `tokenwarden token`.
 pub async fn run(global: &Global, out: &Printer, args: TokenArgs) -> Result<()> {
-    let w = context::warden(global)?;
-    let session = w.session(&global.profile)?;
-    let token = session.get_token(args.min_ttl).await?;
+    let source = context::agent_source(global, &global.profile)?;
+    let token = source.token(args.min_ttl).await?;
     for warning in token.degraded.iter().chain(&token.warning) {
         out.warning(warning);
     }
