@@ -3,6 +3,7 @@
 
 mod util;
 
+mod agent;
 mod demo;
 mod diagnostics;
 mod diagnostics_canary;
@@ -15,6 +16,7 @@ mod login_store;
 mod login_util;
 mod mock_server;
 mod profile;
+mod proxy;
 mod sessions;
 mod sessions_kill;
 mod terminal;
