@@ -19,6 +19,7 @@
 //! - [`agent`]: the agent's protocol, where it lives, and its clients (the daemon is the
 //!   `tokenwarden-agent` crate).
 //! - [`account`]: a login as a whole: storing what it obtained, logging out.
+//! - [`profiles`]: what `status` shows of every profile (read by the CLI and the agent).
 //! - [`events`]: recording the token-operation log, its statistics and the 5xx rate.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 #![deny(missing_docs)]
@@ -37,6 +38,7 @@ pub mod flow;
 pub mod http;
 pub mod human;
 pub mod paths;
+pub mod profiles;
 pub mod retry;
 pub mod secret;
 pub mod session;

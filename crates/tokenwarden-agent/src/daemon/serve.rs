@@ -174,6 +174,13 @@ async fn answer(agent: &Arc<Agent>, line: &str) -> (Reply, After) {
             (reply, After::Continue)
         }
         Request::Status => (Reply::Status(agent.status()), After::Continue),
+        Request::Profiles => {
+            let reply = match tokenwarden::profiles::profile_states(&agent.warden()) {
+                Ok(profiles) => Reply::Profiles { profiles },
+                Err(e) => error(e),
+            };
+            (reply, After::Continue)
+        }
         Request::Stop => (Reply::Stopping, After::Stop),
     }
 }

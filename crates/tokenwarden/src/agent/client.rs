@@ -147,6 +147,17 @@ impl AgentClient {
         }
     }
 
+    /// What `tokenwarden status` shows of every profile.
+    pub async fn profiles(
+        &mut self,
+    ) -> Result<Result<Vec<crate::profiles::ProfileState>, Error>, Unavailable> {
+        match self.call(Request::Profiles).await? {
+            Reply::Profiles { profiles } => Ok(Ok(profiles)),
+            Reply::Error(doc) => Ok(Err(doc.into_error())),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// The agent's release and pid (`hello`, which also tells an older agent that a newer
     /// client exists).
     pub async fn hello(&mut self) -> Result<(String, u32), Unavailable> {
@@ -169,6 +180,7 @@ pub(crate) fn unexpected(reply: &Reply) -> Unavailable {
         Reply::Token(_) => "token",
         Reply::Done => "done",
         Reply::Status(_) => "status",
+        Reply::Profiles { .. } => "profiles",
         Reply::Stopping => "stopping",
         Reply::VersionMismatch { .. } => "version_mismatch",
         Reply::Error(_) => "error",

@@ -10,7 +10,7 @@
 //!
 //! Requests: `hello` (versions), `token` (a profile, a minimum TTL), `invalidate` (a token
 //! version a resource server rejected), `rejected` (a resource server's 401, for the event
-//! log), `status`, `stop`. An error is the same object the CLI prints with `--json`
+//! log), `status` (the agent's), `profiles` (what `tokenwarden status` shows), `stop`. An error is the same object the CLI prints with `--json`
 //! ([`ErrorDocument`]).
 //!
 //! # Versions
@@ -100,6 +100,8 @@ pub enum Request {
     },
     /// The agent's status.
     Status,
+    /// What `tokenwarden status` shows of every profile.
+    Profiles,
     /// Stop the agent.
     Stop,
 }
@@ -142,6 +144,11 @@ pub enum Reply {
     Done,
     /// The agent's status.
     Status(AgentStatus),
+    /// Every profile, as `tokenwarden status` shows them.
+    Profiles {
+        /// The profiles, sorted by name.
+        profiles: Vec<crate::profiles::ProfileState>,
+    },
     /// The agent is stopping.
     Stopping,
     /// The request's version is not the agent's.
