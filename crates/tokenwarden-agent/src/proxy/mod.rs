@@ -219,7 +219,17 @@ impl Proxy {
                     ),
                     Rejected::No => {}
                 }
-                answer(sent.response)
+                let mut resp = answer(sent.response);
+                if !replayable
+                    && (resp.status().is_client_error() || resp.status().is_server_error())
+                {
+                    // The upstream may have answered before reading the whole upload, which then
+                    // was never read from the client either: this connection cannot carry
+                    // another request.
+                    resp.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                resp
             }
             Err(SendFailed::Api(e)) => error_response(StatusCode::BAD_GATEWAY, &e),
             Err(SendFailed::Token(e)) => error_response(StatusCode::SERVICE_UNAVAILABLE, &e),
