@@ -1,6 +1,7 @@
 //! The agent's Prometheus metrics (`--metrics ADDR`, text format at `/metrics`): refreshes by
 //! outcome, failures by kind, resource 401s, seconds degraded, breaker state, token requests
-//! that waited for a refresh, and the age of each profile's token.
+//! that waited for a refresh, waits for the cross-process refresh lock (any process's, from the
+//! event log), and the age of each profile's token.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +43,11 @@ pub struct Metrics {
     pub tokens_served: Family<ProfileLabel, Counter>,
     /// Token requests that had to wait for a refresh (lock waits included).
     pub token_waits: Family<ProfileLabel, Counter>,
+    /// Waits for the refresh lock of 100 ms or more, by any process of this home, by outcome
+    /// (`ok`, `timeout`).
+    pub lock_waits: Family<ProfileOutcome, Counter>,
+    /// Seconds those waits lasted.
+    pub lock_wait_seconds: Family<ProfileLabel, Counter<f64, AtomicU64>>,
     /// Seconds since the current token was issued.
     pub token_age: Family<ProfileLabel, Gauge<f64, AtomicU64>>,
 }
@@ -84,6 +90,16 @@ impl Metrics {
             "token_waits",
             "Token requests that waited for a refresh",
             self.token_waits.clone(),
+        );
+        registry.register(
+            "lock_waits",
+            "Waits of 100 ms or more for the cross-process refresh lock, by any process",
+            self.lock_waits.clone(),
+        );
+        registry.register(
+            "lock_wait_seconds",
+            "Seconds spent in those waits",
+            self.lock_wait_seconds.clone(),
         );
         registry.register(
             "token_age_seconds",

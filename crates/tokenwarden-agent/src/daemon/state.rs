@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::agent::protocol::{AgentStatus, PROTOCOL_VERSION, ProfileStatus, RELEASE};
 use tokenwarden::session::Session;
-use tokenwarden::store::{Store, Version};
+use tokenwarden::store::{Operation, Store, Version};
+
+/// The most event-log records one metrics scrape reads for lock waits.
+const LOCK_WAIT_SCAN: usize = 10_000;
 use tokenwarden::warden::Warden;
 use tokenwarden::{Result, TokenClient};
 
@@ -111,6 +114,8 @@ pub struct Agent {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The config file's last seen modification time and length.
     pub config_stamp: Mutex<Option<(SystemTime, u64)>>,
+    /// The time of the newest lock-wait record already counted in the metrics.
+    lock_waits_seen: Mutex<SystemTime>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -138,6 +143,7 @@ impl Agent {
             metrics: Metrics::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             config_stamp: Mutex::new(stamp),
+            lock_waits_seen: Mutex::new(SystemTime::now()),
         })
     }
 
@@ -269,7 +275,39 @@ impl Agent {
                     .set(age.as_secs_f64());
             }
         }
+        self.count_lock_waits();
         self.metrics.encode()
+    }
+
+    /// Adds to the lock-wait metrics the waits for a refresh lock that any process of this home
+    /// recorded in the event log (those of 100 ms or more) since the last scrape.
+    fn count_lock_waits(&self) {
+        let Ok(mut seen) = self.lock_waits_seen.lock() else {
+            return;
+        };
+        let events = match self.store().recent_events(*seen, None, LOCK_WAIT_SCAN) {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::debug!("the event log is not readable for the lock-wait metrics: {e}");
+                return;
+            }
+        };
+        for e in events
+            .iter()
+            .filter(|e| e.operation == Operation::LockWait && e.at > *seen)
+        {
+            let label = Metrics::outcome(&e.profile, e.outcome.as_str());
+            self.metrics.lock_waits.get_or_create(&label).inc();
+            if let Some(d) = e.duration {
+                self.metrics
+                    .lock_wait_seconds
+                    .get_or_create(&Metrics::profile(&e.profile))
+                    .inc_by(d.as_secs_f64());
+            }
+        }
+        if let Some(newest) = events.iter().map(|e| e.at).max() {
+            *seen = newest.max(*seen);
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The agent, as a user runs it: the real binary in the foreground (its start-up line read from
 //! stdout), processes calling `token` through it across expiries, a login in another process
 //! picked up, `kill -9` mid-refresh, a second agent, a peer of another uid, a client of
-//! another protocol version. mockauth with rotation on and reuse grace 0.
+//! another protocol version, metrics (lock waits included) and tokens over HTTP. mockauth with
+//! rotation on and reuse grace 0.
 
 use crate::login::{Mock, home_with, login_browser, web_profile};
 use crate::sessions::{P, loop_workers, mock};
@@ -447,6 +448,58 @@ fn the_agent_serves_metrics_and_tokens_over_http() {
             assert!(text.contains(name), "no {name} in:\n{text}");
         }
     });
+}
+
+#[test]
+fn the_metrics_count_waits_for_the_refresh_lock() {
+    let mock = mock(Duration::from_secs(60), Duration::ZERO);
+    let env = crate::sessions::logged_in(&mock);
+    let port = free_port();
+    let _agent = Agent::start(&env, &["--metrics", &format!("127.0.0.1:{port}")]);
+    // Every refresh now takes 600 ms, and the API rejects the current token: two processes of
+    // their own (no agent) both get a 401 and need a refresh at once, so one waits for the
+    // other's lock (or the agent's).
+    mock.server
+        .set_faults(mockauth::FaultPlan::default().with(
+            mockauth::Endpoint::Token,
+            mockauth::FaultSpec::default().latency(Duration::from_millis(600)),
+        ))
+        .expect("faults");
+    mock.server.revoke_all();
+    let api = mock.server.url("/v1/messages");
+    let both: Vec<Run> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| env.run(&["--no-agent", "--profile", P, "request", &api])))
+            .collect();
+        runs.into_iter().map(|h| h.join().expect("runs")).collect()
+    });
+    for run in &both {
+        run.code(0);
+    }
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let metrics = || {
+        rt.block_on(async {
+            match reqwest::get(&url).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    };
+    let wanted = format!("tokenwarden_agent_lock_waits_total{{profile=\"{P}\",outcome=\"ok\"}} ");
+    eventually("the lock wait counted in the metrics", || {
+        metrics().contains(&wanted)
+    });
+    let text = metrics();
+    assert!(
+        text.contains(&format!(
+            "tokenwarden_agent_lock_wait_seconds_total{{profile=\"{P}\"}}"
+        )),
+        "{text}"
+    );
 }
 
 /// A port free right now on 127.0.0.1.
