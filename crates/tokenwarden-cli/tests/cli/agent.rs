@@ -1,8 +1,9 @@
 //! The agent, as a user runs it: the real binary in the foreground (its start-up line read from
 //! stdout), processes calling `token` through it across expiries, a login in another process
 //! picked up, `kill -9` mid-refresh, a second agent, a peer of another uid, a client of
-//! another protocol version, metrics (lock waits included) and tokens over HTTP. mockauth with
-//! rotation on and reuse grace 0.
+//! another protocol version, `exec` and `request` through it (and not when turned off), the
+//! keepalive obeying an open breaker, metrics (lock waits included) and tokens over HTTP.
+//! mockauth with rotation on and reuse grace 0.
 
 use crate::login::{Mock, home_with, login_browser, web_profile};
 use crate::sessions::{P, loop_workers, mock};
@@ -271,6 +272,105 @@ fn stop_ends_the_agent_and_status_then_exits_3() {
     let (code, _) = agent.wait_exit();
     assert_eq!(code, 0);
     env.run(&["agent", "status"]).code(3);
+}
+
+#[test]
+fn exec_and_request_go_through_the_agent_unless_turned_off() {
+    let mock = mock(Duration::from_secs(60), Duration::ZERO);
+    let env = crate::sessions::logged_in(&mock);
+    let _agent = Agent::start(&env, &[]);
+    let before = status(&env)["tokens_served"].as_u64().expect("served");
+    // With a wrong key only the agent can have given them a token.
+    let exec = env.run_env(
+        &[
+            "--profile",
+            P,
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "test -n \"$TOKENWARDEN_ACCESS_TOKEN\"",
+        ],
+        &[WRONG_KEY],
+    );
+    exec.code(0);
+    let api = mock.server.url("/v1/messages");
+    let request = env.run_env(&["--profile", P, "request", &api], &[WRONG_KEY]);
+    request.code(0);
+    assert!(
+        request.stdout.contains("Hello from mockauth"),
+        "{}",
+        request.stdout
+    );
+    let served = status(&env)["tokens_served"].as_u64().expect("served") - before;
+    assert_eq!(served, 2, "exec and request did not both ask the agent");
+    // Turned off, they open the store themselves: the wrong key now fails them.
+    for off in [
+        env.run_env(
+            &["--profile", P, "token"],
+            &[WRONG_KEY, ("TOKENWARDEN_AGENT", "0")],
+        ),
+        env.run_env(
+            &["--no-agent", "--profile", P, "request", &api],
+            &[WRONG_KEY],
+        ),
+    ] {
+        assert_eq!(
+            off.code, 6,
+            "the agent was used though turned off: {}",
+            off.stderr
+        );
+    }
+    assert_eq!(
+        status(&env)["tokens_served"].as_u64().expect("served") - before,
+        2,
+        "the agent answered a client that turned it off"
+    );
+}
+
+#[test]
+fn the_keepalive_obeys_the_circuit_breaker() {
+    let ttl = Duration::from_secs(2);
+    let mock = mock(ttl, Duration::ZERO);
+    let env = home_with(&[format!(
+        "{}retry_base_delay = \"5ms\"\nretry_max_delay = \"20ms\"\nmax_attempts = 2\n\
+         breaker_threshold = 2\nbreaker_cooldown = \"1h\"\n",
+        web_profile(P, &mock.issuer())
+    )]);
+    login_browser(&env, &mock, P).code(0);
+    mock.server
+        .set_faults(
+            mockauth::FaultPlan::default()
+                .with(mockauth::Endpoint::Token, mockauth::FaultSpec::status(500)),
+        )
+        .expect("faults");
+    let _agent = Agent::start(&env, &[]);
+    let refreshes = || mock.server.stats().token_requests.refresh_token;
+    eventually("the agent sees the breaker open", || {
+        status(&env)["profiles"][0]["breaker"] == "open"
+    });
+    let at_open = refreshes();
+    let st = status(&env);
+    let expires = st["profiles"][0]["expires_at"]
+        .as_str()
+        .map(|t| humantime::parse_rfc3339(t).expect("rfc 3339"))
+        .expect("expires_at");
+    // Until well past the token's expiry the keepalive sends nothing more: the breaker is
+    // open for an hour.
+    eventually("the token has expired", || {
+        std::time::SystemTime::now() > expires + Duration::from_secs(1)
+    });
+    assert_eq!(
+        refreshes(),
+        at_open,
+        "the keepalive sent refreshes through an open breaker"
+    );
+    let st = status(&env);
+    assert!(st["profiles"][0]["breaker_open_until"].is_string(), "{st}");
+    // A client is told why and when to come back, not left waiting.
+    let run = env.run(&["--json", "--profile", P, "token"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("retry_at"), "{}", run.stderr);
 }
 
 #[test]

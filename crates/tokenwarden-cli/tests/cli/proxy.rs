@@ -4,7 +4,7 @@
 //! headers injected, replaced, stripped and added; a 503 with the error object, and with
 //! `Retry-After` once the breaker is open; a chunked upload beyond the replay bound; the
 //! client secret that remote listening needs; a stream in flight finishing after SIGTERM; the
-//! agent used when it runs.
+//! upstream taken from the profile's resource; the agent used when it runs.
 
 use crate::agent::{Agent, WRONG_KEY};
 use crate::login::{Mock, home_with, login_browser};
@@ -27,13 +27,13 @@ struct Proxy {
 
 impl Proxy {
     fn start(env: &Env, upstream: &str, vars: &[(&str, &str)]) -> Proxy {
-        Proxy::start_with(env, upstream, &[], vars)
+        Proxy::start_with(env, upstream, &["--upstream", upstream], vars)
     }
 
-    /// A proxy started with the extra `args`.
+    /// A proxy started with `args`, expected to name `upstream`.
     fn start_with(env: &Env, upstream: &str, args: &[&str], vars: &[(&str, &str)]) -> Proxy {
         let mut c = env.cmd();
-        c.args(["--profile", P, "proxy", "--upstream", upstream])
+        c.args(["--profile", P, "proxy"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -392,7 +392,7 @@ fn remote_listening_needs_a_client_secret_which_then_guards_every_request() {
     let proxy = Proxy::start_with(
         &env,
         &issuer,
-        &["--client-token-file", path],
+        &["--upstream", &issuer, "--client-token-file", path],
         &[("TOKENWARDEN_AGENT", "0")],
     );
     let before = mock.server.stats().resource_requests.unauthorized;
@@ -546,4 +546,20 @@ fn a_chunked_upload_larger_than_the_replay_bound_streams_through_whole() {
         answer.contains(&format!("\"received_bytes\":{}", 40 * 64 * 1024)),
         "the upstream did not receive the whole upload: {answer}"
     );
+}
+
+#[test]
+fn the_upstream_defaults_to_the_origin_of_the_profiles_resource() {
+    let mock = crate::sessions::mock(Duration::from_secs(60), Duration::ZERO);
+    let env = logged_in(&mock, "");
+    // The profile's resource is {issuer}/v1/messages; the upstream is its origin.
+    let origin = mock.server.url("/");
+    let proxy = Proxy::start_with(&env, &origin, &[], &[("TOKENWARDEN_AGENT", "0")]);
+    let rt = runtime();
+    rt.block_on(async {
+        let resp = reqwest::get(format!("{}/v1/messages", proxy.url))
+            .await
+            .expect("answers");
+        assert_eq!(resp.status(), 200);
+    });
 }
