@@ -35,7 +35,7 @@ login() {
   "$BIN" --profile "$name" login --no-browser --timeout 30s >"$T/login.out" 2>"$T/login.err" &
   local lp=$! url=""
   for _ in $(seq 1 100); do
-    url=$(grep -m1 -oE '^https?://[^ ]+' "$T/login.err" || true)
+    url=$(grep -m1 -oE '^https?://[^ ]+' "$T/login.err" 2>/dev/null || true)
     [[ -n $url ]] && break
     sleep 0.1
   done

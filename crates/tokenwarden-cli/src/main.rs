@@ -66,10 +66,15 @@ fn main() -> std::process::ExitCode {
 
 /// Runs the command and shows how it failed, if it did.
 fn run(cli: Cli, out: &output::Printer) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A short command that mostly waits on one socket or file runs on this thread alone:
+    // starting worker threads would cost it more than its work (`token` through the agent is
+    // about one round trip).
+    let mut builder = if matches!(cli.command, Command::Token(_) | Command::Status(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             let e = anyhow::Error::new(e).context("cannot start the async runtime");
