@@ -4,6 +4,7 @@
 mod util;
 
 mod agent;
+mod agent_listeners;
 mod demo;
 mod diagnostics;
 mod diagnostics_canary;
