@@ -18,6 +18,7 @@ mod login_util;
 mod mock_server;
 mod profile;
 mod proxy;
+mod proxy_cases;
 mod sessions;
 mod sessions_kill;
 mod terminal;
