@@ -3,6 +3,8 @@
 
 mod util;
 
+mod agent;
+mod agent_listeners;
 mod bad_answers;
 mod browser_login;
 mod demo;
@@ -26,6 +28,8 @@ mod login_util;
 mod mock_server;
 mod other_programs;
 mod profile;
+mod proxy;
+mod proxy_cases;
 mod readme;
 mod sessions;
 mod sessions_kill;
