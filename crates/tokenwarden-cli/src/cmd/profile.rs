@@ -322,6 +322,25 @@ fn show(out: &Printer, paths: &Paths, name: &str) -> Result<()> {
             p.resource.clone().unwrap_or_else(|| "(none)".into()),
         ),
         (
+            "indicators",
+            if p.resource_indicators.is_empty() {
+                "(none: no RFC 8707 resource parameter is sent)".into()
+            } else {
+                p.resource_indicators.join(" ")
+            },
+        ),
+        ("token headers", headers_text(&p.token_request_headers)),
+        ("API headers", headers_text(&p.resource_headers)),
+        ("user_agent", p.user_agent().into()),
+        (
+            "revokes old",
+            if p.refresh_revokes_previous_access_token {
+                "yes: a refresh revokes the previous access token (nobody gets the old one once a refresh may have started)".into()
+            } else {
+                "no".into()
+            },
+        ),
+        (
             "refresh_skew",
             humantime::format_duration(p.refresh_skew).to_string(),
         ),
@@ -350,6 +369,17 @@ fn show(out: &Printer, paths: &Paths, name: &str) -> Result<()> {
         out.out(format!("{k:>14}: {}", one_line(&v)))?;
     }
     Ok(())
+}
+
+fn headers_text(specs: &[tokenwarden::config::HeaderSpec]) -> String {
+    if specs.is_empty() {
+        return "(none)".into();
+    }
+    specs
+        .iter()
+        .map(|h| format!("{}: {}", h.name, h.describe()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn quirks_text(p: &Profile) -> String {
@@ -417,6 +447,11 @@ fn show_json<'a>(
         },
         token_request_format: p.token_request_format,
         resource: p.resource.as_deref(),
+        resource_indicators: &p.resource_indicators,
+        refresh_revokes_previous_access_token: p.refresh_revokes_previous_access_token,
+        token_request_headers: json::ProfileHeader::list(&p.token_request_headers),
+        resource_headers: json::ProfileHeader::list(&p.resource_headers),
+        user_agent: p.user_agent(),
         audience: p.audience.as_deref(),
         refresh_skew_s: p.refresh_skew.as_secs_f64(),
         timeout_s: p.timeout.as_secs_f64(),

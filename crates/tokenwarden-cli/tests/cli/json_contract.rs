@@ -263,6 +263,14 @@ struct ProfileListRow {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ShownHeader {
+    name: String,
+    value: String,
+    secret: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProfileShow {
     name: String,
     path: String,
@@ -281,6 +289,11 @@ struct ProfileShow {
     token_request_format: String,
     #[serde(deserialize_with = "nullable")]
     resource: Option<String>,
+    resource_indicators: Vec<String>,
+    refresh_revokes_previous_access_token: bool,
+    token_request_headers: Vec<ShownHeader>,
+    resource_headers: Vec<ShownHeader>,
+    user_agent: String,
     #[serde(deserialize_with = "nullable")]
     audience: Option<String>,
     refresh_skew_s: f64,

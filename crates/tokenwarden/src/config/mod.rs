@@ -5,6 +5,7 @@
 //! - [`preset`]: provider presets and their [`Quirks`].
 //! - [`lint`]: the redirect-URI lint (also used by `doctor`).
 //! - [`edit`]: writing profiles with `toml_edit`, keeping the user's comments and order.
+//! - [`headers`]: the extra headers a profile sends, and its `User-Agent`.
 //! - `types`: [`TokenRequestFormat`], [`ClientAuth`], [`GrantType`].
 //! - `parse`: the key schema, spans and "did you mean"; `validate` (with `checks`): raw keys to
 //!   a [`Profile`].
@@ -14,14 +15,17 @@
 //! [`ErrorKind::Config`](crate::ErrorKind::Config) error. Warnings (an inline `client_secret`)
 //! come back beside the profile for the caller to show.
 
+mod api;
 mod checks;
 pub mod edit;
+pub mod headers;
 pub mod lint;
 mod parse;
 pub mod preset;
 mod types;
 mod validate;
 
+pub use headers::{DEFAULT_USER_AGENT, HeaderSource, HeaderSpec, ResolvedHeader};
 pub use lint::{RedirectDifference, RedirectMismatch, lint_redirect_uri, redirect_matches};
 pub use parse::{KeySpec, Loc, PROFILE_KEYS, did_you_mean, edit_distance};
 pub use preset::{Preset, Provider, Quirks};
@@ -100,6 +104,11 @@ pub struct Profile {
     pub issuer: Option<String>,
     /// The endpoints known without discovery.
     pub endpoints: Endpoints,
+    /// The endpoints are the preset's (the profile keeps the preset's issuer): nothing is
+    /// discovered beyond them (a preset's missing endpoint, like GitHub's revocation, does not
+    /// exist). A profile that names another issuer (a sovereign cloud, a test server) discovers
+    /// its endpoints instead.
+    pub preset_endpoints: bool,
     /// The client id.
     pub client_id: String,
     /// Where the client secret comes from.
@@ -116,8 +125,26 @@ pub struct Profile {
     pub token_request_format: TokenRequestFormat,
     /// How long before expiry a token is refreshed.
     pub refresh_skew: Duration,
-    /// The RFC 8707 resource indicator.
+    /// The API the profile talks to: the default URL of `request` and the proxy's upstream
+    /// (key `resource`). Not sent to the authorization server.
     pub resource: Option<String>,
+    /// RFC 8707 resource indicators (key `resource_indicator`): sent as `resource` with the
+    /// authorization request and every token request (RFC 8707 §2).
+    pub resource_indicators: Vec<String>,
+    /// The provider revokes the previous access token when it refreshes: no caller is handed
+    /// the old token once a refresh may have started, and a bare 403 right after a refresh is
+    /// treated like a 401.
+    pub refresh_revokes_previous_access_token: bool,
+    /// Extra headers sent with token, device-authorization and revocation requests.
+    pub token_request_headers: Vec<HeaderSpec>,
+    /// Extra headers sent with API calls (`request`, [`crate::session::Session::send`] callers,
+    /// the proxy); the preset's, then the profile's.
+    pub resource_headers: Vec<HeaderSpec>,
+    /// The `User-Agent` (`None`: [`DEFAULT_USER_AGENT`]).
+    pub user_agent: Option<String>,
+    /// Parameters only the authorization request carries (the preset's, e.g. Anthropic's
+    /// `code=true`).
+    pub authorization_params: Vec<(String, String)>,
     /// An `audience` parameter sent with token requests.
     pub audience: Option<String>,
     /// Extra parameters sent with authorization and token requests.
@@ -161,6 +188,7 @@ impl Profile {
             quirks: Quirks::default(),
             issuer: None,
             endpoints: Endpoints::default(),
+            preset_endpoints: false,
             client_id: client_id.into(),
             client_secret: SecretSource::None,
             client_auth: ClientAuth::None,
@@ -170,6 +198,12 @@ impl Profile {
             token_request_format: TokenRequestFormat::Form,
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
             resource: None,
+            resource_indicators: Vec::new(),
+            refresh_revokes_previous_access_token: false,
+            token_request_headers: Vec::new(),
+            resource_headers: Vec::new(),
+            user_agent: None,
+            authorization_params: Vec::new(),
             audience: None,
             extra_params: Vec::new(),
             allow_insecure_http: false,
@@ -232,6 +266,33 @@ impl Profile {
                 available: std::env::var_os(v).is_some_and(|x| !x.is_empty()),
             },
         }
+    }
+
+    /// The `User-Agent` sent to the provider and the API.
+    pub fn user_agent(&self) -> &str {
+        self.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT)
+    }
+
+    /// The token-request headers with their values read now (see [`HeaderSpec::resolve`]).
+    pub fn token_request_headers(&self) -> Result<Vec<ResolvedHeader>> {
+        headers::resolve_all(
+            &self.token_request_headers,
+            "token_request_headers",
+            &self.name,
+        )
+    }
+
+    /// The API-call headers with their values read now (see [`HeaderSpec::resolve`]).
+    pub fn resource_headers(&self) -> Result<Vec<ResolvedHeader>> {
+        headers::resolve_all(&self.resource_headers, "resource_headers", &self.name)
+    }
+
+    /// The issuer whose discovery document supplies the endpoints the profile does not give:
+    /// `None` without an issuer, or when the preset fixes the endpoints (a preset's missing
+    /// endpoint, like GitHub's revocation, does not exist).
+    pub fn discovery_issuer(&self) -> Option<&str> {
+        let fixed = self.preset_endpoints && self.provider.preset().token_endpoint.is_some();
+        self.issuer.as_deref().filter(|_| !fixed)
     }
 
     /// True when endpoints are missing and an issuer can supply them by discovery.

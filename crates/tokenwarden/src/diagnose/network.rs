@@ -54,7 +54,7 @@ async fn steps(
         return;
     }
     let mut tls = Tls::new(&url);
-    let discovers = p.provider.preset().token_endpoint.is_none();
+    let discovers = p.discovery_issuer().is_some();
     let metadata = match (&p.issuer, discovers) {
         (Some(issuer), true) => {
             let result = fetch_metadata(&http, issuer, obs, &corr).await;

@@ -49,6 +49,9 @@ pub enum Cause {
     ConsentDenied,
     /// No tokens are stored for the profile.
     NotLoggedIn,
+    /// The provider refused the RFC 8707 resource indicator (`invalid_target`): missing,
+    /// unknown, or not part of the authorization.
+    ResourceIndicator,
 }
 
 impl Cause {
@@ -76,6 +79,7 @@ impl Cause {
         Cause::ResourceRejected,
         Cause::ConsentDenied,
         Cause::NotLoggedIn,
+        Cause::ResourceIndicator,
     ];
 
     /// The stable name of the cause, as stored and as written in JSON output
@@ -103,6 +107,7 @@ impl Cause {
             Cause::ResourceRejected => "resource_rejected",
             Cause::ConsentDenied => "consent_denied",
             Cause::NotLoggedIn => "not_logged_in",
+            Cause::ResourceIndicator => "resource_indicator",
         }
     }
 
@@ -146,6 +151,9 @@ impl Cause {
             Cause::ResourceRejected => "the API rejected a freshly refreshed token",
             Cause::ConsentDenied => "the user or the provider denied consent",
             Cause::NotLoggedIn => "no usable tokens are stored",
+            Cause::ResourceIndicator => {
+                "the provider refused the resource indicator (RFC 8707 invalid_target)"
+            }
         }
     }
 }
@@ -185,7 +193,8 @@ mod tests {
             | Cause::CircuitOpen
             | Cause::ResourceRejected
             | Cause::ConsentDenied
-            | Cause::NotLoggedIn => 21,
+            | Cause::NotLoggedIn
+            | Cause::ResourceIndicator => 22,
         };
         assert_eq!(Cause::ALL.len(), listed(Cause::Dns));
         let mut names = std::collections::HashSet::new();

@@ -127,7 +127,16 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
         if let Some(o) = &oidc {
             q.append_pair("nonce", &o.nonce);
         }
-        for (k, v) in &profile.extra_params {
+        // RFC 8707 §2: the indicators go in the authorization request too, so that a server
+        // that binds the grant to its resources sees them before the code exchange.
+        for r in &profile.resource_indicators {
+            q.append_pair("resource", r);
+        }
+        for (k, v) in profile
+            .authorization_params
+            .iter()
+            .chain(&profile.extra_params)
+        {
             q.append_pair(k, v);
         }
     }

@@ -48,8 +48,8 @@ use url::Url;
 /// The largest response body read; a larger one is a Protocol error.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The `User-Agent` sent with every request.
-pub const USER_AGENT: &str = concat!("tokenwarden/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` sent when a profile sets none ([`crate::config::DEFAULT_USER_AGENT`]).
+pub const USER_AGENT: &str = crate::config::DEFAULT_USER_AGENT;
 
 /// What an exchange is for; decides messages, classification and whether it may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,13 +195,7 @@ impl HttpRequest {
                 .map(|p| format!("{}={}", p.name, p.shown()))
                 .collect::<Vec<_>>()
                 .join("&"),
-            Body::Json(p) => {
-                let map: serde_json::Map<String, serde_json::Value> = p
-                    .iter()
-                    .map(|p| (p.name.clone(), serde_json::Value::String(p.shown())))
-                    .collect();
-                serde_json::Value::Object(map).to_string()
-            }
+            Body::Json(p) => json_object(p, Param::shown).to_string(),
         }
     }
 
@@ -212,6 +206,26 @@ impl HttpRequest {
             .map(|h| (h.name.clone(), h.shown()))
             .collect()
     }
+}
+
+/// A JSON object of `params`, each value as `value` gives it; a name given more than once (RFC
+/// 8707 `resource`) becomes an array of its values, in order.
+fn json_object(params: &[Param], value: impl Fn(&Param) -> String) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for p in params {
+        let v = serde_json::Value::String(value(p));
+        match map.get_mut(&p.name) {
+            None => {
+                map.insert(p.name.clone(), v);
+            }
+            Some(serde_json::Value::Array(a)) => a.push(v),
+            Some(first) => {
+                let first = first.take();
+                map.insert(p.name.clone(), serde_json::Value::Array(vec![first, v]));
+            }
+        }
+    }
+    serde_json::Value::Object(map)
 }
 
 /// A response that arrived in full (within the size cap).
@@ -355,11 +369,21 @@ pub fn install_crypto_provider() {
 }
 
 impl HttpClient {
-    /// A client with `settings`.
+    /// A client with `settings`, sending tokenwarden's own `User-Agent`.
     pub fn new(settings: HttpSettings) -> Result<Self> {
+        Self::with_user_agent(settings, USER_AGENT)
+    }
+
+    /// A client with `profile`'s timeouts and `User-Agent`.
+    pub fn for_profile(profile: &crate::config::Profile) -> Result<Self> {
+        Self::with_user_agent(HttpSettings::for_profile(profile), profile.user_agent())
+    }
+
+    /// A client with `settings` sending `user_agent`.
+    pub fn with_user_agent(settings: HttpSettings, user_agent: &str) -> Result<Self> {
         install_crypto_provider();
         let inner = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+            .user_agent(user_agent)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -458,7 +482,15 @@ impl HttpClient {
         };
         let mut rb = self.inner.request(method, req.url.clone());
         for h in &req.headers {
-            rb = rb.header(h.name.as_str(), h.value.as_str());
+            let mut value = reqwest::header::HeaderValue::from_str(&h.value).map_err(|_| {
+                Error::config(format!(
+                    "the value of the header `{}` cannot be sent (a line break or another control character)",
+                    h.name
+                ))
+                .with_delivery(crate::error::Delivery::NotSent)
+            })?;
+            value.set_sensitive(h.secret);
+            rb = rb.header(h.name.as_str(), value);
         }
         rb = match &req.body {
             Body::None => rb,
@@ -473,14 +505,9 @@ impl HttpClient {
                 rb.header("Content-Type", "application/x-www-form-urlencoded")
                     .body(encoded)
             }
-            Body::Json(params) => {
-                let map: serde_json::Map<String, serde_json::Value> = params
-                    .iter()
-                    .map(|p| (p.name.clone(), serde_json::Value::String(p.value.clone())))
-                    .collect();
-                rb.header("Content-Type", "application/json")
-                    .body(serde_json::Value::Object(map).to_string())
-            }
+            Body::Json(params) => rb
+                .header("Content-Type", "application/json")
+                .body(json_object(params, |p| p.value.clone()).to_string()),
         };
         let started = Instant::now();
         let base = HttpEvidence {
