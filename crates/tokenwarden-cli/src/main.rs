@@ -46,7 +46,7 @@ enum Command {
     /// Manage profiles in config.toml (add, list, show, remove).
     Profile(cmd::profile::ProfileArgs),
     /// Run the embedded OAuth authorization server (with fault injection) on loopback.
-    MockServer(cmd::mock_server::MockServerArgs),
+    MockServer(Box<cmd::mock_server::MockServerArgs>),
     /// One worker process of `tokenwarden demo` (started by the demo, not by people).
     #[command(hide = true)]
     DemoWorker(cmd::demo::WorkerArgs),
@@ -97,7 +97,7 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
             Command::Stats(args) => done(cmd::stats::run(g, out, args).await),
             Command::Demo(args) => done(cmd::demo::run(g, args).await),
             Command::Profile(args) => done(cmd::profile::run(g, out, args).await),
-            Command::MockServer(args) => done(cmd::mock_server::run(args).await),
+            Command::MockServer(args) => done(cmd::mock_server::run(*args).await),
             Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
         }
     };

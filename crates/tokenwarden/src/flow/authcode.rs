@@ -8,6 +8,7 @@ use super::loopback::{self, Expect};
 use super::pkce::{Pkce, random_token};
 use crate::error::{Cause, Error, Result};
 use crate::http::TokenClient;
+use crate::http::issuer::IssuerRule;
 use crate::token::TokenSet;
 use std::time::Duration;
 use url::Url;
@@ -35,7 +36,7 @@ pub struct Prepared {
 /// What an ID token is checked against.
 struct Oidc {
     nonce: String,
-    issuer: String,
+    issuer: IssuerRule,
     jwks_uri: Url,
 }
 
@@ -87,7 +88,7 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
         };
         Some(Oidc {
             nonce: random_token(32),
-            issuer: m.issuer.clone(),
+            issuer: m.issuer_rule.clone(),
             jwks_uri,
         })
     } else {
@@ -106,7 +107,7 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
         &redirect,
         Expect {
             state: state.clone(),
-            issuer: metadata.as_ref().map(|m| m.issuer.clone()),
+            issuer: metadata.as_ref().map(|m| m.issuer_rule.clone()),
             iss_required,
         },
     )

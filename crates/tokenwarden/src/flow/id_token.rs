@@ -1,7 +1,10 @@
 //! OpenID Connect ID token validation (OIDC Core §3.1.3.7), with `jsonwebtoken`: the signature
-//! against the issuer's JWKS, `iss`, `aud`, `exp` (with a bounded leeway) and `nonce`.
+//! against the issuer's JWKS, `aud`, `exp` (with a bounded leeway) and `nonce`; `iss` by the
+//! discovery document's [`IssuerRule`] (exactly, or for a multi-tenant authority against the
+//! token's own `tid`).
 
 use crate::error::{Delivery, Error, Result};
+use crate::http::issuer::IssuerRule;
 use crate::http::{Body, HttpClient, HttpRequest, Method, RequestKind};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
@@ -23,13 +26,16 @@ pub struct Claims {
     /// The nonce sent with the authorization request.
     #[serde(default)]
     pub nonce: Option<String>,
+    /// The tenant (Microsoft Entra), which a multi-tenant issuer is checked against.
+    #[serde(default)]
+    pub tid: Option<String>,
 }
 
 /// What the ID token must match.
 #[derive(Debug, Clone)]
 pub struct Expected<'a> {
-    /// The issuer (exact match).
-    pub issuer: &'a str,
+    /// How `iss` is checked.
+    pub issuer: &'a IssuerRule,
     /// The client id (must be in `aud`).
     pub client_id: &'a str,
     /// The nonce sent with the authorization request.
@@ -89,11 +95,14 @@ pub async fn validate(
     })?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(format!("unusable key ({e})")))?;
     let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[expected.issuer]);
     validation.set_audience(&[expected.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = LEEWAY_SECS;
     let data = decode::<Claims>(id_token, &key, &validation).map_err(|e| invalid(e.to_string()))?;
+    expected
+        .issuer
+        .check_id_token(&data.claims.iss, data.claims.tid.as_deref())
+        .map_err(invalid)?;
     if data.claims.nonce.as_deref() != Some(expected.nonce) {
         return Err(invalid(
             "its nonce does not match the one sent with the login (a replayed or injected token)"

@@ -27,7 +27,8 @@ const HINT_OUTAGE: &str = "the provider is failing; this is usually temporary: t
 const HINT_RATE: &str = "the provider is rate limiting: wait until the time shown (Retry-After), and avoid many programs refreshing one credential";
 const HINT_PROXY: &str = "something other than the OAuth server answered (an HTML page from a proxy, CDN or captive portal): check HTTPS_PROXY / NO_PROXY and that the endpoint URL is right";
 const HINT_HTML_5XX: &str = "the provider failed, or a proxy or load balancer in front of it did; this is usually temporary: try again later (if it persists, check HTTPS_PROXY / NO_PROXY and that the endpoint URL is right)";
-const HINT_TARGET: &str = "the provider refused the RFC 8707 resource indicator: set `resource_indicator` in the profile to the API identifier the provider knows (the one registered for the API), or remove it if the provider does not use indicators; `tokenwarden doctor` checks it";
+/// The fix for an `invalid_target` answer (RFC 8707), at the token endpoint or in a callback.
+pub(crate) const HINT_TARGET: &str = "the provider refused the RFC 8707 resource indicator: set `resource_indicator` in the profile to the API identifier the provider knows (the one registered for the API), or remove it if the provider does not use indicators; `tokenwarden doctor` checks it";
 const HINT_MALFORMED: &str = "the endpoint did not answer like an OAuth server: check the endpoint URL and token_request_format (form or json)";
 
 fn status_text(status: u16) -> String {

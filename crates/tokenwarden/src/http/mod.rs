@@ -18,7 +18,8 @@
 //!   [`Exchanged`]), and their event-log records.
 //! - [`resource`]: calls to the protected resource, traced like the exchanges.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
-//!   (re-exported as `crate::discovery`).
+//!   (re-exported as `crate::discovery`); [`issuer`]: which issuer callbacks and ID tokens must
+//!   name (exact, or a multi-tenant authority's template).
 //!
 //! [`TokenSet`]: crate::token::TokenSet
 
@@ -28,6 +29,7 @@ pub mod client;
 pub mod discovery;
 pub mod evidence;
 mod exchange;
+pub mod issuer;
 pub mod proxy;
 pub mod request;
 pub mod resource;

@@ -17,6 +17,7 @@ mod login;
 mod login_checks;
 mod login_device;
 mod parser;
+mod providers;
 mod providers_config;
 mod quirks;
 mod retry;
