@@ -52,6 +52,9 @@
 //! - `min_ttl`: a `min_ttl` the provider cannot meet.
 //! - `record`: the event log records of each operation.
 //! - `send`: [`Session::send`], the resource call with one 401 retry.
+//! - `revoking`: providers that revoke the previous access token on refresh (no caller gets a
+//!   token whose refresh may have started; a bare 403 after a refresh is retried like a 401),
+//!   and [`Session::refusal_hint`].
 //!
 //! # Crashes, and the one case that needs a new login
 //! Every store write is durable and atomic when it returns (SQLite: `synchronous=FULL`, one
@@ -91,10 +94,12 @@ mod grants;
 mod min_ttl;
 mod record;
 mod refresh;
+mod revoking;
 mod send;
 mod token;
 
 pub use grants::{BoxFuture, Effort, Grants};
+pub use revoking::REFRESH_AFTERMATH;
 pub use token::Token;
 
 use crate::clock::Clock;
@@ -116,6 +121,10 @@ pub struct SessionOptions {
     /// the default is that of the default retry policy and timeout). When it runs out, a token that has not
     /// hard-expired is handed out with a warning; with nothing usable, a Store error.
     pub lock_wait: Duration,
+    /// The provider revokes the previous access token when it refreshes (the profile key of
+    /// that name): no caller is handed a token whose refresh may have started, and a bare 403
+    /// right after a refresh is retried like a 401 (see the `revoking` module).
+    pub refresh_revokes_previous_access_token: bool,
 }
 
 impl Default for SessionOptions {
@@ -123,6 +132,7 @@ impl Default for SessionOptions {
         SessionOptions {
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
             lock_wait: RetryPolicy::default().default_lock_wait(crate::config::DEFAULT_TIMEOUT),
+            refresh_revokes_previous_access_token: false,
         }
     }
 }
@@ -138,6 +148,8 @@ pub struct Session {
     flight: tokio::sync::Mutex<()>,
     degraded: Mutex<Option<failure::Degraded>>,
     last_warning: Mutex<Option<String>>,
+    /// The last version this session stored itself (a refresh it made).
+    own_refresh: Mutex<Option<crate::store::Version>>,
     tracer: Option<Arc<dyn crate::http::Tracer>>,
 }
 
@@ -169,6 +181,7 @@ impl Session {
             flight: tokio::sync::Mutex::new(()),
             degraded: Mutex::new(None),
             last_warning: Mutex::new(None),
+            own_refresh: Mutex::new(None),
             tracer: None,
         }
     }
@@ -195,7 +208,10 @@ impl Session {
     /// the provider grants tokens too short for `min_ttl`, the token comes with
     /// [`Token::warning`] instead of a refresh on every call.
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
-        if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
+        // While this process refreshes, a provider that revokes the previous token is about to
+        // kill the cached one: the slow path waits for the refresh instead.
+        let refreshing_here = self.revokes_previous() && self.flight.try_lock().is_err();
+        if !refreshing_here && let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
             return Ok(token);
         }
         // One operation: its log lines, event records and error share one correlation id.
@@ -231,24 +247,30 @@ impl Session {
         }
         let need = self.attainable(&t.tokens, min_ttl);
         let usable = t.state == TokenState::Valid;
-        if usable && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
+        let valid = usable && t.tokens.is_valid_for(now, need);
+        // A provider that revokes the previous access token on refresh: a token whose refresh
+        // may have started is not handed out; its refresh is waited for below.
+        let dying = valid && self.revokes_previous() && self.refresh_may_have_started(&t)?;
+        if valid && !dying && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
             self.cache.set(&t);
             return Ok(Token::from_stored(&t));
         }
-        if usable && t.tokens.is_valid_for(now, need) {
+        if valid && !dying {
             // Inside the proactive window: refresh only if nobody else is and the provider is
-            // not known to be down; one attempt; never wait.
+            // not known to be down; one attempt; never wait (unless the provider revokes the
+            // token someone else is refreshing).
             if let Some(token) = self.degraded_until_retry(&t, now) {
                 return Ok(token);
             }
-            return match self.try_gate()? {
-                None => Ok(self.in_window_token(&t, now)),
+            match self.try_gate()? {
+                None if !self.revokes_previous() => return Ok(self.in_window_token(&t, now)),
+                None => {}
                 Some(held) => {
                     let result = self.refresh_locked(&t, min_ttl, Effort::Single).await;
                     drop(held);
-                    result
+                    return result;
                 }
-            };
+            }
         }
         let held = match self.wait_gate().await? {
             Gate::Held(held) => held,
@@ -256,7 +278,9 @@ impl Session {
                 return self.lock_wait_ran_out(waited, in_process, min_ttl);
             }
         };
-        let result = self.refresh_locked(&t, min_ttl, Effort::Full).await;
+        // A caller whose token still serves it tries once; one with nothing usable, fully.
+        let effort = if valid { Effort::Single } else { Effort::Full };
+        let result = self.refresh_locked(&t, min_ttl, effort).await;
         drop(held);
         result
     }

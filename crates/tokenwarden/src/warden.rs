@@ -227,6 +227,7 @@ impl Warden {
         let opts = SessionOptions {
             refresh_skew: profile.refresh_skew,
             lock_wait: profile.lock_wait(),
+            refresh_revokes_previous_access_token: profile.refresh_revokes_previous_access_token,
         };
         let session = Session::new(name, store, grants, self.clock.clone(), opts);
         Ok(match &self.tracer {

@@ -1,6 +1,7 @@
-//! `tokenwarden request`: calls an API with the profile's bearer token and prints the response
-//! body. A 401 makes it invalidate that token, refresh once and retry once; a second 401 is
-//! "session rejected" (exit 5). Exit 0 on 2xx.
+//! `tokenwarden request`: calls an API with the profile's bearer token (and its
+//! `resource_headers`, which `-H` overrides) and prints the response body. A 401 makes it
+//! invalidate that token, refresh once and retry once; a second 401 is "session rejected"
+//! (exit 5). A refusal's hint comes from the session (`Session::refusal_hint`). Exit 0 on 2xx.
 
 use super::Global;
 use super::context;
@@ -47,7 +48,7 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()
         reqwest::Method::from_bytes(args.method.to_uppercase().as_bytes())
             .map_err(|_| Error::usage(format!("`{}` is not an HTTP method", args.method)))?
     };
-    let mut headers = reqwest::header::HeaderMap::new();
+    let mut own = reqwest::header::HeaderMap::new();
     for h in &args.headers {
         let (k, v) = h
             .split_once(':')
@@ -56,8 +57,10 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()
             .map_err(|_| Error::usage(format!("`{k}` is not a header name")))?;
         let value = reqwest::header::HeaderValue::from_str(v.trim())
             .map_err(|_| Error::usage(format!("the value of header `{k}` is not valid")))?;
-        headers.append(name, value);
+        own.append(name, value);
     }
+    let profile_headers = tokenwarden::http::resource::header_map(&profile.resource_headers()?)?;
+    let headers = tokenwarden::http::resource::with_own_headers(profile_headers, own);
     let body: Option<Vec<u8>> = match args.data.as_deref() {
         None => None,
         Some("@-") => {
@@ -96,6 +99,11 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let www_authenticate = resp
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = resp.bytes().await.map_err(|e| {
         Error::new(
             ErrorKind::ProviderUnavailable,
@@ -116,8 +124,8 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<()
         request_id,
         ..Default::default()
     });
-    if status.as_u16() == 403 {
-        e = e.with_hint("the token was accepted but lacks permission: check the profile's scopes");
+    if let Some(hint) = session.refusal_hint(status.as_u16(), www_authenticate.as_deref(), &bytes) {
+        e = e.with_hint(hint);
     }
     Err(e.into())
 }

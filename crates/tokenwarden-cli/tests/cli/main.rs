@@ -15,6 +15,7 @@ mod login_store;
 mod login_util;
 mod mock_server;
 mod profile;
+mod providers;
 mod sessions;
 mod sessions_kill;
 mod terminal;

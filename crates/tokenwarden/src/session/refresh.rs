@@ -23,7 +23,11 @@ impl Session {
         let need = self.attainable(&t2.tokens, min_ttl);
         let usable = t2.state == TokenState::Valid;
         let newer = t2.version != seen.version;
+        // A refresh of t2 may have been processed with its answer lost: a provider that
+        // revokes the previous access token may have killed it, so it is refreshed instead.
+        let dying = self.revokes_previous() && t2.refresh_failure_transient;
         if usable
+            && !dying
             && ((newer && t2.tokens.is_valid_for(now, need))
                 || t2.tokens.is_fresh(now, need, self.opts.refresh_skew))
         {
@@ -127,6 +131,7 @@ impl Session {
             .write_if_version(&self.profile, t2.version, &fresh)?
         {
             CasOutcome::Written(version) => {
+                self.note_own_refresh(version);
                 self.event(operation, Outcome::Ok, Some(exchange), Some(elapsed));
                 if let Ok(mut w) = self.last_warning.lock() {
                     *w = None;

@@ -1,6 +1,8 @@
 //! [`Session::send`]: a call to the protected resource with the bearer token. A 401 marks that
 //! exact token rejected, refreshes once and resends once; a second 401 is SessionRejected,
-//! never a loop. Resource calls pass through the `--trace-http` tracer like OAuth exchanges.
+//! never a loop. With a provider that revokes the previous access token on refresh, a bare 403
+//! (no `insufficient_scope`) that follows a refresh is a 401 too (see `revoking`). Resource
+//! calls pass through the `--trace-http` tracer like OAuth exchanges.
 
 use super::{Session, Token};
 use crate::error::{Cause, Error, ErrorKind, HttpEvidence, Result};
@@ -27,14 +29,16 @@ impl Session {
     ) -> Result<reqwest::Response> {
         let token = self.get_token(Duration::ZERO).await?;
         let first = send_one(build(&token), self.tracer.as_deref()).await?;
-        if first.status() != reqwest::StatusCode::UNAUTHORIZED {
-            return Ok(first);
-        }
+        let first = match self.verdict(first, &token).await? {
+            Verdict::Answer(resp) => return Ok(resp),
+            Verdict::TokenRefused(resp) => resp,
+        };
         self.resource_unauthorized(&first, 1);
         self.invalidate(&token)?;
         let fresh = self.get_token(Duration::ZERO).await?;
         let second = send_one(build(&fresh), self.tracer.as_deref()).await?;
         if second.status() != reqwest::StatusCode::UNAUTHORIZED {
+            // A 403 again is the API's answer: the caller reports it (`refusal_hint`).
             return Ok(second);
         }
         self.resource_unauthorized(&second, 2);
@@ -48,6 +52,10 @@ impl Session {
             "the token it had just been given"
         } else {
             "a freshly refreshed token"
+        };
+        let hint = match self.refusal_hint(401, www.as_deref(), b"") {
+            Some(h) if h.contains("refresh_revokes_previous_access_token") => h,
+            _ => "the provider may bind sessions to one client instance, or the token lacks the audience or scope this API needs; check the profile's scopes and `resource_indicator`, then log in again".to_string(),
         };
         Err(Error::new(
             ErrorKind::SessionRejected,
@@ -64,7 +72,35 @@ impl Session {
             www_authenticate: www,
             ..HttpEvidence::default()
         })
-        .with_hint("the provider may bind sessions to one client instance, or the token lacks the audience or scope this API needs; check the profile's scopes and `resource`, then log in again"))
+        .with_hint(hint))
+    }
+
+    /// Whether `resp` refused `token` itself: a 401; or, for a provider that revokes the
+    /// previous access token on refresh, a 403 that does not say `insufficient_scope` and
+    /// follows a refresh of that token (its body is read to tell, and handed back intact).
+    async fn verdict(&self, resp: reqwest::Response, token: &Token) -> Result<Verdict> {
+        match resp.status().as_u16() {
+            401 => Ok(Verdict::TokenRefused(resp)),
+            403 if self.revokes_previous() => {
+                let www = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let (resp, body) = read_back(resp).await?;
+                let scope = super::revoking::says_insufficient_scope(www.as_deref(), &body);
+                if !scope && self.refreshed_since(token.version)? {
+                    tracing::info!(
+                        profile = %self.profile,
+                        "a 403 right after a refresh of a provider that revokes the previous token: refreshing once and retrying once"
+                    );
+                    Ok(Verdict::TokenRefused(resp))
+                } else {
+                    Ok(Verdict::Answer(resp))
+                }
+            }
+            _ => Ok(Verdict::Answer(resp)),
+        }
     }
 
     fn resource_unauthorized(&self, resp: &reqwest::Response, attempt: u32) {
@@ -80,6 +116,36 @@ impl Session {
         e.attempt = attempt;
         self.record(&e);
     }
+}
+
+/// What the first answer of [`Session::send`] was.
+enum Verdict {
+    /// The API's answer, for the caller.
+    Answer(reqwest::Response),
+    /// The token itself was refused: refresh once and resend once.
+    TokenRefused(reqwest::Response),
+}
+
+/// Reads `resp`'s body and hands back an identical response with it, and the body.
+async fn read_back(resp: reqwest::Response) -> Result<(reqwest::Response, Vec<u8>)> {
+    let status = resp.status();
+    let version = resp.version();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.map_err(|e| {
+        Error::new(
+            ErrorKind::ProviderUnavailable,
+            "the connection broke while the API's answer was read",
+        )
+        .with_cause(Cause::Connect)
+        .with_source(e.without_url())
+        .with_hint("try again")
+    })?;
+    let body = bytes.to_vec();
+    let mut rebuilt = ::http::Response::new(bytes);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok((reqwest::Response::from(rebuilt), body))
 }
 
 fn request_id(resp: &reqwest::Response) -> Option<String> {

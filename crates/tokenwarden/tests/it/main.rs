@@ -24,5 +24,6 @@ mod retry;
 mod session;
 mod session_load;
 mod session_races;
+mod session_revoking;
 mod store;
 mod warden;

@@ -1,0 +1,88 @@
+//! Providers as they really are, with the real binary: processes sharing a login against a
+//! provider that revokes the previous access token on refresh and answers a dead token with a
+//! bare 403; `request` sending the profile's API headers.
+
+use crate::login::{Mock, home_with, login_browser, web_profile};
+use crate::sessions::{all_ok, loop_workers};
+use std::time::Duration;
+
+/// mockauth that kills the previous access token of a grant when it is refreshed, and answers
+/// a dead token with a bare 403; access tokens live `access_ttl`.
+fn revoking(access_ttl: Duration) -> Mock {
+    Mock::start(mockauth::Config {
+        auto_approve: true,
+        access_ttl,
+        rotate_refresh_tokens: true,
+        revoke_previous_on_refresh: true,
+        dead_token_status: mockauth::DeadTokenStatus::Forbidden,
+        ..mockauth::Config::default()
+    })
+}
+
+#[test]
+fn processes_sharing_a_login_never_fail_against_a_provider_that_revokes_on_refresh() {
+    let mock = revoking(Duration::from_secs(2));
+    let issuer = mock.issuer();
+    let env = home_with(&[format!(
+        "{}resource = \"{issuer}/v1/messages\"\nrefresh_revokes_previous_access_token = true\n",
+        web_profile("r", &issuer)
+    )]);
+    login_browser(&env, &mock, "r").code(0);
+    let runs = loop_workers(
+        &env,
+        8,
+        Duration::from_secs(6),
+        &["--profile", "r", "request"],
+    );
+    all_ok(&runs);
+    let stats = mock.server.stats();
+    assert!(
+        stats.token_requests.refresh_token >= 2,
+        "the run crossed several refreshes: {stats:?}"
+    );
+    assert_eq!(stats.refresh_reuse_detected, 0, "{stats:?}");
+    assert!(runs.len() >= 16, "{} runs", runs.len());
+}
+
+#[test]
+fn request_sends_the_profiles_api_headers() {
+    let mock = Mock::start(mockauth::Config {
+        auto_approve: true,
+        required_resource_headers: vec![
+            "anthropic-beta: oauth-2025-04-20"
+                .parse()
+                .expect("a header"),
+        ],
+        ..mockauth::Config::default()
+    });
+    let issuer = mock.issuer();
+    let env = home_with(&[format!(
+        "{}resource = \"{issuer}/v1/messages\"\n\
+         resource_headers = {{ \"anthropic-beta\" = \"oauth-2025-04-20\", \"X-Secret-Thing\" = {{ value = \"hush-hush-value\", secret = true }} }}\n",
+        web_profile("h", &issuer)
+    )]);
+    login_browser(&env, &mock, "h").code(0);
+    let r = env.run(&["--profile", "h", "--trace-http", "request"]);
+    r.code(0);
+    assert!(
+        r.stderr.contains("anthropic-beta: oauth-2025-04-20"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("x-secret-thing: [redacted"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hush-hush-value") && !r.stdout.contains("hush-hush-value"));
+    // A header given on the command line replaces the profile's.
+    let r = env.run(&[
+        "--profile",
+        "h",
+        "request",
+        "-H",
+        "anthropic-beta: something-else",
+    ]);
+    r.code(1);
+    assert!(r.stdout.contains("missing required header"), "{}", r.stdout);
+}

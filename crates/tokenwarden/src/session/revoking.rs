@@ -1,0 +1,150 @@
+//! Providers that revoke the previous access token when a grant is refreshed (the profile key
+//! `refresh_revokes_previous_access_token`), and telling a refusal caused by someone else's
+//! refresh from one that is not.
+//!
+//! By design a session hands out the current, still-valid token while another caller refreshes
+//! it. Against a provider that kills the previous access token the moment it refreshes, that
+//! token dies in the caller's hands. With the key set:
+//! - no caller is handed the stored token once a refresh of it may have started: the store's
+//!   "refresh in flight" mark is set, the store's refresh lock is held (by another process), or
+//!   this process's refresh mutex is held. The caller waits for that refresh instead (bounded by
+//!   `lock_wait`) and gets its answer;
+//! - a stored token whose last refresh may have been processed with its answer lost is not
+//!   handed out either: it is refreshed;
+//! - [`Session::send`](super::Session::send) treats a bare 403 (no `insufficient_scope`) that
+//!   follows a refresh (a newer token is stored, or one is being refreshed) like a 401: the
+//!   token is invalidated, refreshed once, the request resent once.
+//!
+//! A call already on its way when the refresh is processed cannot be saved by any client; that
+//! is what the retry is for.
+//!
+//! Without the key, [`Session::refusal_hint`] names it when a 401 or 403 comes within
+//! [`REFRESH_AFTERMATH`] of a refresh made by another session (another process).
+
+use super::Session;
+use crate::error::Result;
+use crate::store::{StoredTokens, Version};
+use std::time::Duration;
+
+/// How soon after another session's refresh a 401 or 403 is taken as possibly caused by it.
+pub const REFRESH_AFTERMATH: Duration = Duration::from_secs(10);
+
+impl Session {
+    /// Whether `t`'s access token may be dying under a refresh: a refresh of it may be in
+    /// flight (this process's mutex or another process's lock is held), or was sent and its
+    /// answer may have been lost (the store's in-flight mark).
+    pub(super) fn refresh_may_have_started(&self, t: &StoredTokens) -> Result<bool> {
+        if t.refresh_failure_transient || self.flight.try_lock().is_err() {
+            return Ok(true);
+        }
+        // Taking the lock for an instant tells a holder from nobody; a holder that only
+        // re-reads releases it within milliseconds.
+        Ok(self.store.try_lock_profile(&self.profile)?.is_none())
+    }
+
+    /// Whether the token of `version` was refreshed, or is being refreshed, since it was handed
+    /// out: a newer version is stored, or a refresh of it may have started.
+    pub(super) fn refreshed_since(&self, version: Version) -> Result<bool> {
+        let Some(stored) = self.store.read(&self.profile)? else {
+            return Ok(false);
+        };
+        Ok(stored.version != version || self.refresh_may_have_started(&stored)?)
+    }
+
+    /// Whether the profile's provider revokes the previous access token on refresh.
+    pub(super) fn revokes_previous(&self) -> bool {
+        self.opts.refresh_revokes_previous_access_token
+    }
+
+    /// Remembers that this session stored `version` itself (see [`Session::refusal_hint`]).
+    pub(super) fn note_own_refresh(&self, version: Version) {
+        if let Ok(mut v) = self.own_refresh.lock() {
+            *v = Some(version);
+        }
+    }
+
+    /// Whether another session (another process) refreshed the token within
+    /// [`REFRESH_AFTERMATH`] of now.
+    fn refreshed_elsewhere_lately(&self) -> bool {
+        let Ok(Some(stored)) = self.store.read(&self.profile) else {
+            return false;
+        };
+        let own = self.own_refresh.lock().ok().and_then(|v| *v);
+        let now = self.clock.now();
+        let lately = stored.last_refresh_at.is_some_and(|at| {
+            now.duration_since(at)
+                .map_or(true, |d| d <= REFRESH_AFTERMATH)
+        });
+        lately && own != Some(stored.version)
+    }
+
+    /// The hint for an API's refusal of this session's token (`status` 401 or 403, with its
+    /// `WWW-Authenticate` and body), for the callers of [`Session::send`] that report it (the
+    /// `request` command, the proxy): "lacks permission" only when the answer says
+    /// `insufficient_scope`; the key `refresh_revokes_previous_access_token` when the refusal
+    /// follows another process's refresh and the profile does not set it; `None` for other
+    /// statuses.
+    pub fn refusal_hint(
+        &self,
+        status: u16,
+        www_authenticate: Option<&str>,
+        body: &[u8],
+    ) -> Option<String> {
+        if !matches!(status, 401 | 403) {
+            return None;
+        }
+        if says_insufficient_scope(www_authenticate, body) {
+            return Some(
+                "the token was accepted but lacks permission (insufficient_scope): check the profile's scopes (and resource_indicator), then log in again".into(),
+            );
+        }
+        if !self.revokes_previous() && self.refreshed_elsewhere_lately() {
+            return Some(format!(
+                "the API refused the token {} s or less after another process refreshed it: the provider may revoke the previous access token when it refreshes; set refresh_revokes_previous_access_token = true in profile `{}` so that nobody is handed the old token once a refresh may have started",
+                REFRESH_AFTERMATH.as_secs(),
+                self.profile
+            ));
+        }
+        Some(match status {
+            401 => "the API refused the token (401): run `tokenwarden login` if it keeps happening; `tokenwarden doctor --live` checks the token against the profile's resource".into(),
+            _ => "the API refused the request (403) without saying the token lacks a scope: this client or account may not use this resource; the response body says more".into(),
+        })
+    }
+}
+
+/// Whether an API's refusal says `insufficient_scope` (RFC 6750 §3.1): in `WWW-Authenticate`,
+/// or as the `error` of a JSON body.
+pub(super) fn says_insufficient_scope(www_authenticate: Option<&str>, body: &[u8]) -> bool {
+    let in_header = www_authenticate.is_some_and(|h| h.contains("insufficient_scope"));
+    let in_body = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| {
+            v.get("error").and_then(serde_json::Value::as_str) == Some("insufficient_scope")
+        });
+    in_header || in_body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::says_insufficient_scope;
+
+    #[test]
+    fn insufficient_scope_in_the_header_or_the_body() {
+        assert!(says_insufficient_scope(
+            Some(r#"Bearer error="insufficient_scope", scope="read""#),
+            b""
+        ));
+        assert!(says_insufficient_scope(
+            None,
+            br#"{"error":"insufficient_scope"}"#
+        ));
+        assert!(!says_insufficient_scope(
+            None,
+            br#"{"type":"error","error":{"type":"permission_error"}}"#
+        ));
+        assert!(!says_insufficient_scope(
+            Some("Bearer realm=\"api\""),
+            b"forbidden"
+        ));
+    }
+}
