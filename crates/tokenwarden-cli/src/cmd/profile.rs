@@ -82,9 +82,22 @@ struct AddArgs {
     /// How the client authenticates to the token endpoint.
     #[arg(long, value_name = "METHOD", value_parser = ["none", "client_secret_basic", "client_secret_post"])]
     client_auth: Option<String>,
-    /// The API the token is for (RFC 8707 resource indicator).
+    /// The API the profile talks to: the default URL of `request` (not sent to the provider).
     #[arg(long, value_name = "URL")]
     resource: Option<String>,
+    /// An RFC 8707 resource indicator, sent with the authorization and token requests (repeat
+    /// for several).
+    #[arg(long = "resource-indicator", value_name = "URI")]
+    resource_indicators: Vec<String>,
+    /// The provider revokes the previous access token when it refreshes.
+    #[arg(long)]
+    refresh_revokes_previous_access_token: bool,
+    /// The User-Agent sent to the provider and the API (default tokenwarden/VERSION).
+    #[arg(long, value_name = "TEXT")]
+    user_agent: Option<String>,
+    /// Do not check the issuer's discovery document over the network before writing.
+    #[arg(long)]
+    offline: bool,
     /// An `audience` parameter sent with token requests.
     #[arg(long)]
     audience: Option<String>,
@@ -112,7 +125,7 @@ struct AddArgs {
 pub async fn run(global: &Global, out: &Printer, args: ProfileArgs) -> Result<()> {
     let paths = Paths::from_env()?;
     match args.command {
-        ProfileCommand::Add(a) => add(out, &paths, *a),
+        ProfileCommand::Add(a) => add(out, &paths, *a).await,
         ProfileCommand::List => list(global, out, &paths),
         ProfileCommand::Show { name } => {
             show(out, &paths, name.as_deref().unwrap_or(&global.profile))
@@ -130,7 +143,7 @@ fn print_warnings(out: &Printer, warnings: &[Diagnostic]) {
     }
 }
 
-fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
+async fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
     let mut p = NewProfile::new(&a.name);
     p.set_opt("provider", a.provider)?
         .set_opt("issuer", a.issuer)?
@@ -149,6 +162,8 @@ fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
         )?
         .set_opt("revocation_endpoint", a.revocation_endpoint)?
         .set_opt("resource", a.resource)?
+        .set_list("resource_indicator", &a.resource_indicators)?
+        .set_opt("user_agent", a.user_agent)?
         .set_opt("audience", a.audience)?
         .set_opt("grant", a.grant)?
         .set_opt("tenant", a.tenant)?
@@ -157,8 +172,20 @@ fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
     if a.allow_insecure_http {
         p.set("allow_insecure_http", EditValue::Bool(true))?;
     }
+    if a.refresh_revokes_previous_access_token {
+        p.set(
+            "refresh_revokes_previous_access_token",
+            EditValue::Bool(true),
+        )?;
+    }
     let path = paths.config_file();
-    let added = edit::add_profile(&path, &p, a.force)?;
+    let pending = edit::prepare_add(&path, &p, a.force)?;
+    let mut warnings = Vec::new();
+    if !a.offline {
+        warnings.extend(tokenwarden::http::locate::check_profile(pending.profile()).await?);
+    }
+    let mut added = pending.write()?;
+    added.warnings.extend(warnings);
     print_warnings(out, &added.warnings);
     let verb = if added.replaced { "replaced" } else { "added" };
     if out.json() {

@@ -549,6 +549,8 @@ fn profile_commands_print_their_documents() {
         "my-cli",
         "--scope",
         "openid",
+        // Tests talk only to 127.0.0.1: no discovery check of this issuer.
+        "--offline",
     ]);
     run.code(0);
     let added: ProfileAdded = decode(&run);

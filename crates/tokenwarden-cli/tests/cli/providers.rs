@@ -1,6 +1,7 @@
 //! Providers as they really are, with the real binary: processes sharing a login against a
 //! provider that revokes the previous access token on refresh and answers a dead token with a
-//! bare 403; `request` sending the profile's API headers.
+//! bare 403; `request` sending the profile's API headers; `profile add` checking the issuer's
+//! discovery document and suggesting the path it lacks.
 
 use crate::login::{Mock, home_with, login_browser, web_profile};
 use crate::sessions::{all_ok, loop_workers};
@@ -85,4 +86,59 @@ fn request_sends_the_profiles_api_headers() {
     ]);
     r.code(1);
     assert!(r.stdout.contains("missing required header"), "{}", r.stdout);
+}
+
+#[test]
+fn profile_add_suggests_the_path_an_issuer_lacks() {
+    let mock = Mock::start(mockauth::Config {
+        auto_approve: true,
+        issuer_path: Some("/oauth".into()),
+        metadata_location: mockauth::MetadataLocation::Appended,
+        ..mockauth::Config::default()
+    });
+    let issuer = mock.issuer();
+    let host = issuer.trim_end_matches("/oauth").to_string();
+    let env = crate::util::Env::new();
+    let add = |issuer: &str, extra: &[&str]| {
+        let mut args = vec![
+            "profile",
+            "add",
+            "p",
+            "--issuer",
+            issuer,
+            "--client-id",
+            "cli",
+        ];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    let r = add(&host, &[]);
+    r.code(2);
+    assert!(
+        r.stderr.contains("publishes no discovery document there")
+            && r.stderr.contains(&format!("--issuer {issuer}")),
+        "{}",
+        r.stderr
+    );
+    assert!(!env.config().exists(), "nothing written");
+    // --offline adds it as given.
+    add(&host, &["--offline"]).code(0);
+    // The right issuer passes the check.
+    add(&issuer, &["--force"]).code(0);
+    assert!(
+        env.read_config()
+            .contains(&format!("issuer = \"{issuer}\""))
+    );
+    // A host that cannot be reached: a warning, and the profile is added.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let r = add(&format!("http://127.0.0.1:{closed}"), &["--force"]);
+    r.code(0);
+    assert!(
+        r.stderr.contains("could not check the discovery document"),
+        "{}",
+        r.stderr
+    );
 }

@@ -81,6 +81,10 @@ async fn steps(
             None
         }
     };
+    // A failed discovery is reported already; what it would have said is not known.
+    if metadata.is_some() || !(p.issuer.is_some() && discovers) {
+        super::provider::checks(p, metadata.as_ref(), checks);
+    }
     let advertised = metadata.as_ref().and_then(|m| m.token_endpoint.clone());
     if let (Some(configured), Some(adv)) = (&p.endpoints.token, &advertised)
         && configured != adv

@@ -95,6 +95,9 @@ pub struct Metadata {
     /// `authorization_response_iss_parameter_supported` (RFC 9207): the callback must carry
     /// `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// `resource_indicators_supported`: the server implements RFC 8707 resource indicators
+    /// (an unregistered name some servers, mockauth among them, advertise).
+    pub resource_indicators_supported: bool,
 }
 
 impl Metadata {
@@ -139,6 +142,10 @@ impl Metadata {
             scopes_supported: list("scopes_supported"),
             authorization_response_iss_parameter_supported: doc
                 .get("authorization_response_iss_parameter_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            resource_indicators_supported: doc
+                .get("resource_indicators_supported")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         })

@@ -19,7 +19,8 @@
 //! - [`resource`]: calls to the protected resource, traced like the exchanges.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
 //!   (re-exported as `crate::discovery`); [`issuer`]: which issuer callbacks and ID tokens must
-//!   name (exact, or a multi-tenant authority's template).
+//!   name (exact, or a multi-tenant authority's template); [`locate`]: checking an issuer
+//!   before a profile is written, and suggesting the path it lacks.
 //!
 //! [`TokenSet`]: crate::token::TokenSet
 
@@ -30,6 +31,7 @@ pub mod discovery;
 pub mod evidence;
 mod exchange;
 pub mod issuer;
+pub mod locate;
 pub mod proxy;
 pub mod request;
 pub mod resource;

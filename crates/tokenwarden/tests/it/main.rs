@@ -19,6 +19,7 @@ mod login_device;
 mod parser;
 mod providers;
 mod providers_config;
+mod providers_doctor;
 mod quirks;
 mod retry;
 mod session;
