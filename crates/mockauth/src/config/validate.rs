@@ -30,7 +30,9 @@ impl Config {
                     ));
                 }
                 // The placeholder stands for an absolute URL without query or fragment.
-                let concrete = uri.replace(ISSUER_PLACEHOLDER, "http://issuer.invalid");
+                let concrete = uri
+                    .replace(ISSUER_PLACEHOLDER, "http://issuer.invalid")
+                    .replace(crate::redirect::PORT_PLACEHOLDER, "1");
                 match url::Url::parse(&concrete) {
                     Ok(u) if u.fragment().is_some() => {
                         return invalid(format!(

@@ -1,4 +1,6 @@
-//! Providers as they really are, each against mockauth configured as its look-alike: a
+//! Providers as they really are, each against mockauth configured as its look-alike: an
+//! Anthropic-like provider (the preset's localhost redirect on any port, `code=true`, JSON-only
+//! token endpoint behind a User-Agent filter, an API that wants `anthropic-beta`), a
 //! Microsoft-like multi-tenant authority (templated issuer, ID tokens checked against their
 //! `tid`), a strict RFC 8707 server (indicators required in the authorization request and in
 //! every token request), RFC 8414 metadata published appended to the issuer's path, extra
@@ -282,4 +284,88 @@ impl tokenwarden::http::Tracer for Headers {
             self.0.lock().expect("lock").extend(headers.iter().cloned());
         }
     }
+}
+
+#[tokio::test]
+async fn the_anthropic_preset_against_its_look_alike() {
+    let app =
+        mockauth::ClientConfig::public("my-claude-app", &["http://localhost:{port}/callback"])
+            .with_token_request_format(mockauth::TokenRequestFormat::Json);
+    let server = start(
+        mockauth::Config {
+            blocked_user_agents: vec!["claude-cli/*".into(), "claude-code/*".into()],
+            required_resource_headers: vec![
+                "anthropic-beta: oauth-2025-04-20"
+                    .parse()
+                    .expect("a header"),
+            ],
+            scopes_supported: vec!["user:profile".into(), "user:inference".into()],
+            ..mockauth::Config::default()
+        }
+        .with_client(app),
+    )
+    .await;
+    let text = format!(
+        "[profiles.p]\nprovider = \"anthropic\"\nclient_id = \"my-claude-app\"\n\
+         authorization_endpoint = \"{}\"\ntoken_endpoint = \"{}\"\ntimeout = \"10s\"\n",
+        server.url("/authorize"),
+        server.url("/token"),
+    );
+    let profile = Config::parse(std::path::Path::new("/t/config.toml"), &text)
+        .and_then(|c| c.profile("p"))
+        .unwrap_or_else(|e| panic!("{}", e.report()))
+        .profile;
+    let h = util::client(profile.clone(), None);
+    let prepared = authcode::prepare(&h.client).await.expect("prepare");
+    let q = crate::login::query(&prepared.url);
+    assert_eq!(
+        q.get("code").map(String::as_str),
+        Some("true"),
+        "{}",
+        prepared.url
+    );
+    assert_eq!(q["scope"], "user:profile user:inference");
+    assert!(
+        q["redirect_uri"].starts_with("http://localhost:")
+            && q["redirect_uri"].ends_with("/callback"),
+        "{}",
+        q["redirect_uri"]
+    );
+    let url = prepared.url.clone();
+    let (tokens, _) = tokio::join!(prepared.finish(&h.client, WAIT), open(&url));
+    let tokens = tokens.unwrap_or_else(|e| panic!("login: {}", e.report()));
+
+    // The API wants the preset's header, which `resource_headers` carries.
+    let api = server.url("/v1/messages");
+    let http = reqwest::Client::new();
+    let bearer = format!("Bearer {}", tokens.access_token.expose());
+    let headers =
+        tokenwarden::http::resource::header_map(&profile.resource_headers().expect("headers"))
+            .expect("a header map");
+    let ok = http
+        .get(&api)
+        .headers(headers)
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(ok.status(), 200);
+    let without = http
+        .get(&api)
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(without.status(), 400);
+
+    // The token endpoint filters agents: a User-Agent it refuses is rate limited, and named so.
+    let mut filtered = profile;
+    filtered.user_agent = Some("claude-code/2.0".into());
+    let e = util::client(filtered, None)
+        .client
+        .refresh(tokens.refresh_token.as_ref().expect("a refresh token"))
+        .await
+        .expect_err("filtered");
+    assert_eq!(e.cause(), Some(Cause::RateLimited), "{}", e.report());
+    server.shutdown().await.expect("shutdown");
 }
