@@ -121,6 +121,27 @@ impl HeaderSpec {
     }
 }
 
+impl super::Profile {
+    /// The `User-Agent` sent to the provider and the API.
+    pub fn user_agent(&self) -> &str {
+        self.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT)
+    }
+
+    /// The token-request headers with their values read now (see [`HeaderSpec::resolve`]).
+    pub fn token_request_headers(&self) -> Result<Vec<ResolvedHeader>> {
+        resolve_all(
+            &self.token_request_headers,
+            "token_request_headers",
+            &self.name,
+        )
+    }
+
+    /// The API-call headers with their values read now (see [`HeaderSpec::resolve`]).
+    pub fn resource_headers(&self) -> Result<Vec<ResolvedHeader>> {
+        resolve_all(&self.resource_headers, "resource_headers", &self.name)
+    }
+}
+
 /// Resolves every header of `specs` (see [`HeaderSpec::resolve`]).
 pub fn resolve_all(specs: &[HeaderSpec], key: &str, profile: &str) -> Result<Vec<ResolvedHeader>> {
     specs.iter().map(|h| h.resolve(key, profile)).collect()

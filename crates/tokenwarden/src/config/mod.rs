@@ -268,25 +268,6 @@ impl Profile {
         }
     }
 
-    /// The `User-Agent` sent to the provider and the API.
-    pub fn user_agent(&self) -> &str {
-        self.user_agent.as_deref().unwrap_or(DEFAULT_USER_AGENT)
-    }
-
-    /// The token-request headers with their values read now (see [`HeaderSpec::resolve`]).
-    pub fn token_request_headers(&self) -> Result<Vec<ResolvedHeader>> {
-        headers::resolve_all(
-            &self.token_request_headers,
-            "token_request_headers",
-            &self.name,
-        )
-    }
-
-    /// The API-call headers with their values read now (see [`HeaderSpec::resolve`]).
-    pub fn resource_headers(&self) -> Result<Vec<ResolvedHeader>> {
-        headers::resolve_all(&self.resource_headers, "resource_headers", &self.name)
-    }
-
     /// The issuer whose discovery document supplies the endpoints the profile does not give:
     /// `None` without an issuer, or when the preset fixes the endpoints (a preset's missing
     /// endpoint, like GitHub's revocation, does not exist).
