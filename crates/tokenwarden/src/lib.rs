@@ -29,8 +29,11 @@ pub mod diagnose;
 pub use http::discovery;
 pub mod error;
 pub mod events;
-pub mod exit;
+pub use error::exit;
 pub mod flow;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod human;
 pub mod paths;

@@ -219,6 +219,16 @@ impl Session {
         Ok(self.note_unattainable(token, min_ttl))
     }
 
+    /// A token valid for at least `min_ttl`, or, when the provider's tokens are too short for
+    /// that, for as long as a fresh one of them serves (half its lifetime less the refresh
+    /// window), without [`Token::warning`]: for a default that must fit every provider
+    /// (`exec`'s), where the caller did not ask for `min_ttl` itself.
+    pub async fn get_token_up_to(&self, min_ttl: Duration) -> Result<Token> {
+        let mut token = self.get_token(min_ttl).await?;
+        token.warning = None;
+        Ok(token)
+    }
+
     fn read(&self) -> Result<StoredTokens> {
         match self.store.read(&self.profile)? {
             Some(s) => Ok(s),

@@ -150,10 +150,30 @@ fn mark(s: Status) -> Text {
 fn render(out: &Printer, r: &Report) -> std::io::Result<()> {
     let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     out.out(format!("doctor: profile `{}`", r.profile))?;
+    // "  FAIL  name  detail": the detail and the fix wrap under the detail's column.
+    let indent = 2 + 4 + 2 + width + 2;
+    let wrapped = |text: &str| -> Vec<String> {
+        match out.width() {
+            Some(w) => crate::output::wrap(text, w.saturating_sub(indent).max(30)),
+            None => vec![text.to_string()],
+        }
+    };
     for c in &r.checks {
-        out.out(mark(c.status).plain(format!("  {:width$}  {}", c.name, one_line(&c.detail))))?;
+        let detail = wrapped(&one_line(&c.detail));
+        let mut lines = detail.iter();
+        let first = lines.next().map(String::as_str).unwrap_or("");
+        out.out(mark(c.status).plain(format!("  {:width$}  {first}", c.name)))?;
+        for more in lines {
+            out.out(format!("{:indent$}{more}", ""))?;
+        }
         if let (Some(fix), true) = (&c.fix, c.status != Status::Ok) {
-            out.out(format!("        {:width$}  fix: {}", "", one_line(fix)))?;
+            for (i, line) in wrapped(&format!("fix: {}", one_line(fix)))
+                .iter()
+                .enumerate()
+            {
+                let pad = if i == 0 { indent } else { indent + 5 };
+                out.out(format!("{:pad$}{line}", ""))?;
+            }
         }
     }
     let (ok, warn, fail) = (

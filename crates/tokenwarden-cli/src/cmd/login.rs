@@ -176,7 +176,7 @@ async fn browser_login(
         "Open this URL in a browser to log in to profile `{profile}`:\n\n{}\n",
         one_line(&prepared.url)
     ));
-    if !no_browser && !open_browser(&prepared.url) {
+    if !no_browser && super::browser::open(&prepared.url) == super::browser::Opened::Nothing {
         out.err("(could not open a browser; open the URL above yourself)");
     }
     let _spinner = if context::stderr_is_tty() {
@@ -253,28 +253,6 @@ fn interrupted() -> std::io::Result<impl Future<Output = ()>> {
             let _ = tokio::signal::ctrl_c().await;
         })
     }
-}
-
-/// Opens `url` in the desktop's browser; false when there is none.
-fn open_browser(url: &str) -> bool {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    if std::env::var_os("DISPLAY").is_none()
-        && std::env::var_os("WAYLAND_DISPLAY").is_none()
-        && !cfg!(target_os = "macos")
-    {
-        return false;
-    }
-    std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .is_ok()
 }
 
 /// A spinner on stderr until dropped; dropping it blanks its line.

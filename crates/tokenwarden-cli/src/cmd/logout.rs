@@ -32,10 +32,19 @@ pub async fn run(global: &Global, out: &Printer, args: LogoutArgs) -> Result<()>
     let done = match w.logout(&global.profile, !args.local_only).await? {
         Logout::LoggedOut(done) => done,
         Logout::NothingStored => {
-            out.err(format!(
-                "Profile `{}` has no stored tokens: nothing to do.",
-                global.profile
-            ));
+            if out.json() {
+                out.print_json(&json::Logout {
+                    profile: global.profile.clone(),
+                    revoked: Vec::new(),
+                    warnings: Vec::new(),
+                    deleted: false,
+                })?;
+            } else {
+                out.err(format!(
+                    "Profile `{}` has no stored tokens: nothing to do.",
+                    global.profile
+                ));
+            }
             return Ok(());
         }
     };
@@ -44,7 +53,7 @@ pub async fn run(global: &Global, out: &Printer, args: LogoutArgs) -> Result<()>
     for warning in &warnings {
         out.warning(warning);
     }
-    if !warnings.is_empty() && !args.local_only {
+    if !warnings.is_empty() && !args.local_only && !out.json() {
         out.err(
             "hint: the local tokens are deleted, so tokenwarden cannot retry; if it matters, revoke this app's access in your account settings at the provider",
         );

@@ -1,8 +1,13 @@
-//! `tokenwarden status`: every profile at a glance: logged in or not, when the access token
-//! expires, scopes, refresh token present, last refresh, and the last error (a failing
-//! provider, a revoked session). Reads only; never refreshes.
+//! `tokenwarden status`: the selected profile (`--all`: every profile) at a glance: logged in
+//! or not, when the access token expires, scopes, refresh token present, last refresh, and the
+//! last error (a failing provider, a revoked session). Reads only; never refreshes.
 //!
-//! JSON (`--json`): one object per profile with `profile`, `configured`, `logged_in`, `state`
+//! Like `gh auth status`, it tells a script whether a login is needed: exit 3 when the selected
+//! profile has no tokens or its session ended (`status || tokenwarden login`); with `--all` it
+//! reports every profile and exits 0.
+//!
+//! JSON (`--json`): an array with one object per profile shown, with `profile`, `configured`,
+//! `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
 //! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
 //! `last_refresh_at`, `last_error` (what the last failed refresh attempt said),
@@ -22,14 +27,23 @@ use crate::output::escape::one_line;
 use anyhow::Result;
 use std::time::{Duration, SystemTime};
 use tokenwarden::error::Cause;
+use tokenwarden::exit::ExitCode;
 use tokenwarden::store::{Store as _, StoredTokens, TokenState};
 
 /// Arguments of `tokenwarden status`.
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
+#[command(
+    after_help = "Example: tokenwarden --profile work status >/dev/null || tokenwarden --profile work login"
+)]
+pub struct StatusArgs {
+    /// Show every profile (configured or with stored tokens) and exit 0 whatever their state.
+    #[arg(long)]
+    all: bool,
+}
 
-/// Runs `tokenwarden status`.
-pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()> {
+/// Runs `tokenwarden status`; exit 3 when the selected profile needs a login (not with
+/// `--all`).
+pub async fn run(global: &Global, out: &Printer, args: StatusArgs) -> Result<ExitCode> {
     let w = context::warden(global)?;
     let store = w.store()?;
     let now = w.clock().now();
@@ -40,6 +54,12 @@ pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()
         }
     }
     names.sort();
+    if !args.all {
+        if !names.contains(&global.profile) {
+            return Err(w.config().no_such_profile(&global.profile).into());
+        }
+        names = vec![global.profile.clone()];
+    }
     let mut rows = Vec::new();
     for name in &names {
         let configured = w.config().has_profile(name);
@@ -62,9 +82,15 @@ pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()
         };
         rows.push(row);
     }
+    let code = match rows.as_slice() {
+        [one] if !args.all && matches!(one.state, "logged_out" | "login_required") => {
+            ExitCode::LoginRequired
+        }
+        _ => ExitCode::Success,
+    };
     if out.json() {
         out.print_json(&rows)?;
-        return Ok(());
+        return Ok(code);
     }
     for warning in rows.iter().flat_map(|r| &r.warnings) {
         out.warning(warning);
@@ -73,12 +99,12 @@ pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()
         out.out(
             "No profiles. Add one with `tokenwarden profile add NAME --issuer URL --client-id ID`.",
         )?;
-        return Ok(());
+        return Ok(code);
     }
     for r in &rows {
         print_row(out, r, &global.profile, now)?;
     }
-    Ok(())
+    Ok(code)
 }
 
 fn row(
@@ -134,7 +160,8 @@ fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> st
     let name = &r.profile;
     let marker = if *name == current { "*" } else { " " };
     let Some(t) = &r.tokens else {
-        return out.out(format!("{marker} {name}: not logged in"));
+        out.out(format!("{marker} {name}: not logged in"))?;
+        return out.out(format!("    run `tokenwarden --profile {name} login`"));
     };
     let has_refresh = t.refresh_token;
     let headline = match r.state {

@@ -16,12 +16,14 @@ use tokenwarden::exit::{ErrorDocument, ExitCode};
 const SECRET: (&str, &str) = ("SVC_SECRET", "svc-secret");
 
 /// An `Option` whose key must be present (as a value or as `null`).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     Option::<T>::deserialize(d)
 }
 
 /// Stdout as one document of type `T`, and nothing else.
-fn decode<T: DeserializeOwned>(run: &Run) -> T {
+pub fn decode<T: DeserializeOwned>(run: &Run) -> T {
     let text = run.stdout.trim_end();
     assert!(!text.contains('\n'), "one line:\n{}", run.stdout);
     serde_json::from_str(text).unwrap_or_else(|e| {
@@ -60,6 +62,8 @@ struct Token {
     token_type: String,
     #[serde(deserialize_with = "nullable")]
     expires_at: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    expires_on: Option<u64>,
     scope: String,
     degraded: bool,
     #[serde(deserialize_with = "nullable")]
@@ -382,7 +386,7 @@ fn the_token_commands_print_their_documents() {
     );
     assert_eq!(token.scope, login.scope);
 
-    let run = json_run(&env, &["status"]);
+    let run = json_run(&env, &["status", "--all"]);
     run.code(0);
     let rows: Vec<StatusRow> = decode(&run);
     let [StatusRow::LoggedIn(svc), StatusRow::LoggedOut(web)] = rows.as_slice() else {

@@ -82,10 +82,17 @@ fn a_failed_revocation_is_reported_and_the_local_tokens_still_go() {
 
     let run = env.run(&["--profile", "web", "--json", "logout"]);
     run.code(0);
+    // Under --json each warning is one JSON line on stderr.
+    let warnings: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
     assert!(
-        run.stderr
-            .contains("warning: revoking the refresh token failed")
-            && run.stderr.contains("may still be live at the provider"),
+        warnings.iter().any(|w| w["warning"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("revoking the refresh token failed")
+                && m.contains("may still be live at the provider"))),
         "{}",
         run.stderr
     );

@@ -228,8 +228,14 @@ fn inline_secrets_warn_and_are_never_shown() {
     ));
     let r = env.run(&["profile", "show", "a", "--json"]);
     r.code(0);
-    assert!(r.stderr.starts_with("warning: "), "{}", r.stderr);
-    assert!(r.stderr.contains("client_secret_env"));
+    let w: serde_json::Value = serde_json::from_str(r.stderr.trim()).expect("a JSON warning");
+    assert!(
+        w["warning"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("client_secret_env")),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stdout.contains("hunter2-inline") && !r.stderr.contains("hunter2-inline"));
     // Adding a profile keeps the user's comment.
     env.run(&[

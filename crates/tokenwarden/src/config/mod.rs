@@ -153,6 +153,10 @@ pub struct Profile {
     pub allow_insecure_http: bool,
     /// The variable `tokenwarden env` exports.
     pub export_env: Option<String>,
+    /// The git hosts whose credentials `git-credential` gives from this profile.
+    pub git_hosts: Vec<String>,
+    /// The user name `git-credential` gives with the token ([`Profile::git_username`]).
+    pub git_username: Option<String>,
     /// The whole-request timeout.
     pub timeout: Duration,
     /// The connect timeout.
@@ -208,6 +212,8 @@ impl Profile {
             extra_params: Vec::new(),
             allow_insecure_http: false,
             export_env: None,
+            git_hosts: Vec::new(),
+            git_username: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -268,12 +274,20 @@ impl Profile {
         }
     }
 
-    /// The issuer whose discovery document supplies the endpoints the profile does not give:
-    /// `None` without an issuer, or when the preset fixes the endpoints (a preset's missing
-    /// endpoint, like GitHub's revocation, does not exist).
-    pub fn discovery_issuer(&self) -> Option<&str> {
-        let fixed = self.preset_endpoints && self.provider.preset().token_endpoint.is_some();
-        self.issuer.as_deref().filter(|_| !fixed)
+    /// The user name git is given with the token: the profile's `git_username`, else the
+    /// provider's convention (GitHub: `x-access-token`; Google, GitLab and others: `oauth2`).
+    pub fn git_username(&self) -> &str {
+        match (&self.git_username, self.provider) {
+            (Some(name), _) => name,
+            (None, Provider::Github) => "x-access-token",
+            (None, _) => "oauth2",
+        }
+    }
+
+    /// True when this profile gives git's credentials for `host` (`git_hosts`, compared
+    /// without case; a port must match when either names one).
+    pub fn serves_git_host(&self, host: &str) -> bool {
+        self.git_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
     /// True when endpoints are missing and an issuer can supply them by discovery.

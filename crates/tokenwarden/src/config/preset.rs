@@ -134,6 +134,16 @@ pub struct Preset {
     pub sources: &'static [&'static str],
 }
 
+impl super::Profile {
+    /// The issuer whose discovery document supplies the endpoints the profile does not give:
+    /// `None` without an issuer, or when the preset fixes the endpoints (a preset's missing
+    /// endpoint, like GitHub's revocation, does not exist).
+    pub fn discovery_issuer(&self) -> Option<&str> {
+        let fixed = self.preset_endpoints && self.provider.preset().token_endpoint.is_some();
+        self.issuer.as_deref().filter(|_| !fixed)
+    }
+}
+
 /// The tenant used when a Microsoft profile names none.
 pub const DEFAULT_MICROSOFT_TENANT: &str = "common";
 

@@ -368,6 +368,12 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         }
     });
 
+    let git_hosts = c
+        .list("git_hosts")
+        .map(|(l, _)| l.to_vec())
+        .unwrap_or_default();
+    let git_username = c.str("git_username").map(|(s, _)| s.to_string());
+
     let refresh_skew = c.duration("refresh_skew", crate::token::DEFAULT_REFRESH_SKEW, true);
     let timeout = c.duration("timeout", super::DEFAULT_TIMEOUT, false);
     let lock_wait = c
@@ -449,6 +455,8 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         extra_params,
         allow_insecure_http: insecure_ok,
         export_env,
+        git_hosts,
+        git_username,
         timeout,
         connect_timeout,
         retry,

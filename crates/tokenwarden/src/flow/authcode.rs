@@ -198,8 +198,12 @@ impl Prepared {
             return Ok(tokens);
         };
         let Some(id) = &tokens.id_token else {
-            tracing::debug!("no ID token in the response to an openid login");
-            return Ok(tokens);
+            // OpenID Connect Core §3.1.3.3: a successful token response to an `openid`
+            // request contains an ID token. Without it the login's identity is unproven.
+            return Err(Error::protocol(
+                "the provider answered an `openid` login without an `id_token` (OpenID Connect Core §3.1.3.3): the tokens were not stored",
+            )
+            .with_hint("check that the client is registered for OpenID Connect; or drop the `openid` scope from the profile if the provider is plain OAuth 2.0"));
         };
         let claims = id_token::validate(
             client.http(),

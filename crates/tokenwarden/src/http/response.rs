@@ -160,7 +160,7 @@ pub enum MissingField {
 
 /// The `sub` and `iss` claims of an ID token, read without verifying it (they are only labels
 /// here; nothing is authorised on them).
-fn id_token_claims(jwt: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn id_token_claims(jwt: &str) -> (Option<String>, Option<String>) {
     let Some(payload) = jwt.split('.').nth(1) else {
         return (None, None);
     };

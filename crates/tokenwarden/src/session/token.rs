@@ -1,7 +1,7 @@
 //! [`Token`]: what a session hands out — the access token, its expiry and version, and the
 //! warnings that go with a degraded or short-lived one.
 
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, IdToken};
 use crate::store::{StoredTokens, Version};
 use std::time::{Duration, SystemTime};
 
@@ -25,6 +25,9 @@ pub struct Token {
     /// Set when the token is fine but cannot be what was asked: the provider grants tokens
     /// shorter than the `min_ttl` asked for. The warning to show.
     pub warning: Option<String>,
+    /// The OpenID Connect ID token stored with it (verified at login: signature, issuer,
+    /// audience, nonce), when the provider gave one.
+    pub id_token: Option<IdToken>,
     /// How long the provider granted it for, when known.
     pub(super) lifetime: Option<Duration>,
 }
@@ -39,6 +42,7 @@ impl Token {
             version: s.version,
             degraded: None,
             warning: None,
+            id_token: s.tokens.id_token.clone(),
             lifetime: s.tokens.lifetime(),
         }
     }

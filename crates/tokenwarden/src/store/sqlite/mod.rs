@@ -23,6 +23,8 @@
 
 mod connection;
 mod row;
+#[cfg(feature = "fuzzing")]
+pub(crate) use row::{RawRow, decode as decode_row};
 mod schema;
 mod setaside;
 

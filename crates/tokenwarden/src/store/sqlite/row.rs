@@ -46,6 +46,75 @@ pub(crate) struct RawRow {
 }
 
 impl RawRow {
+    /// A row made of arbitrary field values, for the fuzz target of [`decode`]: the secrets are
+    /// sealed for real (so decoding reaches the field checks) unless `tamper` is set.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn for_fuzzing(
+        sealer: &Sealer,
+        parts: &[&str],
+        numbers: &[i64],
+        tamper: bool,
+    ) -> RawRow {
+        let text = |i: usize| parts.get(i).map(|s| s.to_string()).unwrap_or_default();
+        let opt = |i: usize| {
+            parts
+                .get(i)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_string())
+        };
+        let num = |i: usize| numbers.get(i).copied().unwrap_or(0);
+        let opt_num = |i: usize| numbers.get(i).copied().filter(|n| n % 3 != 0);
+        let mut raw = RawRow {
+            profile: text(0),
+            version: num(0),
+            access: Vec::new(),
+            refresh: None,
+            id: None,
+            token_type: text(1),
+            expires_at: opt_num(1),
+            scopes: text(2),
+            obtained_at: num(2),
+            refresh_token_obtained_at: opt_num(3),
+            subject: opt(3),
+            issuer: opt(4),
+            state: text(5),
+            state_reason: opt(6),
+            state_cause: opt(7),
+            last_error: opt(8),
+            last_error_cause: opt(9),
+            last_refresh_at: opt_num(4),
+            transient: num(5),
+            updated_at: num(6),
+        };
+        // The associated data binds the non-secret fields; they must read back for it.
+        let meta = TokenSet {
+            access_token: AccessToken::new(String::new()),
+            token_type: raw.token_type.clone(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: raw.expires_at.and_then(checked_unix_millis),
+            scopes: serde_json::from_str(&raw.scopes).unwrap_or_default(),
+            obtained_at: checked_unix_millis(raw.obtained_at).unwrap_or(std::time::UNIX_EPOCH),
+            refresh_token_obtained_at: raw.refresh_token_obtained_at.and_then(checked_unix_millis),
+            subject: raw.subject.clone(),
+            issuer: raw.issuer.clone(),
+        };
+        let seal = |column: &str, value: &str| {
+            let aad = token_aad(&raw.profile, column, raw.version, &meta);
+            let mut sealed = sealer.seal(value.as_bytes(), &aad).unwrap_or_default();
+            if tamper {
+                if let Some(b) = sealed.last_mut() {
+                    *b ^= 1;
+                }
+            }
+            sealed
+        };
+        raw.access = seal("access_token", &text(10));
+        raw.refresh = opt(11).map(|v| seal("refresh_token", &v));
+        raw.id = opt(12).map(|v| seal("id_token", &v));
+        raw
+    }
+
     /// Reads a row selected with [`TOKEN_COLUMNS`].
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
         Ok(RawRow {
@@ -123,6 +192,17 @@ fn open_column(
         }),
         Err(OpenError::Malformed) => Err(damaged("is malformed")),
         Err(OpenError::Authentication) => Err(damaged("failed authentication")),
+    }
+}
+
+/// `ms` milliseconds after the epoch, when a `SystemTime` can hold it.
+#[cfg(feature = "fuzzing")]
+fn checked_unix_millis(ms: i64) -> Option<std::time::SystemTime> {
+    let d = std::time::Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        std::time::UNIX_EPOCH.checked_add(d)
+    } else {
+        std::time::UNIX_EPOCH.checked_sub(d)
     }
 }
 
