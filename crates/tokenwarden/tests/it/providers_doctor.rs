@@ -136,3 +136,53 @@ async fn a_frameworks_html_500_page_is_named_with_its_title() {
     );
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_403_lacks_permission_only_when_it_says_insufficient_scope() {
+    let server = start(mockauth::Config::default()).await;
+    let resource = server.url("/v1/messages");
+    let home = Home::new(&server.issuer(), &format!("resource = \"{resource}\""));
+    let w = home.warden();
+    crate::diagnose::login(&server, &w).await;
+    // A bare 403, as a provider answers a token it will not serve (no insufficient_scope).
+    server
+        .set_faults(FaultPlan::default().with(
+            Endpoint::Resource,
+            FaultSpec::raw(
+                403,
+                r#"{"type":"error","error":{"type":"permission_error","message":"no"}}"#,
+            ),
+        ))
+        .expect("faults");
+    let r = doctor(&w, true).await;
+    assert_check(
+        &r,
+        "live_resource",
+        Status::Fail,
+        &["403", "without saying"],
+    );
+    assert!(
+        !crate::diagnose::check(&r, "live_resource")
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("lacks permission")
+    );
+    server
+        .set_faults(
+            FaultPlan::default().with(
+                Endpoint::Resource,
+                FaultSpec::status(403)
+                    .header("WWW-Authenticate", "Bearer error=\"insufficient_scope\""),
+            ),
+        )
+        .expect("faults");
+    let r = doctor(&w, true).await;
+    assert_check(
+        &r,
+        "live_resource",
+        Status::Fail,
+        &["lacks permission (insufficient_scope)", "scopes"],
+    );
+    server.shutdown().await.expect("shutdown");
+}
