@@ -16,7 +16,11 @@
 //!   token is invalidated, refreshed once, the request resent once.
 //!
 //! A call already on its way when the refresh is processed cannot be saved by any client; that
-//! is what the retry is for.
+//! is what the retry is for. If the wait for the refresh runs out (`lock_wait`), the current
+//! token is handed out with a warning, as for any provider. Only this process's own refreshes
+//! keep a cached token from being handed out on the fast path (checking the store on every call
+//! would cost the fast path its point); a refresh by another process meanwhile is met by the
+//! retry.
 //!
 //! Without the key, [`Session::refusal_hint`] names it when a 401 or 403 comes within
 //! [`REFRESH_AFTERMATH`] of a refresh made by another session (another process).
