@@ -260,7 +260,7 @@ impl Session {
         let valid = usable && t.tokens.is_valid_for(now, need);
         // A provider that revokes the previous access token on refresh: a token whose refresh
         // may have started is not handed out; its refresh is waited for below.
-        let dying = valid && self.revokes_previous() && self.refresh_may_have_started(&t)?;
+        let dying = valid && self.revokes_previous() && self.refresh_may_have_started(&t);
         if valid && !dying && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
             self.cache.set(&t);
             return Ok(Token::from_stored(&t));

@@ -6,9 +6,10 @@
 //! it. Against a provider that kills the previous access token the moment it refreshes, that
 //! token dies in the caller's hands. With the key set:
 //! - no caller is handed the stored token once a refresh of it may have started: the store's
-//!   "refresh in flight" mark is set, the store's refresh lock is held (by another process), or
-//!   this process's refresh mutex is held. The caller waits for that refresh instead (bounded by
-//!   `lock_wait`) and gets its answer;
+//!   "refresh in flight" mark is set (a refresher sets it right before it sends the request, so
+//!   a token read without it has not been refreshed yet), or this process's refresh mutex is
+//!   held; inside the proactive window, a caller that finds the refresh lock taken waits too.
+//!   The caller waits for that refresh instead (bounded by `lock_wait`) and gets its answer;
 //! - a stored token whose last refresh may have been processed with its answer lost is not
 //!   handed out either: it is refreshed;
 //! - [`Session::send`](super::Session::send) treats a bare 403 (no `insufficient_scope`) that
@@ -34,25 +35,24 @@ use std::time::Duration;
 pub const REFRESH_AFTERMATH: Duration = Duration::from_secs(10);
 
 impl Session {
-    /// Whether `t`'s access token may be dying under a refresh: a refresh of it may be in
-    /// flight (this process's mutex or another process's lock is held), or was sent and its
-    /// answer may have been lost (the store's in-flight mark).
-    pub(super) fn refresh_may_have_started(&self, t: &StoredTokens) -> Result<bool> {
-        if t.refresh_failure_transient || self.flight.try_lock().is_err() {
-            return Ok(true);
-        }
-        // Taking the lock for an instant tells a holder from nobody; a holder that only
-        // re-reads releases it within milliseconds.
-        Ok(self.store.try_lock_profile(&self.profile)?.is_none())
+    /// Whether `t`'s access token may be dying under a refresh: a refresh of it was sent (the
+    /// store's in-flight mark: in flight now, or its answer lost) or this process is refreshing.
+    /// The store's lock is not probed: probing takes it for an instant, and callers would then
+    /// wait for each other's probes.
+    pub(super) fn refresh_may_have_started(&self, t: &StoredTokens) -> bool {
+        t.refresh_failure_transient || self.flight.try_lock().is_err()
     }
 
-    /// Whether the token of `version` was refreshed, or is being refreshed, since it was handed
-    /// out: a newer version is stored, or a refresh of it may have started.
+    /// Whether the token of `version` was refreshed, or may be being refreshed, since it was
+    /// handed out (after an API refused it, so rarely): a newer version is stored, a refresh of
+    /// it may have started, or another process holds the refresh lock.
     pub(super) fn refreshed_since(&self, version: Version) -> Result<bool> {
         let Some(stored) = self.store.read(&self.profile)? else {
             return Ok(false);
         };
-        Ok(stored.version != version || self.refresh_may_have_started(&stored)?)
+        Ok(stored.version != version
+            || self.refresh_may_have_started(&stored)
+            || self.store.try_lock_profile(&self.profile)?.is_none())
     }
 
     /// Whether the profile's provider revokes the previous access token on refresh.
@@ -68,7 +68,7 @@ impl Session {
     }
 
     /// Whether another session (another process) refreshed the token within
-    /// [`REFRESH_AFTERMATH`] of now.
+    /// [`REFRESH_AFTERMATH`] of now, or is refreshing it now.
     fn refreshed_elsewhere_lately(&self) -> bool {
         let Ok(Some(stored)) = self.store.read(&self.profile) else {
             return false;
@@ -79,7 +79,7 @@ impl Session {
             now.duration_since(at)
                 .map_or(true, |d| d <= REFRESH_AFTERMATH)
         });
-        lately && own != Some(stored.version)
+        (lately && own != Some(stored.version)) || stored.refresh_failure_transient
     }
 
     /// The hint for an API's refusal of this session's token (`status` 401 or 403, with its
