@@ -191,35 +191,40 @@ static GENERIC: Preset = Preset {
 
 /// Anthropic (Claude accounts), as Anthropic's own command-line client talks to it today.
 /// Anthropic publishes no OAuth reference for these endpoints; the values below are what public
-/// reports from mid-2026 agree on, each with its source:
+/// reports from 2026 agree on, each with its source:
 ///
 /// - the token endpoint moved from `console.anthropic.com/v1/oauth/token` to
-///   `https://platform.claude.com/v1/oauth/token` (the old host answers 404 for some clients):
+///   `https://platform.claude.com/v1/oauth/token` (the old host answers 404):
 ///   <https://github.com/NousResearch/hermes-agent/pull/3246>,
-///   <https://github.com/nolabs-ai/nono/pull/237>,
-///   <https://github.com/anthropics/claude-code/issues/38248>;
-/// - the authorization endpoint stays `https://claude.ai/oauth/authorize`, and the request
-///   carries `code=true`: <https://github.com/NousResearch/hermes-agent/pull/58178>
-///   (`claude.com/cai/oauth/authorize` redirects to it), <https://github.com/anomalyco/opencode/issues/18329>;
+///   <https://github.com/Wei-Shaw/claude-relay-service/pull/1207>,
+///   <https://github.com/NousResearch/hermes-agent/issues/45250>;
+/// - authorization at `https://claude.com/cai/oauth/authorize`, the URL the current client
+///   uses (it redirects to `claude.ai/oauth/authorize`, whose own form has been reported to
+///   refuse grants): <https://github.com/router-for-me/CLIProxyAPI/pull/4830>,
+///   <https://github.com/NousResearch/hermes-agent/pull/58178>,
+///   <https://github.com/vellum-ai/vellum-assistant/pull/40582>; the request carries
+///   `code=true`: <https://github.com/EasyMetaAu/helm-api/pull/252>;
 /// - the registered redirects are `http://localhost:{port}/callback` (any port) and the hosted
 ///   page `https://platform.claude.com/oauth/code/callback`, which shows `code#state` for the
-///   user to paste: <https://github.com/nolabs-ai/nono/pull/237>,
+///   user to paste: <https://github.com/dotCipher/opencode-claude-bridge/pull/9>,
+///   <https://github.com/openclaw/openclaw/pull/96917>,
 ///   <https://github.com/anthropics/claude-code/issues/45783>;
-/// - token requests are JSON bodies and repeat `state` in the code exchange; scopes
-///   `user:profile user:inference` (inference needs `user:inference`):
+/// - token requests are JSON bodies (<https://github.com/NousResearch/hermes-agent/pull/3246>)
+///   and repeat `state` in the code exchange; inference needs the scope `user:inference`:
 ///   <https://github.com/apache/maka/pull/2949>;
-/// - the token endpoint filters on `User-Agent` (some client prefixes and datacenter IPs get
-///   429 `rate_limit_error`): <https://github.com/NousResearch/hermes-agent/issues/48534>,
-///   <https://github.com/earendil-works/pi/issues/4767> — tokenwarden's own `User-Agent` is
+/// - the token endpoint filters on `User-Agent` (the `claude-cli/` and `claude-code/` prefixes,
+///   and requests from datacenter IPs, get 429 `rate_limit_error`):
+///   <https://github.com/NousResearch/hermes-agent/issues/48534>,
+///   <https://github.com/earendil-works/pi/issues/9369> — tokenwarden's own `User-Agent` is
 ///   sent unless the profile sets `user_agent`;
 /// - API calls with an OAuth token carry `anthropic-beta: oauth-2025-04-20`:
-///   <https://github.com/anthropics/claude-code/issues/31021>.
+///   <https://github.com/chatml/chatml/pull/780>.
 ///
 /// No client id is shipped: the user supplies the one registered for their application.
 static ANTHROPIC: Preset = Preset {
     provider: Provider::Anthropic,
     issuer: None,
-    authorization_endpoint: Some("https://claude.ai/oauth/authorize"),
+    authorization_endpoint: Some("https://claude.com/cai/oauth/authorize"),
     token_endpoint: Some("https://platform.claude.com/v1/oauth/token"),
     device_authorization_endpoint: None,
     revocation_endpoint: None,
@@ -235,13 +240,19 @@ static ANTHROPIC: Preset = Preset {
     refresh_revokes_previous_access_token: false,
     sources: &[
         "https://github.com/NousResearch/hermes-agent/pull/3246",
-        "https://github.com/nolabs-ai/nono/pull/237",
-        "https://github.com/anthropics/claude-code/issues/38248",
+        "https://github.com/Wei-Shaw/claude-relay-service/pull/1207",
+        "https://github.com/NousResearch/hermes-agent/issues/45250",
+        "https://github.com/router-for-me/CLIProxyAPI/pull/4830",
         "https://github.com/NousResearch/hermes-agent/pull/58178",
+        "https://github.com/vellum-ai/vellum-assistant/pull/40582",
+        "https://github.com/EasyMetaAu/helm-api/pull/252",
+        "https://github.com/dotCipher/opencode-claude-bridge/pull/9",
+        "https://github.com/openclaw/openclaw/pull/96917",
         "https://github.com/anthropics/claude-code/issues/45783",
         "https://github.com/apache/maka/pull/2949",
         "https://github.com/NousResearch/hermes-agent/issues/48534",
-        "https://github.com/anthropics/claude-code/issues/31021",
+        "https://github.com/earendil-works/pi/issues/9369",
+        "https://github.com/chatml/chatml/pull/780",
     ],
 };
 

@@ -160,7 +160,7 @@ fn the_anthropic_preset_is_todays() {
     );
     assert_eq!(
         p.endpoints.authorization.as_ref().map(url::Url::as_str),
-        Some("https://claude.ai/oauth/authorize")
+        Some("https://claude.com/cai/oauth/authorize")
     );
     assert_eq!(p.redirect_uri.as_deref(), Some("http://localhost/callback"));
     assert_eq!(p.scopes, ["user:profile", "user:inference"]);
