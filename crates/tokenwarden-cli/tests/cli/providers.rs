@@ -1,7 +1,8 @@
 //! Providers as they really are, with the real binary: processes sharing a login against a
 //! provider that revokes the previous access token on refresh and answers a dead token with a
-//! bare 403; `request` sending the profile's API headers; `profile add` checking the issuer's
-//! discovery document and suggesting the path it lacks.
+//! bare 403 (with `request`, and scripts sending what `token` printed); `request` sending the
+//! profile's API headers; `profile add` checking the issuer's discovery document and suggesting
+//! the path it lacks.
 
 use crate::login::{Mock, home_with, login_browser, web_profile};
 use crate::sessions::{all_ok, loop_workers};
@@ -43,6 +44,60 @@ fn processes_sharing_a_login_never_fail_against_a_provider_that_revokes_on_refre
     );
     assert_eq!(stats.refresh_reuse_detected, 0, "{stats:?}");
     assert!(runs.len() >= 16, "{} runs", runs.len());
+}
+
+/// Scripts that run `tokenwarden token` and send the token themselves (no retry): a token
+/// handed out just before a refresh starts must outlive the moment its user sends it.
+#[test]
+fn scripts_sending_the_token_themselves_never_fail_against_a_provider_that_revokes_on_refresh() {
+    let mock = revoking(Duration::from_secs(2));
+    let issuer = mock.issuer();
+    let env = home_with(&[format!(
+        "{}refresh_revokes_previous_access_token = true\n",
+        web_profile("r", &issuer)
+    )]);
+    login_browser(&env, &mock, "r").code(0);
+    let start = std::time::Instant::now();
+    let outcomes: Vec<(i32, u16, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut seen = Vec::new();
+                    while start.elapsed() < Duration::from_secs(6) {
+                        let run = env.run(&["--profile", "r", "token"]);
+                        let status = if run.code == 0 {
+                            mock.resource_status(run.stdout.trim())
+                        } else {
+                            0
+                        };
+                        seen.push((run.code, status, run.stderr));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker"))
+            .collect()
+    });
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter(|(c, s, _)| *c != 0 || *s != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed; first: {:?}",
+        failed.len(),
+        outcomes.len(),
+        failed[0]
+    );
+    let stats = mock.server.stats();
+    assert!(
+        stats.token_requests.refresh_token >= 2,
+        "the run crossed several refreshes: {stats:?}"
+    );
+    assert!(outcomes.len() >= 16, "{} calls", outcomes.len());
 }
 
 #[test]

@@ -62,15 +62,18 @@ impl Session {
             };
             return self.refresh_failed(&t2, err, &failed);
         }
+        let mut drained = Duration::ZERO;
         let done = match (refresh_token, client_credentials) {
             (Some(rt), _) => {
                 self.mark_in_flight(&t2);
+                drained = self.drain_before_refresh(&t2).await;
                 self.grants.refresh(rt, effort).await
             }
             (None, Some(grant)) => grant.await,
             (None, None) => return Err(self.no_refresh_token(&t2)),
         };
-        let elapsed = started.elapsed();
+        // The drain is not the provider's latency.
+        let elapsed = started.elapsed().saturating_sub(drained);
         match done.result {
             Ok(fresh) => self.store_fresh(&t2, fresh, operation, &done.exchange, elapsed),
             Err(err) => {

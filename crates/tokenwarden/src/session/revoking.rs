@@ -10,6 +10,9 @@
 //!   a token read without it has not been refreshed yet), or this process's refresh mutex is
 //!   held; inside the proactive window, a caller that finds the refresh lock taken waits too.
 //!   The caller waits for that refresh instead (bounded by `lock_wait`) and gets its answer;
+//! - the refresher waits [`REFRESH_DRAIN`] between setting that mark and sending the refresh,
+//!   so that a token handed out just before the mark (to a script running
+//!   `curl -H "Authorization: Bearer $(tokenwarden token)"`) is used before it dies;
 //! - a stored token whose last refresh may have been processed with its answer lost is not
 //!   handed out either: it is refreshed;
 //! - [`Session::send`](super::Session::send) treats a bare 403 (no `insufficient_scope`) that
@@ -28,11 +31,17 @@
 
 use super::Session;
 use crate::error::Result;
-use crate::store::{StoredTokens, Version};
+use crate::store::{StoredTokens, TokenState, Version};
 use std::time::Duration;
 
 /// How soon after another session's refresh a 401 or 403 is taken as possibly caused by it.
 pub const REFRESH_AFTERMATH: Duration = Duration::from_secs(10);
+
+/// How long a refresher of a provider that revokes the previous access token waits between
+/// marking the refresh in flight (from then on nobody is handed the token) and sending it, so
+/// that a token handed out just before the mark (to a script that sends it a moment later) is
+/// not killed in its user's hands. At most half the token's remaining lifetime.
+pub const REFRESH_DRAIN: Duration = Duration::from_secs(1);
 
 impl Session {
     /// Whether `t`'s access token may be dying under a refresh: a refresh of it was sent (the
@@ -53,6 +62,27 @@ impl Session {
         Ok(stored.version != version
             || self.refresh_may_have_started(&stored)
             || self.store.try_lock_profile(&self.profile)?.is_none())
+    }
+
+    /// Waits [`REFRESH_DRAIN`] (at most half of what is left of `t2`'s lifetime) before a
+    /// refresh of a token that is still alive is sent to a provider that revokes it, once the
+    /// in-flight mark is set; returns how long it waited. No wait for other providers, for a
+    /// token already rejected or expired, or when a refresh of it was already sent (it may be
+    /// dead already).
+    pub(super) async fn drain_before_refresh(&self, t2: &StoredTokens) -> Duration {
+        if !self.revokes_previous()
+            || t2.refresh_failure_transient
+            || t2.state != TokenState::Valid
+            || t2.tokens.is_expired(self.clock.now())
+        {
+            return Duration::ZERO;
+        }
+        let wait = t2
+            .tokens
+            .remaining(self.clock.now())
+            .map_or(REFRESH_DRAIN, |left| REFRESH_DRAIN.min(left / 2));
+        tokio::time::sleep(wait).await;
+        wait
     }
 
     /// Whether the profile's provider revokes the previous access token on refresh.
