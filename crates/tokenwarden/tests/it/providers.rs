@@ -358,12 +358,28 @@ async fn the_anthropic_preset_against_its_look_alike() {
         .expect("the API answers");
     assert_eq!(without.status(), 400);
 
+    // Refreshes go to the same JSON-only endpoint, with tokenwarden's own User-Agent.
+    let refreshed = h
+        .client
+        .refresh(tokens.refresh_token.as_ref().expect("a refresh token"))
+        .await
+        .unwrap_or_else(|e| panic!("refresh: {}", e.report()));
+    assert_ne!(
+        refreshed.access_token.expose(),
+        tokens.access_token.expose()
+    );
+    let refresh_token = refreshed
+        .refresh_token
+        .as_ref()
+        .or(tokens.refresh_token.as_ref())
+        .expect("a refresh token");
+
     // The token endpoint filters agents: a User-Agent it refuses is rate limited, and named so.
     let mut filtered = profile;
     filtered.user_agent = Some("claude-code/2.0".into());
     let e = util::client(filtered, None)
         .client
-        .refresh(tokens.refresh_token.as_ref().expect("a refresh token"))
+        .refresh(refresh_token)
         .await
         .expect_err("filtered");
     assert_eq!(e.cause(), Some(Cause::RateLimited), "{}", e.report());
