@@ -99,7 +99,7 @@ mod send;
 mod token;
 
 pub use grants::{BoxFuture, Effort, Grants};
-pub use revoking::REFRESH_AFTERMATH;
+pub use revoking::{REFRESH_AFTERMATH, REFRESH_DRAIN, STORE_RECHECK};
 pub use token::Token;
 
 use crate::clock::Clock;
@@ -150,6 +150,8 @@ pub struct Session {
     last_warning: Mutex<Option<String>>,
     /// The last version this session stored itself (a refresh it made).
     own_refresh: Mutex<Option<crate::store::Version>>,
+    /// When the store last said the cached token may be handed out (see `revoking`).
+    store_check: revoking::StoreCheck,
     tracer: Option<Arc<dyn crate::http::Tracer>>,
 }
 
@@ -182,6 +184,7 @@ impl Session {
             degraded: Mutex::new(None),
             last_warning: Mutex::new(None),
             own_refresh: Mutex::new(None),
+            store_check: revoking::StoreCheck::new(),
             tracer: None,
         }
     }
@@ -208,10 +211,11 @@ impl Session {
     /// the provider grants tokens too short for `min_ttl`, the token comes with
     /// [`Token::warning`] instead of a refresh on every call.
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
-        // While this process refreshes, a provider that revokes the previous token is about to
-        // kill the cached one: the slow path waits for the refresh instead.
-        let refreshing_here = self.revokes_previous() && self.flight.try_lock().is_err();
-        if !refreshing_here && let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
+        // A provider that revokes the previous token may be about to kill the cached one: see
+        // `revoking` for when the slow path checks the store instead.
+        if self.cache_may_serve()
+            && let Some(token) = self.cache.fresh(self.clock.now(), min_ttl)
+        {
             return Ok(token);
         }
         // One operation: its log lines, event records and error share one correlation id.
@@ -262,6 +266,7 @@ impl Session {
         // may have started is not handed out; its refresh is waited for below.
         let dying = valid && self.revokes_previous() && self.refresh_may_have_started(&t);
         if valid && !dying && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
+            self.note_store_checked();
             self.cache.set(&t);
             return Ok(Token::from_stored(&t));
         }

@@ -135,6 +135,7 @@ impl Session {
         {
             CasOutcome::Written(version) => {
                 self.note_own_refresh(version);
+                self.note_store_checked();
                 self.event(operation, Outcome::Ok, Some(exchange), Some(elapsed));
                 if let Ok(mut w) = self.last_warning.lock() {
                     *w = None;

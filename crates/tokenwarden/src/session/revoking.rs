@@ -19,12 +19,12 @@
 //!   follows a refresh (a newer token is stored, or one is being refreshed) like a 401: the
 //!   token is invalidated, refreshed once, the request resent once.
 //!
-//! A call already on its way when the refresh is processed cannot be saved by any client; that
-//! is what the retry is for. If the wait for the refresh runs out (`lock_wait`), the current
-//! token is handed out with a warning, as for any provider. Only this process's own refreshes
-//! keep a cached token from being handed out on the fast path (checking the store on every call
-//! would cost the fast path its point); a refresh by another process meanwhile is met by the
-//! retry.
+//! A long-running process hands out its in-memory token for at most [`STORE_RECHECK`] after it
+//! last read the store (checking the store on every call would cost the fast path its point),
+//! which is less than the refresher's drain: it sees another process's mark before that
+//! refresh is sent. A call already on its way when the refresh is processed cannot be saved by
+//! any client; that is what the retry is for. If the wait for the refresh runs out
+//! (`lock_wait`), the current token is handed out with a warning, as for any provider.
 //!
 //! Without the key, [`Session::refusal_hint`] names it when a 401 or 403 comes within
 //! [`REFRESH_AFTERMATH`] of a refresh made by another session (another process).
@@ -32,10 +32,28 @@
 use super::Session;
 use crate::error::Result;
 use crate::store::{StoredTokens, TokenState, Version};
+use crate::token::to_unix_millis;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// How soon after another session's refresh a 401 or 403 is taken as possibly caused by it.
 pub const REFRESH_AFTERMATH: Duration = Duration::from_secs(10);
+
+/// How long a session of a provider that revokes the previous access token hands out its
+/// in-memory token before it reads the store again: well under [`REFRESH_DRAIN`], so that a
+/// long-running process sees another process's in-flight mark before that refresh is sent.
+pub const STORE_RECHECK: Duration = Duration::from_millis(400);
+
+/// When a session last read its stored token and found it fresh and unmarked (unix
+/// milliseconds of the session's clock; `i64::MIN`: never).
+#[derive(Debug)]
+pub(super) struct StoreCheck(AtomicI64);
+
+impl StoreCheck {
+    pub(super) fn new() -> StoreCheck {
+        StoreCheck(AtomicI64::new(i64::MIN))
+    }
+}
 
 /// How long a refresher of a provider that revokes the previous access token waits between
 /// marking the refresh in flight (from then on nobody is handed the token) and sending it, so
@@ -83,6 +101,33 @@ impl Session {
             .map_or(REFRESH_DRAIN, |left| REFRESH_DRAIN.min(left / 2));
         tokio::time::sleep(wait).await;
         wait
+    }
+
+    /// Whether the fast path may hand out the cached token: always for an ordinary provider;
+    /// for one that revokes the previous access token, not while this process refreshes, and
+    /// only within [`STORE_RECHECK`] of the last read of the store that found the token fresh
+    /// and unmarked.
+    pub(super) fn cache_may_serve(&self) -> bool {
+        if !self.revokes_previous() {
+            return true;
+        }
+        if self.flight.try_lock().is_err() {
+            return false;
+        }
+        let since = to_unix_millis(self.clock.now())
+            .saturating_sub(self.store_check.0.load(Ordering::Relaxed));
+        let recheck = i64::try_from(STORE_RECHECK.as_millis()).unwrap_or(i64::MAX);
+        (0..recheck).contains(&since)
+    }
+
+    /// Remembers that the store was read just now and its token found fresh and unmarked (or
+    /// stored by this session's own refresh).
+    pub(super) fn note_store_checked(&self) {
+        if self.revokes_previous() {
+            self.store_check
+                .0
+                .store(to_unix_millis(self.clock.now()), Ordering::Relaxed);
+        }
     }
 
     /// Whether the profile's provider revokes the previous access token on refresh.

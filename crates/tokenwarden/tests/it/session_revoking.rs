@@ -104,6 +104,42 @@ async fn a_fresh_token_whose_refresh_may_have_been_processed_is_refreshed_not_ha
     assert!(!f.stored().refresh_failure_transient);
 }
 
+#[tokio::test]
+async fn a_long_running_session_sees_another_processs_refresh_mark_on_its_next_recheck() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let long_running = f.session_with(&grants, revoking());
+    f.at(1);
+    let t = long_running
+        .get_token(Duration::ZERO)
+        .await
+        .expect("a token");
+    assert_eq!(t.access_token.expose(), "at-login");
+    // Another process (asking for more than this one does, so the token is fresh here) marks
+    // its refresh in flight; it waits out the drain before sending it.
+    f.store
+        .mark_in_flight(PROFILE, f.stored().version, true)
+        .expect("marked");
+    f.at_ms(1000 + tokenwarden::session::STORE_RECHECK.as_millis() as u64);
+    let t = long_running
+        .get_token(Duration::ZERO)
+        .await
+        .expect("a token");
+    assert_eq!(
+        t.access_token.expose(),
+        "at-r0",
+        "the cached token is not handed out once the store says its refresh may have started"
+    );
+    assert_eq!(grants.calls(), 1);
+    // The new token is served from memory again.
+    let t = long_running
+        .get_token(Duration::ZERO)
+        .await
+        .expect("a token");
+    assert_eq!(t.access_token.expose(), "at-r0");
+    assert_eq!(grants.calls(), 1);
+}
+
 /// A memory store logged in at mockauth (which kills the previous access token of a grant on
 /// refresh and answers a dead token with a bare 403), and the token client.
 async fn logged_in(server: &mockauth::ServerHandle) -> (Arc<MemoryStore>, TokenClient) {
