@@ -51,6 +51,9 @@ pub enum Cause {
     NotLoggedIn,
     /// The token store stayed locked by another process (a write transaction held too long).
     StoreBusy,
+    /// The provider refused the RFC 8707 resource indicator (`invalid_target`): missing,
+    /// unknown, or not part of the authorization.
+    ResourceIndicator,
 }
 
 impl Cause {
@@ -79,6 +82,7 @@ impl Cause {
         Cause::ConsentDenied,
         Cause::NotLoggedIn,
         Cause::StoreBusy,
+        Cause::ResourceIndicator,
     ];
 
     /// The stable name of the cause, as stored and as written in JSON output
@@ -107,6 +111,7 @@ impl Cause {
             Cause::ConsentDenied => "consent_denied",
             Cause::NotLoggedIn => "not_logged_in",
             Cause::StoreBusy => "store_busy",
+            Cause::ResourceIndicator => "resource_indicator",
         }
     }
 
@@ -151,6 +156,9 @@ impl Cause {
             Cause::ConsentDenied => "the user or the provider denied consent",
             Cause::NotLoggedIn => "no usable tokens are stored",
             Cause::StoreBusy => "the token store is locked by another process",
+            Cause::ResourceIndicator => {
+                "the provider refused the resource indicator (RFC 8707 invalid_target)"
+            }
         }
     }
 }
@@ -191,7 +199,8 @@ mod tests {
             | Cause::ResourceRejected
             | Cause::ConsentDenied
             | Cause::NotLoggedIn
-            | Cause::StoreBusy => 22,
+            | Cause::StoreBusy
+            | Cause::ResourceIndicator => 23,
         };
         assert_eq!(Cause::ALL.len(), listed(Cause::Dns));
         let mut names = std::collections::HashSet::new();
