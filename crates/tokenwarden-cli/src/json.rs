@@ -137,6 +137,35 @@ pub struct Event {
     pub correlation_id: Option<String>,
     pub duration_ms: Option<u64>,
     pub attempt: u32,
+    /// The machine that recorded it (fleet store); `null` in a machine's own store.
+    pub host: Option<String>,
+}
+
+/// `store migrate`.
+#[derive(Debug, Serialize)]
+pub struct StoreMigrate {
+    /// The store, without a password.
+    pub store: String,
+    /// The schema version before (0: a new store).
+    pub schema_before: i32,
+    pub schema: i32,
+}
+
+/// `store copy`.
+#[derive(Debug, Serialize)]
+pub struct StoreCopy {
+    pub from: String,
+    pub to: String,
+    pub copied: Vec<String>,
+    pub skipped: Vec<StoreSkipped>,
+    pub removed_from_source: bool,
+}
+
+/// A profile `store copy` did not copy: `not_stored`, `exists`, or `not_usable: STATE`.
+#[derive(Debug, Serialize)]
+pub struct StoreSkipped {
+    pub profile: String,
+    pub reason: String,
 }
 
 /// `stats`.

@@ -45,6 +45,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Manage profiles in config.toml (add, list, show, remove).
     Profile(cmd::profile::ProfileArgs),
+    /// The token store: set up the fleet store (migrate), move logins to or from it (copy).
+    Store(cmd::store::StoreArgs),
     /// Run the embedded OAuth authorization server (with fault injection) on loopback.
     MockServer(cmd::mock_server::MockServerArgs),
     /// One worker process of `tokenwarden demo` (started by the demo, not by people).
@@ -97,6 +99,7 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
             Command::Stats(args) => done(cmd::stats::run(g, out, args).await),
             Command::Demo(args) => done(cmd::demo::run(g, args).await),
             Command::Profile(args) => done(cmd::profile::run(g, out, args).await),
+            Command::Store(args) => done(cmd::store::run(g, out, args).await),
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
             Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
         }

@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::Operation;
 use crate::http::{Revocation, TokenTypeHint};
 use crate::session::SessionOptions;
-use crate::store::{RefreshGuard, SqliteStore, Store as _, Version};
+use crate::store::{RefreshGuard, Store, Version};
 use crate::token::TokenSet;
 use crate::warden::Warden;
 use std::path::PathBuf;
@@ -159,7 +159,7 @@ impl Warden {
 
 /// The refresh lock of `profile`, waiting at most `wait` for a refresh in progress to finish.
 async fn refresh_lock(
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Store>,
     profile: &str,
     wait: Duration,
 ) -> Result<Box<dyn RefreshGuard>> {

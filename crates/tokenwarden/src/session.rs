@@ -71,6 +71,13 @@
 //! (tested with mockauth's `reuse_grace`).
 //!
 //! # Degraded mode
+//! A store on another machine (the fleet store) that cannot be reached is met like a provider
+//! outage: the token this machine last saw ([`Store::last_known`]) is handed out with
+//! [`Token::degraded`] while it has not hard-expired; only with nothing valid is the Store
+//! error (naming the database's host and port) returned. Such a store also announces changes
+//! made on other machines ([`Store::changes`]): the fast path drops its cached token when one
+//! arrives, so a token another machine replaced is not served until it expires.
+//!
 //! A transient failure (5xx, 429, network, open circuit breaker) while the current token has
 //! not hard-expired hands that token out with [`Token::degraded`] set, whatever `min_ttl` asked;
 //! ProviderUnavailable comes only when nothing valid is left. Attempts are bounded per
@@ -224,6 +231,8 @@ pub struct Session {
     degraded: Mutex<Option<failure::Degraded>>,
     last_warning: Mutex<Option<String>>,
     tracer: Option<Arc<dyn crate::http::Tracer>>,
+    changes: std::sync::OnceLock<Option<crate::store::ChangeFeed>>,
+    seen_changes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Session {
@@ -269,6 +278,8 @@ impl Session {
             degraded: Mutex::new(None),
             last_warning: Mutex::new(None),
             tracer: None,
+            changes: std::sync::OnceLock::new(),
+            seen_changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -295,11 +306,31 @@ impl Session {
     /// [`Token::warning`] instead of a refresh on every call.
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
         if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
-            return Ok(token);
+            if !self.changed_elsewhere() {
+                return Ok(token);
+            }
+            self.cache.clear();
         }
         // One operation: its log lines, event records and error share one correlation id.
-        let token = crate::correlation::operation(|_| self.slow_path(min_ttl)).await?;
+        let token = match crate::correlation::operation(|_| self.slow_path(min_ttl)).await {
+            Err(e) if e.cause() == Some(Cause::StoreUnreachable) => self.store_unreachable(e)?,
+            other => other?,
+        };
         Ok(self.note_unattainable(token, min_ttl))
+    }
+
+    /// True when the store announced a change made elsewhere (another machine refreshed,
+    /// logged in, or rejected a token) since this session last looked: its cached token may
+    /// have been replaced. A store shared between machines starts its feed on the first
+    /// call (so a one-shot command, which never gets here, never starts it).
+    fn changed_elsewhere(&self) -> bool {
+        let Some(feed) = self.changes.get_or_init(|| self.store.changes()) else {
+            return false;
+        };
+        let now = feed.generation();
+        self.seen_changes
+            .swap(now, std::sync::atomic::Ordering::AcqRel)
+            != now
     }
 
     fn read(&self) -> Result<StoredTokens> {

@@ -36,6 +36,7 @@ fn event_json(e: &Event) -> json::Event {
         correlation_id: e.correlation_id.clone(),
         duration_ms: e.duration.map(|d| d.as_millis() as u64),
         attempt: e.attempt,
+        host: e.host.clone(),
     }
 }
 
@@ -72,6 +73,9 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
 /// One record as a line.
 fn line(e: &Event, with_profile: bool) -> String {
     let mut parts = vec![context::rfc3339_millis(e.at)];
+    if let Some(host) = &e.host {
+        parts.push(one_line(host).into_owned());
+    }
     if with_profile {
         parts.push(e.profile.clone());
     }

@@ -12,6 +12,7 @@ pub mod profile;
 pub mod request;
 pub mod stats;
 pub mod status;
+pub mod store;
 pub mod token;
 
 /// Options accepted before or after any subcommand.

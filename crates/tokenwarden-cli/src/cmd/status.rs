@@ -22,7 +22,7 @@ use crate::output::escape::one_line;
 use anyhow::Result;
 use std::time::{Duration, SystemTime};
 use tokenwarden::error::Cause;
-use tokenwarden::store::{Store as _, StoredTokens, TokenState};
+use tokenwarden::store::{StoredTokens, TokenState};
 
 /// Arguments of `tokenwarden status`.
 #[derive(Debug, clap::Args)]

@@ -134,6 +134,8 @@ struct Event {
     #[serde(deserialize_with = "nullable")]
     duration_ms: Option<u64>,
     attempt: u32,
+    #[serde(deserialize_with = "nullable")]
+    host: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

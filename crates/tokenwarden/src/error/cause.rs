@@ -49,6 +49,8 @@ pub enum Cause {
     ConsentDenied,
     /// No tokens are stored for the profile.
     NotLoggedIn,
+    /// The token store is on another machine (the fleet store) and cannot be reached.
+    StoreUnreachable,
 }
 
 impl Cause {
@@ -76,6 +78,7 @@ impl Cause {
         Cause::ResourceRejected,
         Cause::ConsentDenied,
         Cause::NotLoggedIn,
+        Cause::StoreUnreachable,
     ];
 
     /// The stable name of the cause, as stored and as written in JSON output
@@ -103,6 +106,7 @@ impl Cause {
             Cause::ResourceRejected => "resource_rejected",
             Cause::ConsentDenied => "consent_denied",
             Cause::NotLoggedIn => "not_logged_in",
+            Cause::StoreUnreachable => "store_unreachable",
         }
     }
 
@@ -146,6 +150,7 @@ impl Cause {
             Cause::ResourceRejected => "the API rejected a freshly refreshed token",
             Cause::ConsentDenied => "the user or the provider denied consent",
             Cause::NotLoggedIn => "no usable tokens are stored",
+            Cause::StoreUnreachable => "the fleet token store cannot be reached",
         }
     }
 }
@@ -185,7 +190,8 @@ mod tests {
             | Cause::CircuitOpen
             | Cause::ResourceRejected
             | Cause::ConsentDenied
-            | Cause::NotLoggedIn => 21,
+            | Cause::NotLoggedIn
+            | Cause::StoreUnreachable => 22,
         };
         assert_eq!(Cause::ALL.len(), listed(Cause::Dns));
         let mut names = std::collections::HashSet::new();

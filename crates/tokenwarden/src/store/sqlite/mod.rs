@@ -22,7 +22,7 @@
 //! - `setaside`: what happens to a damaged database.
 
 mod connection;
-mod row;
+pub(super) mod row;
 mod schema;
 mod setaside;
 

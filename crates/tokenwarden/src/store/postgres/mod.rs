@@ -1,0 +1,783 @@
+//! [`PgStore`]: the fleet store, one PostgreSQL database shared by every machine that uses the
+//! same login (CI runners, containers, build hosts), so that the fleet refreshes each token once
+//! per expiry and a login on one machine serves all.
+//!
+//! - **Same rows, same seals.** Token secrets are sealed with the fleet key (`TOKENWARDEN_KEY`,
+//!   or the key file `[store] key_file` that the operator distributes) exactly as the SQLite
+//!   store seals them; the key never enters the database. A key-check row (`tw_meta`) tells a
+//!   wrong key (refused, nothing touched) from a damaged row.
+//! - **One refresh per expiry, fleet-wide.** The refresh lock of a profile is a session-level
+//!   advisory lock (`pg_try_advisory_lock` on a hash of the profile) on the process's
+//!   connection, which the server releases the moment that connection ends: when its holder
+//!   exits, is killed (`kill -9`), or its machine drops off. Threads of one process are told
+//!   apart by an in-process table in front of it (advisory locks are re-entrant per
+//!   connection). The session's algorithm is unchanged: in-process mutex, then this lock,
+//!   re-read, refresh, compare-and-swap write.
+//! - **A refresh whose holder lost its lock.** Before sending a refresh the session marks the
+//!   row "in flight"; here that mark is also a lease naming its holder, the server's start time
+//!   and an end ([`IN_FLIGHT_LEASE`]). When the server restarts in the middle of a refresh, every
+//!   lock is gone while the holder may still be about to write its answer: a process that takes
+//!   the lock and finds a lease from before the restart by another holder treats the lock as
+//!   taken until the lease ends or the row changes. A holder killed while the server stayed up
+//!   leaves a lease from the current server start: ignored, so the others proceed at once. The
+//!   holder's write keeps reconnecting for a while ([`WRITE_PATIENCE`]), and a write whose
+//!   acknowledgement was lost is recognised by its version.
+//! - **Fast.** Nothing is sent when the store is opened: the first statement of a process also
+//!   checks the schema version and the key (one round trip for a one-shot `tokenwarden token`
+//!   on its fast path). A running process holding a fresh token does not query at all.
+//! - **Live.** Every change of a row's version or state is announced with `NOTIFY`; a
+//!   long-running process follows them ([`Store::changes`], started on first use), so its cache
+//!   drops a token another machine replaced within a moment.
+//! - **Degraded.** This machine keeps a copy of the last row it saw of each profile (`cache`),
+//!   so that a token that is still valid is served while the database cannot be reached
+//!   ([`Store::last_known`]); the session warns that it is degraded.
+//! - **Shared state.** Circuit-breaker records and the event log live in the database: the
+//!   fleet backs off together, and `events`/`stats --all` show every machine (each event names
+//!   its host).
+//!
+//! # Layout
+//! - this file: [`PgStore`], [`FleetSettings`], the fleet key, and the [`Store`] operations.
+//! - `url`: [`StoreUrl`], the URL and PostgreSQL's conventions for what it leaves out.
+//! - `tls`: TLS through rustls.
+//! - `conn`: the runtime, the shared connection, reconnecting, errors.
+//! - `schema`: the migrations; `rows`: the statements; `listen`: the change feed; `cache`: this
+//!   machine's copy of the rows it saw.
+
+mod cache;
+mod conn;
+mod listen;
+mod rows;
+mod schema;
+mod tls;
+pub mod url;
+
+pub use url::{STORE_URL_ENV, SslMode, StoreUrl};
+
+use super::changes::ChangeFeed;
+use super::crypto::{KEY_ENV, OpenError, Sealer, StoreKey};
+use super::guard::RefreshGuard;
+use super::{
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
+    TokenState, Version, truncate_breaker,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::paths::Paths;
+use crate::token::TokenSet;
+use conn::{Db, OpError};
+use rows::{PgRow, Written};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+use tokio_postgres::error::SqlState;
+
+/// How long a refresh marked in flight keeps other machines from refreshing the same tokens
+/// after the database restarted (see the module docs).
+pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(30);
+
+/// How long the write of a refreshed token keeps reconnecting when the database is away: the
+/// provider may have rotated the refresh token, so its answer must not be lost.
+pub const WRITE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// What opening the fleet store takes.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// Where the database is.
+    pub url: StoreUrl,
+    /// The key file the operator distributes (`[store] key_file`), used when
+    /// `TOKENWARDEN_KEY` is not set.
+    pub key_file: Option<PathBuf>,
+    /// Whether the first use may create or upgrade the schema (`[store] auto_migrate`,
+    /// default true); otherwise `tokenwarden store migrate` does.
+    pub auto_migrate: bool,
+}
+
+/// The fleet key: `TOKENWARDEN_KEY` when set, else the key file. The file holds the 32 raw
+/// bytes, or the same text forms as `TOKENWARDEN_KEY` (hex, base64, a passphrase); it must not
+/// be readable by others. Returns the key and where it came from (for messages).
+pub fn fleet_key(key_file: Option<&Path>) -> Result<(StoreKey, String)> {
+    if let Some(value) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
+        let value = value.into_string().map_err(|_| {
+            Error::config(format!("{KEY_ENV} is not valid UTF-8")).with_hint(format!(
+                "set {KEY_ENV} to 64 hex digits, base64, or a text passphrase"
+            ))
+        })?;
+        return Ok((StoreKey::parse(&value)?, KEY_ENV.to_string()));
+    }
+    let Some(path) = key_file else {
+        return Err(Error::store(
+            "the fleet store needs the fleet key, and none is given: TOKENWARDEN_KEY is not set and `[store] key_file` names no file",
+        )
+        .with_hint(
+            "every machine sharing the store must use the same key: generate one once (`openssl rand -hex 32`), then set TOKENWARDEN_KEY to it, or put it in a 0600 file that `[store] key_file` names, on each machine",
+        ));
+    };
+    if !super::perms::check_private_file(path, "the fleet key file")? {
+        return Err(Error::store(format!(
+            "the fleet key file {} does not exist",
+            path.display()
+        ))
+        .with_hint(
+            "copy the fleet key file from another machine of the fleet, or fix `[store] key_file`",
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::store(format!("cannot read the fleet key file {}", path.display())).with_source(e)
+    })?;
+    let key = match <[u8; 32]>::try_from(bytes.as_slice()) {
+        Ok(raw) => StoreKey::from_bytes(raw),
+        Err(_) => {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::store(format!(
+                    "the fleet key file {} holds neither 32 raw bytes nor a text key",
+                    path.display()
+                ))
+            })?;
+            StoreKey::parse(text.trim())?
+        }
+    };
+    Ok((key, format!("the key file {}", path.display())))
+}
+
+/// This machine's name, as events record it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// How `tokenwarden store migrate` went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migration {
+    /// The schema was current already (its version).
+    Current(i32),
+    /// Applied the migrations from the first version (0: a new store) to the second.
+    Applied {
+        /// The version before.
+        from: i32,
+        /// The version now.
+        to: i32,
+    },
+}
+
+/// What `doctor` reads from the fleet store.
+#[derive(Debug, Clone)]
+pub struct ServerFacts {
+    /// The server's clock (`clock_timestamp()`) when it answered.
+    pub now: SystemTime,
+    /// Whether the connection is encrypted (TLS).
+    pub tls: bool,
+    /// The server's version.
+    pub version: String,
+    /// The schema version the store has.
+    pub schema: Option<i32>,
+    /// The schema version this build writes.
+    pub schema_supported: i32,
+    /// What the user may not do on the store's tables (empty: everything needed).
+    pub missing_privileges: Vec<String>,
+}
+
+/// The fleet store. See the module docs.
+pub struct PgStore {
+    db: Arc<Db>,
+    sealer: Sealer,
+    key_origin: String,
+    key_check: Vec<u8>,
+    /// Names this process as the holder of a lease.
+    me: String,
+    host: String,
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+    auto_migrate: bool,
+    checked: AtomicBool,
+    last_seen: cache::LastSeen,
+    feed: OnceLock<ChangeFeed>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.db.url.redacted())
+            .field("key", &self.key_origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// The fleet store `settings` name, with this machine's copies under `paths`. Nothing is
+    /// sent yet: the first operation connects, checks the schema (creating or upgrading it when
+    /// `auto_migrate` allows) and the key.
+    pub fn open(paths: &Paths, settings: &FleetSettings) -> Result<PgStore> {
+        let (key, key_origin) = fleet_key(settings.key_file.as_deref())?;
+        super::perms::ensure_private_dir(&paths.data_dir, "the data directory")?;
+        let sealer = Sealer::new(&key);
+        drop(key);
+        let host = host_name();
+        Ok(PgStore {
+            db: Arc::new(Db::new(settings.url.clone())?),
+            key_check: sealer.key_check()?,
+            sealer,
+            key_origin,
+            me: format!("{host} pid {}", std::process::id()),
+            host,
+            clock: Arc::new(SystemClock),
+            retention: Retention::default(),
+            auto_migrate: settings.auto_migrate,
+            checked: AtomicBool::new(false),
+            last_seen: cache::LastSeen::new(paths),
+            feed: OnceLock::new(),
+        })
+    }
+
+    /// Uses `clock` for `updated_at`, `last_refresh_at` and leases.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> PgStore {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps the event log within `retention` (default: [`Retention::default`]).
+    pub fn with_event_retention(mut self, retention: Retention) -> PgStore {
+        self.retention = retention;
+        self
+    }
+
+    /// The store's URL, as messages show it (no password).
+    pub fn url(&self) -> &StoreUrl {
+        &self.db.url
+    }
+
+    /// Where the key came from (`TOKENWARDEN_KEY`, or the key file).
+    pub fn key_origin(&self) -> &str {
+        &self.key_origin
+    }
+
+    /// This machine's name, as events record it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Creates or upgrades the schema (`tokenwarden store migrate`), then checks the key.
+    /// A schema newer than this build is refused.
+    pub fn migrate(&self) -> Result<Migration> {
+        let key_check = self.key_check.clone();
+        let done = self.db.run(Duration::ZERO, async |c| {
+            Ok(schema::migrate(c, &key_check).await?)
+        })?;
+        let migration = match done {
+            schema::Migrated::Current(v) => Migration::Current(v),
+            schema::Migrated::Applied { from, to } => Migration::Applied { from, to },
+            schema::Migrated::Newer(found) => return Err(self.newer(found)),
+        };
+        self.checked.store(false, Ordering::Release);
+        self.ensure_ready()?;
+        Ok(migration)
+    }
+
+    /// Connects (if not yet), and checks the schema and the key once per process.
+    fn ensure_ready(&self) -> Result<()> {
+        if self.checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // The checks ride on a read of a profile name no row has (names are never empty).
+        self.read_checked("").map(|_| ())
+    }
+
+    /// A read that also checks the schema version and the key (the first statement).
+    fn read_checked(&self, profile: &str) -> Result<Option<PgRow>> {
+        let mut migrated = false;
+        loop {
+            let checked = self.db.run(Duration::ZERO, async |c| {
+                match rows::read_checked(c, profile).await {
+                    Ok(checked) => Ok(Some(checked)),
+                    Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+                    Err(e) => Err(OpError::Pg(e)),
+                }
+            })?;
+            let found = match checked {
+                Some(c) => c,
+                None if !migrated && self.auto_migrate => {
+                    self.migrate_for_use()?;
+                    migrated = true;
+                    continue;
+                }
+                None => return Err(self.not_set_up(None)),
+            };
+            let current = schema::current_version();
+            match found.schema {
+                Some(v) if v > current => return Err(self.newer(v)),
+                Some(v) if v == current => {}
+                _ if !migrated && self.auto_migrate => {
+                    self.migrate_for_use()?;
+                    migrated = true;
+                    continue;
+                }
+                other => return Err(self.not_set_up(other)),
+            }
+            match found
+                .key_check
+                .as_deref()
+                .map(|b| self.sealer.verify_key_check(b))
+            {
+                Some(Ok(())) => {}
+                Some(Err(OpenError::Authentication)) => return Err(self.wrong_key()),
+                Some(Err(OpenError::Malformed)) | None => {
+                    return Err(Error::store(format!(
+                        "the key check of the fleet store at {} is missing or damaged",
+                        self.db.url.redacted()
+                    ))
+                    .with_hint("restore the database from a backup, or move its tw_* tables away and run `tokenwarden store migrate` (every profile then logs in again)"));
+                }
+            }
+            self.checked.store(true, Ordering::Release);
+            return Ok(found.row);
+        }
+    }
+
+    fn migrate_for_use(&self) -> Result<()> {
+        let key_check = self.key_check.clone();
+        let done = self.db.run(Duration::ZERO, async |c| {
+            Ok(schema::migrate(c, &key_check).await?)
+        })?;
+        match done {
+            schema::Migrated::Newer(found) => Err(self.newer(found)),
+            schema::Migrated::Applied { from, to } => {
+                tracing::info!(
+                    "set up the fleet store at {} (schema {from} to {to})",
+                    self.db.url.redacted()
+                );
+                Ok(())
+            }
+            schema::Migrated::Current(_) => Ok(()),
+        }
+    }
+
+    fn not_set_up(&self, found: Option<i32>) -> Error {
+        let what = match found {
+            None => "has no tokenwarden tables yet".to_string(),
+            Some(v) => format!(
+                "has schema {v}, older than this build's {}",
+                schema::current_version()
+            ),
+        };
+        Error::store(format!(
+            "the fleet store at {} {what}",
+            self.db.url.redacted()
+        ))
+        .with_hint("run `tokenwarden store migrate` (as a user allowed to create tables), or allow it on first use with `auto_migrate = true` in [store]")
+    }
+
+    fn newer(&self, found: i32) -> Error {
+        Error::store(format!(
+            "the fleet store at {} was set up by a newer tokenwarden (schema {found}; this build knows up to {})",
+            self.db.url.redacted(),
+            schema::current_version()
+        ))
+        .with_hint("upgrade tokenwarden on this machine: every machine sharing the store needs a build that knows its schema. Nothing was changed")
+    }
+
+    fn wrong_key(&self) -> Error {
+        Error::store(format!(
+            "the fleet store at {} was sealed with a different key than {}",
+            self.db.url.redacted(),
+            self.key_origin
+        ))
+        .with_hint("every machine sharing the store must use the same fleet key: set TOKENWARDEN_KEY (or the file `[store] key_file` names) to the key the other machines use. Nothing was changed")
+    }
+
+    fn damaged(&self, d: super::sqlite::row::Damaged) -> Error {
+        Error::store(format!(
+            "the fleet store at {} holds a damaged row: {}",
+            self.db.url.redacted(),
+            d.detail
+        ))
+        .with_hint(format!(
+            "log in again on one machine (`tokenwarden --profile {} login`) to replace it; the row is left as it is for inspection",
+            d.profile
+        ))
+    }
+
+    /// Opens `row`, remembering it as this machine's copy.
+    fn opened(&self, row: Option<PgRow>, profile: &str) -> Result<Option<StoredTokens>> {
+        match row {
+            None => {
+                self.last_seen.forget(profile);
+                Ok(None)
+            }
+            Some(row) => {
+                let stored = row.open(&self.sealer).map_err(|d| self.damaged(d))?;
+                self.last_seen.saw(&row);
+                Ok(Some(stored))
+            }
+        }
+    }
+
+    fn write(
+        &self,
+        profile: &str,
+        expected: Option<Version>,
+        tokens: &TokenSet,
+    ) -> Result<CasOutcome> {
+        self.ensure_ready()?;
+        let now = self.now();
+        let sealer = &self.sealer;
+        let mut tried: Vec<Version> = Vec::new();
+        let written = self.db.run(WRITE_PATIENCE, async |c| {
+            let version = rows::next_version(c).await?;
+            // The write may commit with its answer lost, and be sent again: a conflict with a
+            // version tried here is then this write.
+            tried.push(Version::from_raw(version));
+            rows::write(c, sealer, profile, expected, version, tokens, now).await
+        })?;
+        match written {
+            Written::Version(v) => {
+                if let Some(row) = self.reread_after_write(profile) {
+                    self.last_seen.saw(&row);
+                }
+                Ok(CasOutcome::Written(v))
+            }
+            Written::Conflict(Some(row)) if tried.contains(&Version::from_raw(row.version)) => {
+                self.last_seen.saw(&row);
+                Ok(CasOutcome::Written(Version::from_raw(row.version)))
+            }
+            Written::Conflict(row) => {
+                let current = self.opened(row, profile)?;
+                Ok(CasOutcome::Conflict(current.map(Box::new)))
+            }
+        }
+    }
+
+    /// The row just written, for this machine's copy (a failure only costs the copy).
+    fn reread_after_write(&self, profile: &str) -> Option<PgRow> {
+        self.db
+            .run(Duration::ZERO, async |c| Ok(rows::read(c, profile).await?))
+            .ok()
+            .flatten()
+    }
+
+    /// The server's clock, TLS, version, schema and the privileges missing, for `doctor`.
+    pub fn server_facts(&self) -> Result<ServerFacts> {
+        let (now, tls, version) = self
+            .db
+            .run(Duration::ZERO, async |c| Ok(rows::server_facts(c).await?))?;
+        let schema = self.db.run(Duration::ZERO, async |c| {
+            match c
+                .query_typed("SELECT version FROM tw_schema WHERE id = 1", &[])
+                .await
+            {
+                Ok(rows) => Ok(rows.first().and_then(|r| r.try_get::<_, i32>(0).ok())),
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+                Err(e) => Err(OpError::Pg(e)),
+            }
+        })?;
+        let missing_privileges = if schema.is_some() {
+            self.db.run(Duration::ZERO, async |c| {
+                Ok(rows::missing_privileges(c).await?)
+            })?
+        } else {
+            Vec::new()
+        };
+        Ok(ServerFacts {
+            now,
+            tls,
+            version,
+            schema,
+            schema_supported: schema::current_version(),
+            missing_privileges,
+        })
+    }
+
+    /// Checks the key against the store's key check (and the schema): `doctor`'s key check.
+    pub fn check(&self) -> Result<()> {
+        self.checked.store(false, Ordering::Release);
+        self.ensure_ready()
+    }
+}
+
+/// The refresh lock of one profile in the fleet store: an advisory lock on the process's
+/// connection. Dropping it releases it.
+pub struct PgLock {
+    profile: String,
+    db: Arc<Db>,
+}
+
+impl std::fmt::Debug for PgLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgLock")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshGuard for PgLock {
+    fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+impl Drop for PgLock {
+    fn drop(&mut self) {
+        self.db
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.profile);
+        let profile = self.profile.clone();
+        // A lost connection released the lock already.
+        if let Err(e) = self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::unlock(c, &profile).await?)
+        }) {
+            tracing::debug!(error = %e, "releasing the fleet store's refresh lock");
+        }
+    }
+}
+
+impl BreakerBackend for PgStore {
+    fn load(&self, key: &str) -> Result<BreakerRecord> {
+        self.ensure_ready()?;
+        Ok(self
+            .db
+            .run(Duration::ZERO, async |c| {
+                Ok(rows::load_breaker(c, key).await?)
+            })?
+            .0)
+    }
+
+    fn save(&self, key: &str, record: &BreakerRecord) -> Result<()> {
+        self.ensure_ready()?;
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::save_breaker(c, key, record, None).await?)
+        })?;
+        Ok(())
+    }
+
+    /// Read, change, and write back if nobody wrote meanwhile (a sequence number per record);
+    /// else again. Atomic across the fleet without holding a transaction open.
+    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
+        self.ensure_ready()?;
+        for _ in 0..20 {
+            let (mut record, seq) = self.db.run(Duration::ZERO, async |c| {
+                Ok(rows::load_breaker(c, key).await?)
+            })?;
+            f(&mut record);
+            let saved = self.db.run(Duration::ZERO, async |c| {
+                Ok(rows::save_breaker(c, key, &record, Some(seq)).await?)
+            })?;
+            if saved {
+                return Ok(truncate_breaker(&record));
+            }
+        }
+        Err(Error::store(format!(
+            "the circuit breaker record {key:?} in the fleet store kept changing under this update"
+        ))
+        .with_hint("try again"))
+    }
+}
+
+impl Store for PgStore {
+    fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
+        let row = if self.checked.load(Ordering::Acquire) {
+            self.db
+                .run(Duration::ZERO, async |c| Ok(rows::read(c, profile).await?))?
+        } else {
+            self.read_checked(profile)?
+        };
+        self.opened(row, profile)
+    }
+
+    fn write_if_version(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<CasOutcome> {
+        self.write(profile, Some(expected), tokens)
+    }
+
+    fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version> {
+        match self.write(profile, None, tokens)? {
+            CasOutcome::Written(v) => Ok(v),
+            CasOutcome::Conflict(_) => Err(Error::store("an unconditional write met a conflict")),
+        }
+    }
+
+    fn delete(&self, profile: &str) -> Result<bool> {
+        self.ensure_ready()?;
+        let deleted = self.db.run(
+            Duration::ZERO,
+            async |c| Ok(rows::delete(c, profile).await?),
+        )?;
+        self.last_seen.forget(profile);
+        Ok(deleted)
+    }
+
+    fn list_profiles(&self) -> Result<Vec<String>> {
+        self.ensure_ready()?;
+        self.db
+            .run(Duration::ZERO, async |c| Ok(rows::list(c).await?))
+    }
+
+    fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool> {
+        self.ensure_ready()?;
+        let now = self.now();
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::mark_rejected(c, profile, version, now).await?)
+        })
+    }
+
+    fn mark_state(
+        &self,
+        profile: &str,
+        version: Version,
+        state: TokenState,
+        last_error: Option<&LastError>,
+        transient: bool,
+    ) -> Result<bool> {
+        self.ensure_ready()?;
+        let now = self.now();
+        let state = &state;
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::mark_state(c, profile, version, state, last_error, transient, now).await?)
+        })
+    }
+
+    fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool> {
+        self.ensure_ready()?;
+        let now = self.now();
+        let until = now + IN_FLIGHT_LEASE;
+        let me = self.me.as_str();
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::mark_in_flight(c, profile, version, in_flight, me, until, now).await?)
+        })
+    }
+
+    fn record_refresh_failure(
+        &self,
+        profile: &str,
+        version: Version,
+        last_error: &LastError,
+        maybe_rotated: bool,
+    ) -> Result<bool> {
+        self.ensure_ready()?;
+        let now = self.now();
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(
+                rows::record_refresh_failure(c, profile, version, last_error, maybe_rotated, now)
+                    .await?,
+            )
+        })
+    }
+
+    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>> {
+        self.ensure_ready()?;
+        if !self
+            .db
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(profile.to_string())
+        {
+            return Ok(None);
+        }
+        let now = self.now();
+        let me = self.me.as_str();
+        let taken = self.db.run(Duration::ZERO, async |c| {
+            let (got, lease) = rows::try_lock(c, profile, me, now).await?;
+            if got && lease.is_some() {
+                rows::unlock(c, profile).await?;
+            }
+            Ok((got, lease))
+        });
+        match taken {
+            Ok((true, None)) => Ok(Some(Box::new(PgLock {
+                profile: profile.to_string(),
+                db: self.db.clone(),
+            }))),
+            other => {
+                self.db
+                    .held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(profile);
+                match other {
+                    Err(e) => Err(e),
+                    Ok((true, Some(lease))) => {
+                        tracing::debug!(
+                            profile,
+                            holder = %lease.holder,
+                            "a refresh by another holder may still be in flight (the database restarted during it); waiting for it"
+                        );
+                        Ok(None)
+                    }
+                    Ok(_) => Ok(None),
+                }
+            }
+        }
+    }
+
+    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> Error {
+        Error::store(format!(
+            "waited {} for the refresh lock of profile {profile:?} in the fleet store at {}, held by another process (on this machine or another)",
+            crate::human::duration(waited),
+            self.db.url.redacted()
+        ))
+        .with_hint(format!(
+            "another process is refreshing profile {profile:?} and has not finished; try again in a moment. If it is stuck, end it: the database releases its lock the moment its connection ends (`SELECT pid, client_addr, application_name FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE locktype = 'advisory'` shows it). If the provider is only slow, raise `lock_wait` in the profile"
+        ))
+    }
+
+    fn append_event(&self, event: &Event) -> Result<()> {
+        self.ensure_ready()?;
+        let host = self.host.as_str();
+        let id = self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::append_event(c, event, host).await?)
+        })?;
+        let every = self.retention.prune_every;
+        if every > 0 && u64::try_from(id).unwrap_or(0).is_multiple_of(every) {
+            self.prune_events(self.retention.before(event.at), self.retention.max_events)?;
+        }
+        Ok(())
+    }
+
+    fn recent_events(
+        &self,
+        since: SystemTime,
+        profile: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        self.ensure_ready()?;
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::recent_events(c, since, profile, limit).await?)
+        })
+    }
+
+    fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
+        self.ensure_ready()?;
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(rows::prune_events(c, before, keep).await?)
+        })
+    }
+
+    fn changes(&self) -> Option<ChangeFeed> {
+        Some(
+            self.feed
+                .get_or_init(|| {
+                    let feed = ChangeFeed::new();
+                    listen::start(self.db.handle(), self.db.connector.clone(), feed.clone());
+                    feed
+                })
+                .clone(),
+        )
+    }
+
+    fn last_known(&self, profile: &str) -> Option<StoredTokens> {
+        self.last_seen.get(profile)?.open(&self.sealer).ok()
+    }
+}
