@@ -168,6 +168,13 @@ pub struct StoreSkipped {
     pub reason: String,
 }
 
+/// One machine's part of `stats` (fleet store).
+#[derive(Debug, Serialize)]
+pub struct HostCounts {
+    pub events: usize,
+    pub refreshes: usize,
+}
+
 /// `stats`.
 #[derive(Debug, Serialize)]
 pub struct Stats<'a> {
@@ -188,6 +195,8 @@ pub struct Stats<'a> {
     /// The 5xx rate of the last 15 minutes against the profile's threshold; `null` with
     /// `--all`.
     pub failure_rate_15m: Option<FailureRate>,
+    /// Per machine (fleet store): its records and its successful refreshes; `{}` otherwise.
+    pub by_host: BTreeMap<String, HostCounts>,
 }
 
 /// Refresh latency in a [`Stats`] document, in milliseconds.

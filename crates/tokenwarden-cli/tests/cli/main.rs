@@ -3,10 +3,14 @@
 
 mod util;
 
+#[path = "../../../tokenwarden/tests/it/pg.rs"]
+mod pg;
+
 mod demo;
 mod diagnostics;
 mod diagnostics_canary;
 mod diagnostics_events;
+mod fleet;
 mod json_contract;
 mod login;
 mod login_device;

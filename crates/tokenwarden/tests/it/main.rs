@@ -1,6 +1,7 @@
 //! The library's one integration-test binary. Each module tests one concern; `util` holds the
 //! helpers (an in-process mockauth, profiles pointed at it, clients that never really wait).
 
+mod pg;
 mod util;
 
 mod classify;

@@ -213,6 +213,30 @@ impl PgStore {
     /// `auto_migrate` allows) and the key.
     pub fn open(paths: &Paths, settings: &FleetSettings) -> Result<PgStore> {
         let (key, key_origin) = fleet_key(settings.key_file.as_deref())?;
+        Self::open_sealed(paths, settings, key, key_origin)
+    }
+
+    /// As [`PgStore::open`], with the fleet key in hand (a program that holds the key itself;
+    /// tests).
+    pub fn open_with_key(
+        paths: &Paths,
+        settings: &FleetSettings,
+        key: StoreKey,
+    ) -> Result<PgStore> {
+        Self::open_sealed(
+            paths,
+            settings,
+            key,
+            "the key given by the program".to_string(),
+        )
+    }
+
+    fn open_sealed(
+        paths: &Paths,
+        settings: &FleetSettings,
+        key: StoreKey,
+        key_origin: String,
+    ) -> Result<PgStore> {
         super::perms::ensure_private_dir(&paths.data_dir, "the data directory")?;
         let sealer = Sealer::new(&key);
         drop(key);
