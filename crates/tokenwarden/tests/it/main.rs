@@ -13,6 +13,7 @@ mod diagnose_faults;
 mod discovery;
 mod events;
 mod exchange;
+mod fleet;
 mod lint;
 mod login;
 mod login_checks;
