@@ -65,7 +65,7 @@ pub fn checks(
         checks.push(key(&store));
     }
     checks.push(clock(&facts, asked, round_trip));
-    usable.then(|| store as Arc<dyn Store>)
+    usable.then_some(store as Arc<dyn Store>)
 }
 
 fn tls(settings: &FleetSettings, facts: &ServerFacts) -> Check {

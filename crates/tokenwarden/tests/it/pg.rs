@@ -228,13 +228,16 @@ impl Cluster {
             pid = std::process::id(),
             dir = self.dir.display()
         );
-        Command::new("sh")
-            .args(["-c", &script])
+        // Started in the background by a shell that exits at once (and is waited for): the
+        // guardian is nobody's child here, so it outlives this process without a zombie.
+        let started = Command::new("sh")
+            .args(["-c", &format!("({script}) >/dev/null 2>&1 </dev/null &")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
+            .status()
             .expect("the cluster's guardian starts");
+        assert!(started.success(), "the cluster's guardian did not start");
     }
 
     /// Runs `sql` in database `db` (as the superuser), failing the test when it fails.

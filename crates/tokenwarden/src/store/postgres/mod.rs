@@ -472,7 +472,7 @@ impl PgStore {
                 Ok(CasOutcome::Written(Version::from_raw(row.version)))
             }
             Written::Conflict(row) => {
-                let current = self.opened(row, profile)?;
+                let current = self.opened(row.map(|r| *r), profile)?;
                 Ok(CasOutcome::Conflict(current.map(Box::new)))
             }
         }

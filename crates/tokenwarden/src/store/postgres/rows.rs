@@ -201,7 +201,7 @@ pub(super) enum Written {
     /// Written at this version.
     Version(Version),
     /// The stored version was another: what is stored now.
-    Conflict(Option<PgRow>),
+    Conflict(Option<Box<PgRow>>),
 }
 
 /// A new token row; its values are parameters 1 to 14 of [`write`].
@@ -273,7 +273,7 @@ pub(super) async fn write(
     if !rows.is_empty() {
         return Ok(Written::Version(Version::from_raw(version)));
     }
-    Ok(Written::Conflict(read(c, profile).await?))
+    Ok(Written::Conflict(read(c, profile).await?.map(Box::new)))
 }
 
 /// The next version from the store-wide sequence (versions are never reused).

@@ -155,7 +155,7 @@ impl StoreUrl {
                 "it must start with postgres:// (or postgresql://)",
             ));
         }
-        let parsed = url::Url::parse(s.trim()).map_err(|e| url_error(e))?;
+        let parsed = url::Url::parse(s.trim()).map_err(url_error)?;
         let decode = |v: &str| {
             percent_decode(v).ok_or_else(|| url_error("a percent-escape is not valid UTF-8"))
         };

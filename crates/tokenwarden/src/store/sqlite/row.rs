@@ -242,6 +242,9 @@ pub(crate) fn next_version(conn: &Connection) -> rusqlite::Result<Version> {
     .map(Version::from_raw)
 }
 
+/// The sealed access token, refresh token and ID token of a row.
+pub(crate) type SealedSecrets = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The sealed access, refresh and ID tokens of `tokens` for the row of `profile` at
 /// `version` (every store seals the same columns the same way).
 pub(crate) fn seal_secrets(
@@ -249,7 +252,7 @@ pub(crate) fn seal_secrets(
     profile: &str,
     version: i64,
     tokens: &TokenSet,
-) -> crate::error::Result<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> {
+) -> crate::error::Result<SealedSecrets> {
     let seal = |column: &str, value: &str| {
         sealer.seal(
             value.as_bytes(),
