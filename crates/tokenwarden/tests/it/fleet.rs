@@ -128,3 +128,35 @@ fn the_feed_announces_each_change_of_version_or_state() {
     );
     assert!(feed.generation() >= 4);
 }
+
+#[test]
+fn tls_to_the_database_goes_through_rustls_and_checks_the_certificate() {
+    let Some(cluster) = crate::pg::Cluster::start_tls() else {
+        return;
+    };
+    let db = cluster.database();
+    let ca = cluster.ca_file();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        db.url,
+        ca.display()
+    );
+    let store = open_fleet(&Paths::in_dir(dir.path().join("a")), &url);
+    let v = store.replace("p", &fresh("one")).expect("written over TLS");
+    assert_eq!(store.read("p").unwrap().expect("stored").version, v);
+    assert!(
+        store.server_facts().expect("facts").tls,
+        "the connection is encrypted"
+    );
+    // The server's certificate is not signed by a CA the system trusts: refused, and said so.
+    let untrusted = open_fleet(
+        &Paths::in_dir(dir.path().join("b")),
+        &format!("{}?sslmode=require", db.url),
+    );
+    let err = untrusted.read("p").unwrap_err();
+    assert_eq!(err.kind(), tokenwarden::ErrorKind::Store);
+    assert_eq!(err.cause(), Some(tokenwarden::error::Cause::Tls));
+    assert!(err.message().contains("TLS handshake"), "{}", err.message());
+    assert!(err.hint().unwrap_or_default().contains("sslrootcert"));
+}

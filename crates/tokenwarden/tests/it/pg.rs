@@ -28,6 +28,7 @@ pub struct Cluster {
     /// Run the server's tools as this user (`postgres` when the tests run as root).
     as_user: Option<String>,
     stop_on_drop: bool,
+    tls: bool,
 }
 
 /// A database of a cluster, for one test.
@@ -112,6 +113,103 @@ fn id_of(user: &str, flag: &str) -> u32 {
 impl Cluster {
     /// A new cluster of its own (stopped when dropped); `None` (skipped) without PostgreSQL.
     pub fn start() -> Option<Cluster> {
+        Self::start_with(false)
+    }
+
+    /// A new cluster of its own that also offers TLS, with a certificate for 127.0.0.1 signed
+    /// by a CA of its own ([`Cluster::ca_file`]), made with the `openssl` command.
+    pub fn start_tls() -> Option<Cluster> {
+        Self::start_with(true)
+    }
+
+    /// The CA certificate that signed a TLS cluster's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// Makes a CA and a server certificate for 127.0.0.1 in the data directory.
+    fn make_certificates(&self) {
+        let data = self.dir.join("data");
+        let ext = self.dir.join("server.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write the extensions");
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&self.dir)
+                .stdin(Stdio::null())
+                .output()
+                .expect("openssl runs (it makes the test certificates)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=tw test CA",
+            "-days",
+            "2",
+        ]);
+        openssl(&ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&csr);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        for name in ["server.crt", "server.key"] {
+            let to = data.join(name);
+            std::fs::copy(self.dir.join(name), &to).expect("copy into the data directory");
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            if let Some(user) = &self.as_user {
+                std::os::unix::fs::chown(&to, Some(id_of(user, "-u")), Some(id_of(user, "-g")))
+                    .expect("chown");
+            }
+        }
+    }
+
+    fn start_with(tls: bool) -> Option<Cluster> {
         let bin = available()?;
         let dir = std::env::temp_dir().join(format!(
             "tw-pg-{}-{}",
@@ -130,6 +228,7 @@ impl Cluster {
             port: free_port(),
             as_user,
             stop_on_drop: true,
+            tls,
         };
         let out = c
             .tool("initdb")
@@ -149,6 +248,9 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if tls {
+            c.make_certificates();
+        }
         c.guard();
         c.pg_ctl_start();
         Some(c)
@@ -175,11 +277,14 @@ impl Cluster {
 
     fn pg_ctl_start(&self) {
         let log = self.dir.join("server.log").display().to_string();
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.display()
         );
+        if self.tls {
+            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let out = self
             .tool("pg_ctl")
             .args(["-D", &self.data(), "-l", &log, "-w", "-o", &opts, "start"])
