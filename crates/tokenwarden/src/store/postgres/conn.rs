@@ -107,7 +107,7 @@ impl Db {
     pub(super) fn new(url: StoreUrl) -> Result<Db> {
         let tls = match (&url.host, url.sslmode) {
             (Host::Socket(_), _) | (_, SslMode::Disable) => None,
-            _ => Some(RustlsMakeTls::for_url(&url)?),
+            _ => Some(RustlsMakeTls::for_url(&url)),
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -282,6 +282,9 @@ impl Db {
             };
             return Error::store(message).with_hint(hint);
         }
+        if let Some(setup) = tls_setup_failure(e) {
+            return setup;
+        }
         if let Some(tls) = tls_failure(e) {
             return Error::store(format!(
                 "the TLS handshake with the fleet store at {at} failed: {tls}"
@@ -359,7 +362,28 @@ pub(super) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW;
     }
-    tls_failure(e).is_none() && io_source(e).is_some()
+    tls_failure(e).is_none() && tls_setup_failure(e).is_none() && io_source(e).is_some()
+}
+
+/// The error of a TLS configuration that could not be built (an unreadable `sslrootcert`),
+/// carried through the connection attempt.
+fn tls_setup_failure(e: &tokio_postgres::Error) -> Option<Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(ours) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Error>())
+        {
+            let mut again = Error::store(ours.message()).with_cause(Cause::Tls);
+            if let Some(hint) = ours.hint() {
+                again = again.with_hint(hint);
+            }
+            return Some(again);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// The I/O error behind `e`, if any.

@@ -2,7 +2,8 @@
 //! client installs; no OpenSSL, no second TLS library): a [`MakeTlsConnect`] for
 //! `tokio-postgres` over `tokio-rustls`.
 //!
-//! The certificate is always verified when TLS is used: against the CA certificates of
+//! The configuration is built the first time a server accepts TLS. The certificate is always
+//! verified when TLS is used: against the CA certificates of
 //! `sslrootcert` when the URL names a file, else against the system's roots (the platform
 //! verifier, as the HTTP client does). `verify-ca` checks the chain but not the host name, as
 //! libpq does; every other mode checks both. No channel binding is offered (SCRAM without
@@ -19,20 +20,49 @@ use rustls::{
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
-/// Makes TLS connections for `tokio-postgres` with one rustls configuration.
+/// Makes TLS connections for `tokio-postgres` with one rustls configuration, built the first
+/// time a server accepts TLS (reading the system's CA certificates costs milliseconds that a
+/// server without TLS, on loopback or a socket, should not cost).
 #[derive(Clone)]
 pub(crate) struct RustlsMakeTls {
-    config: Arc<ClientConfig>,
+    setup: Arc<Setup>,
+}
+
+struct Setup {
+    sslrootcert: Option<std::path::PathBuf>,
+    verify_ca: bool,
+    config: OnceLock<Arc<ClientConfig>>,
 }
 
 impl RustlsMakeTls {
-    /// The connector for `url`: its roots and its `sslmode`.
-    pub(crate) fn for_url(url: &StoreUrl) -> Result<RustlsMakeTls> {
+    /// The connector for `url`: its roots and its `sslmode` (nothing is read yet).
+    pub(crate) fn for_url(url: &StoreUrl) -> RustlsMakeTls {
+        RustlsMakeTls {
+            setup: Arc::new(Setup {
+                sslrootcert: url.sslrootcert.clone(),
+                verify_ca: url.sslmode == SslMode::VerifyCa,
+                config: OnceLock::new(),
+            }),
+        }
+    }
+}
+
+impl Setup {
+    /// The rustls configuration, built once.
+    fn config(&self) -> Result<Arc<ClientConfig>> {
+        if let Some(c) = self.config.get() {
+            return Ok(c.clone());
+        }
+        let built = Arc::new(self.build()?);
+        Ok(self.config.get_or_init(|| built).clone())
+    }
+
+    fn build(&self) -> Result<ClientConfig> {
         crate::http::install_crypto_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls_error = |what: String, e: rustls::Error| {
@@ -41,7 +71,7 @@ impl RustlsMakeTls {
                 .with_hint("check `sslrootcert` in the store URL (a PEM file of the CA that signed the server's certificate)")
                 .with_source(e)
         };
-        let verifier: Arc<dyn ServerCertVerifier> = match &url.sslrootcert {
+        let verifier: Arc<dyn ServerCertVerifier> = match &self.sslrootcert {
             Some(path) => {
                 let mut roots = RootCertStore::empty();
                 let certs = CertificateDer::pem_file_iter(path)
@@ -84,20 +114,17 @@ impl RustlsMakeTls {
                 })?,
             ),
         };
-        let verifier: Arc<dyn ServerCertVerifier> = if url.sslmode == SslMode::VerifyCa {
+        let verifier: Arc<dyn ServerCertVerifier> = if self.verify_ca {
             Arc::new(ChainOnly(verifier))
         } else {
             verifier
         };
-        let config = ClientConfig::builder_with_provider(provider)
+        Ok(ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error("cannot set up TLS".to_string(), e))?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
-        Ok(RustlsMakeTls {
-            config: Arc::new(config),
-        })
+            .with_no_client_auth())
     }
 }
 
@@ -161,7 +188,7 @@ where
         domain: &str,
     ) -> std::result::Result<RustlsConnect, Self::Error> {
         Ok(RustlsConnect {
-            config: self.config.clone(),
+            setup: self.setup.clone(),
             name: ServerName::try_from(domain.to_string())?,
         })
     }
@@ -169,7 +196,7 @@ where
 
 /// One TLS handshake to come.
 pub(crate) struct RustlsConnect {
-    config: Arc<ClientConfig>,
+    setup: Arc<Setup>,
     name: ServerName<'static>,
 }
 
@@ -183,7 +210,9 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            let stream = tokio_rustls::TlsConnector::from(self.config)
+            // A configuration that cannot be built is carried to the caller as the error.
+            let config = self.setup.config().map_err(io::Error::other)?;
+            let stream = tokio_rustls::TlsConnector::from(config)
                 .connect(self.name, stream)
                 .await?;
             Ok(RustlsStream(Box::new(stream)))
