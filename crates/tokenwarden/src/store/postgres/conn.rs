@@ -214,7 +214,7 @@ impl Db {
             .cloned()
             .collect();
         for profile in held {
-            let (ns, key) = super::rows::lock_keys(&profile);
+            let (ns, key) = super::records::lock_keys(&profile);
             let again = client
                 .query_typed_one(
                     "SELECT pg_try_advisory_lock($1, $2)",

@@ -36,7 +36,8 @@
 //!   its host).
 //!
 //! # Layout
-//! - this file: [`PgStore`], [`FleetSettings`], the fleet key, and the [`Store`] operations.
+//! - this file: [`PgStore`], [`FleetSettings`]: opening, the schema and key checks, writes.
+//! - `ops`: the [`Store`] and breaker operations, and [`PgLock`]; `key`: the fleet key.
 //! - `url`: [`StoreUrl`], the URL and PostgreSQL's conventions for what it leaves out.
 //! - `tls`: TLS through rustls.
 //! - `conn`: the runtime, the shared connection, reconnecting, errors.
@@ -45,28 +46,30 @@
 
 mod cache;
 mod conn;
+mod key;
 mod listen;
+mod ops;
+mod records;
 mod rows;
 mod schema;
 mod tls;
 pub mod url;
 
+pub use key::fleet_key;
+pub use ops::PgLock;
+
 pub use url::{STORE_URL_ENV, SslMode, StoreUrl};
 
 use super::changes::ChangeFeed;
-use super::crypto::{KEY_ENV, OpenError, Sealer, StoreKey};
-use super::guard::RefreshGuard;
-use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
-    TokenState, Version, truncate_breaker,
-};
+use super::crypto::{OpenError, Sealer, StoreKey};
+use super::{CasOutcome, Retention, StoredTokens, Version};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::paths::Paths;
 use crate::token::TokenSet;
 use conn::{Db, OpError};
 use rows::{PgRow, Written};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -91,63 +94,6 @@ pub struct FleetSettings {
     /// Whether the first use may create or upgrade the schema (`[store] auto_migrate`,
     /// default true); otherwise `tokenwarden store migrate` does.
     pub auto_migrate: bool,
-}
-
-/// The fleet key: `TOKENWARDEN_KEY` when set, else the key file. The file holds the 32 raw
-/// bytes, or the same text forms as `TOKENWARDEN_KEY` (hex, base64, a passphrase); it must not
-/// be readable by others. Returns the key and where it came from (for messages).
-pub fn fleet_key(key_file: Option<&Path>) -> Result<(StoreKey, String)> {
-    if let Some(value) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
-        let value = value.into_string().map_err(|_| {
-            Error::config(format!("{KEY_ENV} is not valid UTF-8")).with_hint(format!(
-                "set {KEY_ENV} to 64 hex digits, base64, or a text passphrase"
-            ))
-        })?;
-        return Ok((StoreKey::parse(&value)?, KEY_ENV.to_string()));
-    }
-    let Some(path) = key_file else {
-        return Err(Error::store(
-            "the fleet store needs the fleet key, and none is given: TOKENWARDEN_KEY is not set and `[store] key_file` names no file",
-        )
-        .with_hint(
-            "every machine sharing the store must use the same key: generate one once (`openssl rand -hex 32`), then set TOKENWARDEN_KEY to it, or put it in a 0600 file that `[store] key_file` names, on each machine",
-        ));
-    };
-    if !super::perms::check_private_file(path, "the fleet key file")? {
-        return Err(Error::store(format!(
-            "the fleet key file {} does not exist",
-            path.display()
-        ))
-        .with_hint(
-            "copy the fleet key file from another machine of the fleet, or fix `[store] key_file`",
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::store(format!("cannot read the fleet key file {}", path.display())).with_source(e)
-    })?;
-    let key = match <[u8; 32]>::try_from(bytes.as_slice()) {
-        Ok(raw) => StoreKey::from_bytes(raw),
-        Err(_) => {
-            let text = String::from_utf8(bytes).map_err(|_| {
-                Error::store(format!(
-                    "the fleet key file {} holds neither 32 raw bytes nor a text key",
-                    path.display()
-                ))
-            })?;
-            StoreKey::parse(text.trim())?
-        }
-    };
-    Ok((key, format!("the key file {}", path.display())))
-}
-
-/// This machine's name, as events record it.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// How `tokenwarden store migrate` went.
@@ -240,7 +186,7 @@ impl PgStore {
         super::perms::ensure_private_dir(&paths.data_dir, "the data directory")?;
         let sealer = Sealer::new(&key);
         drop(key);
-        let host = host_name();
+        let host = key::host_name();
         Ok(PgStore {
             db: Arc::new(Db::new(settings.url.clone())?),
             key_check: sealer.key_check()?,
@@ -488,9 +434,11 @@ impl PgStore {
 
     /// The server's clock, TLS, version, schema and the privileges missing, for `doctor`.
     pub fn server_facts(&self) -> Result<ServerFacts> {
-        let (now, tls, version) = self
-            .db
-            .run(Duration::ZERO, async |c| Ok(rows::server_facts(c).await?))?;
+        let (now, tls, version) =
+            self.db.run(
+                Duration::ZERO,
+                async |c| Ok(records::server_facts(c).await?),
+            )?;
         let schema = self.db.run(Duration::ZERO, async |c| {
             match c
                 .query_typed("SELECT version FROM tw_schema WHERE id = 1", &[])
@@ -503,7 +451,7 @@ impl PgStore {
         })?;
         let missing_privileges = if schema.is_some() {
             self.db.run(Duration::ZERO, async |c| {
-                Ok(rows::missing_privileges(c).await?)
+                Ok(records::missing_privileges(c).await?)
             })?
         } else {
             Vec::new()
@@ -522,286 +470,5 @@ impl PgStore {
     pub fn check(&self) -> Result<()> {
         self.checked.store(false, Ordering::Release);
         self.ensure_ready()
-    }
-}
-
-/// The refresh lock of one profile in the fleet store: an advisory lock on the process's
-/// connection. Dropping it releases it.
-pub struct PgLock {
-    profile: String,
-    db: Arc<Db>,
-}
-
-impl std::fmt::Debug for PgLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgLock")
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RefreshGuard for PgLock {
-    fn profile(&self) -> &str {
-        &self.profile
-    }
-}
-
-impl Drop for PgLock {
-    fn drop(&mut self) {
-        self.db
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.profile);
-        let profile = self.profile.clone();
-        // A lost connection released the lock already.
-        if let Err(e) = self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::unlock(c, &profile).await?)
-        }) {
-            tracing::debug!(error = %e, "releasing the fleet store's refresh lock");
-        }
-    }
-}
-
-impl BreakerBackend for PgStore {
-    fn load(&self, key: &str) -> Result<BreakerRecord> {
-        self.ensure_ready()?;
-        Ok(self
-            .db
-            .run(Duration::ZERO, async |c| {
-                Ok(rows::load_breaker(c, key).await?)
-            })?
-            .0)
-    }
-
-    fn save(&self, key: &str, record: &BreakerRecord) -> Result<()> {
-        self.ensure_ready()?;
-        self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::save_breaker(c, key, record, None).await?)
-        })?;
-        Ok(())
-    }
-
-    /// Read, change, and write back if nobody wrote meanwhile (a sequence number per record);
-    /// else again. Atomic across the fleet without holding a transaction open.
-    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
-        self.ensure_ready()?;
-        for _ in 0..20 {
-            let (mut record, seq) = self.db.run(Duration::ZERO, async |c| {
-                Ok(rows::load_breaker(c, key).await?)
-            })?;
-            f(&mut record);
-            let saved = self.db.run(Duration::ZERO, async |c| {
-                Ok(rows::save_breaker(c, key, &record, Some(seq)).await?)
-            })?;
-            if saved {
-                return Ok(truncate_breaker(&record));
-            }
-        }
-        Err(Error::store(format!(
-            "the circuit breaker record {key:?} in the fleet store kept changing under this update"
-        ))
-        .with_hint("try again"))
-    }
-}
-
-impl Store for PgStore {
-    fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
-        let row = if self.checked.load(Ordering::Acquire) {
-            self.db
-                .run(Duration::ZERO, async |c| Ok(rows::read(c, profile).await?))?
-        } else {
-            self.read_checked(profile)?
-        };
-        self.opened(row, profile)
-    }
-
-    fn write_if_version(
-        &self,
-        profile: &str,
-        expected: Version,
-        tokens: &TokenSet,
-    ) -> Result<CasOutcome> {
-        self.write(profile, Some(expected), tokens)
-    }
-
-    fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version> {
-        match self.write(profile, None, tokens)? {
-            CasOutcome::Written(v) => Ok(v),
-            CasOutcome::Conflict(_) => Err(Error::store("an unconditional write met a conflict")),
-        }
-    }
-
-    fn delete(&self, profile: &str) -> Result<bool> {
-        self.ensure_ready()?;
-        let deleted = self.db.run(
-            Duration::ZERO,
-            async |c| Ok(rows::delete(c, profile).await?),
-        )?;
-        self.last_seen.forget(profile);
-        Ok(deleted)
-    }
-
-    fn list_profiles(&self) -> Result<Vec<String>> {
-        self.ensure_ready()?;
-        self.db
-            .run(Duration::ZERO, async |c| Ok(rows::list(c).await?))
-    }
-
-    fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool> {
-        self.ensure_ready()?;
-        let now = self.now();
-        self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::mark_rejected(c, profile, version, now).await?)
-        })
-    }
-
-    fn mark_state(
-        &self,
-        profile: &str,
-        version: Version,
-        state: TokenState,
-        last_error: Option<&LastError>,
-        transient: bool,
-    ) -> Result<bool> {
-        self.ensure_ready()?;
-        let now = self.now();
-        let state = &state;
-        self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::mark_state(c, profile, version, state, last_error, transient, now).await?)
-        })
-    }
-
-    fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool> {
-        self.ensure_ready()?;
-        let now = self.now();
-        let until = now + IN_FLIGHT_LEASE;
-        let me = self.me.as_str();
-        self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::mark_in_flight(c, profile, version, in_flight, me, until, now).await?)
-        })
-    }
-
-    fn record_refresh_failure(
-        &self,
-        profile: &str,
-        version: Version,
-        last_error: &LastError,
-        maybe_rotated: bool,
-    ) -> Result<bool> {
-        self.ensure_ready()?;
-        let now = self.now();
-        self.db.run(Duration::ZERO, async |c| {
-            Ok(
-                rows::record_refresh_failure(c, profile, version, last_error, maybe_rotated, now)
-                    .await?,
-            )
-        })
-    }
-
-    fn try_lock_profile(&self, profile: &str) -> Result<Option<Box<dyn RefreshGuard>>> {
-        self.ensure_ready()?;
-        if !self
-            .db
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(profile.to_string())
-        {
-            return Ok(None);
-        }
-        let now = self.now();
-        let me = self.me.as_str();
-        let taken = self.db.run(Duration::ZERO, async |c| {
-            let (got, lease) = rows::try_lock(c, profile, me, now).await?;
-            if got && lease.is_some() {
-                rows::unlock(c, profile).await?;
-            }
-            Ok((got, lease))
-        });
-        match taken {
-            Ok((true, None)) => Ok(Some(Box::new(PgLock {
-                profile: profile.to_string(),
-                db: self.db.clone(),
-            }))),
-            other => {
-                self.db
-                    .held
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(profile);
-                match other {
-                    Err(e) => Err(e),
-                    Ok((true, Some(lease))) => {
-                        tracing::debug!(
-                            profile,
-                            holder = %lease.holder,
-                            "a refresh by another holder may still be in flight (the database restarted during it); waiting for it"
-                        );
-                        Ok(None)
-                    }
-                    Ok(_) => Ok(None),
-                }
-            }
-        }
-    }
-
-    fn lock_wait_exceeded(&self, profile: &str, waited: Duration) -> Error {
-        Error::store(format!(
-            "waited {} for the refresh lock of profile {profile:?} in the fleet store at {}, held by another process (on this machine or another)",
-            crate::human::duration(waited),
-            self.db.url.redacted()
-        ))
-        .with_hint(format!(
-            "another process is refreshing profile {profile:?} and has not finished; try again in a moment. If it is stuck, end it: the database releases its lock the moment its connection ends (`SELECT pid, client_addr, application_name FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE locktype = 'advisory'` shows it). If the provider is only slow, raise `lock_wait` in the profile"
-        ))
-    }
-
-    fn append_event(&self, event: &Event) -> Result<()> {
-        self.ensure_ready()?;
-        let host = self.host.as_str();
-        let id = self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::append_event(c, event, host).await?)
-        })?;
-        let every = self.retention.prune_every;
-        if every > 0 && u64::try_from(id).unwrap_or(0).is_multiple_of(every) {
-            self.prune_events(self.retention.before(event.at), self.retention.max_events)?;
-        }
-        Ok(())
-    }
-
-    fn recent_events(
-        &self,
-        since: SystemTime,
-        profile: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Event>> {
-        self.ensure_ready()?;
-        self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::recent_events(c, since, profile, limit).await?)
-        })
-    }
-
-    fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
-        self.ensure_ready()?;
-        self.db.run(Duration::ZERO, async |c| {
-            Ok(rows::prune_events(c, before, keep).await?)
-        })
-    }
-
-    fn changes(&self) -> Option<ChangeFeed> {
-        Some(
-            self.feed
-                .get_or_init(|| {
-                    let feed = ChangeFeed::new();
-                    listen::start(self.db.handle(), self.db.connector.clone(), feed.clone());
-                    feed
-                })
-                .clone(),
-        )
-    }
-
-    fn last_known(&self, profile: &str) -> Option<StoredTokens> {
-        self.last_seen.get(profile)?.open(&self.sealer).ok()
     }
 }

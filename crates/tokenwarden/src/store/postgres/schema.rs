@@ -14,7 +14,7 @@
 //! with `NOTIFY tokenwarden, '<version> <profile>'`, which running processes on other machines
 //! hear (`super::listen`).
 
-use super::rows::LOCK_NAMESPACE;
+use super::records::LOCK_NAMESPACE;
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
