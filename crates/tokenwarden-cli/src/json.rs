@@ -31,15 +31,18 @@ pub struct Login {
     pub issuer: Option<String>,
 }
 
-/// `logout`. (When nothing was stored there is nothing to say: no document.)
+/// `logout`.
 #[derive(Debug, Serialize)]
 pub struct Logout {
     pub profile: String,
     /// What the provider revoked: `refresh token`, `access token`.
     pub revoked: Vec<&'static str>,
+    /// Of what could not be revoked, what is kept to be revoked later (the next `logout` or
+    /// `doctor` asks again): `refresh token`, `access token`.
+    pub pending: Vec<&'static str>,
     /// What could not be revoked, in words.
     pub warnings: Vec<String>,
-    /// Always true: the local tokens are gone.
+    /// True when tokens were stored and are now deleted; false when none were stored.
     pub deleted: bool,
 }
 
@@ -50,12 +53,72 @@ pub struct Token {
     pub token_type: String,
     /// RFC 3339; `null` for a token that does not expire.
     pub expires_at: Option<String>,
+    /// The same instant in seconds since the Unix epoch (as `az account get-access-token`'s
+    /// `expires_on`); `null` for a token that does not expire.
+    pub expires_on: Option<u64>,
     /// The granted scopes, space-separated.
     pub scope: String,
     /// True when the provider is failing and this still-valid token is served meanwhile.
     pub degraded: bool,
     /// Why it is degraded, or what it cannot be (shorter-lived than `--min-ttl`).
     pub warning: Option<String>,
+    /// When the refresh token expires and a new login is needed, RFC 3339; `null` when not
+    /// known.
+    pub refresh_token_expires_at: Option<String>,
+    /// True within the profile's `refresh_expiry_warning` of that (on every call; the warning
+    /// on stderr comes once a day).
+    pub refresh_token_expires_soon: bool,
+}
+
+/// `token --id-token`: the stored OpenID Connect ID token.
+#[derive(Debug, Serialize)]
+pub struct IdToken {
+    pub id_token: String,
+}
+
+/// `token --format exec-credential`: a Kubernetes `ExecCredential` (client-go's exec
+/// credential plugin protocol).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecCredential {
+    /// `client.authentication.k8s.io/v1beta1` or `/v1`, as kubectl asked.
+    pub api_version: &'static str,
+    /// Always `ExecCredential`.
+    pub kind: &'static str,
+    pub status: ExecCredentialStatus,
+}
+
+/// The `status` of an [`ExecCredential`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecCredentialStatus {
+    pub token: String,
+    /// RFC 3339; absent for a token that does not expire (kubectl then keeps it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_timestamp: Option<String>,
+}
+
+/// `env`: the variables it would export.
+#[derive(Debug, Serialize)]
+pub struct Env {
+    /// Variable name to token.
+    pub variables: BTreeMap<String, String>,
+    /// RFC 3339; `null` for a token that does not expire.
+    pub expires_at: Option<String>,
+    /// Seconds since the Unix epoch; `null` for a token that does not expire.
+    pub expires_on: Option<u64>,
+}
+
+/// `request`: the API's answer.
+#[derive(Debug, Serialize)]
+pub struct Response {
+    pub status: u16,
+    /// Header name (lower case) to its values, in the order they came.
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// The body as text when it is UTF-8 (JSON bodies included, as a string), else `null`.
+    pub body: Option<String>,
+    /// The body in base64 when it is not UTF-8, else `null`.
+    pub body_base64: Option<String>,
 }
 
 /// `status`: one per profile (the document is an array of these).
@@ -83,6 +146,8 @@ pub struct StatusTokens {
     pub scope: String,
     pub refresh_token: bool,
     pub refresh_token_obtained_at: Option<String>,
+    /// When the refresh token expires and a new login is needed; `null` when not known.
+    pub refresh_token_expires_at: Option<String>,
     pub obtained_at: String,
     pub last_refresh_at: Option<String>,
     /// The last refresh failure's message (its evidence is in the event log).
@@ -223,7 +288,7 @@ pub struct FailureRate {
 #[derive(Debug, Serialize)]
 pub struct ProfileChange<'a, W: Serialize> {
     pub profile: &'a str,
-    /// `added`, `replaced` or `removed`.
+    /// `added`, `replaced`, `removed`, `set`, `unset` or `unchanged`.
     pub action: &'static str,
     /// The configuration file.
     pub path: String,
@@ -233,6 +298,15 @@ pub struct ProfileChange<'a, W: Serialize> {
     /// `add` only: the warnings the new profile deserves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<&'a [W]>,
+}
+
+/// `profile keys`: one per key a profile takes (the document is an array of these).
+#[derive(Debug, Serialize)]
+pub struct ProfileKey {
+    pub name: &'static str,
+    /// The TOML type, in words.
+    pub kind: &'static str,
+    pub help: &'static str,
 }
 
 /// `profile list`: one per profile (the document is an array of these).

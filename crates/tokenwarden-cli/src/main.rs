@@ -2,62 +2,29 @@
 //!
 //! Everything reusable lives in the `tokenwarden` library and in `mockauth`; this crate only
 //! parses and renders: [`output`] is the printer (colour, escaping, errors, logs) and [`json`]
-//! the `--json` output contract. Exit codes are the library's [`ExitCode`].
+//! the `--json` output contract. Exit codes are the library's [`ExitCode`]; [`cli`] is the
+//! command line itself (what clap parses, the help's exit-code sections).
+//!
+//! Invoked as `git-credential-tokenwarden` (a link on PATH, for `credential.helper =
+//! tokenwarden`), the binary is `tokenwarden git-credential`.
 
+mod cli;
 mod cmd;
 mod json;
 mod output;
 
-use clap::{Parser, Subcommand};
+use cli::{Cli, Command};
 use tokenwarden::exit::ExitCode;
 
-/// Keeps OAuth tokens valid for every program and process, and explains every failure.
-#[derive(Debug, Parser)]
-#[command(name = "tokenwarden", version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    global: cmd::Global,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Log in: authorization code + PKCE in a browser (default), --device, or --client-credentials.
-    Login(cmd::login::LoginArgs),
-    /// Revoke the profile's tokens at the provider and delete them locally.
-    Logout(cmd::logout::LogoutArgs),
-    /// Print a valid access token (refreshing once if needed).
-    Token(cmd::token::TokenArgs),
-    /// Show every profile: logged in or not, expiry, scopes, last refresh, last error.
-    Status(cmd::status::StatusArgs),
-    /// Call an API with the bearer token; a 401 is retried once with a fresh token.
-    Request(cmd::request::RequestArgs),
-    /// Run a command with a valid access token in its environment.
-    Exec(cmd::exec::ExecArgs),
-    /// Check configuration, connectivity, clock, store and tokens; name causes and fixes.
-    Doctor(cmd::doctor::Args),
-    /// Show the token-operation log.
-    Events(cmd::events::Args),
-    /// Statistics of token operations: outcomes, refresh latency, 5xx rate, forced logins.
-    Stats(cmd::stats::Args),
-    /// Show tokenwarden keeping many processes logged in through outages, beside a naive client.
-    Demo(cmd::demo::Args),
-    /// Manage profiles in config.toml (add, list, show, remove).
-    Profile(cmd::profile::ProfileArgs),
-    /// The token store: set up the fleet store (migrate), move logins to or from it (copy).
-    Store(cmd::store::StoreArgs),
-    /// Run the embedded OAuth authorization server (with fault injection) on loopback.
-    MockServer(cmd::mock_server::MockServerArgs),
-    /// One worker process of `tokenwarden demo` (started by the demo, not by people).
-    #[command(hide = true)]
-    DemoWorker(cmd::demo::WorkerArgs),
-}
-
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let out = output::Printer::for_global(&cli.global);
-    let code = run(cli, &out);
+    let args = cli::arguments(std::env::args_os());
+    let code = match cli::parse(&args) {
+        Ok(cli) => {
+            let out = output::Printer::for_global(&cli.global);
+            run(cli, &out)
+        }
+        Err(e) => output::usage_error(&e, cli::json_requested(&args)),
+    };
     std::process::ExitCode::from(code.code())
 }
 
@@ -91,9 +58,11 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
             Command::Login(args) => cmd::login::run(g, out, args).await,
             Command::Logout(args) => done(cmd::logout::run(g, out, args).await),
             Command::Token(args) => done(cmd::token::run(g, out, args).await),
-            Command::Status(args) => done(cmd::status::run(g, out, args).await),
-            Command::Request(args) => done(cmd::request::run(g, out, args).await),
+            Command::Env(args) => done(cmd::env::run(g, out, args).await),
+            Command::Status(args) => cmd::status::run(g, out, args).await,
+            Command::Request(args) => cmd::request::run(g, out, args).await,
             Command::Exec(args) => cmd::exec::run(g, out, args).await,
+            Command::GitCredential(args) => done(cmd::git_credential::run(g, out, args).await),
             Command::Doctor(args) => done(cmd::doctor::run(g, out, args).await),
             Command::Events(args) => done(cmd::events::run(g, out, args).await),
             Command::Stats(args) => done(cmd::stats::run(g, out, args).await),
@@ -101,6 +70,8 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
             Command::Profile(args) => done(cmd::profile::run(g, out, args).await),
             Command::Store(args) => done(cmd::store::run(g, out, args).await),
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
+            Command::Completions(args) => done(cmd::completions::run(out, args)),
+            Command::Man(args) => done(cmd::completions::man(out, args)),
             Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
         }
     };

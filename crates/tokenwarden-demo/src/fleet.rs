@@ -55,6 +55,7 @@ impl Fleet {
                 .args(["--profile", profile, WORKER_COMMAND])
                 .args(worker.args())
                 .env("TOKENWARDEN_HOME", home)
+                .env(tokenwarden::store::keys::KEYRING_ENV, "off")
                 .env("RUST_LOG", "error")
                 .env_remove("TOKENWARDEN_TRACE_HTTP")
                 .env_remove("TOKENWARDEN_PROFILE")

@@ -98,6 +98,7 @@ mod tests {
             scopes: Vec::new(),
             obtained_at,
             refresh_token_obtained_at: Some(obtained_at),
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         }

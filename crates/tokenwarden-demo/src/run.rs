@@ -213,7 +213,8 @@ breaker_cooldown = "{cooldown_ms}ms"
 
 /// The demo's own login, stored as `tokenwarden login` stores it; returns the tokens.
 async fn login_once(paths: &Paths) -> Result<TokenSet> {
-    let w = Warden::open(paths.clone())?;
+    // The run's home is temporary: its key goes to a key file there, never to the OS keyring.
+    let w = Warden::open(paths.clone())?.with_key_source(tokenwarden::store::KeySource::KeyFile);
     let profile = w.profile(PROFILE)?.profile;
     let client = w.client(&profile)?;
     let tokens = login::headless(&client)

@@ -7,15 +7,22 @@
 //! the revocation and leave its fresh refresh token alive at the provider.
 //!
 //! The revocations follow RFC 7009: the refresh token first (with `token_type_hint`), then the
-//! access token. A failed revocation does not stop the logout: the local tokens are deleted
-//! all the same, and the failure is returned for the caller to show.
+//! access token. A failed revocation does not stop the logout: the profile is logged out all
+//! the same (its tokens row goes, so `token` refuses it), and the failure is returned for the
+//! caller to show. A failure that may succeed later (RFC 7009 §2.2.1: a 503, any 5xx or 429,
+//! the network) keeps the tokens the provider did not take, sealed, as pending revocations
+//! ([`crate::store::revocation`]); the next `logout` of the profile asks the provider again
+//! first, and so does `doctor` ([`Warden::retry_revocations`]). A refusal for good (an
+//! unsupported token type, a refused client) is reported and not kept: asking again would not
+//! help.
 
 use crate::config::{GrantType, Profile};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Operation;
 use crate::http::{Revocation, TokenTypeHint};
+use crate::secret::SecretString;
 use crate::session::SessionOptions;
-use crate::store::{RefreshGuard, Store, Version};
+use crate::store::{LastError, RefreshGuard, Store, Version};
 use crate::token::TokenSet;
 use crate::warden::Warden;
 use std::path::PathBuf;
@@ -53,8 +60,9 @@ pub enum GrantWrite {
 /// What [`Warden::logout`] did.
 #[derive(Debug)]
 pub enum Logout {
-    /// The profile had no stored tokens: nothing was done.
-    NothingStored,
+    /// The profile had no stored tokens: nothing to log out. Revocations an earlier logout
+    /// left pending were asked again.
+    NothingStored(Retried),
     /// The profile's tokens were deleted.
     LoggedOut(LoggedOut),
 }
@@ -67,6 +75,43 @@ pub struct LoggedOut {
     pub revoked: Vec<TokenTypeHint>,
     /// What could not be revoked (the tokens may stay live at the provider until they expire).
     pub problems: Vec<RevocationProblem>,
+    /// Of those, the tokens kept to be revoked later (the failure may pass: 5xx, 429, the
+    /// network): the next `logout` or `doctor` of the profile asks the provider again.
+    pub pending: Vec<TokenTypeHint>,
+    /// Revocations an earlier logout left pending, asked again first.
+    pub retried: Retried,
+}
+
+/// Revocations an earlier logout left pending, asked again ([`Warden::retry_revocations`]).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Retried {
+    /// The tokens the provider took now (forgotten).
+    pub revoked: Vec<TokenTypeHint>,
+    /// The tokens it still did not take, with why (kept, asked again next time).
+    pub still_pending: Vec<(TokenTypeHint, LastError)>,
+    /// The tokens it refused for good, or can no longer be asked to revoke (no revocation
+    /// endpoint any more), with why (forgotten: asking again would not help).
+    pub given_up: Vec<(TokenTypeHint, String)>,
+    /// Why nothing could be asked (the profile or its client could not be set up); the pending
+    /// revocations are kept.
+    pub not_asked: Option<Error>,
+}
+
+impl Retried {
+    /// True when nothing was pending.
+    pub fn is_empty(&self) -> bool {
+        self.revoked.is_empty()
+            && self.still_pending.is_empty()
+            && self.given_up.is_empty()
+            && self.not_asked.is_none()
+    }
+}
+
+/// Whether a failed revocation may succeed when asked again (RFC 7009 §2.2.1): the provider
+/// was unavailable (5xx, 429, the network), as opposed to refusing the request.
+fn may_succeed_later(e: &Error) -> bool {
+    e.kind() == ErrorKind::ProviderUnavailable
 }
 
 /// A token that may still be live at the provider after a logout.
@@ -93,7 +138,8 @@ impl Warden {
         grant: GrantType,
         tokens: &TokenSet,
     ) -> Result<StoredLogin> {
-        let version = self.store()?.replace(&profile.name, tokens)?;
+        let tokens = crate::horizon::with_session_cap(tokens, profile.session_lifetime);
+        let version = self.store()?.replace(&profile.name, &tokens)?;
         tracing::debug!(%version, "stored new tokens");
         let grant = (grant == GrantType::ClientCredentials
             && profile.grant != GrantType::ClientCredentials)
@@ -111,10 +157,13 @@ impl Warden {
         }
     }
 
-    /// Logs `profile` out: under its refresh lock, reads its tokens, revokes them at the
-    /// provider (unless `revoke` is false) and deletes them locally, and only that profile's.
-    /// Records the logout in the event log. A failed revocation is returned in
-    /// [`LoggedOut::problems`], not as an error: the local tokens are gone all the same.
+    /// Logs `profile` out: under its refresh lock, asks the provider again to revoke what an
+    /// earlier logout could not (unless `revoke` is false), reads its tokens, revokes them at
+    /// the provider (unless `revoke` is false) and deletes them locally, and only that
+    /// profile's. Records the logout in the event log. A failed revocation is returned in
+    /// [`LoggedOut::problems`], not as an error: the profile is logged out all the same, and a
+    /// failure that may pass keeps the token for the next `logout` or `doctor`
+    /// ([`LoggedOut::pending`]).
     pub async fn logout(&self, profile: &str, revoke: bool) -> Result<Logout> {
         let started = Instant::now();
         let store = self.store()?;
@@ -123,10 +172,20 @@ impl Warden {
             .map(|p| p.profile.lock_wait())
             .unwrap_or_else(|_| SessionOptions::default().lock_wait);
         let _lock = refresh_lock(&store, profile, wait).await?;
-        let Some(stored) = store.read(profile)? else {
-            return Ok(Logout::NothingStored);
+        let retried = if revoke {
+            self.retry_revocations(profile).await?
+        } else {
+            Retried::default()
         };
-        let mut done = LoggedOut::default();
+        let Some(stored) = store.read(profile)? else {
+            return Ok(Logout::NothingStored(retried));
+        };
+        let mut done = LoggedOut {
+            retried,
+            ..LoggedOut::default()
+        };
+        let mut later: Vec<(TokenTypeHint, SecretString)> = Vec::new();
+        let mut why_later: Option<LastError> = None;
         if revoke {
             match self.profile(profile).and_then(|p| self.client(&p.profile)) {
                 Ok(client) => {
@@ -143,17 +202,95 @@ impl Warden {
                                 done.problems.push(RevocationProblem::NotSupported(hint));
                                 break;
                             }
-                            Err(e) => done.problems.push(RevocationProblem::Failed(hint, e)),
+                            Err(e) => {
+                                if may_succeed_later(&e) {
+                                    later.push((hint, SecretString::new(token)));
+                                    why_later.get_or_insert_with(|| LastError::of(&e));
+                                }
+                                done.problems.push(RevocationProblem::Failed(hint, e));
+                            }
                         }
                     }
                 }
                 Err(e) => done.problems.push(RevocationProblem::NoClient(e)),
             }
         }
-        let deleted = store.delete(profile);
+        let deleted = match why_later {
+            Some(why) => {
+                match store.delete_keeping_revocations(profile, stored.version, &later, &why) {
+                    Ok(deleted) => {
+                        done.pending = later.iter().map(|(hint, _)| *hint).collect();
+                        Ok(deleted)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot keep the failed revocations for later");
+                        store.delete(profile)
+                    }
+                }
+            }
+            None => store.delete(profile),
+        };
         self.record_outcome(profile, Operation::Logout, &deleted, started.elapsed());
         deleted?;
         Ok(Logout::LoggedOut(done))
+    }
+}
+
+impl Warden {
+    /// Asks the provider again to revoke what an earlier logout of `profile` could not (RFC
+    /// 7009 §2.2.1), forgetting each token it takes or refuses for good and counting each
+    /// failure that may still pass. Nothing is sent when nothing is pending; nothing is opened
+    /// on a home with no local store yet (a fleet store is always asked).
+    pub async fn retry_revocations(&self, profile: &str) -> Result<Retried> {
+        let mut retried = Retried::default();
+        let local = self.fleet_settings()?.is_none();
+        if local && std::fs::symlink_metadata(self.paths().database()).is_err() {
+            return Ok(retried);
+        }
+        let store = self.store()?;
+        let pending = store.pending_revocations(profile)?;
+        if pending.is_empty() {
+            return Ok(retried);
+        }
+        let client = match self.profile(profile).and_then(|p| self.client(&p.profile)) {
+            Ok(c) => c,
+            Err(e) => {
+                retried.still_pending = pending
+                    .iter()
+                    .map(|p| {
+                        let why = p.last_error.clone().unwrap_or_else(|| LastError::of(&e));
+                        (p.hint, why)
+                    })
+                    .collect();
+                retried.not_asked = Some(e);
+                return Ok(retried);
+            }
+        };
+        for p in pending {
+            match client.revoke(p.token.expose(), p.hint).await {
+                Ok(Revocation::Revoked) => {
+                    store.settle_revocation(p.id, None)?;
+                    retried.revoked.push(p.hint);
+                }
+                Ok(Revocation::NotSupported) => {
+                    store.settle_revocation(p.id, None)?;
+                    retried.given_up.push((
+                        p.hint,
+                        "the provider has no revocation endpoint any more".to_string(),
+                    ));
+                }
+                Err(e) if may_succeed_later(&e) => {
+                    let why = LastError::of(&e);
+                    store.settle_revocation(p.id, Some(&why))?;
+                    retried.still_pending.push((p.hint, why));
+                }
+                Err(e) => {
+                    store.settle_revocation(p.id, None)?;
+                    retried.given_up.push((p.hint, e.message().to_string()));
+                }
+            }
+        }
+        Ok(retried)
     }
 }
 
@@ -219,6 +356,7 @@ mod tests {
             scopes: Vec::new(),
             obtained_at: SystemTime::now(),
             refresh_token_obtained_at: None,
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         }
@@ -275,7 +413,7 @@ mod tests {
         assert_eq!(stored_access(&w, "svc"), None);
         assert!(matches!(
             w.logout("svc", false).await.expect("logs out"),
-            Logout::NothingStored
+            Logout::NothingStored(_)
         ));
     }
 

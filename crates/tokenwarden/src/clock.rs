@@ -3,7 +3,30 @@
 
 use std::fmt::Debug;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds from the Unix epoch to the first second of the year 10000.
+const YEAR_10000: u64 = 253_402_300_800;
+
+/// The latest time tokenwarden computes with: 9999-12-31T23:59:59Z, the last second RFC 3339
+/// (and every format tokenwarden shows) can write.
+pub fn latest() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(YEAR_10000 - 1)
+}
+
+/// `t + d`, or [`latest`] when that is later or past what the system clock can represent. Every
+/// time computed from a provider's value (`Retry-After`, `expires_in`) or a stored one goes
+/// through here (or another checked operation), so that no value can make the arithmetic panic.
+pub fn later(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d)
+        .map_or_else(latest, |sum| sum.min(latest()))
+}
+
+/// True when `t` can be written as RFC 3339: from 1970 to the end of 9999.
+pub fn in_range(t: SystemTime) -> bool {
+    t.duration_since(UNIX_EPOCH)
+        .is_ok_and(|d| d.as_secs() < YEAR_10000)
+}
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + Debug {
@@ -60,5 +83,25 @@ mod tests {
         assert_eq!(c.now(), start);
         c.advance(Duration::from_secs(5));
         assert_eq!(c.now(), start + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn later_never_overflows_and_stops_at_the_latest_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            later(now, Duration::from_secs(60)),
+            now + Duration::from_secs(60)
+        );
+        for huge in [
+            Duration::from_secs(400_000_000_000),
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            assert_eq!(later(now, huge), latest());
+        }
+        assert!(in_range(latest()));
+        assert!(!in_range(latest() + Duration::from_secs(1)));
+        assert!(!in_range(UNIX_EPOCH - Duration::from_secs(1)));
+        assert!(in_range(UNIX_EPOCH));
     }
 }

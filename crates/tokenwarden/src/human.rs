@@ -1,9 +1,10 @@
 //! Durations as people read them in messages: "1 day", "15 min", "2 h", "1 h 30 min", "45 s",
 //! "1.5 s", "250 ms". At most two units, the larger first; the rest is dropped. (Configuration
 //! values and `--since` are written and parsed in humantime's syntax, `15m`, `1day`: this is
-//! only for sentences.)
+//! only for sentences.) Times as RFC 3339, with the times that format cannot show named
+//! instead of panicking ([`timestamp`]).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
@@ -45,10 +46,51 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// `t` as RFC 3339 to the second (`2025-01-02T03:04:05Z`). A time that format cannot show (before
+/// 1970 or after 9999: a damaged record, a provider's absurd value) is named as such: humantime's
+/// formatter would panic on it.
+pub fn timestamp(t: SystemTime) -> String {
+    if crate::clock::in_range(t) {
+        humantime::format_rfc3339_seconds(t).to_string()
+    } else {
+        out_of_range(t)
+    }
+}
+
+/// [`timestamp`] with milliseconds (event times).
+pub fn timestamp_millis(t: SystemTime) -> String {
+    if crate::clock::in_range(t) {
+        humantime::format_rfc3339_millis(t).to_string()
+    } else {
+        out_of_range(t)
+    }
+}
+
+fn out_of_range(t: SystemTime) -> String {
+    if t < UNIX_EPOCH {
+        "a time before 1970 (out of range)".to_string()
+    } else {
+        "a time after the year 9999 (out of range)".to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::duration;
-    use std::time::Duration;
+    use super::{duration, timestamp, timestamp_millis};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn times_out_of_range_are_named_not_a_panic() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        assert_eq!(timestamp(t), "2023-11-14T22:13:20Z");
+        assert_eq!(timestamp_millis(t), "2023-11-14T22:13:20.250Z");
+        assert_eq!(timestamp(crate::clock::latest()), "9999-12-31T23:59:59Z");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert!(timestamp(far).contains("after the year 9999"));
+        assert!(timestamp_millis(far).contains("out of range"));
+        let before: SystemTime = UNIX_EPOCH - Duration::from_secs(5);
+        assert!(timestamp(before).contains("before 1970"));
+    }
 
     #[test]
     fn reads_as_words() {

@@ -17,6 +17,7 @@
 //! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens (also what
 //!   needs both the configuration and the store: the failure-rate warnings).
 //! - [`account`]: a login as a whole: storing what it obtained, logging out.
+//! - [`horizon`]: when the refresh token expires (a new login is needed), and its warning.
 //! - [`events`]: recording the token-operation log, its statistics and the 5xx rate.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 #![deny(missing_docs)]
@@ -29,8 +30,12 @@ pub mod diagnose;
 pub use http::discovery;
 pub mod error;
 pub mod events;
-pub mod exit;
+pub use error::exit;
 pub mod flow;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod horizon;
 pub mod http;
 pub mod human;
 pub mod paths;

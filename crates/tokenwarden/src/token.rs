@@ -30,6 +30,11 @@ pub struct TokenSet {
     /// When the refresh token was received (it may be older than the access token when the
     /// provider does not rotate refresh tokens).
     pub refresh_token_obtained_at: Option<SystemTime>,
+    /// When the refresh token stops working, when known: from the provider's
+    /// `refresh_token_expires_in` at receipt (GitHub apps send it), or from the profile's
+    /// `session_lifetime` at login. After that a new login is needed
+    /// ([`crate::horizon`]).
+    pub refresh_token_expires_at: Option<SystemTime>,
     /// The `sub` claim of the ID token, when one came.
     pub subject: Option<String>,
     /// The `iss` claim of the ID token, when one came.
@@ -71,7 +76,7 @@ impl TokenSet {
     pub fn is_fresh(&self, now: SystemTime, min_ttl: Duration, refresh_skew: Duration) -> bool {
         match self.remaining(now) {
             None => true,
-            Some(left) => left > min_ttl + self.proactive_window(refresh_skew),
+            Some(left) => left > min_ttl.saturating_add(self.proactive_window(refresh_skew)),
         }
     }
 
@@ -93,11 +98,32 @@ impl TokenSet {
     /// answered `self`: what the answer leaves out is kept from `previous`. Without a refresh
     /// token the provider did not rotate, and the one presented stays valid (RFC 6749 §6): it is
     /// kept, with when it was obtained. Without an ID token, the subject and issuer of the
-    /// earlier one are kept. This is the one place that rule lives.
+    /// earlier one are kept. An ID token that names another subject or issuer than the stored
+    /// ones is not the same end-user's (OIDC Core §12.2): it is dropped with a warning, and the
+    /// stored subject and issuer stay. An answer that does not say when the refresh token
+    /// expires keeps the horizon known before (a rotated refresh token continues the same login,
+    /// and a session cap counts from the login). This is the one place that rule lives.
     pub fn renewing(mut self, previous: &TokenSet) -> TokenSet {
         if self.refresh_token.is_none() {
             self.refresh_token = previous.refresh_token.clone();
             self.refresh_token_obtained_at = previous.refresh_token_obtained_at;
+        }
+        if self.refresh_token_expires_at.is_none() && self.refresh_token.is_some() {
+            self.refresh_token_expires_at = previous.refresh_token_expires_at;
+        }
+        let differs = |new: &Option<String>, old: &Option<String>| {
+            old.is_some() && new.is_some() && new != old
+        };
+        if self.id_token.is_some()
+            && (differs(&self.subject, &previous.subject)
+                || differs(&self.issuer, &previous.issuer))
+        {
+            tracing::warn!(
+                "the ID token of a refresh names another subject or issuer than the login's (OpenID Connect Core §12.2): it was ignored, and the stored subject and issuer are kept"
+            );
+            self.id_token = None;
+            self.subject = None;
+            self.issuer = None;
         }
         if self.id_token.is_none() {
             self.subject = self.subject.or_else(|| previous.subject.clone());
@@ -138,6 +164,7 @@ mod tests {
             scopes: vec!["openid".into()],
             obtained_at: now,
             refresh_token_obtained_at: Some(now),
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         }
@@ -197,9 +224,11 @@ mod tests {
     fn a_renewal_keeps_what_the_answer_leaves_out() {
         let then = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let now = then + Duration::from_secs(3600);
+        let horizon = then + Duration::from_secs(14 * 24 * 3600);
         let previous = TokenSet {
             subject: Some("user-1".into()),
             issuer: Some("https://issuer".into()),
+            refresh_token_expires_at: Some(horizon),
             ..token(Some(3600), then)
         };
         // Not rotated, no ID token: the refresh token (and its age) and the claims stay.
@@ -215,6 +244,7 @@ mod tests {
         assert_eq!(renewed.refresh_token_obtained_at, Some(then));
         assert_eq!(renewed.subject.as_deref(), Some("user-1"));
         assert_eq!(renewed.issuer.as_deref(), Some("https://issuer"));
+        assert_eq!(renewed.refresh_token_expires_at, Some(horizon));
         // Rotated: the new refresh token, obtained now.
         let rotated = TokenSet {
             refresh_token: Some(RefreshToken::new("r2")),
@@ -223,6 +253,50 @@ mod tests {
         .renewing(&previous);
         assert_eq!(rotated.refresh_token, Some(RefreshToken::new("r2")));
         assert_eq!(rotated.refresh_token_obtained_at, Some(now));
+        // The answer did not say when the new one expires: the login's horizon stays.
+        assert_eq!(rotated.refresh_token_expires_at, Some(horizon));
+        // It said: that is the horizon now.
+        let later = now + Duration::from_secs(30 * 24 * 3600);
+        let told = TokenSet {
+            refresh_token: Some(RefreshToken::new("r3")),
+            refresh_token_expires_at: Some(later),
+            ..token(Some(3600), now)
+        }
+        .renewing(&previous);
+        assert_eq!(told.refresh_token_expires_at, Some(later));
+    }
+
+    #[test]
+    fn a_renewal_never_takes_another_subject_or_issuer() {
+        let then = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = then + Duration::from_secs(3600);
+        let previous = TokenSet {
+            subject: Some("user-1".into()),
+            issuer: Some("https://issuer".into()),
+            id_token: Some(IdToken::new("old.id.token")),
+            ..token(Some(3600), then)
+        };
+        for (sub, iss) in [("user-2", "https://issuer"), ("user-1", "https://evil")] {
+            let answer = TokenSet {
+                id_token: Some(IdToken::new("new.id.token")),
+                subject: Some(sub.into()),
+                issuer: Some(iss.into()),
+                ..token(Some(3600), now)
+            };
+            let renewed = answer.renewing(&previous);
+            assert_eq!(renewed.subject.as_deref(), Some("user-1"));
+            assert_eq!(renewed.issuer.as_deref(), Some("https://issuer"));
+            assert_eq!(renewed.id_token, None);
+        }
+        // The same end-user: the new ID token is kept.
+        let answer = TokenSet {
+            id_token: Some(IdToken::new("new.id.token")),
+            subject: Some("user-1".into()),
+            issuer: Some("https://issuer".into()),
+            ..token(Some(3600), now)
+        };
+        let renewed = answer.renewing(&previous);
+        assert_eq!(renewed.id_token, Some(IdToken::new("new.id.token")));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Warden {
     paths: Paths,
     config: Config,
     store: OnceLock<Backend>,
+    /// Where the store's key comes from; `None`: [`KeySource::from_env`].
+    key_source: std::sync::Mutex<Option<KeySource>>,
     clock: Arc<dyn Clock>,
     tracer: Option<Arc<dyn Tracer>>,
 }
@@ -59,9 +61,21 @@ impl Warden {
             paths,
             config,
             store: OnceLock::new(),
+            key_source: std::sync::Mutex::new(None),
             clock: Arc::new(SystemClock),
             tracer: None,
         })
+    }
+
+    /// Opens the store with the key from `source` instead of the environment's (a program
+    /// with a temporary home of its own, such as the demo, keeps its key out of the OS
+    /// keyring with [`KeySource::KeyFile`]).
+    pub fn with_key_source(self, source: KeySource) -> Warden {
+        *self
+            .key_source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(source);
+        self
     }
 
     /// Passes every HTTP exchange to `tracer` (`--trace-http`).
@@ -161,7 +175,16 @@ impl Warden {
         if let Some(Backend::Local(s)) = self.store.get() {
             return Ok(s.clone());
         }
-        let store = Arc::new(SqliteStore::open(&self.paths, KeySource::from_env()?)?);
+        let given = self
+            .key_source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let source = match given {
+            Some(source) => source,
+            None => KeySource::from_env()?,
+        };
+        let store = Arc::new(SqliteStore::open(&self.paths, source)?);
         if let Err(e) = crate::events::prune(store.as_ref(), self.clock.now()) {
             tracing::warn!(error = %e, "could not prune the event log");
         }
@@ -307,6 +330,7 @@ impl Warden {
         let opts = SessionOptions {
             refresh_skew: profile.refresh_skew,
             lock_wait: profile.lock_wait(),
+            store_write_wait: profile.store_write_wait,
         };
         let session = Session::new(name, store, grants, self.clock.clone(), opts);
         Ok(match &self.tracer {

@@ -40,12 +40,12 @@ pub fn short(d: Duration) -> String {
 
 /// RFC 3339 with seconds.
 pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    tokenwarden::human::timestamp(t)
 }
 
 /// RFC 3339 with milliseconds (event times).
 pub fn rfc3339_millis(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    tokenwarden::human::timestamp_millis(t)
 }
 
 /// Parses a duration such as `30s`, `5m`, `1h30m`, or a bare number of seconds.
@@ -55,4 +55,63 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration like 30s, 5m or 1h ({e})"))
+}
+
+/// The variable a token goes in when neither `--env` nor the profile's `export_env` names
+/// one.
+pub const DEFAULT_TOKEN_VARIABLE: &str = "TOKENWARDEN_ACCESS_TOKEN";
+
+/// The variable `env`, `token --format env` and `exec` put the profile's token in: its
+/// `export_env`, else [`DEFAULT_TOKEN_VARIABLE`].
+pub fn token_variable(profile: &tokenwarden::config::Profile) -> String {
+    profile
+        .export_env
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TOKEN_VARIABLE.to_string())
+}
+
+/// How long a token must stay valid.
+#[derive(Debug, Clone, Copy)]
+pub enum MinTtl {
+    /// As asked (`--min-ttl`): a provider whose tokens are shorter gets a warning.
+    Asked(Duration),
+    /// A default: at most this long, less when the provider's tokens are shorter, silently.
+    UpTo(Duration),
+}
+
+/// A valid token of `profile`, its warnings shown.
+pub async fn valid_token(
+    w: &Warden,
+    out: &Printer,
+    profile: &str,
+    min_ttl: MinTtl,
+) -> tokenwarden::Result<tokenwarden::session::Token> {
+    let session = w.session(profile)?;
+    let token = match min_ttl {
+        MinTtl::Asked(d) => session.get_token(d).await?,
+        MinTtl::UpTo(d) => session.get_token_up_to(d).await?,
+    };
+    for warning in token.degraded.iter().chain(&token.warning) {
+        out.warning(warning);
+    }
+    // A new login will be needed soon: said once a day, whichever command or process asks.
+    if token.refresh_token_expires_at.is_some() {
+        let loaded = w.profile(profile)?;
+        if let Some(h) = tokenwarden::horizon::due_warning(
+            w.store()?.as_ref(),
+            &loaded.profile,
+            token.refresh_token_expires_at,
+            w.clock().now(),
+        ) {
+            out.warning(&h.message(&loaded.profile.name));
+        }
+    }
+    Ok(token)
+}
+
+/// Seconds since the Unix epoch.
+pub fn epoch_seconds(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -20,7 +20,9 @@ Checks, in order: the configuration and redirect-URI lint, the client secret's v
 variables, DNS / TCP / TLS / HTTP to the provider (each failure named), discovery and the issuer, \
 probes of the token endpoint with a made-up code and a made-up refresh token (no token is used \
 or rotated; a client not allowed the grant the profile needs fails), clock skew (Date header, JWT iat), the token store (path, permissions, key, integrity), the \
-token's state, and the 5xx rate of the last 15 minutes.
+token's state, the 5xx rate of the last 15 minutes, and the shared circuit breaker (whether requests to the provider are held back, why and until when).
+
+--reset-breaker clears the circuit breaker of the profile's provider first (use it once the provider is healthy again; a new login clears it too), then runs the checks.
 
 Exit codes: 0 nothing failed (warnings allowed); 1 at least one check failed, or no profile to \
 check.")]
@@ -38,6 +40,10 @@ pub struct Args {
     /// in) instead of checking.
     #[arg(long, conflicts_with_all = ["all", "live", "offline"])]
     curl: bool,
+    /// Clear the circuit breaker of the provider (requests held back after failures or a
+    /// `Retry-After`) before checking.
+    #[arg(long, conflicts_with = "curl")]
+    reset_breaker: bool,
 }
 
 /// Runs `tokenwarden doctor`.
@@ -58,6 +64,11 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
             };
             if names.is_empty() {
                 return Err(no_profiles(out, &w.paths().config_file())?.into());
+            }
+            if args.reset_breaker {
+                for name in &names {
+                    reset_breaker(&w, name, &opts, out).await?;
+                }
             }
             let mut reports = Vec::new();
             for name in names {
@@ -112,6 +123,39 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
     .into())
 }
 
+/// `doctor --reset-breaker` for profile `name`: clears the breaker records about its provider
+/// and says which (on stderr: stdout stays the report).
+async fn reset_breaker(
+    w: &tokenwarden::warden::Warden,
+    name: &str,
+    opts: &Options,
+    out: &Printer,
+) -> Result<()> {
+    let profile = w.profile(name)?.profile;
+    let cleared = diagnose::breaker::reset(w, &profile, !opts.offline).await?;
+    if cleared.is_empty() {
+        out.err(format!(
+            "Profile `{name}`: the circuit breaker holds nothing back; nothing to clear."
+        ));
+    }
+    for c in cleared {
+        let what = match (c.before.held_until(), c.before.reason()) {
+            (Some(until), Some(reason)) => format!(
+                "it held requests back until {}: {}",
+                tokenwarden::human::timestamp(until),
+                reason
+            ),
+            _ => "it counted failures, holding nothing back yet".to_string(),
+        };
+        out.err(format!(
+            "Profile `{name}`: cleared the circuit breaker of {} ({}).",
+            one_line(&c.endpoint),
+            what
+        ));
+    }
+    Ok(())
+}
+
 /// `doctor --all` with no profile to check: says so (with `--json`, an empty report on stdout
 /// too) and how to add one.
 fn no_profiles(out: &Printer, config: &std::path::Path) -> std::io::Result<Error> {
@@ -150,10 +194,30 @@ fn mark(s: Status) -> Text {
 fn render(out: &Printer, r: &Report) -> std::io::Result<()> {
     let width = r.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     out.out(format!("doctor: profile `{}`", r.profile))?;
+    // "  FAIL  name  detail": the detail and the fix wrap under the detail's column.
+    let indent = 2 + 4 + 2 + width + 2;
+    let wrapped = |text: &str| -> Vec<String> {
+        match out.width() {
+            Some(w) => crate::output::wrap(text, w.saturating_sub(indent).max(30)),
+            None => vec![text.to_string()],
+        }
+    };
     for c in &r.checks {
-        out.out(mark(c.status).plain(format!("  {:width$}  {}", c.name, one_line(&c.detail))))?;
+        let detail = wrapped(&one_line(&c.detail));
+        let mut lines = detail.iter();
+        let first = lines.next().map(String::as_str).unwrap_or("");
+        out.out(mark(c.status).plain(format!("  {:width$}  {first}", c.name)))?;
+        for more in lines {
+            out.out(format!("{:indent$}{more}", ""))?;
+        }
         if let (Some(fix), true) = (&c.fix, c.status != Status::Ok) {
-            out.out(format!("        {:width$}  fix: {}", "", one_line(fix)))?;
+            for (i, line) in wrapped(&format!("fix: {}", one_line(fix)))
+                .iter()
+                .enumerate()
+            {
+                let pad = if i == 0 { indent } else { indent + 5 };
+                out.out(format!("{:pad$}{line}", ""))?;
+            }
         }
     }
     let (ok, warn, fail) = (

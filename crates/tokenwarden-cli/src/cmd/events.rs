@@ -64,40 +64,77 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
         ))?;
         return Ok(());
     }
-    for e in &list {
-        out.out(line(e, args.all))?;
+    for row in table(&list, args.all) {
+        out.out(row)?;
     }
     Ok(())
 }
 
-/// One record as a line.
-fn line(e: &Event, with_profile: bool) -> String {
-    let mut parts = vec![context::rfc3339_millis(e.at)];
-    if let Some(host) = &e.host {
-        parts.push(one_line(host).into_owned());
+/// The records as aligned columns under a header; `-` where a record has nothing to say. A HOST
+/// column is shown when any record names the machine it came from (the fleet store).
+fn table(list: &[Event], with_profile: bool) -> Vec<String> {
+    let with_host = list.iter().any(|e| e.host.is_some());
+    let mut header = vec!["TIME"];
+    if with_host {
+        header.push("HOST");
     }
     if with_profile {
-        parts.push(e.profile.clone());
+        header.push("PROFILE");
     }
-    parts.push(format!("{:<20}", e.operation));
-    parts.push(format!("{:<20}", e.outcome));
-    if let Some(s) = e.status {
-        parts.push(format!("HTTP {s}"));
+    header.extend([
+        "OPERATION",
+        "OUTCOME",
+        "HTTP",
+        "MS",
+        "TRY",
+        "OAUTH ERROR",
+        "REQUEST ID",
+        "CORRELATION ID",
+    ]);
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    let dash = || "-".to_string();
+    for e in list {
+        let mut row = vec![context::rfc3339_millis(e.at)];
+        if with_host {
+            row.push(
+                e.host
+                    .as_deref()
+                    .map_or_else(dash, |h| one_line(h).into_owned()),
+            );
+        }
+        if with_profile {
+            row.push(one_line(&e.profile).into_owned());
+        }
+        row.push(e.operation.to_string());
+        row.push(e.outcome.to_string());
+        row.push(e.status.map_or_else(dash, |s| s.to_string()));
+        row.push(e.duration.map_or_else(dash, |d| d.as_millis().to_string()));
+        row.push(e.attempt.to_string());
+        row.push(
+            e.oauth_error
+                .as_ref()
+                .map_or_else(dash, |o| one_line(&o.to_string()).into_owned()),
+        );
+        row.push(
+            e.request_id
+                .as_deref()
+                .map_or_else(dash, |r| one_line(r).into_owned()),
+        );
+        row.push(e.correlation_id.clone().unwrap_or_else(dash));
+        rows.push(row);
     }
-    if let Some(o) = &e.oauth_error {
-        parts.push(one_line(&o.to_string()).into_owned());
-    }
-    if let Some(d) = e.duration {
-        parts.push(format!("{} ms", d.as_millis()));
-    }
-    if e.attempt > 1 {
-        parts.push(format!("attempt {}", e.attempt));
-    }
-    if let Some(r) = &e.request_id {
-        parts.push(format!("request id {}", one_line(r)));
-    }
-    if let Some(c) = &e.correlation_id {
-        parts.push(c.clone());
-    }
-    parts.join("  ").trim_end().to_string()
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
 }

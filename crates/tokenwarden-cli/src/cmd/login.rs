@@ -1,6 +1,6 @@
-//! `tokenwarden login`: authorization code + PKCE over a loopback redirect (default), the device
-//! grant (`--device`), or client credentials (`--client-credentials`); the tokens go to the
-//! store, replacing what the profile had.
+//! `tokenwarden login`: authorization code + PKCE over a loopback redirect (default) or with the
+//! code pasted back (`--paste`), the device grant (`--device`), or client credentials
+//! (`--client-credentials`); the tokens go to the store, replacing what the profile had.
 //!
 //! What a person (or a script) sees: the authorization URL alone on its own line on stderr;
 //! for the device grant the verification URI and user code set apart (never the device code);
@@ -19,7 +19,7 @@ use tokenwarden::Error;
 use tokenwarden::account::{GrantWrite, StoredLogin};
 use tokenwarden::config::GrantType;
 use tokenwarden::exit::ExitCode;
-use tokenwarden::flow::{authcode, device};
+use tokenwarden::flow::{authcode, device, paste};
 use tokenwarden::http::TokenClient;
 use tokenwarden::retry::{Clock, TokioSleeper};
 use tokenwarden::token::TokenSet;
@@ -46,8 +46,14 @@ pub struct LoginArgs {
     /// Use the client credentials grant: confidential clients (services), no person involved.
     #[arg(long)]
     client_credentials: bool,
-    /// Give up after waiting this long for the browser callback or the device approval
-    /// (e.g. 90s, 10m).
+    /// Paste the code back instead of listening for the redirect (SSH, containers): open the
+    /// printed URL anywhere, then paste the code (or `code#state`, or the address the browser
+    /// ended at) on standard input. The redirect is the profile's `paste_redirect_uri` (a
+    /// provider-hosted page that shows the code), else its `redirect_uri`.
+    #[arg(long, conflicts_with_all = ["device", "client_credentials"])]
+    paste: bool,
+    /// Give up after waiting this long for the browser callback, the pasted code or the
+    /// device approval (e.g. 90s, 10m).
     #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
     timeout: Duration,
 }
@@ -66,6 +72,8 @@ pub async fn run(global: &Global, out: &Printer, args: LoginArgs) -> Result<Exit
     let client = w.client(&profile)?;
     let grant = if args.client_credentials {
         GrantType::ClientCredentials
+    } else if args.paste {
+        GrantType::AuthorizationCode
     } else if args.device {
         GrantType::DeviceCode
     } else {
@@ -76,6 +84,9 @@ pub async fn run(global: &Global, out: &Printer, args: LoginArgs) -> Result<Exit
             GrantType::ClientCredentials => client.client_credentials_standalone().await,
             GrantType::DeviceCode => {
                 device_login(out, &client, w.clock().as_ref(), args.timeout).await
+            }
+            GrantType::AuthorizationCode if args.paste => {
+                paste_login(out, &client, &profile.name, args.timeout).await
             }
             GrantType::AuthorizationCode => {
                 browser_login(out, &client, &profile.name, args.no_browser, args.timeout).await
@@ -123,14 +134,16 @@ fn report(
         .expires_at
         .map(|t| {
             let left = t.duration_since(now).unwrap_or_default().as_secs_f64();
-            let shown = now + Duration::from_secs(left.ceil() as u64);
+            let shown = tokenwarden::clock::later(now, Duration::from_secs(left.ceil() as u64));
             format!("access token expires {}", context::relative(shown, now))
         })
         .unwrap_or_else(|| "access token does not expire".into());
-    let refresh = if tokens.refresh_token.is_some() {
-        "refresh token kept"
-    } else {
-        "no refresh token"
+    let refresh = match (&tokens.refresh_token, tokens.refresh_token_expires_at) {
+        (Some(_), Some(at)) => {
+            format!("refresh token kept, expires {}", context::relative(at, now))
+        }
+        (Some(_), None) => "refresh token kept".to_string(),
+        (None, _) => "no refresh token".to_string(),
     };
     let subject = tokens
         .subject
@@ -176,7 +189,7 @@ async fn browser_login(
         "Open this URL in a browser to log in to profile `{profile}`:\n\n{}\n",
         one_line(&prepared.url)
     ));
-    if !no_browser && !open_browser(&prepared.url) {
+    if !no_browser && super::browser::open(&prepared.url) == super::browser::Opened::Nothing {
         out.err("(could not open a browser; open the URL above yourself)");
     }
     let _spinner = if context::stderr_is_tty() {
@@ -190,6 +203,66 @@ async fn browser_login(
         None
     };
     prepared.finish(client, timeout).await
+}
+
+/// The paste-back login: prints the URL (alone on its line), reads what the person pastes on
+/// standard input (a terminal or a pipe; at most `timeout`), and exchanges the code. Nothing
+/// listens, so it works over SSH.
+async fn paste_login(
+    out: &Printer,
+    client: &TokenClient,
+    profile: &str,
+    timeout: Duration,
+) -> tokenwarden::Result<TokenSet> {
+    let login = paste::prepare(client).await?;
+    out.err(format!(
+        "Open this URL in a browser, on any device, to log in to profile `{profile}`:\n\n{}\n",
+        one_line(&login.url)
+    ));
+    out.err(format!(
+        "After you approve, the page shows a code (or the browser ends at an address starting with {}).\nPaste it here and press Enter (within {}; Ctrl-C cancels):",
+        one_line(&login.redirect_uri),
+        tokenwarden::human::duration(timeout)
+    ));
+    let pasted = match tokio::time::timeout(timeout, read_pasted_line()).await {
+        Ok(Some(line)) => line,
+        Ok(None) => {
+            return Err(Error::usage(
+                "standard input ended before a code was pasted: nothing was stored",
+            )
+            .with_hint("paste the code the page shows, or pipe it in: `echo CODE#STATE | tokenwarden login --paste`"));
+        }
+        Err(_) => {
+            return Err(Error::login_required(format!(
+                "no code was pasted within {}: nothing was stored",
+                tokenwarden::human::duration(timeout)
+            ))
+            .with_cause(tokenwarden::error::Cause::NotLoggedIn)
+            .with_hint("run `tokenwarden login --paste` again, or raise --timeout"));
+        }
+    };
+    login.finish(client, &pasted).await
+}
+
+/// The first line with text on standard input; `None` at its end. Read on a thread of its
+/// own (a blocking read cannot be cancelled, and must not keep the runtime from shutting down
+/// after a timeout or Ctrl-C).
+async fn read_pasted_line() -> Option<String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        let found = loop {
+            line.clear();
+            match stdin.read_line(&mut line) {
+                Ok(0) | Err(_) => break None,
+                Ok(_) if line.trim().is_empty() => continue,
+                Ok(_) => break Some(std::mem::take(&mut line)),
+            }
+        };
+        let _ = tx.send(found);
+    });
+    rx.await.ok().flatten()
 }
 
 /// The device grant: shows where to go and the code to type (never the device code), then
@@ -253,28 +326,6 @@ fn interrupted() -> std::io::Result<impl Future<Output = ()>> {
             let _ = tokio::signal::ctrl_c().await;
         })
     }
-}
-
-/// Opens `url` in the desktop's browser; false when there is none.
-fn open_browser(url: &str) -> bool {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    if std::env::var_os("DISPLAY").is_none()
-        && std::env::var_os("WAYLAND_DISPLAY").is_none()
-        && !cfg!(target_os = "macos")
-    {
-        return false;
-    }
-    std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .is_ok()
 }
 
 /// A spinner on stderr until dropped; dropping it blanks its line.

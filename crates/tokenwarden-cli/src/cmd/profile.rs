@@ -1,4 +1,6 @@
-//! `tokenwarden profile`: add, list, show and remove profiles in config.toml.
+//! `tokenwarden profile`: add, set, unset, list, show and remove profiles in config.toml, and
+//! `keys`, which lists every key a profile takes (from the library's schema, the one place
+//! they are documented).
 //!
 //! Writes go through `tokenwarden::config::edit` (comments and order kept, validated before
 //! writing, 0600 file in a 0700 directory). Secrets are never shown: `show` names the variable
@@ -24,6 +26,31 @@ pub struct ProfileArgs {
 enum ProfileCommand {
     /// Add a profile to config.toml (it is validated first; nothing is written if it is invalid).
     Add(Box<AddArgs>),
+    /// Set one key of a profile, keeping the file's comments and order (validated first).
+    #[command(after_help = "\
+Examples:
+  tokenwarden profile set default resource https://api.example.com/v1/
+  tokenwarden profile set work scopes openid email offline_access
+  tokenwarden profile set github git_hosts github.com
+Every key: tokenwarden profile keys")]
+    Set {
+        /// The profile.
+        name: String,
+        /// The key (see `tokenwarden profile keys`).
+        key: String,
+        /// The value; a list key takes several (or one with spaces), a table key `k=v` words.
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        value: Vec<String>,
+    },
+    /// Remove one key from a profile (its default applies again), keeping everything else.
+    Unset {
+        /// The profile.
+        name: String,
+        /// The key.
+        key: String,
+    },
+    /// List every key a profile (or [defaults]) takes, with its type and meaning.
+    Keys,
     /// List the profiles in config.toml.
     List,
     /// Show a profile as tokenwarden resolves it (presets applied; secrets never shown).
@@ -39,6 +66,10 @@ enum ProfileCommand {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+These options set the most used keys; every key (timeout, max_attempts, lock_wait, breaker_*, \
+...) is listed by `tokenwarden profile keys` and can be changed later with \
+`tokenwarden profile set NAME KEY VALUE`.")]
 struct AddArgs {
     /// The profile name (letters, digits, `_`, `-`, `.`).
     name: String,
@@ -97,9 +128,13 @@ struct AddArgs {
     /// How long before expiry to refresh, e.g. 30s or 2m.
     #[arg(long, value_name = "DURATION")]
     refresh_skew: Option<String>,
-    /// The environment variable name `tokenwarden env` exports the token as.
+    /// The environment variable `env`, `exec` and `token --format env` put the token in.
     #[arg(long, value_name = "VAR")]
     export_env: Option<String>,
+    /// A git host whose HTTPS credentials `git-credential` gives from this profile (repeat for
+    /// several).
+    #[arg(long = "git-host", value_name = "HOST")]
+    git_hosts: Vec<String>,
     /// Allow plain-http endpoints that are not loopback (tokens would travel unencrypted).
     #[arg(long)]
     allow_insecure_http: bool,
@@ -118,7 +153,91 @@ pub async fn run(global: &Global, out: &Printer, args: ProfileArgs) -> Result<()
             show(out, &paths, name.as_deref().unwrap_or(&global.profile))
         }
         ProfileCommand::Remove { name } => remove(out, &paths, &name),
+        ProfileCommand::Set { name, key, value } => set(out, &paths, &name, &key, &value),
+        ProfileCommand::Unset { name, key } => unset(out, &paths, &name, &key),
+        ProfileCommand::Keys => keys(out),
     }
+}
+
+fn set(out: &Printer, paths: &Paths, name: &str, key: &str, words: &[String]) -> Result<()> {
+    let path = paths.config_file();
+    let value = EditValue::parse(key, words)?;
+    let changed = edit::set_profile_key(&path, name, key, value)?;
+    change(
+        out,
+        name,
+        if changed { "set" } else { "unchanged" },
+        &path,
+        key,
+    )
+}
+
+fn unset(out: &Printer, paths: &Paths, name: &str, key: &str) -> Result<()> {
+    let path = paths.config_file();
+    let changed = edit::unset_profile_key(&path, name, key)?;
+    change(
+        out,
+        name,
+        if changed { "unset" } else { "unchanged" },
+        &path,
+        key,
+    )
+}
+
+/// Says what `set` or `unset` did.
+fn change(
+    out: &Printer,
+    name: &str,
+    action: &'static str,
+    path: &std::path::Path,
+    key: &str,
+) -> Result<()> {
+    if out.json() {
+        out.print_json(&json::ProfileChange::<()> {
+            profile: name,
+            action,
+            path: path.display().to_string(),
+            created_file: None,
+            warnings: None,
+        })?;
+        return Ok(());
+    }
+    let what = match action {
+        "set" => format!("set `{key}` of profile `{name}` in {}", path.display()),
+        "unset" => format!(
+            "removed `{key}` from profile `{name}` in {}",
+            path.display()
+        ),
+        _ => format!("profile `{name}` already had that `{key}`: nothing changed"),
+    };
+    out.out(what)?;
+    Ok(())
+}
+
+fn keys(out: &Printer) -> Result<()> {
+    let keys = tokenwarden::config::PROFILE_KEYS;
+    if out.json() {
+        let doc: Vec<json::ProfileKey> = keys
+            .iter()
+            .map(|k| json::ProfileKey {
+                name: k.name,
+                kind: k.kind_name(),
+                help: k.help,
+            })
+            .collect();
+        out.print_json(&doc)?;
+        return Ok(());
+    }
+    let width = keys.iter().map(|k| k.name.len()).max().unwrap_or(0);
+    for k in keys {
+        out.out(format!(
+            "{:width$}  {:<20}  {}",
+            k.name,
+            k.kind_name(),
+            k.help
+        ))?;
+    }
+    Ok(())
 }
 
 fn print_warnings(out: &Printer, warnings: &[Diagnostic]) {
@@ -153,7 +272,8 @@ fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
         .set_opt("grant", a.grant)?
         .set_opt("tenant", a.tenant)?
         .set_opt("refresh_skew", a.refresh_skew)?
-        .set_opt("export_env", a.export_env)?;
+        .set_opt("export_env", a.export_env)?
+        .set_list("git_hosts", &a.git_hosts)?;
     if a.allow_insecure_http {
         p.set("allow_insecure_http", EditValue::Bool(true))?;
     }

@@ -1,17 +1,25 @@
-//! `tokenwarden status`: every profile at a glance: logged in or not, when the access token
-//! expires, scopes, refresh token present, last refresh, and the last error (a failing
-//! provider, a revoked session). Reads only; never refreshes.
+//! `tokenwarden status`: the selected profile (`--all`: every profile) at a glance: logged in
+//! or not, when the access token expires, scopes, refresh token present, last refresh, and the
+//! last error (a failing provider, a revoked session). Reads only; never refreshes.
 //!
-//! JSON (`--json`): one object per profile with `profile`, `configured`, `logged_in`, `state`
+//! Like `gh auth status`, it tells a script whether a login is needed: exit 3 when the selected
+//! profile has no tokens or its session ended (`status || tokenwarden login`); with `--all` it
+//! reports every profile and exits 0.
+//!
+//! JSON (`--json`): an array with one object per profile shown, with `profile`, `configured`,
+//! `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
-//! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`, `obtained_at`,
+//! `expires_in_s`, `scope`, `refresh_token`, `refresh_token_obtained_at`,
+//! `refresh_token_expires_at` (when a new login will be needed; null when not known),
+//! `obtained_at`,
 //! `last_refresh_at`, `last_error` (what the last failed refresh attempt said),
 //! `last_error_cause` (its cause as a stable name, null when none was named),
 //! `provider_failing`, `login_required_reason`,
 //! `login_required_cause` (why a new login is needed, as a stable name such as
 //! `refresh_token_revoked` or `possibly_lost_rotation`; null when not known), `subject`,
 //! `version`, and `warnings`: an array of strings (the 5xx-rate warning when the profile's
-//! requests of the last 15 minutes pass its `failure_rate_threshold`), empty when all is well.
+//! requests of the last 15 minutes pass its `failure_rate_threshold`, and the refresh token's
+//! expiry within the profile's `refresh_expiry_warning`), empty when all is well.
 //! Without `--json` the warnings are printed on stderr.
 
 use super::Global;
@@ -22,14 +30,24 @@ use crate::output::escape::one_line;
 use anyhow::Result;
 use std::time::{Duration, SystemTime};
 use tokenwarden::error::Cause;
+use tokenwarden::exit::ExitCode;
+use tokenwarden::horizon::{DEFAULT_WARNING, Horizon};
 use tokenwarden::store::{StoredTokens, TokenState};
 
 /// Arguments of `tokenwarden status`.
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
+#[command(
+    after_help = "Example: tokenwarden --profile work status >/dev/null || tokenwarden --profile work login"
+)]
+pub struct StatusArgs {
+    /// Show every profile (configured or with stored tokens) and exit 0 whatever their state.
+    #[arg(long)]
+    all: bool,
+}
 
-/// Runs `tokenwarden status`.
-pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()> {
+/// Runs `tokenwarden status`; exit 3 when the selected profile needs a login (not with
+/// `--all`).
+pub async fn run(global: &Global, out: &Printer, args: StatusArgs) -> Result<ExitCode> {
     let w = context::warden(global)?;
     let store = w.store()?;
     let now = w.clock().now();
@@ -40,15 +58,24 @@ pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()
         }
     }
     names.sort();
+    if !args.all {
+        if !names.contains(&global.profile) {
+            return Err(w.config().no_such_profile(&global.profile).into());
+        }
+        names = vec![global.profile.clone()];
+    }
     let mut rows = Vec::new();
     for name in &names {
         let configured = w.config().has_profile(name);
-        let warnings: Vec<String> = w
-            .profile(name)
-            .ok()
+        let loaded = w.profile(name).ok();
+        let mut warnings: Vec<String> = loaded
+            .as_ref()
             .and_then(|loaded| w.failure_rate_warning(&loaded.profile).ok().flatten())
             .into_iter()
             .collect();
+        let warn_before = loaded
+            .as_ref()
+            .map_or(DEFAULT_WARNING, |l| l.profile.refresh_expiry_warning);
         let row = match store.read(name)? {
             None => StatusRow {
                 profile: name.clone(),
@@ -58,13 +85,24 @@ pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()
                 tokens: None,
                 warnings,
             },
-            Some(s) => row(name, configured, &s, now, warnings),
+            Some(s) => {
+                let horizon = Horizon::at(s.tokens.refresh_token_expires_at, now, warn_before)
+                    .filter(|h| h.within_warning && s.tokens.refresh_token.is_some());
+                warnings.extend(horizon.map(|h| h.message(name)));
+                row(name, configured, &s, now, warnings)
+            }
         };
         rows.push(row);
     }
+    let code = match rows.as_slice() {
+        [one] if !args.all && matches!(one.state, "logged_out" | "login_required") => {
+            ExitCode::LoginRequired
+        }
+        _ => ExitCode::Success,
+    };
     if out.json() {
         out.print_json(&rows)?;
-        return Ok(());
+        return Ok(code);
     }
     for warning in rows.iter().flat_map(|r| &r.warnings) {
         out.warning(warning);
@@ -73,12 +111,12 @@ pub async fn run(global: &Global, out: &Printer, _args: StatusArgs) -> Result<()
         out.out(
             "No profiles. Add one with `tokenwarden profile add NAME --issuer URL --client-id ID`.",
         )?;
-        return Ok(());
+        return Ok(code);
     }
     for r in &rows {
         print_row(out, r, &global.profile, now)?;
     }
-    Ok(())
+    Ok(code)
 }
 
 fn row(
@@ -108,6 +146,11 @@ fn row(
             scope: t.scope_string(),
             refresh_token: t.refresh_token.is_some(),
             refresh_token_obtained_at: t.refresh_token_obtained_at.map(context::rfc3339),
+            refresh_token_expires_at: t
+                .refresh_token
+                .as_ref()
+                .and(t.refresh_token_expires_at)
+                .map(context::rfc3339),
             obtained_at: context::rfc3339(t.obtained_at),
             last_refresh_at: s.last_refresh_at.map(context::rfc3339),
             last_error: s.last_error.as_ref().map(|e| e.message.clone()),
@@ -134,7 +177,8 @@ fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> st
     let name = &r.profile;
     let marker = if *name == current { "*" } else { " " };
     let Some(t) = &r.tokens else {
-        return out.out(format!("{marker} {name}: not logged in"));
+        out.out(format!("{marker} {name}: not logged in"))?;
+        return out.out(format!("    run `tokenwarden --profile {name} login`"));
     };
     let has_refresh = t.refresh_token;
     let headline = match r.state {
@@ -161,6 +205,20 @@ fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> st
     out.out(format!(
         "{marker} {name}: {headline}; scopes: {scopes}; refresh token: {refresh}"
     ))?;
+    if let Some(at) = &t.refresh_token_expires_at {
+        let line = match humantime::parse_rfc3339(at) {
+            Ok(when) if when <= now => format!(
+                "refresh token expired {} ({at}): a new login is needed",
+                context::relative(when, now)
+            ),
+            Ok(when) => format!(
+                "refresh token expires {} ({at}): a new login is needed then",
+                context::relative(when, now)
+            ),
+            Err(_) => format!("refresh token expires at {at}: a new login is needed then"),
+        };
+        out.out(format!("    {line}"))?;
+    }
     if let Some(at) = &t.last_refresh_at {
         let ago = humantime::parse_rfc3339(at)
             .map(|when| format!("{} ({at})", context::relative(when, now)))

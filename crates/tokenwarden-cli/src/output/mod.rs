@@ -19,6 +19,7 @@ mod report;
 mod trace;
 
 pub use logging::init as init_logging;
+pub use report::usage_error;
 pub use trace::StderrTracer;
 
 use anstyle::{AnsiColor, Style};
@@ -95,6 +96,7 @@ impl From<&str> for Text {
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     json: bool,
+    verbose: bool,
     stdout_terminal: bool,
     stdout_color: bool,
     stderr_color: bool,
@@ -108,6 +110,7 @@ impl Printer {
         let stdout_terminal = std::io::stdout().is_terminal();
         Printer {
             json,
+            verbose: false,
             stdout_terminal,
             stdout_color: color::enabled(color, stdout_terminal, var),
             stderr_color: color::enabled(color, std::io::stderr().is_terminal(), var),
@@ -116,7 +119,29 @@ impl Printer {
 
     /// The printer for the global options.
     pub fn for_global(global: &crate::cmd::Global) -> Printer {
-        Printer::new(global.json, global.color)
+        Printer {
+            verbose: global.verbose > 0,
+            ..Printer::new(global.json, global.color)
+        }
+    }
+
+    /// True with `-v`: an error shows its whole chain of causes.
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// The width to wrap text for a person at: the terminal's when stdout is one, else
+    /// `COLUMNS` when set; `None` (no wrapping) otherwise.
+    pub fn width(&self) -> Option<usize> {
+        if self.stdout_terminal
+            && let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size()
+        {
+            return Some(usize::from(w));
+        }
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse().ok())
+            .filter(|&w: &usize| w > 0)
     }
 
     /// True with `--json`: results go to stdout as JSON documents, errors to stderr as one.
@@ -153,8 +178,14 @@ impl Printer {
         let _ = write_to(std::io::stderr(), self.stderr_color, &line);
     }
 
-    /// `warning: MESSAGE` on stderr, the message kept on its line.
+    /// `warning: MESSAGE` on stderr, the message kept on its line; with `--json`, one JSON
+    /// line `{"warning":{"message":MESSAGE}}`.
     pub fn warning(&self, message: &str) {
+        if self.json {
+            let doc = serde_json::json!({ "warning": { "message": message } });
+            let _ = writeln!(std::io::stderr().lock(), "{doc}");
+            return;
+        }
         self.err(format!("warning: {}", escape::one_line(message)));
     }
 
@@ -189,8 +220,28 @@ impl Printer {
 
     /// Shows a failed command's error on stderr (one JSON document with `--json`) and returns
     /// the exit code. An error that names no correlation id yet gets the command's, `corr`.
+    /// A closed standard output (`| head`) is no error to report: the exit is quiet, with
+    /// 141 (128 + SIGPIPE), the status of a program that a closed pipe ends.
     pub fn error(&self, err: anyhow::Error, corr: Option<&str>) -> tokenwarden::exit::ExitCode {
-        report::show(self, err, corr)
+        if is_closed_pipe(&err) {
+            return tokenwarden::exit::ExitCode::Signalled(SIGPIPE);
+        }
+        report::show(self, err, corr, None)
+    }
+
+    /// Like [`Printer::error`], ending with `code` instead of the code of the error's kind
+    /// (`exec`'s 126 and 127, `request --fail`'s 22).
+    pub fn error_with_code(
+        &self,
+        err: anyhow::Error,
+        code: tokenwarden::exit::ExitCode,
+    ) -> tokenwarden::exit::ExitCode {
+        report::show(
+            self,
+            err,
+            tokenwarden::correlation::current().as_deref(),
+            Some(code),
+        )
     }
 
     /// Shows that the command was cancelled (`message` for a person; with `--json`, the error
@@ -200,6 +251,38 @@ impl Printer {
     pub fn cancelled(&self, message: &str) -> tokenwarden::exit::ExitCode {
         report::cancelled(self, message)
     }
+}
+
+/// `text` broken into lines of at most `width` characters at spaces (a longer word stands on a
+/// line of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The number of SIGPIPE.
+const SIGPIPE: u8 = 13;
+
+/// True when `err` is (or was caused by) writing to a closed pipe.
+fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Writes `text` in one go, through a stream that keeps the paint when `color` is on and
@@ -231,6 +314,13 @@ mod tests {
         let mut stream = painted(Vec::new(), color);
         stream.write_all(text.render().as_bytes()).expect("writes");
         String::from_utf8(stream.into_inner()).expect("utf-8")
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_within_the_width() {
+        assert_eq!(wrap("aa bb cc", 5), ["aa bb", "cc"]);
+        assert_eq!(wrap("a verylongword b", 4), ["a", "verylongword", "b"]);
+        assert_eq!(wrap("", 10), [""]);
     }
 
     #[test]

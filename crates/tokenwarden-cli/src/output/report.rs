@@ -10,27 +10,68 @@
 
 use super::Printer;
 use super::escape::{Breaks, escape, one_line};
-use tokenwarden::error::{HttpEvidence, OAuthError, OAuthErrorCode};
+use tokenwarden::error::{Causes, HttpEvidence, OAuthError, OAuthErrorCode};
 use tokenwarden::exit::{ErrorDocument, ExitCode};
 use tokenwarden::{Error, ErrorKind};
 
-/// Prints `err` (see the module docs) and returns its exit code.
-pub(super) fn show(printer: &Printer, err: anyhow::Error, corr: Option<&str>) -> ExitCode {
+/// Prints `err` (see the module docs) and returns its exit code: `code`, else that of its kind.
+/// Without `-v` only the innermost cause is shown (the one that names what failed); with it,
+/// the whole chain.
+pub(super) fn show(
+    printer: &Printer,
+    err: anyhow::Error,
+    corr: Option<&str>,
+    code: Option<ExitCode>,
+) -> ExitCode {
     let err = match err.downcast::<Error>() {
         Ok(e) => e,
         Err(other) => Error::new(ErrorKind::Other, format!("{other:#}")),
     };
     let err = match corr {
-        Some(id) => err.with_correlation_id(id),
-        None => err,
+        Some(id) if err.correlation_id().is_none() => err.with_correlation_id(id),
+        _ => err,
     };
-    let code = ExitCode::from(err.kind());
+    let code = code.unwrap_or_else(|| ExitCode::from(err.kind()));
     if printer.json() {
-        printer.err(json_line(&ErrorDocument::new(&err)));
+        printer.err(json_line(&ErrorDocument::new(&err).with_exit_code(code)));
     } else {
-        printer.err(escaped(err).report());
+        let causes = if printer.verbose() {
+            Causes::Chain
+        } else {
+            Causes::Innermost
+        };
+        printer.err(escaped(err).report_with(causes));
     }
     code
+}
+
+/// Reports a command line clap refused: its own text (exit 2), or with `--json` the error
+/// document of a usage error. A request for help or the version prints it (exit 0).
+pub fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::Success;
+    }
+    if !json {
+        let _ = e.print();
+        return ExitCode::Usage;
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines
+        .next()
+        .map(|l| l.trim_start_matches("error:").trim().to_string())
+        .unwrap_or_else(|| "the command line is not valid".into());
+    let hint = lines
+        .find_map(|l| l.strip_prefix("tip:"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|| "run `tokenwarden --help` (or `tokenwarden COMMAND --help`)".into());
+    let err = Error::usage(message).with_hint(hint);
+    let line = json_line(&ErrorDocument::new(&err));
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    ExitCode::Usage
 }
 
 /// Prints the document of a cancelled command (exit code 130), or `message` for a person.

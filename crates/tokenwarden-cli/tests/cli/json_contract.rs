@@ -16,12 +16,14 @@ use tokenwarden::exit::{ErrorDocument, ExitCode};
 const SECRET: (&str, &str) = ("SVC_SECRET", "svc-secret");
 
 /// An `Option` whose key must be present (as a value or as `null`).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     Option::<T>::deserialize(d)
 }
 
 /// Stdout as one document of type `T`, and nothing else.
-fn decode<T: DeserializeOwned>(run: &Run) -> T {
+pub fn decode<T: DeserializeOwned>(run: &Run) -> T {
     let text = run.stdout.trim_end();
     assert!(!text.contains('\n'), "one line:\n{}", run.stdout);
     serde_json::from_str(text).unwrap_or_else(|e| {
@@ -60,10 +62,15 @@ struct Token {
     token_type: String,
     #[serde(deserialize_with = "nullable")]
     expires_at: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    expires_on: Option<u64>,
     scope: String,
     degraded: bool,
     #[serde(deserialize_with = "nullable")]
     warning: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    refresh_token_expires_at: Option<String>,
+    refresh_token_expires_soon: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +105,8 @@ struct StatusLoggedIn {
     refresh_token: bool,
     #[serde(deserialize_with = "nullable")]
     refresh_token_obtained_at: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    refresh_token_expires_at: Option<String>,
     obtained_at: String,
     #[serde(deserialize_with = "nullable")]
     last_refresh_at: Option<String>,
@@ -193,6 +202,7 @@ struct FailureRate {
 struct Logout {
     profile: String,
     revoked: Vec<String>,
+    pending: Vec<String>,
     warnings: Vec<String>,
     deleted: bool,
 }
@@ -379,7 +389,7 @@ fn the_token_commands_print_their_documents() {
     );
     assert_eq!(token.scope, login.scope);
 
-    let run = json_run(&env, &["status"]);
+    let run = json_run(&env, &["status", "--all"]);
     run.code(0);
     let rows: Vec<StatusRow> = decode(&run);
     let [StatusRow::LoggedIn(svc), StatusRow::LoggedOut(web)] = rows.as_slice() else {
@@ -453,6 +463,7 @@ fn the_token_commands_print_their_documents() {
     let logout: Logout = decode(&run);
     assert_eq!(logout.profile, "svc");
     assert!(logout.revoked.is_empty() && logout.warnings.is_empty() && logout.deleted);
+    assert!(logout.pending.is_empty());
 
     // Logged out now: the error document, with the exit code it names.
     let run = json_run(&env, &["--profile", "svc", "token"]);

@@ -228,9 +228,19 @@ impl Running {
         assert!(ok, "kill -INT failed");
     }
 
+    /// True once the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+
     /// Waits (with a deadline) for the exit; all output.
-    pub fn finish(mut self) -> Run {
-        let deadline = Instant::now() + DEADLINE;
+    pub fn finish(self) -> Run {
+        self.finish_within(DEADLINE)
+    }
+
+    /// [`Running::finish`] with a deadline of `within`.
+    pub fn finish_within(mut self, within: Duration) -> Run {
+        let deadline = Instant::now() + within;
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
                 break s;

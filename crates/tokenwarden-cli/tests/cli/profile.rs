@@ -226,10 +226,24 @@ fn inline_secrets_warn_and_are_never_shown() {
     env.write_config(&format!(
         "# mine\n[profiles.a]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nclient_secret = \"hunter2-inline\"\n"
     ));
+    // Private, as `profile add` writes it (an inline secret in a file others may read is
+    // refused: bad_answers.rs).
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        env.config(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
     let r = env.run(&["profile", "show", "a", "--json"]);
     r.code(0);
-    assert!(r.stderr.starts_with("warning: "), "{}", r.stderr);
-    assert!(r.stderr.contains("client_secret_env"));
+    let w: serde_json::Value = serde_json::from_str(r.stderr.trim()).expect("a JSON warning");
+    assert!(
+        w["warning"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("client_secret_env")),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stdout.contains("hunter2-inline") && !r.stderr.contains("hunter2-inline"));
     // Adding a profile keeps the user's comment.
     env.run(&[

@@ -233,8 +233,9 @@ fn revoke_all_costs_one_refresh_and_revoke_sessions_is_exit_3() {
         again.stderr
     );
     assert_eq!(mock.server.stats().token_requests.refresh_token, refreshes);
+    // A profile whose session ended needs a login: status says so with exit 3.
     let status = env.run(&["--profile", P, "--json", "status"]);
-    status.code(0);
+    status.code(3);
     let row = &status.json()[0];
     assert_eq!(row["state"], "login_required", "{row}");
     assert_eq!(row["logged_in"], false);
@@ -600,7 +601,7 @@ fn token_json_exec_and_status_say_what_they_should() {
         missing.stderr
     );
 
-    let status = env.run(&["status"]);
+    let status = env.run(&["status", "--all"]);
     status.code(0);
     assert!(
         status
@@ -613,7 +614,7 @@ fn token_json_exec_and_status_say_what_they_should() {
         !status.stdout.contains(&token),
         "status never shows the token"
     );
-    let rows = env.run(&["--json", "status"]).json();
+    let rows = env.run(&["--json", "status", "--all"]).json();
     assert_eq!(rows[0]["state"], "valid");
     assert_eq!(rows[0]["refresh_token"], true);
     assert_eq!(rows[0]["provider_failing"], false);

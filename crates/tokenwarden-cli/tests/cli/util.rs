@@ -72,11 +72,14 @@ impl Env {
         std::fs::read_to_string(self.config()).unwrap_or_default()
     }
 
-    /// The binary with a clean environment pointing at the temporary home.
+    /// The binary with a clean environment pointing at the temporary home. The OS keyring is
+    /// off (a developer's desktop keyring must not collect keys of temporary homes); the tests
+    /// of the keyring turn it on against a Secret Service of their own.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tokenwarden"));
         c.env_clear()
             .env("TOKENWARDEN_HOME", self.home())
+            .env("TOKENWARDEN_KEYRING", "off")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
         c
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 /// A value to write for one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EditValue {
     /// A string.
     Str(String),
@@ -18,6 +18,101 @@ pub enum EditValue {
     List(Vec<String>),
     /// A boolean.
     Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A number.
+    Float(f64),
+    /// A table of strings.
+    Map(Vec<(String, String)>),
+}
+
+impl EditValue {
+    /// The value of `key` (a key of [`super::PROFILE_KEYS`]) from words as typed on a command
+    /// line: a list takes each word (one word is split on whitespace), a table `k=v` words, a
+    /// boolean `true`/`false`, a number its digits; a string is the words joined by spaces.
+    /// A Usage error names the key and the type it takes.
+    pub fn parse(key: &str, words: &[String]) -> Result<EditValue> {
+        let spec = spec_of(key)?;
+        let joined = words.join(" ");
+        let wrong = || {
+            Error::usage(format!(
+                "`{}` takes {}, not `{joined}`",
+                spec.name,
+                spec.kind.describe()
+            ))
+            .with_hint(format!("{}: {}", spec.name, spec.help))
+        };
+        Ok(match spec.kind {
+            parse::Kind::Str => EditValue::Str(joined),
+            parse::Kind::StrList => EditValue::List(match words {
+                [one] => one.split_whitespace().map(str::to_string).collect(),
+                many => many.to_vec(),
+            }),
+            parse::Kind::Bool => EditValue::Bool(joined.parse().map_err(|_| wrong())?),
+            parse::Kind::Int => EditValue::Int(joined.parse().map_err(|_| wrong())?),
+            parse::Kind::Float => EditValue::Float(joined.parse().map_err(|_| wrong())?),
+            parse::Kind::StrMap => EditValue::Map(
+                words
+                    .iter()
+                    .map(|w| {
+                        w.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .ok_or_else(wrong)
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+
+    fn item(&self) -> Item {
+        match self {
+            EditValue::Str(s) => value(s.as_str()),
+            EditValue::Bool(b) => value(*b),
+            EditValue::Int(i) => value(*i),
+            EditValue::Float(f) => value(*f),
+            EditValue::List(l) => {
+                let mut a = Array::new();
+                for s in l {
+                    a.push(s.as_str());
+                }
+                value(a)
+            }
+            EditValue::Map(m) => {
+                let mut t = toml_edit::InlineTable::new();
+                for (k, v) in m {
+                    t.insert(k, v.as_str().into());
+                }
+                value(t)
+            }
+        }
+    }
+}
+
+/// The schema entry of `key`; a Usage error with a "did you mean" for an unknown key.
+fn spec_of(key: &str) -> Result<&'static parse::KeySpec> {
+    parse::spec(key).ok_or_else(|| {
+        let mut msg = format!("unknown profile key `{key}`");
+        if let Some(s) = super::did_you_mean(key, super::PROFILE_KEYS.iter().map(|k| k.name)) {
+            msg.push_str(&format!("; did you mean `{s}`?"));
+        }
+        Error::usage(msg).with_hint("`tokenwarden profile keys` lists every key")
+    })
+}
+
+/// Puts `item` at `key` in `table`: an existing key keeps its place, the comments above it
+/// and the comment after its value; a new key goes at the end.
+fn put(table: &mut dyn toml_edit::TableLike, key: &str, mut item: Item) {
+    match table.get_mut(key) {
+        Some(slot) => {
+            if let (Some(old), Some(new)) = (slot.as_value(), item.as_value_mut()) {
+                *new.decor_mut() = old.decor().clone();
+            }
+            *slot = item;
+        }
+        None => {
+            table.insert(key, item);
+        }
+    }
 }
 
 /// A profile to add: its name and keys, in the order they will be written.
@@ -39,13 +134,7 @@ impl NewProfile {
 
     /// Sets `key` (a key of [`super::PROFILE_KEYS`]); a Usage error for an unknown key.
     pub fn set(&mut self, key: &str, v: EditValue) -> Result<&mut Self> {
-        let Some(spec) = parse::spec(key) else {
-            let mut msg = format!("unknown profile key `{key}`");
-            if let Some(s) = super::did_you_mean(key, super::PROFILE_KEYS.iter().map(|k| k.name)) {
-                msg.push_str(&format!("; did you mean `{s}`?"));
-            }
-            return Err(Error::usage(msg));
-        };
+        let spec = spec_of(key)?;
         self.entries.retain(|(k, _)| *k != spec.name);
         self.entries.push((spec.name, v));
         Ok(self)
@@ -70,20 +159,26 @@ impl NewProfile {
     fn table(&self) -> Table {
         let mut t = Table::new();
         for (k, v) in &self.entries {
-            let item = match v {
-                EditValue::Str(s) => value(s.as_str()),
-                EditValue::Bool(b) => value(*b),
-                EditValue::List(l) => {
-                    let mut a = Array::new();
-                    for s in l {
-                        a.push(s.as_str());
-                    }
-                    value(a)
-                }
-            };
-            t.insert(k, item);
+            t.insert(k, v.item());
         }
         t
+    }
+
+    /// Makes `table` say what this profile says, in place: keys it no longer has are removed,
+    /// the others keep their place and comments, new ones go at the end.
+    fn replace_into(&self, table: &mut Table) {
+        let keep: Vec<&str> = self.entries.iter().map(|(k, _)| *k).collect();
+        let gone: Vec<String> = table
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .filter(|k| !keep.contains(&k.as_str()))
+            .collect();
+        for k in gone {
+            table.remove(&k);
+        }
+        for (k, v) in &self.entries {
+            put(table, k, v.item());
+        }
     }
 }
 
@@ -157,30 +252,36 @@ pub fn add_profile(path: &Path, new: &NewProfile, force: bool) -> Result<Added> 
     }
     let (_, mut doc, existed) = read_doc(path)?;
     let profiles = profiles_table(&mut doc, path)?;
-    let mut table = new.table();
-    let replaced = match profiles.get(&new.name) {
-        Some(old) if !force => {
-            let _ = old;
+    let replaced = match profiles.get_mut(&new.name) {
+        Some(_) if !force => {
             return Err(Error::config(format!(
                 "profile `{}` already exists in {}",
                 new.name,
                 path.display()
             ))
-            .with_hint("pass --force to replace it, or choose another name"));
+            .with_hint(format!(
+                "change one key with `tokenwarden profile set {} KEY VALUE`, pass --force to replace it (its comments are kept where its keys stay), or choose another name",
+                new.name
+            )));
         }
-        Some(old) => {
-            if let Some(pos) = old.as_table().and_then(Table::position) {
-                table.set_position(Some(pos));
-            }
+        Some(Item::Table(old)) => {
+            new.replace_into(old);
             true
         }
-        None => false,
+        Some(other) => {
+            *other = Item::Table(new.table());
+            true
+        }
+        None => {
+            profiles.insert(&new.name, Item::Table(new.table()));
+            false
+        }
     };
-    profiles.insert(&new.name, Item::Table(table));
     if !existed {
         doc.decor_mut().set_prefix(
             "# tokenwarden configuration: one [profiles.NAME] table per profile.\n\
-             # `tokenwarden profile add --help` lists the keys.\n\n",
+             # `tokenwarden profile keys` lists every key; `tokenwarden profile set NAME KEY VALUE`\n\
+             # changes one, keeping these comments.\n\n",
         );
     }
     let text = doc.to_string();
@@ -252,7 +353,7 @@ pub fn set_profile_key(path: &Path, name: &str, key: &str, v: EditValue) -> Resu
     let Some(table) = table else {
         return Err(Config::load_file(path)?.no_such_profile(name));
     };
-    table.insert(&spec_name, item);
+    put(table, &spec_name, item);
     let text = doc.to_string();
     if text == before {
         return Ok(false);
@@ -266,6 +367,40 @@ pub fn set_profile_key(path: &Path, name: &str, key: &str, v: EditValue) -> Resu
     if let Some(p) = checked.problems.first() {
         return Err(Error::config(format!(
             "`{key}` of profile `{name}` was not changed: {}",
+            p.message
+        )));
+    }
+    write_private(path, &text)?;
+    Ok(true)
+}
+
+/// Removes `key` from the profile `name` in the file at `path`, keeping everything else. The
+/// profile is validated as it will be loaded (a required key cannot go); returns false when
+/// the profile did not set the key.
+pub fn unset_profile_key(path: &Path, name: &str, key: &str) -> Result<bool> {
+    let spec = spec_of(key)?;
+    let (_, mut doc, existed) = read_doc(path)?;
+    let table = existed
+        .then(|| doc.get_mut("profiles").and_then(Item::as_table_like_mut))
+        .flatten()
+        .and_then(|t| t.get_mut(name))
+        .and_then(Item::as_table_like_mut);
+    let Some(table) = table else {
+        return Err(Config::load_file(path)?.no_such_profile(name));
+    };
+    if table.remove(spec.name).is_none() {
+        return Ok(false);
+    }
+    let text = doc.to_string();
+    let checked = Config::parse(path, &text)?.check(name).ok_or_else(|| {
+        Error::new(
+            crate::ErrorKind::Other,
+            "the profile vanished while writing",
+        )
+    })?;
+    if let Some(p) = checked.problems.first() {
+        return Err(Error::config(format!(
+            "`{key}` of profile `{name}` was not removed: {}",
             p.message
         )));
     }

@@ -8,6 +8,7 @@
 //! - `types`: [`TokenRequestFormat`], [`ClientAuth`], [`GrantType`].
 //! - `parse`: the key schema, spans and "did you mean"; `validate` (with `checks`): raw keys to
 //!   a [`Profile`].
+//! - `exposure`: an inline `client_secret` in a file others may read (refused).
 //!
 //! Loading never stops at the first problem: [`Config::profile`] reports every problem of the
 //! file and of the chosen profile at once, each with its line and column, in one
@@ -16,6 +17,7 @@
 
 mod checks;
 pub mod edit;
+mod exposure;
 pub mod lint;
 mod parse;
 pub mod preset;
@@ -44,6 +46,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The connect timeout used when a profile sets none.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a refresh's answer waits for the token database when another process holds it,
+/// when the profile does not set `store_write_wait`.
+pub const DEFAULT_STORE_WRITE_WAIT: Duration = Duration::from_secs(30);
 
 /// The failure-rate threshold when a profile sets none (5 %): the 5xx share of the requests to
 /// the authorization server over the last 15 minutes above which `status` and `doctor` warn.
@@ -124,6 +130,9 @@ pub struct Profile {
     pub scopes: Vec<String>,
     /// The redirect URI used at login (`None`: `http://127.0.0.1/callback` on an ephemeral port).
     pub redirect_uri: Option<String>,
+    /// The redirect URI of a paste login (`login --paste`): a provider-hosted page that shows
+    /// the code to paste (`None`: [`Profile::redirect_uri`], else the default loopback one).
+    pub paste_redirect_uri: Option<String>,
     /// The redirect URIs registered at the provider, for the lint.
     pub registered_redirect_uris: Vec<String>,
     /// How token request bodies are encoded.
@@ -140,6 +149,10 @@ pub struct Profile {
     pub allow_insecure_http: bool,
     /// The variable `tokenwarden env` exports.
     pub export_env: Option<String>,
+    /// The git hosts whose credentials `git-credential` gives from this profile.
+    pub git_hosts: Vec<String>,
+    /// The user name `git-credential` gives with the token ([`Profile::git_username`]).
+    pub git_username: Option<String>,
     /// The whole-request timeout.
     pub timeout: Duration,
     /// The connect timeout.
@@ -149,6 +162,9 @@ pub struct Profile {
     /// How long a caller with no usable token waits for another process's refresh; `None`:
     /// the longest refresh the retry policy allows ([`Profile::lock_wait`]).
     pub lock_wait: Option<Duration>,
+    /// How long a refresh's answer waits for the token database when another process holds
+    /// it, before it is kept in a recovery file instead ([`DEFAULT_STORE_WRITE_WAIT`]).
+    pub store_write_wait: Duration,
     /// The 5xx rate (0..1) over the last 15 minutes above which `status` and `doctor` warn
     /// ([`DEFAULT_FAILURE_RATE_THRESHOLD`] when unset).
     pub failure_rate_threshold: f64,
@@ -156,6 +172,12 @@ pub struct Profile {
     pub grant: GrantType,
     /// The Microsoft tenant.
     pub tenant: Option<String>,
+    /// How long a login lasts at this provider when its token responses do not say
+    /// (`refresh_token_expires_in`): a known session cap, counted from the login.
+    pub session_lifetime: Option<Duration>,
+    /// How long before the refresh token expires `token` warns (once a day) and `doctor`
+    /// fails ([`crate::horizon::DEFAULT_WARNING`] when unset).
+    pub refresh_expiry_warning: Duration,
 }
 
 impl Profile {
@@ -180,6 +202,7 @@ impl Profile {
             client_auth: ClientAuth::None,
             scopes: Vec::new(),
             redirect_uri: None,
+            paste_redirect_uri: None,
             registered_redirect_uris: Vec::new(),
             token_request_format: TokenRequestFormat::Form,
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
@@ -188,13 +211,18 @@ impl Profile {
             extra_params: Vec::new(),
             allow_insecure_http: false,
             export_env: None,
+            git_hosts: Vec::new(),
+            git_username: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
             lock_wait: None,
+            store_write_wait: DEFAULT_STORE_WRITE_WAIT,
             failure_rate_threshold: DEFAULT_FAILURE_RATE_THRESHOLD,
             grant: GrantType::AuthorizationCode,
             tenant: None,
+            session_lifetime: None,
+            refresh_expiry_warning: crate::horizon::DEFAULT_WARNING,
         }
     }
 
@@ -246,6 +274,22 @@ impl Profile {
                 available: std::env::var_os(v).is_some_and(|x| !x.is_empty()),
             },
         }
+    }
+
+    /// The user name git is given with the token: the profile's `git_username`, else the
+    /// provider's convention (GitHub: `x-access-token`; Google, GitLab and others: `oauth2`).
+    pub fn git_username(&self) -> &str {
+        match (&self.git_username, self.provider) {
+            (Some(name), _) => name,
+            (None, Provider::Github) => "x-access-token",
+            (None, _) => "oauth2",
+        }
+    }
+
+    /// True when this profile gives git's credentials for `host` (`git_hosts`, compared
+    /// without case; a port must match when either names one).
+    pub fn serves_git_host(&self, host: &str) -> bool {
+        self.git_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
     /// True when endpoints are missing and an issuer can supply them by discovery.
@@ -345,6 +389,9 @@ pub struct Config {
     path: PathBuf,
     exists: bool,
     raw: parse::RawFile,
+    /// The file's permission bits when its group or others may read it (Unix); a profile with
+    /// an inline `client_secret` is then refused.
+    shared_mode: Option<u32>,
 }
 
 impl Config {
@@ -356,11 +403,16 @@ impl Config {
     /// Reads the configuration at `path`. A missing file is an empty configuration.
     pub fn load_file(path: &Path) -> Result<Config> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(path, &text),
+            Ok(text) => {
+                let mut config = Self::parse(path, &text)?;
+                config.shared_mode = exposure::shared_mode(path);
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
                 path: path.to_path_buf(),
                 exists: false,
                 raw: parse::RawFile::default(),
+                shared_mode: None,
             }),
             Err(e) => Err(
                 Error::config(format!("cannot read {}: {e}", path.display()))
@@ -379,6 +431,7 @@ impl Config {
             path: path.to_path_buf(),
             exists: true,
             raw: parse::read(&doc, text),
+            shared_mode: None,
         })
     }
 
@@ -449,6 +502,9 @@ impl Config {
         let mut problems = self.raw.problems.clone();
         let mut own = std::mem::take(&mut checked.problems);
         own.extend(table.problems.iter().cloned());
+        if let Some(p) = exposure::exposed_secret(self, table, name) {
+            own.push(p);
+        }
         own.sort_by_key(|d| (d.loc.line, d.loc.column));
         problems.append(&mut own);
         if !problems.is_empty() {

@@ -27,7 +27,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::Str => "a string",
             Kind::StrList => "an array of strings",
@@ -47,6 +47,13 @@ pub struct KeySpec {
     pub(crate) kind: Kind,
     /// What the key does.
     pub help: &'static str,
+}
+
+impl KeySpec {
+    /// The TOML type the key takes, in words (`a string`, `an array of strings`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.describe()
+    }
 }
 
 const fn key(name: &'static str, kind: Kind, help: &'static str) -> KeySpec {
@@ -133,7 +140,17 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
     key(
         "export_env",
         Kind::Str,
-        "the environment variable name `tokenwarden env` exports",
+        "the environment variable `env`, `exec` and `token --format env` put the token in (default TOKENWARDEN_ACCESS_TOKEN)",
+    ),
+    key(
+        "git_hosts",
+        Kind::StrList,
+        "the git hosts (e.g. \"github.com\") whose HTTPS credentials `git-credential` gives from this profile",
+    ),
+    key(
+        "git_username",
+        Kind::Str,
+        "the user name `git-credential` gives with the token (default by provider: x-access-token for github, else oauth2)",
     ),
     key(
         "timeout",
@@ -149,6 +166,11 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         "lock_wait",
         Kind::Str,
         "how long a caller with no usable token waits for another process's refresh (default: the longest refresh the retry settings allow)",
+    ),
+    key(
+        "store_write_wait",
+        Kind::Str,
+        "how long a refresh's new tokens wait for the token database when another process holds it, before they are kept in a recovery file (default \"30s\")",
     ),
     key(
         "max_attempts",
@@ -194,6 +216,21 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         "tenant",
         Kind::Str,
         "the Microsoft Entra tenant (default common)",
+    ),
+    key(
+        "paste_redirect_uri",
+        Kind::Str,
+        "the provider-hosted page `login --paste` redirects to (it shows the code to paste)",
+    ),
+    key(
+        "session_lifetime",
+        Kind::Str,
+        "how long a login lasts when the provider does not say (a known session cap), e.g. \"14d\"",
+    ),
+    key(
+        "refresh_expiry_warning",
+        Kind::Str,
+        "how long before the refresh token expires `token` warns (once a day) and `doctor` fails (default \"3d\")",
     ),
 ];
 
@@ -263,13 +300,21 @@ pub(crate) struct RawFile {
 }
 
 /// Converts byte offsets into line and column.
+///
+/// The line starts are found once, so each look-up is a binary search plus the one line's
+/// characters: reading a file with many profiles stays linear in its size.
 pub(crate) struct LineIndex<'a> {
     text: &'a str,
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
 }
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
-        LineIndex { text }
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
     }
 
     pub fn loc(&self, offset: Option<usize>) -> Loc {
@@ -277,15 +322,23 @@ impl<'a> LineIndex<'a> {
             return Loc::default();
         };
         let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before
-            .get(line_start..)
+        // The last line start at or before the offset (a start equal to the offset begins
+        // the line the offset is on).
+        let index = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
+        let line_start = self.starts.get(index).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(line_start..offset)
             .map(|s| s.chars().count())
             .unwrap_or(0)
             + 1;
-        Loc { line, column }
+        Loc {
+            line: index + 1,
+            column,
+        }
     }
 }
 

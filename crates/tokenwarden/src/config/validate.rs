@@ -287,6 +287,10 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         Some((s, loc)) => check_redirect(&mut c, s, loc, insecure_ok).then(|| s.to_string()),
         None => None,
     };
+    let paste_redirect_uri = match c.str("paste_redirect_uri") {
+        Some((s, loc)) => check_redirect(&mut c, s, loc, insecure_ok).then(|| s.to_string()),
+        None => None,
+    };
     let registered = match c.list("registered_redirect_uris") {
         Some((list, loc)) => {
             for r in list {
@@ -362,13 +366,29 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         }
     });
 
+    let git_hosts = c
+        .list("git_hosts")
+        .map(|(l, _)| l.to_vec())
+        .unwrap_or_default();
+    let git_username = c.str("git_username").map(|(s, _)| s.to_string());
+
     let refresh_skew = c.duration("refresh_skew", crate::token::DEFAULT_REFRESH_SKEW, true);
+    let session_lifetime = c
+        .str("session_lifetime")
+        .is_some()
+        .then(|| c.duration("session_lifetime", std::time::Duration::ZERO, false));
+    let refresh_expiry_warning = c.duration(
+        "refresh_expiry_warning",
+        crate::horizon::DEFAULT_WARNING,
+        true,
+    );
     let timeout = c.duration("timeout", super::DEFAULT_TIMEOUT, false);
     let lock_wait = c
         .str("lock_wait")
         .is_some()
         .then(|| c.duration("lock_wait", std::time::Duration::ZERO, false));
     let connect_timeout = c.duration("connect_timeout", super::DEFAULT_CONNECT_TIMEOUT, false);
+    let store_write_wait = c.duration("store_write_wait", super::DEFAULT_STORE_WRITE_WAIT, true);
     let defaults = crate::retry::RetryPolicy::default();
     let mut retry = crate::retry::RetryPolicy {
         base_delay: c.duration("retry_base_delay", defaults.base_delay, false),
@@ -424,6 +444,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         client_auth,
         scopes,
         redirect_uri,
+        paste_redirect_uri,
         registered_redirect_uris: registered,
         token_request_format,
         refresh_skew,
@@ -432,13 +453,18 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         extra_params,
         allow_insecure_http: insecure_ok,
         export_env,
+        git_hosts,
+        git_username,
         timeout,
         connect_timeout,
         retry,
         lock_wait,
+        store_write_wait,
         failure_rate_threshold,
         grant,
         tenant: tenant.map(|(t, _)| t),
+        session_lifetime,
+        refresh_expiry_warning,
     };
     let complete = c.problems.is_empty();
     let ok = complete && lint.is_empty();

@@ -59,11 +59,12 @@ pub fn jwt_iat(token: &str) -> Option<SystemTime> {
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let iat = claims.get("iat")?;
     let secs = iat.as_i64().or_else(|| iat.as_f64().map(|f| f as i64))?;
-    Some(if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+    let d = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(d)
     } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-    })
+        UNIX_EPOCH.checked_sub(d)
+    }
 }
 
 /// Adds the skew between the `iat` of the stored JWTs and when they were received.
@@ -77,7 +78,7 @@ pub fn from_tokens(tokens: &TokenSet, obs: &mut Observations) {
             obs.iat.push(Observation {
                 source: format!(
                     "the `iat` of the stored {what}, received {}",
-                    humantime::format_rfc3339_seconds(tokens.obtained_at)
+                    crate::human::timestamp(tokens.obtained_at)
                 ),
                 skew_secs: signed_secs(tokens.obtained_at, iat),
             });

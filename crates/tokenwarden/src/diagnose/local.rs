@@ -193,11 +193,12 @@ fn mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
-/// True when the token database exists. On a fresh home doctor opens no store: that would
-/// create the database and a key file, and a `TOKENWARDEN_KEY` set afterwards would then be
-/// refused as the wrong key.
+/// True when something is at the token database path (an empty file and a dangling symbolic
+/// link included: opening the store names them). On a fresh home doctor opens no store: that
+/// would create the database and a key file, and a `TOKENWARDEN_KEY` set afterwards would then
+/// be refused as the wrong key.
 pub fn store_exists(warden: &Warden) -> bool {
-    std::fs::metadata(warden.paths().database()).is_ok_and(|m| m.len() > 0)
+    std::fs::symlink_metadata(warden.paths().database()).is_ok()
 }
 
 /// `store` on a fresh home: where the store will be and which key will seal it, created by the
@@ -205,15 +206,30 @@ pub fn store_exists(warden: &Warden) -> bool {
 pub fn no_store_yet(warden: &Warden, checks: &mut Vec<Check>) {
     let paths = warden.paths();
     let key = match crate::store::KeySource::from_env() {
-        Ok(crate::store::KeySource::KeyFile) if paths.key_file().exists() => {
+        Ok(crate::store::KeySource::Value(_)) => crate::store::keys::KEY_ENV.to_string(),
+        Ok(_) if paths.key_file().exists() => {
             format!("the key file {}", paths.key_file().display())
         }
-        Ok(crate::store::KeySource::KeyFile) => format!(
+        Ok(crate::store::KeySource::KeyringOrFile) => {
+            use crate::store::os_keyring::{Lookup, lookup};
+            match lookup(paths) {
+                Ok(Lookup::Found(_)) => "the key the OS keyring holds for it".to_string(),
+                Ok(Lookup::Absent) => "a new key kept in the OS keyring".to_string(),
+                Ok(Lookup::Unavailable(why)) => format!(
+                    "a new key file {} (no OS keyring answered: {why})",
+                    paths.key_file().display()
+                ),
+                Err(e) => {
+                    checks.push(Check::from_error("store", &e));
+                    return;
+                }
+            }
+        }
+        Ok(_) => format!(
             "a new key file {} (to use a key of your own instead, set {} before that login)",
             paths.key_file().display(),
-            crate::store::crypto::KEY_ENV
+            crate::store::keys::KEY_ENV
         ),
-        Ok(_) => crate::store::crypto::KEY_ENV.to_string(),
         Err(e) => {
             checks.push(Check::from_error("store", &e));
             return;
@@ -246,7 +262,15 @@ pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<dyn Store>>
     };
     checks.push(Check::ok(
         "store",
-        format!("{}{modes}, key from {}", db.display(), store.key_origin()),
+        format!(
+            "{}{modes}, key from {}{}",
+            db.display(),
+            store.key_origin(),
+            store
+                .kdf()
+                .map(|k| format!(", stretched with {k}"))
+                .unwrap_or_default()
+        ),
     ));
     checks.push(match store.integrity_check() {
         Ok(problems) if problems.is_empty() => {
@@ -335,17 +359,15 @@ pub fn token(
     let renewable = t.refresh_token.is_some() || p.grant == GrantType::ClientCredentials;
     let expiry = match t.expires_at {
         None => "does not expire".to_string(),
-        Some(at) if t.is_expired(now) => format!(
-            "expired {} ({})",
-            ago(at, now),
-            humantime::format_rfc3339_seconds(at)
-        ),
+        Some(at) if t.is_expired(now) => {
+            format!("expired {} ({})", ago(at, now), crate::human::timestamp(at))
+        }
         Some(at) => format!(
             "expires in {} ({})",
             crate::human::duration(Duration::from_secs(
                 t.remaining(now).unwrap_or_default().as_secs()
             )),
-            humantime::format_rfc3339_seconds(at)
+            crate::human::timestamp(at)
         ),
     };
     let check = match &stored.state {
@@ -459,7 +481,7 @@ fn refresh_token(p: &Profile, stored: &StoredTokens, now: SystemTime, checks: &m
                     format!(
                         "obtained {} ({})",
                         ago(at, now),
-                        humantime::format_rfc3339_seconds(at)
+                        crate::human::timestamp(at)
                     )
                 })
                 .unwrap_or_else(|| "obtained at an unknown time".into());
@@ -480,6 +502,54 @@ fn refresh_token(p: &Profile, stored: &StoredTokens, now: SystemTime, checks: &m
         ),
     };
     checks.push(check);
+    if t.refresh_token.is_some() {
+        refresh_token_expiry(p, stored, now, checks);
+    }
+}
+
+/// `refresh_token_expiry`, when the refresh token's horizon is known ([`crate::horizon`]): fails
+/// within the profile's `refresh_expiry_warning` of it, so that the new login is done before
+/// every program using the profile stops at once.
+fn refresh_token_expiry(
+    p: &Profile,
+    stored: &StoredTokens,
+    now: SystemTime,
+    checks: &mut Vec<Check>,
+) {
+    let Some(h) = crate::horizon::Horizon::at(
+        stored.tokens.refresh_token_expires_at,
+        now,
+        p.refresh_expiry_warning,
+    ) else {
+        return;
+    };
+    let when = humantime::format_rfc3339_seconds(h.expires_at);
+    checks.push(if h.expired() {
+        Check::fail(
+            "refresh_token_expiry",
+            format!("the refresh token expired at {when}: a new login is needed"),
+            login_fix(p),
+        )
+    } else if h.within_warning {
+        Check::fail(
+            "refresh_token_expiry",
+            h.message(&p.name),
+            format!(
+                "{} now; the warning starts {} before (`refresh_expiry_warning`)",
+                login_fix(p),
+                crate::human::duration(p.refresh_expiry_warning)
+            ),
+        )
+    } else {
+        Check::ok(
+            "refresh_token_expiry",
+            format!(
+                "the refresh token expires in {} (at {when}); warnings start {} before",
+                crate::human::duration(Duration::from_secs(h.left.as_secs())),
+                crate::human::duration(p.refresh_expiry_warning)
+            ),
+        )
+    });
 }
 
 /// `failure_rate`: the 5xx rate of the last 15 minutes against `failure_rate_threshold`.

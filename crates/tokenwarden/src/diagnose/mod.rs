@@ -19,11 +19,16 @@
 //!   `failure_rate` ([`local`]): the store's path, permissions, key and integrity, the token's
 //!   state, and the 5xx rate of the last 15 minutes; a refused refresh token is explained by
 //!   [`refusal`] (a revocation, a lost rotation, or another program sharing the token);
+//! - `breaker` ([`breaker`]): whether the shared circuit breaker holds requests to the provider
+//!   back, why and until when ([`breaker::reset`] clears it: `doctor --reset-breaker`);
+//! - `revocation` ([`revocation`], only when something is pending): tokens an earlier logout
+//!   could not revoke, asked again when online;
 //! - with `--live`, `live_token` and `live_resource` ([`live`]): a token (refreshed only when
 //!   needed) and a call to the profile's `resource`.
 //!
 //! [`curl`] renders the profile's token request as a curl command (`doctor --curl`).
 
+pub mod breaker;
 pub mod clock;
 mod connectivity;
 pub mod curl;
@@ -33,6 +38,7 @@ pub mod local;
 pub mod network;
 mod probe;
 pub mod refusal;
+pub mod revocation;
 
 use crate::error::Error;
 use crate::warden::Warden;
@@ -224,6 +230,8 @@ async fn run(warden: &Warden, profile: &str, opts: &Options) -> Report {
             }
             clock::checks(&observed, opts.offline, &mut checks);
             local::failure_rate(warden, p, store.as_ref(), &mut checks);
+            breaker::check(warden, p, store.clone(), !opts.offline, &mut checks).await;
+            revocation::check(warden, p, store.as_ref(), !opts.offline, &mut checks).await;
             if opts.live {
                 live::run(warden, p, &mut checks).await;
             }

@@ -159,7 +159,7 @@ pub fn classify(stored: &StoredTokens, reason: &str, events: &[Event]) -> Findin
 }
 
 fn when(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    crate::human::timestamp(t)
 }
 
 /// `[HTTP 400; request id …; correlation id …]`, or nothing.
@@ -328,6 +328,7 @@ mod tests {
                 scopes: Vec::new(),
                 obtained_at: t(0),
                 refresh_token_obtained_at: Some(t(0)),
+                refresh_token_expires_at: None,
                 subject: None,
                 issuer: None,
             },

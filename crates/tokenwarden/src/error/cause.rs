@@ -51,6 +51,8 @@ pub enum Cause {
     NotLoggedIn,
     /// The token store is on another machine (the fleet store) and cannot be reached.
     StoreUnreachable,
+    /// The token store stayed locked by another process (a write transaction held too long).
+    StoreBusy,
 }
 
 impl Cause {
@@ -79,6 +81,7 @@ impl Cause {
         Cause::ConsentDenied,
         Cause::NotLoggedIn,
         Cause::StoreUnreachable,
+        Cause::StoreBusy,
     ];
 
     /// The stable name of the cause, as stored and as written in JSON output
@@ -107,6 +110,7 @@ impl Cause {
             Cause::ConsentDenied => "consent_denied",
             Cause::NotLoggedIn => "not_logged_in",
             Cause::StoreUnreachable => "store_unreachable",
+            Cause::StoreBusy => "store_busy",
         }
     }
 
@@ -151,6 +155,7 @@ impl Cause {
             Cause::ConsentDenied => "the user or the provider denied consent",
             Cause::NotLoggedIn => "no usable tokens are stored",
             Cause::StoreUnreachable => "the fleet token store cannot be reached",
+            Cause::StoreBusy => "the token store is locked by another process",
         }
     }
 }
@@ -191,7 +196,8 @@ mod tests {
             | Cause::ResourceRejected
             | Cause::ConsentDenied
             | Cause::NotLoggedIn
-            | Cause::StoreUnreachable => 22,
+            | Cause::StoreUnreachable
+            | Cause::StoreBusy => 23,
         };
         assert_eq!(Cause::ALL.len(), listed(Cause::Dns));
         let mut names = std::collections::HashSet::new();

@@ -15,6 +15,7 @@
 
 pub mod cause;
 pub mod evidence;
+pub mod exit;
 pub mod oauth;
 
 pub use cause::Cause;
@@ -52,9 +53,9 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The process exit code the CLI uses for this kind ([`crate::exit`] maps it).
-    pub fn exit_code(self) -> crate::exit::ExitCode {
-        crate::exit::ExitCode::from(self)
+    /// The process exit code the CLI uses for this kind ([`exit`] maps it).
+    pub fn exit_code(self) -> exit::ExitCode {
+        exit::ExitCode::from(self)
     }
 
     /// Whether a failure of this kind may succeed if the same request is tried again later.
@@ -284,21 +285,38 @@ impl Error {
         self.0.kind.is_retryable()
     }
 
-    /// The structured form printed by `--json` ([`crate::exit::ErrorDocument`]):
+    /// The structured form printed by `--json` ([`exit::ErrorDocument`]):
     /// `{"error":{"kind","message","hint","oauth_error","oauth_error_description","status",
     /// "request_id","correlation_id","retry_at","exit_code"}}`.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(crate::exit::ErrorDocument::new(self)).unwrap_or_default()
+        serde_json::to_value(exit::ErrorDocument::new(self)).unwrap_or_default()
     }
 
     /// A multi-line report for a person: the message, the evidence, the cause chain and the fix.
     pub fn report(&self) -> String {
+        self.report_with(Causes::Chain)
+    }
+
+    /// [`Error::report`] with the causes shown as `causes` says: the whole chain (one
+    /// `caused by` line per layer, for `-v`), or only the innermost one, which names what
+    /// actually failed (`failed to lookup address information: …`) without the HTTP stack's
+    /// layers in between.
+    pub fn report_with(&self, causes: Causes) -> String {
         use std::fmt::Write as _;
         let mut out = format!("error: {}", self.message());
         let mut source = std::error::Error::source(self);
+        let mut innermost = None;
         while let Some(s) = source {
-            let _ = write!(out, "\n  caused by: {s}");
+            match causes {
+                Causes::Chain => {
+                    let _ = write!(out, "\n  caused by: {s}");
+                }
+                Causes::Innermost => innermost = Some(s.to_string()),
+            }
             source = s.source();
+        }
+        if let Some(s) = innermost {
+            let _ = write!(out, "\n  cause: {s}");
         }
         if let Some(o) = self.oauth() {
             let _ = write!(out, "\n  oauth error: {}", o.code);
@@ -324,11 +342,7 @@ impl Error {
             }
         }
         if let Some(t) = self.retry_at() {
-            let _ = write!(
-                out,
-                "\n  next try: {}",
-                humantime::format_rfc3339_seconds(t)
-            );
+            let _ = write!(out, "\n  next try: {}", crate::human::timestamp(t));
         }
         if let Some(c) = self.correlation_id() {
             let _ = write!(out, "\n  correlation id: {c}");
@@ -338,6 +352,15 @@ impl Error {
         }
         out
     }
+}
+
+/// How many of an error's causes [`Error::report_with`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Causes {
+    /// Every layer, outermost first.
+    Chain,
+    /// Only the innermost, the one that names what failed.
+    Innermost,
 }
 
 impl fmt::Debug for Error {

@@ -8,6 +8,7 @@ use super::loopback::{self, Expect};
 use super::pkce::{Pkce, random_token};
 use crate::error::{Cause, Error, Result};
 use crate::http::TokenClient;
+use crate::secret::AuthorizationCode;
 use crate::token::TokenSet;
 use std::time::Duration;
 use url::Url;
@@ -26,10 +27,33 @@ pub struct Prepared {
     /// The redirect URI sent (with the bound port).
     pub redirect_uri: String,
     listener: loopback::Listener,
+    request: Request,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("url", &self.url)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("openid", &self.request.oidc.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every authorization-code login readies before the person is sent to the provider,
+/// whether the code comes back to a loopback listener ([`prepare`]) or is pasted
+/// ([`super::paste`]): the PKCE pair, the `state`, the OIDC nonce, and what the callback and
+/// the ID token are checked against. Single use: [`Request::exchange`] consumes it.
+pub(crate) struct Request {
+    endpoint: Url,
     pkce: Pkce,
     state: String,
     /// With `openid`: the nonce sent, and where and how to check the ID token.
     oidc: Option<Oidc>,
+    /// The issuer, for the RFC 9207 `iss` check of the callback.
+    issuer: Option<String>,
+    /// The metadata says the callback always carries `iss`.
+    iss_required: bool,
 }
 
 /// What an ID token is checked against.
@@ -39,23 +63,11 @@ struct Oidc {
     jwks_uri: Url,
 }
 
-impl std::fmt::Debug for Prepared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prepared")
-            .field("url", &self.url)
-            .field("redirect_uri", &self.redirect_uri)
-            .field("openid", &self.oidc.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Binds the loopback listener and builds the authorization URL.
-///
-/// Everything that can be checked before the person is sent to the browser is checked here:
-/// metadata that does not offer PKCE `S256` stops the login, and so does an `openid` login
-/// whose ID token could not be validated (no issuer, or no `jwks_uri`), so that a code is never
-/// exchanged only to throw the tokens away.
-pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
+/// Checks what can be checked before the person is sent to the browser, and readies the
+/// request: metadata that does not offer PKCE `S256` stops the login, and so does an `openid`
+/// login whose ID token could not be validated (no issuer, or no `jwks_uri`), so that a code is
+/// never exchanged only to throw the tokens away.
+pub(crate) async fn begin(client: &TokenClient) -> Result<Request> {
     let profile = client.profile();
     let metadata = client.metadata().await?;
     if let Some(m) = &metadata {
@@ -93,51 +105,112 @@ pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
     } else {
         None
     };
-    let endpoint = client.authorization_endpoint().await?;
-    let redirect = profile
+    Ok(Request {
+        endpoint: client.authorization_endpoint().await?,
+        pkce: Pkce::generate(),
+        state: random_token(32),
+        oidc,
+        issuer: metadata.as_ref().map(|m| m.issuer.clone()),
+        iss_required: metadata
+            .as_ref()
+            .is_some_and(|m| m.authorization_response_iss_parameter_supported),
+    })
+}
+
+impl Request {
+    /// What the callback is checked against.
+    pub(crate) fn expect(&self) -> Expect {
+        Expect {
+            state: self.state.clone(),
+            issuer: self.issuer.clone(),
+            iss_required: self.iss_required,
+        }
+    }
+
+    /// The authorization URL (RFC 6749 §4.1.1) with `redirect_uri`.
+    pub(crate) fn url(&self, client: &TokenClient, redirect_uri: &str) -> String {
+        let profile = client.profile();
+        let mut url = self.endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &profile.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("state", &self.state)
+                .append_pair("code_challenge", &self.pkce.challenge)
+                .append_pair("code_challenge_method", self.pkce.method());
+            if !profile.scopes.is_empty() {
+                q.append_pair("scope", &profile.scopes.join(" "));
+            }
+            if let Some(o) = &self.oidc {
+                q.append_pair("nonce", &o.nonce);
+            }
+            for (k, v) in &profile.extra_params {
+                q.append_pair(k, v);
+            }
+        }
+        url.to_string()
+    }
+
+    /// Exchanges `code` at once, exactly once, with the PKCE verifier and `state`; with
+    /// `openid`, validates the ID token and keeps its `sub` and `iss`.
+    pub(crate) async fn exchange(
+        self,
+        client: &TokenClient,
+        code: AuthorizationCode,
+        redirect_uri: &str,
+        corr: &str,
+    ) -> Result<TokenSet> {
+        let Request {
+            pkce, state, oidc, ..
+        } = self;
+        let mut tokens = client
+            .exchange_code(code, redirect_uri, Some(pkce.verifier), Some(&state))
+            .await?;
+        let Some(oidc) = oidc else {
+            return Ok(tokens);
+        };
+        let Some(id) = &tokens.id_token else {
+            // OpenID Connect Core §3.1.3.3: a successful token response to an `openid`
+            // request contains an ID token. Without it the login's identity is unproven.
+            return Err(Error::protocol(
+                "the provider answered an `openid` login without an `id_token` (OpenID Connect Core §3.1.3.3): the tokens were not stored",
+            )
+            .with_hint("check that the client is registered for OpenID Connect; or drop the `openid` scope from the profile if the provider is plain OAuth 2.0"));
+        };
+        let claims = id_token::validate(
+            client.http(),
+            id.expose(),
+            &id_token::Expected {
+                issuer: &oidc.issuer,
+                client_id: &client.profile().client_id,
+                nonce: Some(&oidc.nonce),
+                jwks_uri: &oidc.jwks_uri,
+            },
+            corr,
+        )
+        .await?;
+        tokens.subject = Some(claims.sub);
+        tokens.issuer = Some(claims.iss);
+        Ok(tokens)
+    }
+}
+
+/// Binds the loopback listener and builds the authorization URL (see [`begin`] for what is
+/// checked first).
+pub async fn prepare(client: &TokenClient) -> Result<Prepared> {
+    let request = begin(client).await?;
+    let redirect = client
+        .profile()
         .redirect_uri
         .clone()
         .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_string());
-    let state = random_token(32);
-    let iss_required = metadata
-        .as_ref()
-        .is_some_and(|m| m.authorization_response_iss_parameter_supported);
-    let listener = loopback::bind(
-        &redirect,
-        Expect {
-            state: state.clone(),
-            issuer: metadata.as_ref().map(|m| m.issuer.clone()),
-            iss_required,
-        },
-    )
-    .await?;
-    let pkce = Pkce::generate();
-    let mut url = endpoint;
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &profile.client_id)
-            .append_pair("redirect_uri", listener.redirect_uri())
-            .append_pair("state", &state)
-            .append_pair("code_challenge", &pkce.challenge)
-            .append_pair("code_challenge_method", pkce.method());
-        if !profile.scopes.is_empty() {
-            q.append_pair("scope", &profile.scopes.join(" "));
-        }
-        if let Some(o) = &oidc {
-            q.append_pair("nonce", &o.nonce);
-        }
-        for (k, v) in &profile.extra_params {
-            q.append_pair(k, v);
-        }
-    }
+    let listener = loopback::bind(&redirect, request.expect()).await?;
     Ok(Prepared {
-        url: url.to_string(),
+        url: request.url(client, listener.redirect_uri()),
         redirect_uri: listener.redirect_uri().to_string(),
         listener,
-        pkce,
-        state,
-        oidc,
+        request,
     })
 }
 
@@ -160,9 +233,7 @@ impl Prepared {
         let Prepared {
             redirect_uri,
             listener,
-            pkce,
-            state,
-            oidc,
+            request,
             ..
         } = self;
         let callback = match listener.wait(timeout).await {
@@ -176,35 +247,8 @@ impl Prepared {
                 .with_hint("open the printed URL in a browser and approve; raise --timeout if you need longer"));
             }
         };
-        let mut tokens = client
-            .exchange_code(
-                callback.code,
-                &redirect_uri,
-                Some(pkce.verifier),
-                Some(&state),
-            )
-            .await?;
-        let Some(oidc) = oidc else {
-            return Ok(tokens);
-        };
-        let Some(id) = &tokens.id_token else {
-            tracing::debug!("no ID token in the response to an openid login");
-            return Ok(tokens);
-        };
-        let claims = id_token::validate(
-            client.http(),
-            id.expose(),
-            &id_token::Expected {
-                issuer: &oidc.issuer,
-                client_id: &client.profile().client_id,
-                nonce: &oidc.nonce,
-                jwks_uri: &oidc.jwks_uri,
-            },
-            &corr,
-        )
-        .await?;
-        tokens.subject = Some(claims.sub);
-        tokens.issuer = Some(claims.iss);
-        Ok(tokens)
+        request
+            .exchange(client, callback.code, &redirect_uri, &corr)
+            .await
     }
 }

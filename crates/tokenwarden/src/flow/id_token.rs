@@ -1,8 +1,15 @@
 //! OpenID Connect ID token validation (OIDC Core §3.1.3.7), with `jsonwebtoken`: the signature
-//! against the issuer's JWKS, `iss`, `aud`, `exp` (with a bounded leeway) and `nonce`.
+//! against the issuer's JWKS, `iss`, `aud`, `exp` (with a bounded leeway) and, at login,
+//! `nonce`.
+//!
+//! An ID token that comes with a refresh (OIDC Core §12.2) is checked the same way, without the
+//! nonce (a refresh sends none), before its `sub` and `iss` replace anything
+//! ([`check_refreshed`]); one that cannot be verified is dropped with a warning, and the
+//! subject and issuer of the login stay.
 
 use crate::error::{Delivery, Error, Result};
-use crate::http::{Body, HttpClient, HttpRequest, Method, RequestKind};
+use crate::http::{Body, HttpClient, HttpRequest, Method, RequestKind, TokenClient};
+use crate::token::TokenSet;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use url::Url;
@@ -32,8 +39,9 @@ pub struct Expected<'a> {
     pub issuer: &'a str,
     /// The client id (must be in `aud`).
     pub client_id: &'a str,
-    /// The nonce sent with the authorization request.
-    pub nonce: &'a str,
+    /// The nonce sent with the authorization request; `None` for an ID token that came with a
+    /// refresh (OIDC Core §12.2: no nonce is sent, so none is compared).
+    pub nonce: Option<&'a str>,
     /// Where the issuer publishes its keys.
     pub jwks_uri: &'a Url,
 }
@@ -94,11 +102,94 @@ pub async fn validate(
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = LEEWAY_SECS;
     let data = decode::<Claims>(id_token, &key, &validation).map_err(|e| invalid(e.to_string()))?;
-    if data.claims.nonce.as_deref() != Some(expected.nonce) {
+    if let Some(nonce) = expected.nonce
+        && data.claims.nonce.as_deref() != Some(nonce)
+    {
         return Err(invalid(
             "its nonce does not match the one sent with the login (a replayed or injected token)"
                 .into(),
         ));
     }
     Ok(data.claims)
+}
+
+/// The tokens of a refresh, with their ID token verified like a login's (signature against the
+/// issuer's JWKS, `iss`, `aud`, `exp`; no nonce) before its claims may replace anything: a
+/// verified token's `sub` and `iss` are kept in `tokens`; one that cannot be verified (no issuer
+/// or `jwks_uri` to check it with, a key set that cannot be fetched, a bad signature or claim)
+/// is dropped with a warning, and its unverified claims with it, so that
+/// [`TokenSet::renewing`] keeps the subject and issuer already stored. The refresh itself
+/// stands either way: its access and refresh tokens are good, and the refresh token may have
+/// been rotated.
+///
+/// The check is bounded by [`REFRESH_CHECK_LIMIT`] (or the profile's `timeout`, if shorter):
+/// until it ends, the refreshed tokens (perhaps a rotated refresh token) exist only in memory,
+/// so a slow key set is given up on rather than waited for.
+pub async fn check_refreshed(client: &TokenClient, mut tokens: TokenSet, corr: &str) -> TokenSet {
+    let Some(id) = tokens.id_token.clone() else {
+        return tokens;
+    };
+    let profile = client.profile();
+    let limit = REFRESH_CHECK_LIMIT.min(profile.timeout);
+    let verified = tokio::time::timeout(limit, verify_refreshed(client, id.expose(), corr))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the issuer's metadata and keys did not arrive within {}",
+                crate::human::duration(limit)
+            ))
+        });
+    match verified {
+        Ok(claims) => {
+            tokens.subject = Some(claims.sub);
+            tokens.issuer = Some(claims.iss);
+        }
+        Err(why) => {
+            tracing::warn!(
+                profile = %profile.name,
+                "the ID token that came with the refresh of profile `{}` was ignored: it could not be verified ({why}); the subject and issuer of the login are kept",
+                profile.name
+            );
+            tokens.id_token = None;
+            tokens.subject = None;
+            tokens.issuer = None;
+        }
+    }
+    tokens
+}
+
+/// The longest a refreshed ID token's check may take (see [`check_refreshed`]).
+pub const REFRESH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The claims of a refreshed ID token, verified; the reason in words when it cannot be.
+async fn verify_refreshed(
+    client: &TokenClient,
+    id_token: &str,
+    corr: &str,
+) -> std::result::Result<Claims, String> {
+    let profile = client.profile();
+    match client.metadata().await {
+        Ok(Some(m)) => match &m.jwks_uri {
+            Some(jwks_uri) => {
+                let expected = Expected {
+                    issuer: &m.issuer,
+                    client_id: &profile.client_id,
+                    nonce: None,
+                    jwks_uri,
+                };
+                validate(client.http(), id_token, &expected, corr)
+                    .await
+                    .map_err(|e| e.message().to_string())
+            }
+            None => Err(format!(
+                "the issuer's metadata ({}) has no `jwks_uri`",
+                m.source
+            )),
+        },
+        Ok(None) => Err("the profile has no `issuer` to find the keys with".to_string()),
+        Err(e) => Err(format!(
+            "the issuer's metadata could not be read: {}",
+            e.message()
+        )),
+    }
 }

@@ -41,10 +41,12 @@ pub struct Callback {
     pub code: AuthorizationCode,
 }
 
-type Outcome = std::result::Result<Callback, Error>;
+pub(crate) type Outcome = std::result::Result<Callback, Error>;
 
 struct Shared {
     expect: Expect,
+    /// The `Host` header a real callback carries (`127.0.0.1:PORT`, `localhost:PORT`, ...).
+    host: String,
     done: Mutex<Option<oneshot::Sender<Outcome>>>,
     /// The last callback refused for its `state`, reported if no valid one comes in time.
     refused: Mutex<Option<Error>>,
@@ -81,10 +83,12 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
         ))
         .with_hint("use a loopback redirect such as http://127.0.0.1/callback (RFC 8252 §7.3)"));
     }
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(v4)) if v4.is_loopback() => IpAddr::V4(v4),
-        Some(url::Host::Ipv6(v6)) if v6.is_loopback() => IpAddr::V6(v6),
-        Some(url::Host::Domain("localhost")) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    let (first, second) = match url.host() {
+        Some(url::Host::Ipv4(v4)) if v4.is_loopback() => (IpAddr::V4(v4), Fallback::Replace),
+        Some(url::Host::Ipv6(v6)) if v6.is_loopback() => (IpAddr::V6(v6), Fallback::None),
+        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
+            (IpAddr::V4(LOOPBACK_V4), Fallback::Also)
+        }
         _ => {
             return Err(Error::config(format!(
                 "redirect_uri `{redirect_uri}` is not a loopback address, so tokenwarden cannot receive the callback"
@@ -93,34 +97,58 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
         }
     };
     let port = url.port().unwrap_or(0);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
-        .await
-        .map_err(|e| {
-            Error::new(
-                crate::ErrorKind::Other,
-                format!("cannot listen on {ip}:{port} for the login callback: {e}"),
-            )
-            .with_hint(if port == 0 {
-                "check that the loopback interface is up".to_string()
-            } else {
-                format!("another program uses port {port}; close it, or remove the port from redirect_uri so an ephemeral one is used")
-            })
-        })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::new(crate::ErrorKind::Other, format!("loopback listener: {e}")))?;
+    let v6 = IpAddr::V6(LOOPBACK_V6);
+    // RFC 8252 §7.3: 127.0.0.1 first; `[::1]` when this machine has no IPv4 loopback (the
+    // redirect then names `[::1]`), and for `localhost` on the same port as well, since a
+    // browser may resolve `localhost` to either.
+    let (listeners, bound) = match bind_one(first, port).await {
+        Ok(l) => {
+            let bound = local_addr(&l)?;
+            let mut listeners = vec![l];
+            if second == Fallback::Also {
+                match bind_one(v6, bound.port()).await {
+                    Ok(l6) => listeners.push(l6),
+                    Err(e) => {
+                        tracing::debug!("no [::1] listener beside {bound} for localhost: {e}")
+                    }
+                }
+            }
+            (listeners, bound)
+        }
+        Err(e) if second != Fallback::None && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            let l = bind_one(v6, port)
+                .await
+                .map_err(|e6| bind_error(v6, port, &e6))?;
+            let bound = local_addr(&l)?;
+            if second == Fallback::Replace {
+                tracing::info!("no IPv4 loopback on this machine: the login callback uses [::1]");
+                // Infallible for http URLs.
+                let _ = url.set_ip_host(v6);
+            }
+            (vec![l], bound)
+        }
+        Err(e) => return Err(bind_error(first, port, &e)),
+    };
     if port == 0 {
         // Infallible for http URLs with a host.
         let _ = url.set_port(Some(bound.port()));
     }
+    // The Host header a browser sends for this redirect: anything else is not this login's
+    // callback (DNS rebinding, a page on another name that points here).
+    let host = format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port().unwrap_or(bound.port())
+    );
     let path = url.path().to_string();
     let (tx, rx) = oneshot::channel();
     let shared = Arc::new(Shared {
         expect,
+        host,
         done: Mutex::new(Some(tx)),
         refused: Mutex::new(None),
     });
-    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
     let app = axum::Router::new()
         .route(&path, axum::routing::get(callback))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
@@ -128,11 +156,21 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
     // In the login's span, so the listener's log lines name its correlation id too.
     let task = tokio::spawn(tracing::Instrument::instrument(
         async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|stop| *stop).await;
-                })
-                .await;
+            // One server per listener (IPv4 and, for `localhost`, IPv6 loopback); the set
+            // aborts them all when this task is aborted.
+            let mut servers = tokio::task::JoinSet::new();
+            for listener in listeners {
+                let app = app.clone();
+                let mut stop_rx = stop_rx.clone();
+                servers.spawn(tracing::Instrument::in_current_span(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop_rx.wait_for(|stop| *stop).await;
+                        })
+                        .await;
+                }));
+            }
+            while servers.join_next().await.is_some() {}
         },
         tracing::Span::current(),
     ));
@@ -142,6 +180,39 @@ pub async fn bind(redirect_uri: &str, expect: Expect) -> Result<Listener> {
         outcome: rx,
         stop: stop_tx,
         task,
+    })
+}
+
+/// Where else the listener may listen when the redirect's own address cannot be bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// An IPv6 literal: nowhere else.
+    None,
+    /// `127.0.0.1`: `[::1]` instead when IPv4 loopback is missing, naming it in the redirect.
+    Replace,
+    /// `localhost`: `[::1]` on the same port too (or instead, when IPv4 loopback is missing).
+    Also,
+}
+
+async fn bind_one(ip: IpAddr, port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(SocketAddr::new(ip, port)).await
+}
+
+fn local_addr(l: &tokio::net::TcpListener) -> Result<SocketAddr> {
+    l.local_addr()
+        .map_err(|e| Error::new(crate::ErrorKind::Other, format!("loopback listener: {e}")))
+}
+
+fn bind_error(ip: IpAddr, port: u16, e: &std::io::Error) -> Error {
+    let at = SocketAddr::new(ip, port);
+    Error::new(
+        crate::ErrorKind::Other,
+        format!("cannot listen on {at} for the login callback: {e}"),
+    )
+    .with_hint(if port == 0 {
+        "check that the loopback interface is up".to_string()
+    } else {
+        format!("another program uses port {port}; close it, or remove the port from redirect_uri so an ephemeral one is used")
     })
 }
 
@@ -202,8 +273,27 @@ impl Drop for Listener {
 
 async fn callback(
     State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !host.eq_ignore_ascii_case(&shared.host) {
+        // Not addressed to the redirect this login issued (e.g. DNS rebinding): never read
+        // its query, and keep waiting for the real callback.
+        tracing::warn!(
+            "a request to the login callback carried Host {:?}, not `{}`: refused; still waiting for the login's own callback",
+            host,
+            shared.host
+        );
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Login callback refused",
+            "This request was not addressed to the redirect tokenwarden issued. Use the URL the terminal printed.",
+        );
+    }
     let outcome = check(&shared.expect, &params);
     let outcome = match outcome {
         Err(e) if e.cause() == Some(Cause::StateMismatch) => {
@@ -250,7 +340,7 @@ async fn callback(
 }
 
 /// Checks one callback's query parameters.
-fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcome {
+pub(crate) fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcome {
     let state = params.get("state").map(String::as_str).unwrap_or("");
     if state != expect.state {
         return Err(Error::protocol(
@@ -417,5 +507,68 @@ mod tests {
         assert_eq!(uri.path(), "/callback");
         assert!(bind("https://example.com/cb", expect()).await.is_err());
         assert!(bind("http://10.0.0.1/cb", expect()).await.is_err());
+    }
+
+    /// Sends a raw GET for `target` with the given Host header; returns the status code.
+    async fn get_with_host(addr: SocketAddr, target: &str, host: &str) -> u16 {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        text.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_callback_for_another_host_is_refused_and_the_real_one_still_counts() {
+        let mut e = expect();
+        e.issuer = None;
+        e.iss_required = false;
+        let l = bind("http://127.0.0.1/callback", e).await.unwrap();
+        let uri = Url::parse(l.redirect_uri()).unwrap();
+        let port = uri.port().unwrap();
+        let addr = SocketAddr::new(IpAddr::V4(LOOPBACK_V4), port);
+        let target = "/callback?state=s1&code=c";
+        assert_eq!(get_with_host(addr, target, "evil.example:80").await, 400);
+        assert_eq!(
+            get_with_host(addr, target, &format!("localhost:{port}")).await,
+            400
+        );
+        assert_eq!(
+            get_with_host(addr, target, &format!("127.0.0.1:{port}")).await,
+            200
+        );
+        let got = l.wait(Duration::from_secs(5)).await.unwrap().unwrap();
+        assert_eq!(got.code.expose(), "c");
+    }
+
+    #[tokio::test]
+    async fn localhost_listens_on_both_loopbacks_when_the_machine_has_them() {
+        let mut e = expect();
+        e.issuer = None;
+        e.iss_required = false;
+        let l = bind("http://localhost/callback", e).await.unwrap();
+        let uri = Url::parse(l.redirect_uri()).unwrap();
+        assert_eq!(uri.host_str(), Some("localhost"));
+        let port = uri.port().unwrap();
+        let v6 = SocketAddr::new(IpAddr::V6(LOOPBACK_V6), port);
+        let host = format!("localhost:{port}");
+        if std::net::TcpListener::bind((LOOPBACK_V6, 0)).is_ok() {
+            // A browser that resolved `localhost` to ::1 reaches the same login.
+            assert_eq!(
+                get_with_host(v6, "/callback?state=s1&code=c6", &host).await,
+                200
+            );
+        } else {
+            let v4 = SocketAddr::new(IpAddr::V4(LOOPBACK_V4), port);
+            assert_eq!(
+                get_with_host(v4, "/callback?state=s1&code=c6", &host).await,
+                200
+            );
+        }
+        let got = l.wait(Duration::from_secs(5)).await.unwrap().unwrap();
+        assert_eq!(got.code.expose(), "c6");
     }
 }

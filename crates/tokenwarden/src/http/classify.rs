@@ -15,7 +15,7 @@
 //! Codes are matched as [`OAuthErrorCode`] variants (their [`OAuthErrorCode::meaning`], so that
 //! a provider's own names count as the standard ones); message text is never inspected.
 
-use super::response::{MissingField, ParsedBody};
+use super::response::{InvalidField, MissingField, ParsedBody};
 use super::{HttpRequest, HttpSettings, RequestKind};
 use crate::error::{Cause, Delivery, Error, ErrorKind, HttpEvidence, OAuthError, OAuthErrorCode};
 
@@ -131,8 +131,30 @@ pub fn classify_missing(
         ))
         .with_cause(Cause::MalformedResponse)
         .with_hint(HINT_MALFORMED),
+        (MissingField::Invalid(invalid), _) => Error::protocol(format!(
+            "{endpoint} answered {status} with an unusable token response: `{}` {}: `{snippet}`",
+            invalid.field(),
+            invalid.problem()
+        ))
+        .with_cause(Cause::MalformedResponse)
+        .with_hint(invalid_hint(&invalid)),
     };
     answered(err, evidence)
+}
+
+/// What to do about a token response with an unacceptable field.
+fn invalid_hint(invalid: &InvalidField) -> &'static str {
+    match invalid {
+        InvalidField::DpopNotSupported => {
+            "the provider issues DPoP-bound tokens (RFC 9449), which tokenwarden cannot use yet: register the client for Bearer tokens at the provider (DPoP off), or use a client that supports DPoP"
+        }
+        InvalidField::UnsupportedTokenType(_) => {
+            "tokenwarden sends tokens only as `Authorization: Bearer`: check that the endpoint is the provider's OAuth 2.0 token endpoint and that the client is registered for Bearer tokens; nothing stored was changed"
+        }
+        _ => {
+            "the provider sent a token response that is not valid OAuth (RFC 6749 §5.1); nothing stored was changed, and the tokens already stored are still used: try again later, and report it to the provider with the request id if it persists"
+        }
+    }
 }
 
 fn oauth_error(kind: RequestKind, status: u16, oauth: OAuthError) -> Error {

@@ -21,7 +21,7 @@ use crate::discovery::{Discovery, Metadata};
 use crate::error::OAuthErrorCode;
 use crate::error::{Error, Result};
 use crate::events::{EventSink, Operation};
-use crate::retry::Retrier;
+use crate::retry::{Gate, Retrier};
 use crate::secret::{AuthorizationCode, ClientSecret, DeviceCode, PkceVerifier, RefreshToken};
 use crate::token::TokenSet;
 use std::sync::Arc;
@@ -287,11 +287,12 @@ impl TokenClient {
         Error::config(msg).with_hint(format!("set {} in the profile", which.key()))
     }
 
-    /// One token request, with what its exchanges looked like. `recorded`: the request is an
-    /// operation of its own (a code exchange, a client-credentials login), recorded in the event
-    /// log here; refreshes and the grants a session makes are recorded by the session, which
+    /// One token request, with what its exchanges looked like. `login`: the request is a login
+    /// of its own (a code exchange, a client-credentials login): it is recorded in the event log
+    /// here, and the circuit breaker never refuses it ([`Gate::Login`]); refreshes and the
+    /// grants a session makes are guarded by the breaker and recorded by the session, which
     /// knows how they ended. The tokens are the answer as the provider sent it.
-    async fn token_call(&self, grant: Grant, recorded: bool) -> Exchanged<TokenSet> {
+    async fn token_call(&self, grant: Grant, login: bool) -> Exchanged<TokenSet> {
         let kind = grant.kind();
         let op = operation(kind);
         let name = op.map_or("token", Operation::as_str);
@@ -303,13 +304,14 @@ impl TokenClient {
             let p = &self.inner.profile;
             let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
             let clock = self.inner.retrier.clock().clone();
+            let gate = if login { Gate::Login } else { Gate::Guarded };
             let exchanged = self
-                .call(&req, &corr, |resp| {
+                .call(&req, &corr, gate, |resp| {
                     let body = ParsedBody::parse(resp.content_type(), &resp.body);
                     token_from(req.kind, resp, &body, &p.scopes, clock.now())
                 })
                 .await;
-            if let (true, Some(op)) = (recorded, op) {
+            if let (true, Some(op)) = (login, op) {
                 self.record(op, &exchanged.result, &exchanged.exchange, &corr);
             }
             if let Ok(tokens) = &exchanged.result {
@@ -351,12 +353,21 @@ impl TokenClient {
 
     /// [`TokenClient::refresh`], with what its exchanges looked like (for a session, which
     /// records the refresh and needs to know whether a lost answer may have rotated the refresh
-    /// token). Not recorded here.
+    /// token). Not recorded here. An ID token in the answer is verified before its claims are
+    /// kept, or dropped with a warning ([`crate::flow::id_token::check_refreshed`]).
     pub async fn refresh_exchanged(&self, refresh_token: &RefreshToken) -> Exchanged<TokenSet> {
         let grant = Grant::RefreshToken {
             refresh_token: refresh_token.clone(),
         };
-        self.token_call(grant, false).await
+        crate::correlation::joined(|corr| async move {
+            let mut done = self.token_call(grant, false).await;
+            if let Ok(tokens) = done.result {
+                let checked = crate::flow::id_token::check_refreshed(self, tokens, &corr).await;
+                done.result = Ok(checked);
+            }
+            done
+        })
+        .await
     }
 
     /// The client credentials grant (RFC 6749 §4.4), for a session: not recorded here (the
@@ -406,7 +417,7 @@ impl TokenClient {
             endpoint,
         );
         let clock = self.inner.retrier.clock().clone();
-        self.call(&req, corr, |resp| {
+        self.call(&req, corr, Gate::Login, |resp| {
             let body = ParsedBody::parse(resp.content_type(), &resp.body);
             if resp.status >= 300 || body.oauth_error().is_some() {
                 return Err(classify_response(
@@ -436,7 +447,7 @@ impl TokenClient {
             let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
             let clock = self.inner.retrier.clock().clone();
             let done = self
-                .call(&req, &corr, |resp| {
+                .call(&req, &corr, Gate::Login, |resp| {
                     let body = ParsedBody::parse(resp.content_type(), &resp.body);
                     match body.oauth_error().map(|o| o.code.meaning()) {
                         Some(OAuthErrorCode::AuthorizationPending) => {
@@ -486,7 +497,7 @@ impl TokenClient {
             token,
             hint,
         );
-        self.call(&req, corr, |resp| {
+        self.call(&req, corr, Gate::Guarded, |resp| {
             let body = ParsedBody::parse(resp.content_type(), &resp.body);
             if (200..300).contains(&resp.status) && body.oauth_error().is_none() {
                 Ok(Revocation::Revoked)

@@ -10,7 +10,7 @@ use crate::http::classify::{classify_missing, classify_response};
 use crate::http::request::discovery_request;
 use crate::http::response::{MissingField, ParsedBody};
 use crate::http::{HttpClient, RequestKind};
-use crate::retry::{Clock, Idempotence, Retrier, SystemClock};
+use crate::retry::{Clock, Gate, Idempotence, Retrier, SystemClock};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -201,19 +201,24 @@ impl Discovery {
         for url in well_known_urls(issuer)? {
             let req = discovery_request(url.clone());
             let resp = retrier
-                .run(url.as_str(), Idempotence::Repeatable, |_| async {
-                    let resp = http.send(&req, correlation_id).await?;
-                    if resp.status == 429 || resp.status >= 500 {
-                        let body = ParsedBody::parse(resp.content_type(), &resp.body);
-                        return Err(classify_response(
-                            RequestKind::Discovery,
-                            resp.status,
-                            &body,
-                            resp.evidence.clone(),
-                        ));
-                    }
-                    Ok(resp)
-                })
+                .run(
+                    url.as_str(),
+                    Idempotence::Repeatable,
+                    Gate::Guarded,
+                    |_| async {
+                        let resp = http.send(&req, correlation_id).await?;
+                        if resp.status == 429 || resp.status >= 500 {
+                            let body = ParsedBody::parse(resp.content_type(), &resp.body);
+                            return Err(classify_response(
+                                RequestKind::Discovery,
+                                resp.status,
+                                &body,
+                                resp.evidence.clone(),
+                            ));
+                        }
+                        Ok(resp)
+                    },
+                )
                 .await?;
             let body = ParsedBody::parse(resp.content_type(), &resp.body);
             match resp.status {

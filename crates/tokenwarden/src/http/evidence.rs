@@ -126,6 +126,13 @@ fn redact_json(v: &mut serde_json::Value) {
                     serde_json::Value::String(s) if is_secret_key(k) => {
                         *val = serde_json::Value::String(shown(s));
                     }
+                    // A secret sent as a number or a boolean (a provider's mistake) is still
+                    // a secret.
+                    serde_json::Value::Number(_) | serde_json::Value::Bool(_)
+                        if is_secret_key(k) =>
+                    {
+                        *val = serde_json::Value::String(shown(&val.to_string()));
+                    }
                     other => redact_json(other),
                 }
             }
@@ -248,6 +255,16 @@ mod tests {
         let s = redact_body(b, Some("application/json"));
         assert!(!s.contains("at-123") && !s.contains("rt-456"), "{s}");
         assert!(s.contains("scope") && s.contains("[redacted len=6"), "{s}");
+    }
+
+    #[test]
+    fn secrets_that_are_not_strings_are_redacted_too() {
+        let s = redact_body(
+            br#"{"access_token":1234567,"refresh_token":true,"expires_in":60}"#,
+            Some("application/json"),
+        );
+        assert!(!s.contains("1234567") && !s.contains("true"), "{s}");
+        assert!(s.contains("\"expires_in\":60"), "{s}");
     }
 
     #[test]

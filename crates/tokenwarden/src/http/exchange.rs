@@ -10,6 +10,7 @@ use super::evidence::clock_skew_secs;
 use super::{HttpRequest, HttpResponse, RequestKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Operation, Outcome};
+use crate::retry::Gate;
 use crate::store::Event;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -113,12 +114,13 @@ impl TokenClient {
         events::record(sink.as_ref(), &e);
     }
 
-    /// Sends `req` under the retry policy; `interpret` turns each response into the result or a
-    /// classified error.
+    /// Sends `req` under the retry policy (and the circuit breaker, as `gate` says);
+    /// `interpret` turns each response into the result or a classified error.
     pub(super) async fn call<T>(
         &self,
         req: &HttpRequest,
         corr: &str,
+        gate: Gate,
         interpret: impl Fn(&HttpResponse) -> Result<T>,
     ) -> Exchanged<T> {
         let inner = &self.inner;
@@ -136,7 +138,7 @@ impl TokenClient {
         let maybe_processed_seen = &maybe_processed;
         let result = self
             .active_retrier()
-            .run(&key, req.kind.idempotence(), |attempt| {
+            .run(&key, req.kind.idempotence(), gate, |attempt| {
                 attempts.store(attempt, Ordering::Relaxed);
                 if let (Some(sink), Ok(Some(e))) =
                     (&inner.events, failed_seen.lock().map(|mut f| f.take()))

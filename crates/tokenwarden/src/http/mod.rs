@@ -17,6 +17,8 @@
 //!   retry policy, what they looked like ([`Exchange`], returned with the result as
 //!   [`Exchanged`]), and their event-log records.
 //! - [`resource`]: calls to the protected resource, traced like the exchanges.
+//! - [`destination`]: where a profile's bearer token may be sent (https or loopback, the
+//!   `resource` origin or one allowed explicitly), for `request` and the proxy.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
 //!   (re-exported as `crate::discovery`).
 //!
@@ -25,6 +27,7 @@
 pub mod builder;
 pub mod classify;
 pub mod client;
+pub mod destination;
 pub mod discovery;
 pub mod evidence;
 mod exchange;

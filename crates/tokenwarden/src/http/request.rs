@@ -68,11 +68,19 @@ pub enum TokenTypeHint {
 }
 
 impl TokenTypeHint {
-    fn as_str(self) -> &'static str {
+    /// The hint as sent and stored: `access_token` or `refresh_token`.
+    pub fn as_str(self) -> &'static str {
         match self {
             TokenTypeHint::AccessToken => "access_token",
             TokenTypeHint::RefreshToken => "refresh_token",
         }
+    }
+
+    /// The hint named `name` (the form of [`TokenTypeHint::as_str`]).
+    pub fn parse(name: &str) -> Option<TokenTypeHint> {
+        [TokenTypeHint::AccessToken, TokenTypeHint::RefreshToken]
+            .into_iter()
+            .find(|h| h.as_str() == name)
     }
 }
 

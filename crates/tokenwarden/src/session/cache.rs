@@ -9,7 +9,8 @@
 //!
 //! Why not just the `RwLock`: its readers all write the lock's reader count, and cloning an
 //! `Arc` from it writes the shared reference count, so the cache line bounces between cores and
-//! a second thread lowered the total throughput (`benches/get_token.rs`).
+//! a second thread lowered the total throughput (`bench/benches/get_token.rs` at the repository
+//! root).
 //!
 //! A version rejected by a resource server ([`Cache::reject`]) is never cached again, nor any
 //! older one: a slow path that read the store just before the rejection was recorded cannot put

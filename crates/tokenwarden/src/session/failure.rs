@@ -14,7 +14,8 @@
 //! Whether the server may have rotated the refresh token is read from the refresh's exchanges
 //! ([`Exchange::maybe_processed`], each attempt's [`crate::error::Delivery`] as the HTTP layer
 //! decided it), never re-derived here: the in-flight flag stays set once a refresh may have been
-//! processed without its answer arriving, and an error raised before anything was sent
+//! processed without its answer arriving (or with an answer refused as malformed: a success
+//! status means the provider processed it), and an error raised before anything was sent
 //! (configuration, a missing client secret, an open breaker) leaves the flag as it was before
 //! this attempt.
 
@@ -44,10 +45,15 @@ pub(super) struct Failed {
 }
 
 impl Failed {
-    /// Whether this refresh may have been processed by the provider with its answer lost: the
-    /// provider may have rotated the refresh token.
-    fn maybe_rotated(&self) -> bool {
-        self.operation == Operation::Refresh && self.exchange.maybe_processed
+    /// Whether this refresh, which failed with `err`, may have been processed by the provider
+    /// with its answer lost or unusable: the provider may have rotated the refresh token. A
+    /// success status whose token response was refused (a CR/LF in the token, a negative
+    /// `expires_in`...) was processed: the refresh token presented may be spent.
+    fn maybe_rotated(&self, err: &Error) -> bool {
+        let unusable_answer = err.kind() == ErrorKind::Protocol
+            && err.cause() == Some(Cause::MalformedResponse)
+            && err.status().is_some_and(|s| (200..300).contains(&s));
+        self.operation == Operation::Refresh && (self.exchange.maybe_processed || unusable_answer)
     }
 }
 
@@ -69,7 +75,7 @@ impl Session {
         let transient = err.kind() == ErrorKind::ProviderUnavailable;
         // Once a refresh may have been processed with its answer lost, the stored refresh token
         // may have been replaced: the flag stays until a refresh succeeds.
-        let maybe_rotated = t2.refresh_failure_transient || failed.maybe_rotated();
+        let maybe_rotated = t2.refresh_failure_transient || failed.maybe_rotated(&err);
         // The retrier held the request back (an open breaker, a running Retry-After: no answer
         // came), and no earlier attempt of this refresh may have been processed.
         let held_back = matches!(err.cause(), Some(Cause::CircuitOpen | Cause::RateLimited))
@@ -144,11 +150,11 @@ impl Session {
             }
             _ => {}
         }
-        let lost_rotation = t2.refresh_failure_transient || failed.maybe_rotated();
+        let lost_rotation = t2.refresh_failure_transient || failed.maybe_rotated(&err);
         let obtained = t2
             .tokens
             .refresh_token_obtained_at
-            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+            .map(crate::human::timestamp)
             .unwrap_or_else(|| "at an unknown time".into());
         let (message, cause) = if lost_rotation {
             (

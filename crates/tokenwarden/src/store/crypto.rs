@@ -1,16 +1,5 @@
-//! Where the store's key comes from, and how token secrets are sealed with it.
-//!
-//! # Key sources ([`KeySource`])
-//! 1. `TOKENWARDEN_KEY`: 64 hex digits, or base64 (standard or URL-safe, padded or not) of 32
-//!    bytes, is the raw key. Any other value is a passphrase, and the key is
-//!    `SHA-256("tokenwarden/store-key/v1\0" || passphrase)`. That is a domain-separated hash,
-//!    **not** a slow password KDF: a passphrase must carry its own entropy (use a long random
-//!    one, or a raw key).
-//! 2. (seam) an OS keyring: not implemented. Headless Linux has no keyring daemon and the crates
-//!    that talk to one bring D-Bus in; a `KeySource::Keyring { .. }` variant would slot in here.
-//! 3. The key file `<data dir>/key`: 32 random bytes from the OS CSPRNG, created once, atomically
-//!    (written to a temporary file, synced, then hard-linked into place, so no process ever reads
-//!    a half-written key), mode 0600 in the 0700 data directory.
+//! How token secrets are sealed: the 256-bit [`StoreKey`], and XChaCha20-Poly1305 with it.
+//! Where the key comes from is [`super::keys`]'s.
 //!
 //! # Sealing
 //! XChaCha20-Poly1305 with a random 192-bit nonce per seal. A sealed blob is
@@ -19,27 +8,18 @@
 //! copied to another row, column or version, or a changed `expires_at`, fails to open.
 
 use crate::error::{Error, Result};
-use crate::paths::Paths;
-use crate::secret::SecretString;
 use crate::token::{TokenSet, to_unix_millis};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore as _;
-use sha2::{Digest, Sha256};
-use std::ffi::OsString;
 use std::fmt;
-use std::io::{Read as _, Write as _};
-use std::path::Path;
 
-/// The environment variable holding the key or passphrase.
-pub const KEY_ENV: &str = "TOKENWARDEN_KEY";
-
-const KEY_LEN: usize = 32;
+/// The length of a store key in bytes.
+pub(crate) const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 const BLOB_FORMAT: u8 = 1;
 const SCHEMA_TAG: &[u8] = b"tokenwarden-store-v1";
-const PASSPHRASE_DOMAIN: &[u8] = b"tokenwarden/store-key/v1\0";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"tokenwarden key check v1";
 
 /// A 256-bit store key. `Debug` redacts it; dropping it overwrites it with zeros.
@@ -58,46 +38,17 @@ impl StoreKey {
         StoreKey(bytes)
     }
 
-    /// The key from a passphrase: a domain-separated SHA-256, not a slow KDF (see the module
-    /// docs).
-    pub fn from_passphrase(passphrase: &str) -> StoreKey {
-        let mut hasher = Sha256::new();
-        hasher.update(PASSPHRASE_DOMAIN);
-        hasher.update(passphrase.as_bytes());
-        StoreKey(hasher.finalize().into())
+    /// The raw key a `TOKENWARDEN_KEY` value gives: 64 hex digits or base64 of 32 bytes;
+    /// `None` for anything else (a passphrase).
+    pub fn parse(value: &str) -> Option<StoreKey> {
+        parse_hex(value.trim()).or_else(|| parse_base64(value.trim()))
     }
 
-    /// The key a `TOKENWARDEN_KEY` value gives: 64 hex digits or base64 of 32 bytes is the raw
-    /// key; anything else is a passphrase. An empty value is refused.
-    pub fn parse(value: &str) -> Result<StoreKey> {
-        if value.is_empty() {
-            return Err(
-                Error::store(format!("{KEY_ENV} is set but empty")).with_hint(format!(
-                    "unset {KEY_ENV} to use the key file, or set it to a key"
-                )),
-            );
-        }
-        if let Some(key) = parse_hex(value.trim()) {
-            return Ok(key);
-        }
-        if let Some(key) = parse_base64(value.trim()) {
-            return Ok(key);
-        }
-        if value.len() < 16 {
-            tracing::warn!(
-                "{KEY_ENV} is a short passphrase ({} bytes); it is hashed, not stretched: use a long random value",
-                value.len()
-            );
-        }
-        Ok(StoreKey::from_passphrase(value))
-    }
-
-    fn bytes(&self) -> &[u8; KEY_LEN] {
+    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
 }
-
-fn parse_hex(s: &str) -> Option<StoreKey> {
+pub(crate) fn parse_hex(s: &str) -> Option<StoreKey> {
     if s.len() != KEY_LEN * 2 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -124,7 +75,7 @@ fn parse_base64(s: &str) -> Option<StoreKey> {
 
 /// Overwrites `buf` with zeros; `black_box` keeps the optimiser from dropping the store to
 /// memory that is about to be freed (best effort, without `unsafe` or an extra crate).
-fn wipe(buf: &mut [u8]) {
+pub(crate) fn wipe(buf: &mut [u8]) {
     buf.fill(0);
     std::hint::black_box(&buf);
 }
@@ -140,148 +91,6 @@ impl fmt::Debug for StoreKey {
         f.write_str("StoreKey([redacted])")
     }
 }
-
-/// Where the store's key comes from. See the module docs for the formats.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum KeySource {
-    /// A value as `TOKENWARDEN_KEY` holds it (hex, base64, or a passphrase).
-    Value(SecretString),
-    /// A key already in hand.
-    Key(StoreKey),
-    /// The key file in the data directory, created on first use.
-    KeyFile,
-}
-
-impl KeySource {
-    /// `TOKENWARDEN_KEY` when set and not empty, else the key file.
-    pub fn from_env() -> Result<KeySource> {
-        Self::from_vars(|name| std::env::var_os(name))
-    }
-
-    /// As [`KeySource::from_env`], from a variable lookup (testable without touching the
-    /// process environment).
-    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Result<KeySource> {
-        match var(KEY_ENV).filter(|v| !v.is_empty()) {
-            None => Ok(KeySource::KeyFile),
-            Some(value) => match value.into_string() {
-                Ok(s) => Ok(KeySource::Value(SecretString::new(s))),
-                Err(_) => Err(
-                    Error::config(format!("{KEY_ENV} is not valid UTF-8")).with_hint(format!(
-                        "set {KEY_ENV} to 64 hex digits, base64, or a text passphrase"
-                    )),
-                ),
-            },
-        }
-    }
-}
-
-/// A resolved key, with where it came from (for messages).
-#[derive(Debug)]
-pub(crate) struct ResolvedKey {
-    pub(crate) key: StoreKey,
-    /// E.g. "TOKENWARDEN_KEY" or "the key file /x/key".
-    pub(crate) origin: String,
-}
-
-/// Resolves `source`. The key file is created only when `may_create` (the database does not
-/// exist yet): a missing key next to an existing database is an error, not a new key.
-pub(crate) fn resolve(source: KeySource, paths: &Paths, may_create: bool) -> Result<ResolvedKey> {
-    match source {
-        KeySource::Value(value) => Ok(ResolvedKey {
-            key: StoreKey::parse(value.expose())?,
-            origin: KEY_ENV.to_string(),
-        }),
-        KeySource::Key(key) => Ok(ResolvedKey {
-            key,
-            origin: "the key given by the program".to_string(),
-        }),
-        KeySource::KeyFile => {
-            let path = paths.key_file();
-            let key = load_or_create_key_file(&path, &paths.database(), may_create)?;
-            Ok(ResolvedKey {
-                key,
-                origin: format!("the key file {}", path.display()),
-            })
-        }
-    }
-}
-
-fn load_or_create_key_file(path: &Path, database: &Path, may_create: bool) -> Result<StoreKey> {
-    if super::perms::check_private_file(path, "the key file")? {
-        return read_key_file(path);
-    }
-    if !may_create {
-        return Err(Error::store(format!(
-            "the key file {} is missing, but the token database {} exists: its tokens cannot be read without that key",
-            path.display(),
-            database.display()
-        ))
-        .with_hint(format!(
-            "restore the key file (or set {KEY_ENV} to the key used before); to start over instead, move {} away and log in again",
-            database.display()
-        )));
-    }
-    create_key_file(path)?;
-    read_key_file(path)
-}
-
-fn read_key_file(path: &Path) -> Result<StoreKey> {
-    let io_err = |e: std::io::Error| {
-        Error::store(format!("cannot read the key file {}", path.display())).with_source(e)
-    };
-    let mut file = std::fs::File::open(path).map_err(io_err)?;
-    let mut buf = Vec::with_capacity(KEY_LEN + 1);
-    (&mut file)
-        .take(KEY_LEN as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(io_err)?;
-    let result = <[u8; KEY_LEN]>::try_from(buf.as_slice());
-    wipe(&mut buf);
-    match result {
-        Ok(bytes) => Ok(StoreKey(bytes)),
-        Err(_) => Err(Error::store(format!(
-            "the key file {} is damaged: it should hold exactly {KEY_LEN} bytes",
-            path.display()
-        ))
-        .with_hint(
-            "restore the key file from a backup; without it the stored tokens cannot be read",
-        )),
-    }
-}
-
-/// Creates the key file atomically: a fully written, synced temporary file is hard-linked to
-/// the final name (which fails if another process got there first; then its key is used).
-fn create_key_file(path: &Path) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".key.tmp-{}-{:08x}",
-        std::process::id(),
-        rand::rngs::OsRng.next_u32()
-    ));
-    let io_err = |what: &str, e: std::io::Error| {
-        Error::store(format!(
-            "cannot create the key file {}: {what}",
-            path.display()
-        ))
-        .with_source(e)
-    };
-    let result = (|| {
-        let mut file = super::perms::create_private_file(&tmp).map_err(|e| io_err("create", e))?;
-        let key = StoreKey::generate();
-        file.write_all(key.bytes())
-            .map_err(|e| io_err("write", e))?;
-        file.sync_all().map_err(|e| io_err("sync", e))?;
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => super::perms::sync_dir(dir).map_err(|e| io_err("sync directory", e)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(io_err("link", e)),
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
-}
-
 /// Why a sealed blob did not open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OpenError {
@@ -366,7 +175,8 @@ pub(crate) fn aad(parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// The associated data of a token column: binds the blob to its profile, column and version and
-/// to the token's non-secret fields (which change only together with the version).
+/// to the token's non-secret fields (which change only together with the version). The refresh
+/// token's expiry is a last part, present only when known.
 pub(crate) fn token_aad(profile: &str, column: &str, version: i64, tokens: &TokenSet) -> Vec<u8> {
     fn opt_ms(t: Option<std::time::SystemTime>) -> Vec<u8> {
         t.map(|t| {
@@ -390,20 +200,34 @@ pub(crate) fn token_aad(profile: &str, column: &str, version: i64, tokens: &Toke
         .iter()
         .map(|s| s.as_bytes())
         .collect::<Vec<_>>());
-    aad(&[
+    let version = version.to_be_bytes();
+    let obtained = to_unix_millis(tokens.obtained_at).to_be_bytes();
+    let (expires, refresh_obtained) = (
+        opt_ms(tokens.expires_at),
+        opt_ms(tokens.refresh_token_obtained_at),
+    );
+    let (subject, issuer) = (opt_str(&tokens.subject), opt_str(&tokens.issuer));
+    let mut parts: Vec<&[u8]> = vec![
         profile.as_bytes(),
         column.as_bytes(),
-        &version.to_be_bytes(),
+        &version,
         tokens.token_type.as_bytes(),
-        &opt_ms(tokens.expires_at),
+        &expires,
         &scopes,
-        &to_unix_millis(tokens.obtained_at).to_be_bytes(),
-        &opt_ms(tokens.refresh_token_obtained_at),
-        &opt_str(&tokens.subject),
-        &opt_str(&tokens.issuer),
-    ])
+        &obtained,
+        &refresh_obtained,
+        &subject,
+        &issuer,
+    ];
+    // Bound only when known, so that the rows sealed before it was kept still open.
+    let refresh_expires = tokens
+        .refresh_token_expires_at
+        .map(|t| to_unix_millis(t).to_be_bytes());
+    if let Some(at) = &refresh_expires {
+        parts.push(at);
+    }
+    aad(&parts)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,65 +279,9 @@ mod tests {
         assert_eq!(StoreKey::parse(&b64).unwrap().bytes(), raw.bytes());
         let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.bytes());
         assert_eq!(StoreKey::parse(&b64url).unwrap().bytes(), raw.bytes());
-        let pass = StoreKey::parse("correct horse battery staple").unwrap();
-        assert_eq!(
-            pass.bytes(),
-            StoreKey::from_passphrase("correct horse battery staple").bytes()
-        );
-        assert_ne!(pass.bytes(), raw.bytes());
-        // 63 hex digits is a passphrase, not a key.
-        assert_ne!(StoreKey::parse(&hex[1..]).unwrap().bytes(), raw.bytes());
-        assert!(StoreKey::parse("").is_err());
+        // Anything else is a passphrase (stretched when the store opens), not a key.
+        assert!(StoreKey::parse("correct horse battery staple").is_none());
+        assert!(StoreKey::parse(&hex[1..]).is_none());
         assert_eq!(format!("{raw:?}"), "StoreKey([redacted])");
-    }
-
-    #[test]
-    fn key_source_from_vars() {
-        let src = KeySource::from_vars(|_| None).unwrap();
-        assert!(matches!(src, KeySource::KeyFile));
-        let src = KeySource::from_vars(|_| Some(OsString::from(""))).unwrap();
-        assert!(matches!(src, KeySource::KeyFile));
-        let src = KeySource::from_vars(|k| (k == KEY_ENV).then(|| OsString::from("pw"))).unwrap();
-        assert!(matches!(src, KeySource::Value(_)));
-        assert!(!format!("{src:?}").contains("pw"));
-    }
-
-    #[test]
-    fn key_file_is_created_once_and_private() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::in_dir(dir.path());
-        let a = resolve(KeySource::KeyFile, &paths, true).unwrap();
-        let b = resolve(KeySource::KeyFile, &paths, false).unwrap();
-        assert_eq!(a.key.bytes(), b.key.bytes());
-        let mode = std::fs::metadata(paths.key_file())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(std::fs::read(paths.key_file()).unwrap().len(), KEY_LEN);
-        // No temporary file left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn missing_key_file_next_to_a_database_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::in_dir(dir.path());
-        let err = resolve(KeySource::KeyFile, &paths, false).unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Store);
-        assert!(err.message().contains("missing"), "{}", err.message());
-        assert!(!paths.key_file().exists());
-    }
-
-    #[test]
-    fn short_key_file_is_reported_not_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::in_dir(dir.path());
-        let file = super::super::perms::create_private_file(&paths.key_file()).unwrap();
-        drop(file);
-        let err = resolve(KeySource::KeyFile, &paths, true).unwrap_err();
-        assert!(err.message().contains("damaged"), "{}", err.message());
-        assert_eq!(std::fs::read(paths.key_file()).unwrap().len(), 0);
     }
 }

@@ -83,11 +83,14 @@ pub enum Operation {
     LockWait,
     /// A `tokenwarden logout`.
     Logout,
+    /// A warning that the refresh token expires soon (a new login will be needed) was shown;
+    /// the log is where "at most once a day" is decided ([`crate::horizon`]).
+    ExpiryWarning,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 12] = [
         Operation::Login,
         Operation::CodeExchange,
         Operation::Refresh,
@@ -99,6 +102,7 @@ impl Operation {
         Operation::Resource,
         Operation::LockWait,
         Operation::Logout,
+        Operation::ExpiryWarning,
     ];
 
     /// The name as stored and shown.
@@ -115,6 +119,7 @@ impl Operation {
             Operation::Resource => "resource",
             Operation::LockWait => "lock_wait",
             Operation::Logout => "logout",
+            Operation::ExpiryWarning => "expiry_warning",
         }
     }
 

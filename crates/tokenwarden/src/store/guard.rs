@@ -29,17 +29,18 @@ pub(crate) fn poll_until<T, E>(
     wait: Duration,
     mut attempt: impl FnMut() -> std::result::Result<Option<T>, E>,
 ) -> std::result::Result<Option<T>, E> {
-    let deadline = Instant::now() + wait;
+    // Counted as time elapsed, not as a deadline: no `wait` can overflow an `Instant`.
+    let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
         if let Some(found) = attempt()? {
             return Ok(Some(found));
         }
-        let now = Instant::now();
-        if now >= deadline {
+        let waited = started.elapsed();
+        if waited >= wait {
             return Ok(None);
         }
-        std::thread::sleep(pause.min(deadline - now));
+        std::thread::sleep(pause.min(wait - waited));
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }

@@ -5,11 +5,13 @@
 
 use super::guard::{RefreshGuard, wait_exceeded};
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
-    TokenState, Version, truncate_breaker, truncate_duration_ms, truncate_ms,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
+    Store, StoredTokens, TokenState, Version, truncate_breaker, truncate_duration_ms, truncate_ms,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
+use crate::http::TokenTypeHint;
+use crate::secret::SecretString;
 use crate::token::TokenSet;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -27,6 +29,11 @@ struct State {
     rows: BTreeMap<String, StoredTokens>,
     last_version: i64,
     breakers: HashMap<String, BreakerRecord>,
+    /// What [`Store::keep_unwritten`] kept: the version it replaces, and the tokens.
+    unwritten: HashMap<String, (Version, TokenSet)>,
+    /// Pending revocations, oldest first, and the last id given.
+    revocations: Vec<PendingRevocation>,
+    last_revocation_id: i64,
     events: Vec<Event>,
     appended: u64,
     retention: Retention,
@@ -122,6 +129,7 @@ impl MemoryStore {
         tokens.expires_at = tokens.expires_at.map(truncate_ms);
         tokens.obtained_at = truncate_ms(tokens.obtained_at);
         tokens.refresh_token_obtained_at = tokens.refresh_token_obtained_at.map(truncate_ms);
+        tokens.refresh_token_expires_at = tokens.refresh_token_expires_at.map(truncate_ms);
         state.rows.insert(
             profile.to_string(),
             StoredTokens {
@@ -178,11 +186,42 @@ impl BreakerBackend for MemoryStore {
         state.breakers.insert(key.to_string(), record.clone());
         Ok(record)
     }
+
+    fn breaker_records(&self) -> Result<Vec<(String, BreakerRecord)>> {
+        let state = self.state();
+        let mut all: Vec<_> = state
+            .breakers
+            .iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
 }
 
 impl Store for MemoryStore {
     fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
-        Ok(self.state().rows.get(profile).cloned())
+        let mut state = self.state();
+        if let Some((expected, tokens)) = state.unwritten.remove(profile) {
+            let current = state.rows.get(profile).map_or(Version::NONE, |r| r.version);
+            if current == expected {
+                let now = self.now();
+                self.put(&mut state, profile, &tokens, Some(now));
+            }
+        }
+        Ok(state.rows.get(profile).cloned())
+    }
+
+    fn keep_unwritten(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<String> {
+        self.state()
+            .unwritten
+            .insert(profile.to_string(), (expected, tokens.clone()));
+        Ok("memory".to_string())
     }
 
     fn write_if_version(
@@ -213,6 +252,59 @@ impl Store for MemoryStore {
 
     fn delete(&self, profile: &str) -> Result<bool> {
         Ok(self.state().rows.remove(profile).is_some())
+    }
+
+    fn delete_keeping_revocations(
+        &self,
+        profile: &str,
+        version: Version,
+        pending: &[(TokenTypeHint, SecretString)],
+        error: &LastError,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut state = self.state();
+        let deleted = match state.rows.get(profile) {
+            Some(row) if row.version == version => state.rows.remove(profile).is_some(),
+            _ => false,
+        };
+        for (hint, token) in pending {
+            state.last_revocation_id += 1;
+            let id = state.last_revocation_id;
+            state.revocations.push(PendingRevocation {
+                id,
+                profile: profile.to_string(),
+                hint: *hint,
+                token: token.clone(),
+                since: now,
+                attempts: 1,
+                last_error: Some(error.clone()),
+            });
+        }
+        Ok(deleted)
+    }
+
+    fn pending_revocations(&self, profile: &str) -> Result<Vec<PendingRevocation>> {
+        let state = self.state();
+        Ok(state
+            .revocations
+            .iter()
+            .filter(|r| r.profile == profile)
+            .cloned()
+            .collect())
+    }
+
+    fn settle_revocation(&self, id: i64, failure: Option<&LastError>) -> Result<()> {
+        let mut state = self.state();
+        match failure {
+            None => state.revocations.retain(|r| r.id != id),
+            Some(e) => {
+                if let Some(r) = state.revocations.iter_mut().find(|r| r.id == id) {
+                    r.attempts = r.attempts.saturating_add(1);
+                    r.last_error = Some(e.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn list_profiles(&self) -> Result<Vec<String>> {
@@ -293,7 +385,7 @@ impl Store for MemoryStore {
 
     /// Waits on a condition variable: a release wakes the waiters at once.
     fn lock_profile(&self, profile: &str, wait: Duration) -> Result<Box<dyn RefreshGuard>> {
-        let deadline = Instant::now() + wait;
+        let started = Instant::now();
         let mut held = self
             .locks
             .held
@@ -303,14 +395,14 @@ impl Store for MemoryStore {
             if let Some(lock) = self.take_if_free(&mut held, profile) {
                 return Ok(Box::new(lock));
             }
-            let now = Instant::now();
-            if now >= deadline {
+            let waited = started.elapsed();
+            if waited >= wait {
                 return Err(wait_exceeded(profile, wait, None, None));
             }
             held = self
                 .locks
                 .released
-                .wait_timeout(held, deadline - now)
+                .wait_timeout(held, wait - waited)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }

@@ -9,6 +9,7 @@
 //!   [`BreakerBackend`] trait.
 //! - [`guard`]: [`RefreshGuard`], the refresh lock a store hands out, and the bounded wait.
 //! - [`events`]: the token-operation log's records ([`Event`], [`Operation`], [`Outcome`]).
+//! - [`revocation`]: [`PendingRevocation`], what a logout could not revoke yet.
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
 //!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`postgres`]: [`PgStore`], the fleet store: one PostgreSQL database shared by machines,
@@ -17,7 +18,9 @@
 //! - [`copy`]: moving logins between stores without a new login.
 //! - [`changes`]: [`ChangeFeed`], how a shared store tells running processes that tokens changed
 //!   elsewhere.
-//! - [`crypto`]: key sourcing ([`KeySource`]: `TOKENWARDEN_KEY`, key file) and sealing.
+//! - [`keys`]: where the key comes from ([`KeySource`]: `TOKENWARDEN_KEY`, the key file, the OS
+//!   keyring); [`crypto`]: sealing with it; [`kdf`]: passphrases stretched with Argon2id;
+//!   [`os_keyring`]: the key in the OS keyring.
 //! - [`lock`]: the kernel advisory lock (`flock`) per profile that the SQLite store uses.
 //! - `perms`: private directories and files, and the `chmod` that fixes them.
 //!
@@ -48,23 +51,31 @@ pub mod copy;
 pub mod crypto;
 pub mod events;
 pub mod guard;
+pub mod kdf;
+pub mod keys;
 pub mod lock;
 pub mod memory;
+pub mod os_keyring;
 mod perms;
 pub mod postgres;
+pub mod revocation;
 pub mod sqlite;
 
 pub use changes::{Change, ChangeFeed};
-pub use crypto::{KeySource, StoreKey};
+pub use crypto::StoreKey;
 pub use events::{Event, Operation, Outcome, Retention};
 pub use guard::RefreshGuard;
+pub use keys::{KeyOrigin, KeySource};
 pub use memory::MemoryStore;
 pub use postgres::PgStore;
+pub use revocation::PendingRevocation;
 pub use sqlite::SqliteStore;
 
 pub use crate::retry::{BreakerBackend, BreakerRecord};
 
 use crate::error::{Cause, Error, Result};
+use crate::http::TokenTypeHint;
+use crate::secret::SecretString;
 use crate::token::TokenSet;
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -293,7 +304,8 @@ pub(crate) fn truncate_breaker(record: &BreakerRecord) -> BreakerRecord {
 }
 
 /// A token store. Every method is a short, synchronous operation (async callers may use
-/// `spawn_blocking`); every write is durable when it returns.
+/// `spawn_blocking`); every write is durable when it returns. A read first stores what
+/// [`Store::keep_unwritten`] kept aside for the profile, if anything.
 ///
 /// A store is also where circuit-breaker state lives ([`BreakerBackend`], the retry module's
 /// trait), so every process using the store shares one breaker per credential; an
@@ -315,8 +327,57 @@ pub trait Store: BreakerBackend + Send + Sync {
     /// Writes `tokens` whatever is stored (a new login). Returns the new version.
     fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version>;
 
+    /// Keeps `tokens`, the answer to a refresh of the tokens of version `expected` that could
+    /// not be written (the store was held by another process), so that they are not lost: the
+    /// next [`Store::read`] of `profile`, in any process, writes them with compare-and-swap on
+    /// `expected` before it reads, and drops them when the stored version is no longer
+    /// `expected` (a login or a logout came first). Returns where they are kept, for the error
+    /// to name. The default keeps nothing and says so: the caller then reports the tokens lost.
+    fn keep_unwritten(
+        &self,
+        _profile: &str,
+        _expected: Version,
+        _tokens: &TokenSet,
+    ) -> Result<String> {
+        Err(Error::store(
+            "this token store cannot keep tokens aside when a write fails",
+        ))
+    }
+
     /// Deletes the tokens of `profile` (only that profile). True when something was deleted.
     fn delete(&self, profile: &str) -> Result<bool>;
+
+    /// A logout that could not revoke everything: in one step, deletes the tokens of `profile`
+    /// if their version is still `version` (true when deleted), and keeps `pending`, the
+    /// tokens whose revocation failed in a way that may succeed later, as
+    /// [`PendingRevocation`]s of `profile` with `error` saying why ([`revocation`]). The
+    /// default keeps nothing and says so: the caller then deletes the tokens and reports them
+    /// as possibly live.
+    fn delete_keeping_revocations(
+        &self,
+        _profile: &str,
+        _version: Version,
+        _pending: &[(TokenTypeHint, SecretString)],
+        _error: &LastError,
+    ) -> Result<bool> {
+        Err(Error::store(
+            "this token store cannot keep revocations for later",
+        ))
+    }
+
+    /// The revocations still pending for `profile`, oldest first. A kept token that no longer
+    /// opens is dropped (with a warning): it cannot be revoked anyway. The default: none.
+    fn pending_revocations(&self, _profile: &str) -> Result<Vec<PendingRevocation>> {
+        Ok(Vec::new())
+    }
+
+    /// The outcome of asking the provider again to revoke the pending revocation `id`: `None`
+    /// when it took it (the token is forgotten), else why it failed again (counted, kept).
+    fn settle_revocation(&self, _id: i64, _failure: Option<&LastError>) -> Result<()> {
+        Err(Error::store(
+            "this token store keeps no pending revocations",
+        ))
+    }
 
     /// The profiles with stored tokens, sorted.
     fn list_profiles(&self) -> Result<Vec<String>>;

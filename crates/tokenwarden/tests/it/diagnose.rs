@@ -36,8 +36,12 @@ impl Home {
         self.dir.path()
     }
 
+    /// Writes `config.toml`, private (0600) as `profile add` writes it: an inline secret in a
+    /// file others may read is refused.
     pub fn write_config(&self, text: &str) {
-        std::fs::write(self.path().join("config.toml"), text).expect("write config");
+        let path = self.path().join("config.toml");
+        std::fs::write(&path, text).expect("write config");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
 
     pub fn warden(&self) -> Warden {

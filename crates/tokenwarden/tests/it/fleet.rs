@@ -1,7 +1,8 @@
 //! The fleet store seen by running processes: a session on one "machine" (a warden whose
 //! config names the fleet store) learns of a new login made on another through the store's
 //! change feed (`LISTEN`/`NOTIFY`), without waiting for its cached token to expire; and the
-//! feed itself announces every change of a row's version or state.
+//! feed itself announces every change of a row's version or state; a store set up by an
+//! older build is upgraded on first use with its logins kept.
 
 use crate::store::{KEY, open_fleet, tokens};
 use std::time::{Duration, Instant, SystemTime};
@@ -159,4 +160,34 @@ fn tls_to_the_database_goes_through_rustls_and_checks_the_certificate() {
     assert_eq!(err.cause(), Some(tokenwarden::error::Cause::Tls));
     assert!(err.message().contains("TLS handshake"), "{}", err.message());
     assert!(err.hint().unwrap_or_default().contains("sslrootcert"));
+}
+
+#[test]
+fn a_schema_1_store_is_upgraded_on_first_use_and_keeps_its_logins() {
+    let Some(cluster) = crate::pg::shared() else {
+        return;
+    };
+    let db = cluster.database();
+    let (_dir, paths) = crate::store::temp_paths();
+    let store = open_fleet(&paths, &db.url);
+    let v = store.replace("p", &tokens("1")).expect("written");
+    drop(store);
+    // What schema 1 was: this build's migration 2 taken back.
+    cluster.psql(
+        &db.name,
+        "ALTER TABLE tw_tokens DROP COLUMN refresh_token_expires_at; \
+         DROP TABLE tw_pending_revocations; UPDATE tw_schema SET version = 1",
+    );
+    let store = open_fleet(&paths, &db.url);
+    let read = store.read("p").expect("reads").expect("kept");
+    assert_eq!((read.version, read.tokens), (v, tokens("1")));
+    assert_eq!(cluster.psql(&db.name, "SELECT version FROM tw_schema"), "2");
+    assert!(store.pending_revocations("p").expect("lists").is_empty());
+    let mut horizon = tokens("2");
+    horizon.refresh_token_expires_at = Some(crate::store::t0() + Duration::from_secs(86_400));
+    store.replace("p", &horizon).expect("written");
+    assert_eq!(
+        store.read("p").expect("reads").expect("kept").tokens,
+        horizon
+    );
 }

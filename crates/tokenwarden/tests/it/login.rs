@@ -478,3 +478,26 @@ async fn idle_or_stuck_connections_to_the_listener_do_not_hold_up_the_login() {
         .unwrap_or_else(|e| panic!("login: {}", e.report()));
     assert!(tokens.refresh_token.is_some());
 }
+
+#[tokio::test]
+async fn an_openid_login_answered_without_an_id_token_is_refused_and_nothing_is_returned() {
+    let server = util::mock(vec![]).await;
+    server
+        .set_faults(FaultPlan::default().with(
+            Endpoint::Token,
+            FaultSpec::raw(
+                200,
+                r#"{"access_token":"mat_x","token_type":"Bearer","expires_in":60,"refresh_token":"mrt_y"}"#,
+            )
+            .count(1),
+        ))
+        .expect("valid plan");
+    let h = util::client(oidc_profile(&server), None);
+    let prepared = authcode::prepare(&h.client).await.expect("prepare");
+    let url = prepared.url.clone();
+    let (r, _) = tokio::join!(prepared.finish(&h.client, WAIT), open(&url));
+    let e = r.expect_err("no id_token");
+    util::assert_classified(&e, ErrorKind::Protocol, 1);
+    assert!(e.message().contains("id_token"), "{}", e.message());
+    assert!(e.hint().is_some_and(|h| h.contains("openid")));
+}

@@ -6,6 +6,7 @@ mod util;
 
 mod classify;
 mod config;
+mod config_secret;
 mod correlation;
 mod delivery;
 mod diagnose;
@@ -20,6 +21,7 @@ mod login_checks;
 mod login_device;
 mod parser;
 mod quirks;
+mod refresh_answers;
 mod retry;
 mod session;
 mod session_load;

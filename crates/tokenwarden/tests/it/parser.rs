@@ -7,7 +7,9 @@ use tokenwarden::error::HttpEvidence;
 use tokenwarden::http::RequestKind;
 use tokenwarden::http::classify::classify_response;
 use tokenwarden::http::evidence::redact_body;
-use tokenwarden::http::response::{ParsedBody, device_authorization, token_set};
+use tokenwarden::http::response::{
+    InvalidField, MissingField, ParsedBody, device_authorization, token_set,
+};
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
@@ -96,10 +98,82 @@ fn google_device_response_says_verification_url() {
 }
 
 #[test]
-fn absurd_expires_in_is_clamped_and_negative_ignored() {
-    let body = ParsedBody::parse(None, br#"{"access_token":"a","expires_in":1e300}"#);
+fn huge_expires_in_is_clamped_and_absurd_or_negative_refused() {
+    let body = ParsedBody::parse(None, br#"{"access_token":"a","expires_in":99999999999}"#);
     let t = token_set(&body, &[], now()).expect("read");
-    assert!(t.expires_at.is_some());
-    let body = ParsedBody::parse(None, br#"{"access_token":"a","expires_in":-5}"#);
-    assert_eq!(token_set(&body, &[], now()).expect("read").expires_at, None);
+    assert_eq!(
+        t.expires_at,
+        Some(now() + Duration::from_secs(10 * 365 * 24 * 3600))
+    );
+    for v in ["1e300", "-5", "-3600", "1.5"] {
+        let json = format!(r#"{{"access_token":"a","expires_in":{v}}}"#);
+        let body = ParsedBody::parse(None, json.as_bytes());
+        assert_eq!(
+            token_set(&body, &[], now()),
+            Err(MissingField::Invalid(InvalidField::NotSeconds(
+                "expires_in"
+            ))),
+            "{v}"
+        );
+    }
+}
+
+/// Every malformed token response is a Protocol error (exit 1) naming the field, whose
+/// evidence shows the body with the tokens redacted.
+#[test]
+fn malformed_token_responses_are_protocol_errors_naming_the_field() {
+    use tokenwarden::ErrorKind;
+    use tokenwarden::http::evidence::capture;
+    let cases = [
+        (
+            r#"{"access_token":"abc\r\nX-Injected: 1","token_type":"Bearer","expires_in":60,"refresh_token":"r1"}"#,
+            "access_token",
+        ),
+        (
+            r#"{"access_token":"abc","token_type":"Bearer","expires_in":-3600,"refresh_token":"r2"}"#,
+            "expires_in",
+        ),
+        (
+            r#"{"access_token":"abc","token_type":"mac","expires_in":60,"refresh_token":"r3"}"#,
+            "token_type",
+        ),
+        (
+            r#"{"access_token":12345,"token_type":"Bearer","expires_in":60,"refresh_token":"r4"}"#,
+            "access_token",
+        ),
+        (
+            r#"{"access_token":"abc","token_type":"DPoP","expires_in":60}"#,
+            "DPoP",
+        ),
+    ];
+    for (json, named) in cases {
+        let body = ParsedBody::parse(Some("application/json"), json.as_bytes());
+        let missing = token_set(&body, &[], now()).expect_err(json);
+        let evidence = capture(
+            200,
+            &Default::default(),
+            json.as_bytes(),
+            Duration::ZERO,
+            now(),
+        );
+        let e = tokenwarden::http::classify::classify_missing(
+            RequestKind::Refresh,
+            200,
+            &body,
+            missing,
+            evidence,
+        );
+        assert_eq!(e.kind(), ErrorKind::Protocol, "{json}");
+        assert_eq!(e.kind().exit_code().code(), 1);
+        assert!(e.message().contains(named), "{json}: {}", e.message());
+        let report = e.report();
+        for secret in ["abc", "12345", "r1", "r2", "r3", "r4"] {
+            assert!(
+                !report.contains(&format!("\"{secret}")) && !report.contains(&format!(":{secret}")),
+                "{secret} shown: {report}"
+            );
+        }
+        assert!(!report.contains('\r'), "{report}");
+        assert!(e.hint().is_some());
+    }
 }

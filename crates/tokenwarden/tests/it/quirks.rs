@@ -235,10 +235,14 @@ async fn google_posts_the_client_secret_in_the_body() {
     g.auth_methods = vec![mockauth::ClientAuthMethod::ClientSecretPost];
     g.require_pkce = true;
     let server = util::mock(vec![g]).await;
+    // The issuer too is mockauth's: a refresh's ID token is verified with its keys, and
+    // nothing is asked of the real Google.
     let text = format!(
         "[profiles.p]\nprovider = \"google\"\nclient_id = \"g\"\n\
          client_secret_env = \"TW_TEST_GOOGLE_SECRET_UNSET\"\n\
+         issuer = \"{}\"\n\
          authorization_endpoint = \"{}\"\ntoken_endpoint = \"{}\"\n",
+        server.issuer(),
         server.url("/authorize"),
         server.url("/token"),
     );
@@ -266,7 +270,16 @@ async fn google_posts_the_client_secret_in_the_body() {
         .refresh(t.refresh_token.as_ref().expect("rt"))
         .await
         .expect("refresh with the secret in the body");
-    let bodies = seen.bodies.lock().expect("lock").clone();
+    // The token requests (the GETs of discovery and the key set have no body).
+    let bodies: Vec<String> = seen
+        .bodies
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|b| !b.is_empty())
+        .cloned()
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
     assert!(
         bodies.iter().all(|b| b.contains("client_secret=")),
         "{bodies:?}"

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokenwarden::error::{Cause, Delivery, Error, ErrorKind, HttpEvidence};
 use tokenwarden::retry::{
-    Backoff, BreakerBackend, Clock, Idempotence, ManualClock, MemoryBreakerBackend,
-    RecordingSleeper, Retrier, RetryPolicy,
+    Backoff, BreakerBackend, BreakerRecord, Clock, Gate, Idempotence, ManualClock,
+    MemoryBreakerBackend, RecordingSleeper, Retrier, RetryPolicy,
 };
 
 fn transient(retry_after: Option<u64>) -> Error {
@@ -57,9 +57,20 @@ async fn run(
     fails: u32,
     err: impl Fn() -> Error,
 ) -> (Result<u32, Error>, u32) {
+    run_as(r, Gate::Guarded, idem, fails, err).await
+}
+
+/// [`run`] with a gate: `Gate::Login` for a login.
+async fn run_as(
+    r: &Retrier,
+    gate: Gate,
+    idem: Idempotence,
+    fails: u32,
+    err: impl Fn() -> Error,
+) -> (Result<u32, Error>, u32) {
     let calls = AtomicU32::new(0);
     let res = r
-        .run("https://as.example/token", idem, |attempt| {
+        .run("https://as.example/token", idem, gate, |attempt| {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             let e = (n < fails).then(&err);
             async move {
@@ -150,7 +161,87 @@ async fn retry_after_replaces_the_backoff_and_long_ones_give_up() {
     let e = res.expect_err("too long to wait");
     assert_eq!(calls, 1);
     assert!(r.sleeper.slept().is_empty());
-    assert_eq!(e.retry_at(), Some(t0() + Duration::from_secs(600)));
+    // Tried again after the longest wait tokenwarden honours, not the provider's 10 min.
+    assert_eq!(e.retry_at(), Some(t0() + Duration::from_secs(60)));
+    assert!(
+        e.message().contains("asks to wait 10 min"),
+        "{}",
+        e.message()
+    );
+}
+
+#[tokio::test]
+async fn an_absurd_retry_after_never_panics_and_holds_requests_back_at_most_the_maximum() {
+    for secs in [3_000_000_000, 400_000_000_000, u64::MAX] {
+        let r = rig(RetryPolicy::default());
+        let (res, calls) = run(&r.retrier, Idempotence::Repeatable, 10, || {
+            transient(Some(secs))
+        })
+        .await;
+        let e = res.expect_err("the provider asks to wait");
+        assert_eq!(calls, 1);
+        assert_eq!(e.retry_at(), Some(t0() + Duration::from_secs(60)));
+        let rec = r.backend.load("https://as.example/token").expect("record");
+        assert_eq!(rec.last_retry_after, Some(Duration::from_secs(60)));
+        // Held back for the maximum, then sent again.
+        let (res, calls) = run(&r.retrier, Idempotence::Repeatable, 0, || transient(None)).await;
+        assert_eq!(res.expect_err("waiting").cause(), Some(Cause::RateLimited));
+        assert_eq!(calls, 0);
+        r.clock.advance(Duration::from_secs(60));
+        let (res, calls) = run(&r.retrier, Idempotence::Repeatable, 0, || transient(None)).await;
+        res.expect("sent after the bounded wait");
+        assert_eq!(calls, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_login_is_never_refused_by_the_breaker_and_its_success_closes_it() {
+    let policy = RetryPolicy {
+        max_attempts: 1,
+        breaker_threshold: 1,
+        ..RetryPolicy::default()
+    };
+    let r = rig(policy);
+    // A record an older build left: open until the 22nd century.
+    r.backend
+        .save(
+            "https://as.example/token",
+            &BreakerRecord {
+                consecutive_failures: 3,
+                open_until: Some(t0() + Duration::from_secs(3_000_000_000)),
+                last_retry_after: Some(Duration::from_secs(3_000_000_000)),
+                updated_at: t0(),
+            },
+        )
+        .expect("saved");
+    let (res, calls) = run(&r.retrier, Idempotence::Repeatable, 0, || transient(None)).await;
+    let e = res.expect_err("a refresh is held back");
+    assert_eq!(e.cause(), Some(Cause::CircuitOpen));
+    assert_eq!(calls, 0);
+    assert_eq!(
+        e.retry_at(),
+        Some(t0() + Duration::from_secs(60)),
+        "bounded"
+    );
+    // A login is sent; a failed one does not stop it from being sent again either.
+    let (res, calls) = run_as(&r.retrier, Gate::Login, Idempotence::SingleUse, 1, || {
+        transient(None)
+    })
+    .await;
+    res.expect_err("the provider failed the login");
+    assert_eq!(calls, 1);
+    let (res, calls) = run_as(&r.retrier, Gate::Login, Idempotence::SingleUse, 0, || {
+        transient(None)
+    })
+    .await;
+    res.expect("the login succeeds");
+    assert_eq!(calls, 1);
+    // ... and its success closed the breaker for everyone.
+    let rec = r.backend.load("https://as.example/token").expect("record");
+    assert!(rec.is_clear(), "{rec:?}");
+    let (res, calls) = run(&r.retrier, Idempotence::Repeatable, 0, || transient(None)).await;
+    res.expect("refreshes go through again");
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ pub fn tokens(tag: &str, at: SystemTime, lifetime: Duration) -> TokenSet {
         scopes: vec!["openid".into()],
         obtained_at: at,
         refresh_token_obtained_at: Some(at),
+        refresh_token_expires_at: None,
         subject: None,
         issuer: None,
     }

@@ -3,7 +3,9 @@
 //! - an invalidation landing between a slow path's store read and its cache update must not be
 //!   undone by the cache;
 //! - a rejection recorded by another process while a refresh is under way must not be undone by
-//!   the refresh's own bookkeeping (the in-flight mark, the failure record).
+//!   the refresh's own bookkeeping (the in-flight mark, the failure record);
+//! - a store held by another process when a refresh's answer is to be written: the write is
+//!   tried again, and when the store never takes it, it is kept for the next read.
 
 use super::session::{Fixture, PROFILE, Scripted, unavailable};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -24,6 +26,8 @@ struct HookStore {
     inner: Arc<MemoryStore>,
     reads: Mutex<usize>,
     after_read: Mutex<Option<(usize, Step)>>,
+    /// How many more token writes fail as if another process held the store.
+    busy_writes: Mutex<u32>,
 }
 
 impl HookStore {
@@ -32,7 +36,13 @@ impl HookStore {
             inner,
             reads: Mutex::new(0),
             after_read: Mutex::new(None),
+            busy_writes: Mutex::new(0),
         })
+    }
+
+    /// The next `n` token writes fail as they do while another process holds the store.
+    fn busy_writes(&self, n: u32) {
+        *self.busy_writes.lock().unwrap() = n;
     }
 
     /// Runs `step` right after the `n`-th read from now returns its result.
@@ -49,6 +59,10 @@ impl BreakerBackend for HookStore {
 
     fn save(&self, key: &str, rec: &BreakerRecord) -> Result<()> {
         self.inner.save(key, rec)
+    }
+
+    fn breaker_records(&self) -> Result<Vec<(String, BreakerRecord)>> {
+        self.inner.breaker_records()
     }
 }
 
@@ -82,7 +96,26 @@ impl Store for HookStore {
         expected: Version,
         tokens: &TokenSet,
     ) -> Result<CasOutcome> {
+        {
+            let mut busy = self.busy_writes.lock().unwrap();
+            if *busy > 0 {
+                *busy -= 1;
+                return Err(tokenwarden::Error::store(
+                    "the token database is locked by another process",
+                )
+                .with_cause(tokenwarden::error::Cause::StoreBusy));
+            }
+        }
         self.inner.write_if_version(profile, expected, tokens)
+    }
+
+    fn keep_unwritten(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<String> {
+        self.inner.keep_unwritten(profile, expected, tokens)
     }
 
     fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version> {
@@ -255,4 +288,70 @@ async fn a_rejection_during_the_refresh_request_is_not_undone() {
         e.report()
     );
     assert_eq!(grants.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_refreshed_token_set_waits_for_a_busy_store_then_is_stored() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let (s, store) = hooked(&f, &grants);
+    f.clock.advance(2 * MINUTE);
+    store.busy_writes(3);
+    let t = s
+        .get_token(Duration::ZERO)
+        .await
+        .expect("stored after the store was free");
+    assert_eq!(t.access_token.expose(), "at-r0");
+    assert_eq!(f.stored().tokens.access_token.expose(), "at-r0");
+    assert_eq!(
+        grants.calls(),
+        1,
+        "one refresh, written once the store was free"
+    );
+}
+
+#[tokio::test]
+async fn a_refreshed_token_set_the_store_never_takes_is_kept_for_the_next_read() {
+    let f = Fixture::new(MINUTE);
+    let grants = f.rotating(MINUTE);
+    let store = HookStore::new(f.store.clone());
+    let s = Session::new(
+        PROFILE,
+        store.clone(),
+        grants.clone(),
+        f.clock.clone(),
+        tokenwarden::session::SessionOptions {
+            store_write_wait: Duration::ZERO,
+            ..tokenwarden::session::SessionOptions::default()
+        },
+    );
+    f.clock.advance(2 * MINUTE);
+    let login = f.stored();
+    store.busy_writes(u32::MAX);
+    let err = s.get_token(Duration::ZERO).await.expect_err("not stored");
+    assert_eq!(err.kind(), tokenwarden::ErrorKind::Store);
+    assert_eq!(err.cause(), Some(tokenwarden::error::Cause::StoreBusy));
+    assert!(
+        err.message().contains("sealed into memory")
+            && err.message().contains("stores before anything else"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        err.hint()
+            .unwrap_or_default()
+            .contains("nothing needs a new login"),
+        "{:?}",
+        err.hint()
+    );
+    assert!(!err.message().contains("at-r0"), "no secret in the message");
+    // The store is free again: the next read stores the kept tokens first, over the version
+    // they replace, and no second refresh is needed.
+    store.busy_writes(0);
+    let next = f.stored();
+    assert_eq!(next.tokens.access_token.expose(), "at-r0");
+    assert!(next.version > login.version);
+    let t = s.get_token(Duration::ZERO).await.expect("token");
+    assert_eq!(t.access_token.expose(), "at-r0");
+    assert_eq!(grants.calls(), 1);
 }

@@ -1,8 +1,14 @@
-//! The token store: the [`Store`] contract, checked on both implementations (the same test
-//! body runs on a `MemoryStore` and on a `SqliteStore` in a temporary directory), then what only
-//! the SQLite store does (`store::sqlite`) and what needs several processes (`store::process`).
+//! The token store: the [`Store`] contract, checked on every implementation (the same test body
+//! runs on a `MemoryStore`, on a `SqliteStore` in a temporary directory, and on a `PgStore` in a
+//! database of its own on the throwaway PostgreSQL cluster; more of it in `store::contract_more`),
+//! then what only the SQLite store does (`store::sqlite`) and what needs several processes
+//! (`store::process`).
 
+mod contract_more;
+mod damage;
 mod process;
+mod recovery;
+mod revocation;
 mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +23,11 @@ use tokenwarden::store::{
     Outcome, Retention, SqliteStore, Store, StoreKey, TokenState, Version,
 };
 use tokenwarden::token::{TokenSet, from_unix_millis};
+
+use contract_more::{
+    breaker_records_are_listed_by_key, kept_tokens_are_stored_by_the_next_read,
+    revocations_are_kept_until_settled, the_refresh_token_horizon_round_trips,
+};
 
 /// A fixed instant with whole milliseconds (stores keep milliseconds).
 pub fn t0() -> SystemTime {
@@ -34,6 +45,7 @@ pub fn tokens(tag: &str) -> TokenSet {
         scopes: vec!["openid".into(), "offline_access".into()],
         obtained_at: t0(),
         refresh_token_obtained_at: Some(t0() - Duration::from_secs(60)),
+        refresh_token_expires_at: None,
         subject: Some("user-1".into()),
         issuer: Some("https://issuer.example".into()),
     }
@@ -116,6 +128,10 @@ contract!(
     breaker_records_round_trip,
     events_round_trip,
     locks_exclude_and_wait_boundedly,
+    breaker_records_are_listed_by_key,
+    the_refresh_token_horizon_round_trips,
+    kept_tokens_are_stored_by_the_next_read,
+    revocations_are_kept_until_settled,
 );
 
 fn cas_semantics(s: &dyn Store, _: &ManualClock) {
@@ -277,6 +293,7 @@ fn every_field_round_trips(s: &dyn Store, _: &ManualClock) {
         expires_at: None,
         scopes: vec![],
         refresh_token_obtained_at: None,
+        refresh_token_expires_at: None,
         subject: None,
         issuer: None,
         ..tokens("sparse")

@@ -2,12 +2,18 @@
 //! its URL.
 
 use crate::error::{Error, Result};
-use crate::store::crypto::{KEY_ENV, StoreKey};
+use crate::store::crypto::StoreKey;
+use crate::store::keys::{KEY_ENV, KeyMaterial, parse_value};
 use std::path::Path;
 
 /// The fleet key: `TOKENWARDEN_KEY` when set, else the key file. The file holds the 32 raw
-/// bytes, or the same text forms as `TOKENWARDEN_KEY` (hex, base64, a passphrase); it must not
-/// be readable by others. Returns the key and where it came from (for messages).
+/// bytes, or the same text forms as `TOKENWARDEN_KEY` (64 hex digits, base64 of 32 bytes); it
+/// must not be readable by others. Returns the key and where it came from (for messages).
+///
+/// A passphrase is refused here: the local store stretches one with Argon2id and a salt kept
+/// in its own file, but a fleet key must give every machine the same key before anything is
+/// read from the database, and the fleet is better served by a random key the operator
+/// distributes (`openssl rand -hex 32`).
 pub fn fleet_key(key_file: Option<&Path>) -> Result<(StoreKey, String)> {
     if let Some(value) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
         let value = value.into_string().map_err(|_| {
@@ -15,7 +21,7 @@ pub fn fleet_key(key_file: Option<&Path>) -> Result<(StoreKey, String)> {
                 "set {KEY_ENV} to 64 hex digits, base64, or a text passphrase"
             ))
         })?;
-        return Ok((StoreKey::parse(&value)?, KEY_ENV.to_string()));
+        return Ok((raw_key(&value, KEY_ENV)?, KEY_ENV.to_string()));
     }
     let Some(path) = key_file else {
         return Err(Error::store(
@@ -46,10 +52,27 @@ pub fn fleet_key(key_file: Option<&Path>) -> Result<(StoreKey, String)> {
                     path.display()
                 ))
             })?;
-            StoreKey::parse(text.trim())?
+            raw_key(
+                text.trim(),
+                &format!("the fleet key file {}", path.display()),
+            )?
         }
     };
     Ok((key, format!("the key file {}", path.display())))
+}
+
+/// The 256-bit key `value` (from `origin`) spells; a passphrase or an empty value is refused.
+fn raw_key(value: &str, origin: &str) -> Result<StoreKey> {
+    match parse_value(value) {
+        Ok(KeyMaterial::Raw(key)) => Ok(key),
+        Ok(KeyMaterial::Passphrase(_)) => Err(Error::store(format!(
+            "the fleet key in {origin} is not a 256-bit key (64 hex digits, or base64 of 32 bytes): the fleet store takes no passphrase"
+        ))
+        .with_hint(
+            "generate one key for the fleet once (`openssl rand -hex 32`) and give the same one to every machine sharing the store",
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// This machine's name, as events record it.

@@ -33,11 +33,19 @@
 //!   ([`Store::last_known`]); the session warns that it is degraded.
 //! - **Shared state.** Circuit-breaker records and the event log live in the database: the
 //!   fleet backs off together, and `events`/`stats --all` show every machine (each event names
-//!   its host).
+//!   its host). So do the revocations a logout could not make yet (`revoke`): the next
+//!   `logout` or `doctor` on any machine asks the provider again.
+//! - **A refreshed token set is never dropped.** When the database stays away longer than
+//!   [`WRITE_PATIENCE`] after the provider answered a refresh, the new tokens are sealed into
+//!   a recovery file on this machine (`<data dir>/fleet-recovery/`, the local store's format
+//!   and seals, with the fleet key; [`Store::keep_unwritten`]), and the next read of the
+//!   profile on this machine writes them with compare-and-swap on the version they replace
+//!   before anything else (dropped when the profile moved on meanwhile).
 //!
 //! # Layout
 //! - this file: [`PgStore`], [`FleetSettings`]: opening, the schema and key checks, writes.
 //! - `ops`: the [`Store`] and breaker operations, and [`PgLock`]; `key`: the fleet key.
+//! - `revoke`: the pending revocations' statements.
 //! - `url`: [`StoreUrl`], the URL and PostgreSQL's conventions for what it leaves out.
 //! - `tls`: TLS through rustls.
 //! - `conn`: the runtime, the shared connection, reconnecting, errors.
@@ -50,6 +58,7 @@ mod key;
 mod listen;
 mod ops;
 mod records;
+mod revoke;
 mod rows;
 mod schema;
 mod tls;
@@ -82,6 +91,10 @@ pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(30);
 /// How long the write of a refreshed token keeps reconnecting when the database is away: the
 /// provider may have rotated the refresh token, so its answer must not be lost.
 pub const WRITE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The directory under the data directory where this machine keeps a refresh's tokens that the
+/// fleet store would not take, until they are written (apart from the local store's own).
+pub const RECOVERY_DIR: &str = "fleet-recovery";
 
 /// What opening the fleet store takes.
 #[derive(Debug, Clone)]
@@ -141,6 +154,8 @@ pub struct PgStore {
     auto_migrate: bool,
     checked: AtomicBool,
     last_seen: cache::LastSeen,
+    /// Where a refresh's tokens the database would not take are kept ([`Store::keep_unwritten`]).
+    recovery_dir: PathBuf,
     feed: OnceLock<ChangeFeed>,
 }
 
@@ -199,6 +214,7 @@ impl PgStore {
             auto_migrate: settings.auto_migrate,
             checked: AtomicBool::new(false),
             last_seen: cache::LastSeen::new(paths),
+            recovery_dir: paths.data_dir.join(RECOVERY_DIR),
             feed: OnceLock::new(),
         })
     }
@@ -266,21 +282,29 @@ impl PgStore {
         loop {
             let checked = self.db.run(Duration::ZERO, async |c| {
                 match rows::read_checked(c, profile).await {
-                    Ok(checked) => Ok(Some(checked)),
-                    Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+                    Ok(checked) => Ok(Ok(checked)),
+                    // No tables, or tables of another schema than this build's statements
+                    // read: the schema's version says which.
+                    Err(e)
+                        if e.code() == Some(&SqlState::UNDEFINED_TABLE)
+                            || e.code() == Some(&SqlState::UNDEFINED_COLUMN) =>
+                    {
+                        Ok(Err(rows::schema_version(c).await?))
+                    }
                     Err(e) => Err(OpError::Pg(e)),
                 }
             })?;
+            let current = schema::current_version();
             let found = match checked {
-                Some(c) => c,
-                None if !migrated && self.auto_migrate => {
+                Ok(c) => c,
+                Err(Some(v)) if v > current => return Err(self.newer(v)),
+                Err(_) if !migrated && self.auto_migrate => {
                     self.migrate_for_use()?;
                     migrated = true;
                     continue;
                 }
-                None => return Err(self.not_set_up(None)),
+                Err(found) => return Err(self.not_set_up(found)),
             };
-            let current = schema::current_version();
             match found.schema {
                 Some(v) if v > current => return Err(self.newer(v)),
                 Some(v) if v == current => {}
@@ -439,16 +463,9 @@ impl PgStore {
                 Duration::ZERO,
                 async |c| Ok(records::server_facts(c).await?),
             )?;
-        let schema = self.db.run(Duration::ZERO, async |c| {
-            match c
-                .query_typed("SELECT version FROM tw_schema WHERE id = 1", &[])
-                .await
-            {
-                Ok(rows) => Ok(rows.first().and_then(|r| r.try_get::<_, i32>(0).ok())),
-                Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
-                Err(e) => Err(OpError::Pg(e)),
-            }
-        })?;
+        let schema = self
+            .db
+            .run(Duration::ZERO, async |c| Ok(rows::schema_version(c).await?))?;
         let missing_privileges = if schema.is_some() {
             self.db.run(Duration::ZERO, async |c| {
                 Ok(records::missing_privileges(c).await?)

@@ -3,13 +3,16 @@
 //! then runs its statements on the shared connection (`super::conn`).
 
 use super::conn::Db;
-use super::{IN_FLIGHT_LEASE, PgStore, listen, records, rows};
+use super::{IN_FLIGHT_LEASE, PgStore, listen, records, revoke, rows};
 use crate::error::{Error, Result};
+use crate::http::TokenTypeHint;
+use crate::secret::SecretString;
 use crate::store::changes::ChangeFeed;
 use crate::store::guard::RefreshGuard;
+use crate::store::sqlite::recovery;
 use crate::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Store, StoredTokens, TokenState,
-    Version, truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Store,
+    StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::token::TokenSet;
 use std::sync::Arc;
@@ -94,10 +97,59 @@ impl BreakerBackend for PgStore {
         ))
         .with_hint("try again"))
     }
+
+    fn breaker_records(&self) -> Result<Vec<(String, BreakerRecord)>> {
+        self.ensure_ready()?;
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(records::breaker_records(c).await?)
+        })
+    }
+}
+
+impl PgStore {
+    /// Stores the tokens this machine kept aside for `profile` ([`Store::keep_unwritten`]), if
+    /// any: with compare-and-swap on the version they replace; a stale file (the profile moved
+    /// on, on this machine or another) goes. One look at the directory when there is none.
+    fn adopt_kept(&self, profile: &str) -> Result<()> {
+        let Some(kept) = recovery::load(&self.recovery_dir, &self.sealer, profile, self.now())?
+        else {
+            return Ok(());
+        };
+        match self.write(profile, Some(kept.expected), &kept.tokens) {
+            Ok(CasOutcome::Written(version)) => {
+                tracing::info!(
+                    profile,
+                    %version,
+                    path = %kept.path.display(),
+                    "stored the refreshed tokens kept in a recovery file in the fleet store"
+                );
+                recovery::remove(&kept);
+                Ok(())
+            }
+            Ok(CasOutcome::Conflict(_)) => {
+                tracing::warn!(
+                    profile,
+                    path = %kept.path.display(),
+                    "dropped a recovery file: the profile's tokens in the fleet store were replaced since"
+                );
+                recovery::remove(&kept);
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!(
+                    "the refreshed tokens of profile `{profile}` kept in {} cannot be stored in the fleet store yet: {}",
+                    kept.path.display(),
+                    e.message()
+                );
+                Err(e.with_message(msg))
+            }
+        }
+    }
 }
 
 impl Store for PgStore {
     fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
+        self.adopt_kept(profile)?;
         let row = if self.checked.load(Ordering::Acquire) {
             self.db
                 .run(Duration::ZERO, async |c| Ok(rows::read(c, profile).await?))?
@@ -121,6 +173,75 @@ impl Store for PgStore {
             CasOutcome::Written(v) => Ok(v),
             CasOutcome::Conflict(_) => Err(Error::store("an unconditional write met a conflict")),
         }
+    }
+
+    /// The tokens go into a recovery file on this machine (see the module docs of [`super`]):
+    /// the database is what could not be reached, so it cannot keep them itself.
+    fn keep_unwritten(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<String> {
+        let path = recovery::keep(
+            &self.recovery_dir,
+            &self.sealer,
+            profile,
+            expected,
+            tokens,
+            self.now(),
+        )?;
+        tracing::warn!(profile, path = %path.display(), "refreshed tokens kept in a recovery file until the fleet store takes them");
+        Ok(path.display().to_string())
+    }
+
+    fn delete_keeping_revocations(
+        &self,
+        profile: &str,
+        version: Version,
+        pending: &[(TokenTypeHint, SecretString)],
+        error: &LastError,
+    ) -> Result<bool> {
+        self.ensure_ready()?;
+        let now = self.now();
+        let sealer = &self.sealer;
+        let deleted = self.db.run(Duration::ZERO, async |c| {
+            revoke::delete_keeping(c, sealer, profile, version, pending, error, now).await
+        })?;
+        if deleted {
+            self.last_seen.forget(profile);
+        }
+        Ok(deleted)
+    }
+
+    fn pending_revocations(&self, profile: &str) -> Result<Vec<PendingRevocation>> {
+        self.ensure_ready()?;
+        let sealer = &self.sealer;
+        let (found, unreadable) = self.db.run(Duration::ZERO, async |c| {
+            Ok(revoke::pending(c, sealer, profile).await?)
+        })?;
+        for id in unreadable {
+            tracing::warn!(
+                profile,
+                id,
+                "dropped a pending revocation whose token does not open (damaged, or another key)"
+            );
+            self.db
+                .run(Duration::ZERO, async |c| Ok(revoke::forget(c, id).await?))?;
+        }
+        Ok(found)
+    }
+
+    fn settle_revocation(&self, id: i64, failure: Option<&LastError>) -> Result<()> {
+        self.ensure_ready()?;
+        let now = self.now();
+        self.db.run(Duration::ZERO, async |c| {
+            match failure {
+                None => revoke::forget(c, id).await?,
+                Some(e) => revoke::failed(c, id, e, now).await?,
+            }
+            Ok(())
+        })
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {

@@ -98,15 +98,36 @@ pub(super) async fn load_breaker(
     let Some(r) = rows.first() else {
         return Ok((BreakerRecord::default(), 0));
     };
-    let record = BreakerRecord {
-        consecutive_failures: u32::try_from(r.try_get::<_, i64>(0)?).unwrap_or(u32::MAX),
-        open_until: r.try_get::<_, Option<i64>>(1)?.map(from_unix_millis),
+    Ok((breaker_row(r, 0)?, r.try_get(4)?))
+}
+
+/// Every breaker record with its key, sorted by key.
+pub(super) async fn breaker_records(
+    c: &impl GenericClient,
+) -> Result<Vec<(String, BreakerRecord)>, tokio_postgres::Error> {
+    let rows = c
+        .query_typed(
+            "SELECT key, consecutive_failures, open_until, last_retry_after_ms, updated_at \
+             FROM tw_breaker ORDER BY key",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, breaker_row(r, 1)?)))
+        .collect()
+}
+
+/// The breaker record in the columns of `r` from `at` on (failures, open until, last
+/// Retry-After, updated at).
+fn breaker_row(r: &tokio_postgres::Row, at: usize) -> Result<BreakerRecord, tokio_postgres::Error> {
+    Ok(BreakerRecord {
+        consecutive_failures: u32::try_from(r.try_get::<_, i64>(at)?).unwrap_or(u32::MAX),
+        open_until: r.try_get::<_, Option<i64>>(at + 1)?.map(from_unix_millis),
         last_retry_after: r
-            .try_get::<_, Option<i64>>(2)?
+            .try_get::<_, Option<i64>>(at + 2)?
             .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-        updated_at: from_unix_millis(r.try_get(3)?),
-    };
-    Ok((record, r.try_get(4)?))
+        updated_at: from_unix_millis(r.try_get(at + 3)?),
+    })
 }
 
 /// Saves the breaker record of `key` if its row sequence is still `seq` (`None`: whatever it
@@ -298,16 +319,19 @@ pub(super) async fn server_facts(
     ))
 }
 
-/// Whether the current user may read and write every table of the store.
+/// What the current user may not do on the store's tables and sequences (those the schema has).
 pub(super) async fn missing_privileges(
     c: &impl GenericClient,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = c
         .query_typed(
             "SELECT t || ' (' || p || ')' FROM unnest(ARRAY['tw_tokens', 'tw_breaker', \
-             'tw_events', 'tw_meta', 'tw_schema']) AS t, unnest(ARRAY['SELECT', 'INSERT', \
-             'UPDATE', 'DELETE']) AS p WHERE NOT has_table_privilege(t, p) \
-             UNION ALL SELECT 'tw_version (USAGE)' WHERE NOT has_sequence_privilege('tw_version', 'USAGE')",
+             'tw_events', 'tw_meta', 'tw_schema', 'tw_pending_revocations']) AS t, \
+             unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p \
+             WHERE to_regclass(t) IS NOT NULL AND NOT has_table_privilege(t, p) \
+             UNION ALL SELECT s || ' (USAGE)' FROM unnest(ARRAY['tw_version', \
+             'tw_events_id_seq', 'tw_pending_revocations_id_seq']) AS s \
+             WHERE to_regclass(s) IS NOT NULL AND NOT has_sequence_privilege(s, 'USAGE')",
             &[],
         )
         .await?;

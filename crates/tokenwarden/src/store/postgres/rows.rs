@@ -24,7 +24,7 @@ type P<'a> = (&'a (dyn ToSql + Sync), Type);
 pub(super) const TOKEN_COLUMNS: &str = "t.profile, t.version, t.access_token, t.refresh_token, \
      t.id_token, t.token_type, t.expires_at, t.scopes, t.obtained_at, t.refresh_token_obtained_at, \
      t.subject, t.issuer, t.state, t.state_reason, t.state_cause, t.last_error, t.last_error_cause, \
-     t.last_refresh_at, t.refresh_failure_transient, t.updated_at";
+     t.last_refresh_at, t.refresh_failure_transient, t.updated_at, t.refresh_token_expires_at";
 
 /// A token row as stored (secrets still sealed). Also what this machine keeps of the last row
 /// it saw (`super::cache`), so it serialises, the sealed columns as base64.
@@ -53,6 +53,9 @@ pub(super) struct PgRow {
     last_refresh_at: Option<i64>,
     transient: bool,
     pub(super) updated_at: i64,
+    /// Absent from copies this machine kept before the column existed.
+    #[serde(default)]
+    refresh_token_expires_at: Option<i64>,
 }
 
 mod b64 {
@@ -116,6 +119,7 @@ impl PgRow {
             last_refresh_at: r.try_get(at + 17)?,
             transient: r.try_get(at + 18)?,
             updated_at: r.try_get(at + 19)?,
+            refresh_token_expires_at: r.try_get(at + 20)?,
         }))
     }
 
@@ -143,6 +147,7 @@ impl PgRow {
             last_refresh_at: self.last_refresh_at,
             transient: i64::from(self.transient),
             updated_at: self.updated_at,
+            refresh_token_expires_at: self.refresh_token_expires_at,
         };
         codec::decode(raw, sealer)
     }
@@ -195,6 +200,21 @@ pub(super) async fn read_checked(
     })
 }
 
+/// The schema version alone (`None`: no tokenwarden tables yet), for when the tables are not
+/// those this build's statements read.
+pub(super) async fn schema_version(
+    c: &impl GenericClient,
+) -> Result<Option<i32>, tokio_postgres::Error> {
+    match c
+        .query_typed("SELECT version FROM tw_schema WHERE id = 1", &[])
+        .await
+    {
+        Ok(rows) => rows.first().map(|r| r.try_get(0)).transpose(),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The result of a conditional write.
 pub(super) enum Written {
     /// Written at this version.
@@ -203,19 +223,20 @@ pub(super) enum Written {
     Conflict(Option<Box<PgRow>>),
 }
 
-/// A new token row; its values are parameters 1 to 14 of [`write`].
+/// A new token row; its values are parameters 1 to 15 of [`write`].
 const INSERT: &str = "INSERT INTO tw_tokens AS t (profile, version, access_token, refresh_token, \
      id_token, token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, \
-     issuer, state, last_refresh_at, refresh_failure_transient, updated_at) VALUES ($1, $2, $3, \
-     $4, $5, $6, $7, $8, $9, $10, $11, $12, 'valid', $13, false, $14)";
+     issuer, state, last_refresh_at, refresh_failure_transient, updated_at, \
+     refresh_token_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+     'valid', $13, false, $14, $15)";
 
-/// A token row's new values (parameters 2 to 14 of [`write`]), marks and lease cleared.
+/// A token row's new values (parameters 2 to 15 of [`write`]), marks and lease cleared.
 const SET: &str = "version = $2, access_token = $3, refresh_token = $4, id_token = $5, \
      token_type = $6, expires_at = $7, scopes = $8, obtained_at = $9, \
      refresh_token_obtained_at = $10, subject = $11, issuer = $12, state = 'valid', \
      state_reason = NULL, state_cause = NULL, last_error = NULL, last_error_cause = NULL, \
      last_refresh_at = $13, refresh_failure_transient = false, updated_at = $14, \
-     in_flight_by = NULL, in_flight_server = NULL, in_flight_until = NULL";
+     refresh_token_expires_at = $15, in_flight_by = NULL, in_flight_server = NULL, in_flight_until = NULL";
 
 /// Writes `tokens` as the row of `profile`, state valid, if the stored version is `expected`
 /// (`Some(Version::NONE)`: no row; `None`: whatever is stored), at `version` (from
@@ -239,6 +260,7 @@ pub(super) async fn write(
     let expires_at = tokens.expires_at.map(to_unix_millis);
     let obtained_at = to_unix_millis(tokens.obtained_at);
     let rt_obtained = tokens.refresh_token_obtained_at.map(to_unix_millis);
+    let rt_expires = tokens.refresh_token_expires_at.map(to_unix_millis);
     let now_ms = to_unix_millis(now);
     let expected_raw = expected.map(Version::get).unwrap_or(0);
     let sql = match expected {
@@ -246,7 +268,7 @@ pub(super) async fn write(
             format!("{INSERT} ON CONFLICT (profile) DO NOTHING RETURNING t.version")
         }
         Some(_) => format!(
-            "UPDATE tw_tokens AS t SET {SET} WHERE t.profile = $1 AND t.version = $15 \
+            "UPDATE tw_tokens AS t SET {SET} WHERE t.profile = $1 AND t.version = $16 \
              RETURNING t.version"
         ),
         None => format!("{INSERT} ON CONFLICT (profile) DO UPDATE SET {SET} RETURNING t.version"),
@@ -266,6 +288,7 @@ pub(super) async fn write(
         (&tokens.issuer, Type::TEXT),
         (&last_refresh_at, Type::INT8),
         (&now_ms, Type::INT8),
+        (&rt_expires, Type::INT8),
         (&expected_raw, Type::INT8),
     ];
     let rows = c.query_typed(&sql, params).await?;

@@ -92,8 +92,35 @@ CREATE TRIGGER tw_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON tw_tokens
     FOR EACH ROW EXECUTE FUNCTION tw_notify();
 ";
 
+/// Migration 2, what the local store's migrations 5 and 6 brought:
+/// - `tw_pending_revocations`: revocations a logout could not make yet
+///   ([`crate::store::revocation`]): the token sealed (bound to its profile, hint and the
+///   version of the tokens logged out), when the logout happened, the attempts and the last
+///   error (a message and a cause name).
+/// - `tw_tokens.refresh_token_expires_at`: when the refresh token stops working (Unix
+///   milliseconds), when known; part of the seals' associated data when set, as locally.
+///
+/// The event log needs no change for the `expiry_warning` operation: `tw_events` has no
+/// `CHECK` on operation or outcome names (a newer build's names are read as unknown ones).
+const V2: &str = "
+ALTER TABLE tw_tokens ADD COLUMN refresh_token_expires_at bigint;
+CREATE TABLE tw_pending_revocations (
+    id bigserial PRIMARY KEY,
+    profile text NOT NULL,
+    version bigint NOT NULL,
+    token_type_hint text NOT NULL CHECK (token_type_hint IN ('refresh_token', 'access_token')),
+    token bytea NOT NULL,
+    since bigint NOT NULL,
+    attempts bigint NOT NULL,
+    last_error text,
+    last_error_cause text,
+    last_attempt_at bigint
+);
+CREATE INDEX tw_pending_revocations_profile ON tw_pending_revocations (profile);
+";
+
 /// Every migration, in order. `tw_schema.version` = how many have been applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub(super) fn current_version() -> i32 {

@@ -4,13 +4,14 @@
 //! another process set the file aside, setting it aside when it is damaged.
 
 use super::SqliteStore;
+use super::create;
 use super::row::OpError;
 use super::schema::{self, MigrateError};
 use super::setaside::{self, FileId, file_id};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::store::crypto::OpenError;
 use crate::store::guard::poll_until;
-use crate::store::perms::{check_private_file, create_private_file};
+use crate::store::perms::check_private_file;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _};
 use std::fs;
 use std::io;
@@ -48,6 +49,11 @@ impl From<Error> for ConnectError {
 }
 
 impl SqliteStore {
+    /// The Argon2id parameters a fresh database records (a passphrase-keyed store), encoded.
+    fn kdf_encoded(&self) -> Option<String> {
+        self.kdf.as_ref().map(|k| k.encode())
+    }
+
     pub(super) fn connect_or_set_aside(&self) -> Result<Handle> {
         for _ in 0..OPEN_ATTEMPTS {
             match self.connect() {
@@ -60,6 +66,8 @@ impl SqliteStore {
                         &self.db,
                         file,
                         &detail,
+                        &self.sealer,
+                        self.kdf_encoded().as_deref(),
                         self.now(),
                     ));
                 }
@@ -74,21 +82,36 @@ impl SqliteStore {
 
     fn connect(&self) -> std::result::Result<Handle, ConnectError> {
         let db = &self.db;
-        // Create the file ourselves, 0600, so SQLite never creates it with the umask's mode.
-        match create_private_file(db) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        // A fresh database is built aside and linked into place (0600), so the path never
+        // names an empty or half-made one: a 0-byte file here is damage.
+        if let create::Found::Nothing = create::inspect(db)? {
+            create::create_fresh(
+                db,
+                &self.sealer.key_check()?,
+                self.kdf_encoded().as_deref(),
+                self.now(),
+            )?;
+        }
+        check_private_file(db, "the token database")?;
+        let before = match fs::metadata(db) {
+            Ok(m) if m.len() == 0 => {
+                return Err(ConnectError::Unreadable {
+                    file: file_id(&m),
+                    detail: "it is empty (0 bytes): truncated, or replaced by an empty file"
+                        .to_string(),
+                });
+            }
+            Ok(m) => Some(file_id(&m)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ConnectError::Replaced),
             Err(e) => {
                 return Err(Error::store(format!(
-                    "cannot create the token database {}",
+                    "cannot inspect the token database {}",
                     db.display()
                 ))
                 .with_source(e)
                 .into());
             }
-        }
-        check_private_file(db, "the token database")?;
-        let before = self.current_file()?;
+        };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = match Connection::open_with_flags(db, flags) {
             Ok(conn) => conn,
@@ -128,8 +151,9 @@ impl SqliteStore {
             return Err(unreadable(format!("integrity check failed: {check}")));
         }
         let key_check = self.sealer.key_check()?;
+        let kdf = self.kdf.as_ref().map(|k| k.encode());
         match schema::migrate(&mut conn, |tx| {
-            schema::init_meta(tx, &key_check, self.now())
+            schema::init_meta(tx, &key_check, kdf.as_deref(), self.now())
         }) {
             Ok(()) => {}
             Err(MigrateError::Newer(found)) => return Err(schema::newer_error(db, found).into()),
@@ -193,6 +217,7 @@ impl SqliteStore {
             .with_hint(format!(
                 "try again; if it persists, look for a hung process using it (`fuser -v {db}`)"
             ))
+            .with_cause(Cause::StoreBusy)
             .with_source(e),
             Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
                 Error::store(format!("cannot write the token database {db}"))
@@ -246,6 +271,8 @@ impl SqliteStore {
                             &self.db,
                             file,
                             &detail,
+                            &self.sealer,
+                            self.kdf_encoded().as_deref(),
                             self.now(),
                         ))
                     }

@@ -17,31 +17,47 @@
 //! # Layout
 //! - this file: [`SqliteStore`] and its [`Store`] and [`BreakerBackend`] operations.
 //! - `connection`: opening, error mapping, and running each operation on the current file.
+//! - `create`: what the path names (a dangling link is named), and a fresh database built
+//!   aside and linked into place, so that a 0-byte `tokens.db` is always damage.
+//! - `recovery`: a refresh's tokens the database would not take, sealed into a recovery file
+//!   ([`Store::keep_unwritten`]) that the next read of the profile stores first.
+//! - `revocation`: the rows of revocations a logout could not make yet.
 //! - `row`: token rows sealed and opened; breaker and event rows mapped.
 //! - `schema`: the migrations.
-//! - `setaside`: what happens to a damaged database.
+//! - `setaside`: what happens to a damaged database; `salvage`: the token rows still readable
+//!   in it, carried into the fresh one.
 
 mod connection;
+mod create;
+pub(super) mod recovery;
+mod rekey;
+pub(super) mod revocation;
 pub(super) mod row;
+#[cfg(feature = "fuzzing")]
+pub(crate) use row::{RawRow, decode as decode_row};
+mod salvage;
 mod schema;
 mod setaside;
 
-use super::crypto::{self, KeySource, Sealer};
+use super::crypto::Sealer;
 use super::guard::RefreshGuard;
+use super::kdf::{self, KdfParams};
+use super::keys::{self, KeyMaterial, KeyOrigin, KeySource};
 use super::lock;
 use super::perms::ensure_private_dir;
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, Retention, Store, StoredTokens,
-    TokenState, Version, truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
+    Store, StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Cause, Error, Result};
+use crate::http::TokenTypeHint;
 use crate::paths::Paths;
+use crate::secret::SecretString;
 use crate::token::{TokenSet, to_unix_millis};
 use connection::Handle;
 use row::{Found, OpError};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -51,7 +67,9 @@ pub struct SqliteStore {
     paths: Paths,
     db: PathBuf,
     sealer: Sealer,
-    key_origin: String,
+    /// How the key was stretched from a passphrase (written into a new database's `meta`).
+    kdf: Option<KdfParams>,
+    key_origin: KeyOrigin,
     conn: Mutex<Option<Handle>>,
     clock: Arc<dyn Clock>,
     retention: Retention,
@@ -77,20 +95,64 @@ impl SqliteStore {
         ensure_private_dir(&paths.data_dir, "the data directory")?;
         ensure_private_dir(&paths.lock_dir(), "the lock directory")?;
         let db = paths.database();
-        let exists = fs::metadata(&db).map(|m| m.len() > 0).unwrap_or(false);
-        let resolved = crypto::resolve(key, paths, !exists)?;
-        let store = SqliteStore {
+        // A dangling symbolic link is named before any key is looked for or created.
+        let exists = matches!(create::inspect(&db)?, create::Found::File(n) if n > 0);
+        let resolved = keys::resolve(key, paths, !exists)?;
+        let mut legacy = None;
+        let mut passphrase = None;
+        let (sealer, kdf) = match resolved.material {
+            KeyMaterial::Raw(key) => (Sealer::new(&key), None),
+            KeyMaterial::Passphrase(pass) => {
+                let stored = if exists {
+                    rekey::stored_params(&db)
+                } else {
+                    None
+                };
+                let found = match stored {
+                    Some(params) => (Sealer::new(&params.derive(pass.expose())?), Some(params)),
+                    // Keyed before passphrases were stretched: opened with the old key, then
+                    // re-keyed below.
+                    None if exists => {
+                        legacy = Some(pass.clone());
+                        (Sealer::new(&kdf::legacy_key(pass.expose())), None)
+                    }
+                    None => {
+                        let params = KdfParams::fresh();
+                        (Sealer::new(&params.derive(pass.expose())?), Some(params))
+                    }
+                };
+                passphrase = Some(pass);
+                found
+            }
+        };
+        let mut store = SqliteStore {
             paths: paths.clone(),
             db,
-            sealer: Sealer::new(&resolved.key),
+            sealer,
+            kdf,
             key_origin: resolved.origin,
             conn: Mutex::new(None),
             clock: Arc::new(SystemClock),
             retention: Retention::default(),
         };
-        drop(resolved.key);
-        let handle = store.connect_or_set_aside()?;
+        let handle = match store.connect_or_set_aside() {
+            Ok(handle) => handle,
+            // Another process created the database (or re-keyed it) with its own salt while
+            // this one looked: derive with the parameters stored now, and try once more.
+            Err(e) => match (&passphrase, rekey::stored_params(&store.db)) {
+                (Some(pass), Some(params)) if store.kdf.as_ref() != Some(&params) => {
+                    store.sealer = Sealer::new(&params.derive(pass.expose())?);
+                    store.kdf = Some(params);
+                    legacy = None;
+                    store.connect_or_set_aside()?
+                }
+                _ => return Err(e),
+            },
+        };
         *store.conn.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        if let Some(pass) = legacy {
+            store.rekey(&pass)?;
+        }
         Ok(store)
     }
 
@@ -111,10 +173,15 @@ impl SqliteStore {
         &self.db
     }
 
-    /// Where the key came from, as messages name it (e.g. `TOKENWARDEN_KEY`, or `the key file
-    /// /x/key`). For `doctor`.
-    pub fn key_origin(&self) -> &str {
+    /// Where the key came from (`TOKENWARDEN_KEY`, the OS keyring, the key file); its
+    /// `Display` is what messages say. For `doctor`.
+    pub fn key_origin(&self) -> &KeyOrigin {
         &self.key_origin
+    }
+
+    /// How the key was stretched from a passphrase; `None` for a raw key.
+    pub fn kdf(&self) -> Option<&KdfParams> {
+        self.kdf.as_ref()
     }
 
     /// SQLite's full `PRAGMA integrity_check` (opening runs only the quick check): `Ok(vec![])`
@@ -204,11 +271,79 @@ impl BreakerBackend for SqliteStore {
             Ok(truncate_breaker(&record))
         })
     }
+
+    fn breaker_records(&self) -> Result<Vec<(String, BreakerRecord)>> {
+        self.run(|conn| Ok(row::breaker_records(conn)?))
+    }
+}
+
+impl SqliteStore {
+    /// Stores the tokens a recovery file keeps for `profile`, if there is one: with
+    /// compare-and-swap on the version they replace; a stale file (the profile moved on) goes.
+    fn adopt_kept(&self, profile: &str) -> Result<()> {
+        let Some(kept) = recovery::load(
+            &recovery::dir(&self.paths),
+            &self.sealer,
+            profile,
+            self.now(),
+        )?
+        else {
+            return Ok(());
+        };
+        match self.write(profile, Some(kept.expected), &kept.tokens) {
+            Ok(CasOutcome::Written(version)) => {
+                tracing::info!(
+                    profile,
+                    %version,
+                    path = %kept.path.display(),
+                    "stored the refreshed tokens kept in a recovery file"
+                );
+                recovery::remove(&kept);
+                Ok(())
+            }
+            Ok(CasOutcome::Conflict(_)) => {
+                tracing::warn!(
+                    profile,
+                    path = %kept.path.display(),
+                    "dropped a recovery file: the profile's tokens were replaced since (a login or a logout)"
+                );
+                recovery::remove(&kept);
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!(
+                    "the refreshed tokens of profile `{profile}` kept in {} cannot be stored yet: {}",
+                    kept.path.display(),
+                    e.message()
+                );
+                Err(e.with_message(msg))
+            }
+        }
+    }
 }
 
 impl Store for SqliteStore {
     fn read(&self, profile: &str) -> Result<Option<StoredTokens>> {
+        self.adopt_kept(profile)?;
         self.run(|conn| self.read_in(conn, profile))
+    }
+
+    fn keep_unwritten(
+        &self,
+        profile: &str,
+        expected: Version,
+        tokens: &TokenSet,
+    ) -> Result<String> {
+        let path = recovery::keep(
+            &recovery::dir(&self.paths),
+            &self.sealer,
+            profile,
+            expected,
+            tokens,
+            self.now(),
+        )?;
+        tracing::warn!(profile, path = %path.display(), "refreshed tokens kept in a recovery file");
+        Ok(path.display().to_string())
     }
 
     fn write_if_version(
@@ -229,6 +364,52 @@ impl Store for SqliteStore {
 
     fn delete(&self, profile: &str) -> Result<bool> {
         self.run(|conn| Ok(conn.execute("DELETE FROM tokens WHERE profile = ?1", [profile])? > 0))
+    }
+
+    fn delete_keeping_revocations(
+        &self,
+        profile: &str,
+        version: Version,
+        pending: &[(TokenTypeHint, SecretString)],
+        error: &LastError,
+    ) -> Result<bool> {
+        let now = self.now();
+        self.run(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let deleted = tx.execute(
+                "DELETE FROM tokens WHERE profile = ?1 AND version = ?2",
+                params![profile, version.get()],
+            )? > 0;
+            revocation::keep(&tx, &self.sealer, profile, version, pending, error, now)?;
+            tx.commit()?;
+            Ok(deleted)
+        })
+    }
+
+    fn pending_revocations(&self, profile: &str) -> Result<Vec<PendingRevocation>> {
+        self.run(|conn| {
+            let (found, unreadable) = revocation::pending(conn, &self.sealer, profile)?;
+            for id in unreadable {
+                tracing::warn!(
+                    profile,
+                    id,
+                    "dropped a pending revocation whose token does not open (damaged, or another key)"
+                );
+                revocation::forget(conn, id)?;
+            }
+            Ok(found)
+        })
+    }
+
+    fn settle_revocation(&self, id: i64, failure: Option<&LastError>) -> Result<()> {
+        let now = self.now();
+        self.run(|conn| {
+            match failure {
+                None => revocation::forget(conn, id)?,
+                Some(e) => revocation::failed(conn, id, e, now)?,
+            }
+            Ok(())
+        })
     }
 
     fn list_profiles(&self) -> Result<Vec<String>> {

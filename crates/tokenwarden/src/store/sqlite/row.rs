@@ -19,9 +19,10 @@ use std::time::{Duration, SystemTime};
 pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_token, id_token, \
      token_type, expires_at, scopes, obtained_at, refresh_token_obtained_at, subject, issuer, \
      state, state_reason, state_cause, last_error, last_error_cause, last_refresh_at, \
-     refresh_failure_transient, updated_at";
+     refresh_failure_transient, updated_at, refresh_token_expires_at";
 
 /// A token row as stored, before opening.
+#[derive(Clone)]
 pub(crate) struct RawRow {
     pub(crate) profile: String,
     pub(crate) version: i64,
@@ -43,9 +44,79 @@ pub(crate) struct RawRow {
     pub(crate) last_refresh_at: Option<i64>,
     pub(crate) transient: i64,
     pub(crate) updated_at: i64,
+    pub(crate) refresh_token_expires_at: Option<i64>,
 }
 
 impl RawRow {
+    /// A row made of arbitrary field values, for the fuzz target of [`decode`]: the secrets are
+    /// sealed for real (so decoding reaches the field checks) unless `tamper` is set.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn for_fuzzing(
+        sealer: &Sealer,
+        parts: &[&str],
+        numbers: &[i64],
+        tamper: bool,
+    ) -> RawRow {
+        let text = |i: usize| parts.get(i).map(|s| s.to_string()).unwrap_or_default();
+        let opt = |i: usize| {
+            parts
+                .get(i)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_string())
+        };
+        let num = |i: usize| numbers.get(i).copied().unwrap_or(0);
+        let opt_num = |i: usize| numbers.get(i).copied().filter(|n| n % 3 != 0);
+        let mut raw = RawRow {
+            profile: text(0),
+            version: num(0),
+            access: Vec::new(),
+            refresh: None,
+            id: None,
+            token_type: text(1),
+            expires_at: opt_num(1),
+            scopes: text(2),
+            obtained_at: num(2),
+            refresh_token_obtained_at: opt_num(3),
+            subject: opt(3),
+            issuer: opt(4),
+            state: text(5),
+            state_reason: opt(6),
+            state_cause: opt(7),
+            last_error: opt(8),
+            last_error_cause: opt(9),
+            last_refresh_at: opt_num(4),
+            transient: num(5),
+            updated_at: num(6),
+        };
+        // The associated data binds the non-secret fields; they must read back for it.
+        let meta = TokenSet {
+            access_token: AccessToken::new(String::new()),
+            token_type: raw.token_type.clone(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: raw.expires_at.and_then(checked_unix_millis),
+            scopes: serde_json::from_str(&raw.scopes).unwrap_or_default(),
+            obtained_at: checked_unix_millis(raw.obtained_at).unwrap_or(std::time::UNIX_EPOCH),
+            refresh_token_obtained_at: raw.refresh_token_obtained_at.and_then(checked_unix_millis),
+            subject: raw.subject.clone(),
+            issuer: raw.issuer.clone(),
+        };
+        let seal = |column: &str, value: &str| {
+            let aad = token_aad(&raw.profile, column, raw.version, &meta);
+            let mut sealed = sealer.seal(value.as_bytes(), &aad).unwrap_or_default();
+            if tamper {
+                if let Some(b) = sealed.last_mut() {
+                    *b ^= 1;
+                }
+            }
+            sealed
+        };
+        raw.access = seal("access_token", &text(10));
+        raw.refresh = opt(11).map(|v| seal("refresh_token", &v));
+        raw.id = opt(12).map(|v| seal("id_token", &v));
+        raw
+    }
+
     /// Reads a row selected with [`TOKEN_COLUMNS`].
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
         Ok(RawRow {
@@ -69,6 +140,7 @@ impl RawRow {
             last_refresh_at: r.get(17)?,
             transient: r.get(18)?,
             updated_at: r.get(19)?,
+            refresh_token_expires_at: r.get(20)?,
         })
     }
 }
@@ -126,6 +198,17 @@ fn open_column(
     }
 }
 
+/// `ms` milliseconds after the epoch, when a `SystemTime` can hold it.
+#[cfg(feature = "fuzzing")]
+fn checked_unix_millis(ms: i64) -> Option<std::time::SystemTime> {
+    let d = std::time::Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        std::time::UNIX_EPOCH.checked_add(d)
+    } else {
+        std::time::UNIX_EPOCH.checked_sub(d)
+    }
+}
+
 /// Opens a row: the secrets are unsealed and every field checked.
 pub(crate) fn decode(raw: RawRow, sealer: &Sealer) -> std::result::Result<StoredTokens, Damaged> {
     let damaged = |detail: String| Damaged {
@@ -154,6 +237,7 @@ pub(crate) fn decode(raw: RawRow, sealer: &Sealer) -> std::result::Result<Stored
         scopes,
         obtained_at: from_unix_millis(raw.obtained_at),
         refresh_token_obtained_at: raw.refresh_token_obtained_at.map(from_unix_millis),
+        refresh_token_expires_at: raw.refresh_token_expires_at.map(from_unix_millis),
         subject: raw.subject.clone(),
         issuer: raw.issuer.clone(),
     };
@@ -232,6 +316,87 @@ pub(crate) fn damaged_rows(
     Ok(out)
 }
 
+/// Inserts `raw` exactly as it was stored (its seals stay valid: they bind the same values),
+/// unless the profile already has a row. True when inserted.
+pub(crate) fn insert_raw(conn: &Connection, raw: &RawRow) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT OR IGNORE INTO tokens ({TOKEN_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+             ?19, ?20, ?21)"
+        ))?
+        .execute(params![
+            raw.profile,
+            raw.version,
+            raw.access,
+            raw.refresh,
+            raw.id,
+            raw.token_type,
+            raw.expires_at,
+            raw.scopes,
+            raw.obtained_at,
+            raw.refresh_token_obtained_at,
+            raw.subject,
+            raw.issuer,
+            raw.state,
+            raw.state_reason,
+            raw.state_cause,
+            raw.last_error,
+            raw.last_error_cause,
+            raw.last_refresh_at,
+            raw.transient,
+            raw.updated_at,
+            raw.refresh_token_expires_at,
+        ])?;
+    Ok(n > 0)
+}
+
+/// Re-seals the secrets of every token row that opens with `old` with `new`, in place (same
+/// version, same associated data); returns how many. A row that does not open with `old` is
+/// left as it is (it is damaged, and is found so when read). Inside a write transaction.
+pub(crate) fn reseal_all(
+    conn: &Connection,
+    old: &Sealer,
+    new: &Sealer,
+) -> std::result::Result<usize, OpError> {
+    let raws = {
+        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens"))?;
+        let rows = stmt.query_map([], RawRow::from_row)?;
+        rows.collect::<rusqlite::Result<Vec<RawRow>>>()?
+    };
+    let mut resealed = 0;
+    for raw in raws {
+        let (profile, version) = (raw.profile.clone(), raw.version);
+        let stored = match decode(raw, old) {
+            Ok(stored) => stored,
+            Err(d) => {
+                tracing::warn!(profile = %d.profile, "a token row that does not open was left as it is");
+                continue;
+            }
+        };
+        let t = &stored.tokens;
+        let seal = |column: &str, value: &str| {
+            new.seal(value.as_bytes(), &token_aad(&profile, column, version, t))
+        };
+        let access = seal("access_token", t.access_token.expose())?;
+        let refresh = match &t.refresh_token {
+            Some(r) => Some(seal("refresh_token", r.expose())?),
+            None => None,
+        };
+        let id = match &t.id_token {
+            Some(i) => Some(seal("id_token", i.expose())?),
+            None => None,
+        };
+        conn.execute(
+            "UPDATE tokens SET access_token = ?3, refresh_token = ?4, id_token = ?5 \
+             WHERE profile = ?1 AND version = ?2",
+            params![profile, version, access, refresh, id],
+        )?;
+        resealed += 1;
+    }
+    Ok(resealed)
+}
+
 /// Takes the next version from the store-wide sequence (inside a write transaction).
 pub(crate) fn next_version(conn: &Connection) -> rusqlite::Result<Version> {
     conn.query_row(
@@ -288,7 +453,7 @@ pub(crate) fn put(
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, NULL, NULL, ?13, 0, \
-         ?14)"
+         ?14, ?15)"
     ))?
     .execute(params![
         profile,
@@ -305,8 +470,23 @@ pub(crate) fn put(
         tokens.issuer,
         last_refresh_at.map(to_unix_millis),
         to_unix_millis(now),
+        tokens.refresh_token_expires_at.map(to_unix_millis),
     ])?;
     Ok(())
+}
+
+/// A breaker row: `consecutive_failures, open_until, last_retry_after_ms, updated_at` from
+/// column `first` on. Values out of range read as the nearest possible one; the breaker bounds
+/// what they mean ([`crate::retry::breaker`]).
+fn breaker_row(r: &Row<'_>, first: usize) -> rusqlite::Result<BreakerRecord> {
+    Ok(BreakerRecord {
+        consecutive_failures: u32::try_from(r.get::<_, i64>(first)?.max(0)).unwrap_or(u32::MAX),
+        open_until: r.get::<_, Option<i64>>(first + 1)?.map(from_unix_millis),
+        last_retry_after: r
+            .get::<_, Option<i64>>(first + 2)?
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+        updated_at: from_unix_millis(r.get(first + 3)?),
+    })
 }
 
 /// The breaker record of `key`.
@@ -317,17 +497,17 @@ pub(crate) fn load_breaker(
     conn.prepare_cached(
         "SELECT consecutive_failures, open_until, last_retry_after_ms, updated_at FROM breaker WHERE key = ?1",
     )?
-    .query_row([key], |r| {
-        Ok(BreakerRecord {
-            consecutive_failures: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(u32::MAX),
-            open_until: r.get::<_, Option<i64>>(1)?.map(from_unix_millis),
-            last_retry_after: r
-                .get::<_, Option<i64>>(2)?
-                .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-            updated_at: from_unix_millis(r.get(3)?),
-        })
-    })
+    .query_row([key], |r| breaker_row(r, 0))
     .optional()
+}
+
+/// Every breaker record with its key, sorted by key.
+pub(crate) fn breaker_records(conn: &Connection) -> rusqlite::Result<Vec<(String, BreakerRecord)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, consecutive_failures, open_until, last_retry_after_ms, updated_at FROM breaker ORDER BY key",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, breaker_row(r, 1)?)))?;
+    rows.collect()
 }
 
 /// Saves the breaker record of `key`.

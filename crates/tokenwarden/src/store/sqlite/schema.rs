@@ -126,20 +126,86 @@ UPDATE tokens SET state_cause = CASE WHEN refresh_failure_transient != 0
     AND substr(state_reason, 1, 13) = 'invalid_grant';
 ";
 
-/// Every migration, in order. `user_version` = how many have been applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Migration 5: revocations a logout could not make yet ([`crate::store::revocation`]): the
+/// token sealed (bound to its profile, hint and the version of the tokens logged out), when the
+/// logout happened, the attempts and the last error (a message and a cause name).
+const V5: &str = "
+CREATE TABLE pending_revocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    token_type_hint TEXT NOT NULL CHECK (token_type_hint IN ('refresh_token', 'access_token')),
+    token BLOB NOT NULL,
+    since INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    last_error_cause TEXT,
+    last_attempt_at INTEGER
+) STRICT;
+CREATE INDEX pending_revocations_profile ON pending_revocations (profile);
+";
 
-/// Fills `meta` of a new database: the key check and the creation time.
+/// Migration 6: the refresh token's horizon, and its warning in the log.
+///
+/// - `refresh_token_expires_at`: when the refresh token stops working (Unix milliseconds), when
+///   known; NULL for the tokens stored before (their horizon is unknown).
+/// - The log admits the operation `expiry_warning` (a warning that a new login will soon be
+///   needed was shown): the table is rebuilt with the longer `CHECK`, rows and ids kept.
+const V6: &str = "
+ALTER TABLE tokens ADD COLUMN refresh_token_expires_at INTEGER;
+CREATE TABLE events_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    operation TEXT NOT NULL CHECK (operation IN ('login', 'code_exchange', 'refresh',
+        'client_credentials', 'device_authorization', 'device_poll', 'revocation', 'invalidate',
+        'resource', 'lock_wait', 'logout', 'expiry_warning')),
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'ok_superseded', 'stale', 'unauthorized',
+        'timeout', 'retried', 'usage', 'config', 'login_required', 'provider_unavailable',
+        'session_rejected', 'store', 'protocol', 'other')),
+    status INTEGER,
+    oauth_error TEXT,
+    request_id TEXT,
+    correlation_id TEXT,
+    duration_ms INTEGER,
+    attempt INTEGER NOT NULL,
+    delivery TEXT CHECK (delivery IN ('not_sent', 'maybe_processed', 'answered'))
+) STRICT;
+INSERT INTO events_v6 (id, at, profile, operation, outcome, status, oauth_error, request_id,
+    correlation_id, duration_ms, attempt, delivery)
+    SELECT id, at, profile, operation, outcome, status, oauth_error, request_id, correlation_id,
+    duration_ms, attempt, delivery FROM events ORDER BY id;
+DROP TABLE events;
+ALTER TABLE events_v6 RENAME TO events;
+CREATE INDEX events_at ON events (at);
+";
+
+/// Every migration, in order. `user_version` = how many have been applied.
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+
+/// The `meta` key of the Argon2id parameters of a passphrase-keyed store
+/// ([`crate::store::kdf::KdfParams::encode`]).
+pub(crate) const KDF_META_KEY: &str = "kdf";
+
+/// Fills `meta` of a new database: the key check, the creation time, and for a
+/// passphrase-keyed store its Argon2id parameters.
 pub(crate) fn init_meta(
     conn: &Connection,
     key_check: &[u8],
+    kdf: Option<&str>,
     now: SystemTime,
 ) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('key_check', ?1), ('created_at', ?2)",
         params![key_check, to_unix_millis(now).to_string().into_bytes()],
-    )
-    .map(|_| ())
+    )?;
+    if let Some(kdf) = kdf {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![KDF_META_KEY, kdf.as_bytes()],
+        )?;
+    }
+    Ok(())
 }
 
 /// The error for a database from a newer tokenwarden (schema `found`).
@@ -241,6 +307,33 @@ mod tests {
     use crate::token::{TokenSet, from_unix_millis};
 
     #[test]
+    fn a_schema_4_database_keeps_its_tokens_and_gains_pending_revocations() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::in_dir(dir.path().join("tw"));
+        ensure_private_dir(&paths.data_dir, "the data directory").unwrap();
+        let now = from_unix_millis(1_700_000_000_000);
+        let tokens = old_tokens(now);
+        let sealer = Sealer::new(&StoreKey::from_bytes([9; 32]));
+        {
+            drop(create_private_file(&paths.database()).unwrap());
+            let mut conn = Connection::open(paths.database()).unwrap();
+            let check = sealer.key_check().unwrap();
+            migrate_to(&mut conn, 4, |tx| init_meta(tx, &check, None, now)).unwrap();
+            let tx = conn.transaction().unwrap();
+            let v = row::next_version(&tx).unwrap();
+            row::put(&tx, &sealer, "p", v, &tokens, None, now).unwrap();
+            tx.commit().unwrap();
+            assert_eq!(user_version(&conn).unwrap(), 4);
+        }
+        let store =
+            SqliteStore::open(&paths, KeySource::Key(StoreKey::from_bytes([9; 32]))).unwrap();
+        let conn = Connection::open(paths.database()).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), current_version());
+        assert_eq!(store.read("p").unwrap().unwrap().tokens, tokens);
+        assert!(store.pending_revocations("p").unwrap().is_empty());
+    }
+
+    #[test]
     fn migrates_step_by_step_and_refuses_newer() {
         let mut conn = Connection::open_in_memory().unwrap();
         let mut created = 0;
@@ -309,6 +402,7 @@ mod tests {
             scopes: vec!["openid".into()],
             obtained_at: now,
             refresh_token_obtained_at: Some(now),
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         }
@@ -317,8 +411,8 @@ mod tests {
     /// What an older tokenwarden (schema `version`) left behind in `paths`: its tables, made by
     /// its own migrations, holding profile `p` (valid, its last refresh failed: the error as
     /// those builds rendered it) and profile `gone` (marked login-required, with a reason and
-    /// the in-flight flag, as those builds marked it); from schema 2, two log records and one
-    /// with a name no build wrote. The rows are sealed by this build in a scratch database at
+    /// the in-flight flag, as those builds marked it); from schema 2, two log records, and in
+    /// schemas 2 and 3 (which checked no names) one with a name no build wrote. The rows are sealed by this build in a scratch database at
     /// the current schema, then copied column by column into the columns the old schema has.
     fn old_database(paths: &Paths, version: i64, tokens: &TokenSet, now: SystemTime) {
         let sealer = Sealer::new(&StoreKey::from_bytes([9; 32]));
@@ -352,7 +446,7 @@ mod tests {
         drop(create_private_file(&paths.database()).unwrap());
         let mut conn = Connection::open(paths.database()).unwrap();
         let check = sealer.key_check().unwrap();
-        migrate_to(&mut conn, version, |tx| init_meta(tx, &check, now)).unwrap();
+        migrate_to(&mut conn, version, |tx| init_meta(tx, &check, None, now)).unwrap();
         conn.execute("ATTACH DATABASE ?1 AS scratch", [scratch.to_str().unwrap()])
             .unwrap();
         conn.execute_batch(&format!(
@@ -367,8 +461,15 @@ mod tests {
                 "INSERT INTO events (at, profile, operation, outcome, status, oauth_error, \
                  attempt) VALUES \
                  (1700000000000, 'p', 'refresh', 'provider_unavailable', 503, NULL, 2), \
-                 (1700000001000, 'gone', 'refresh', 'login_required', 400, 'invalid_grant', 1), \
-                 (1700000002000, 'p', 'made_up', 'ok', NULL, NULL, 1);",
+                 (1700000001000, 'gone', 'refresh', 'login_required', 400, 'invalid_grant', 1);",
+            )
+            .unwrap();
+        }
+        if (2..4).contains(&version) {
+            // Schemas 2 and 3 checked no names: a record no build wrote could be there.
+            conn.execute_batch(
+                "INSERT INTO events (at, profile, operation, outcome, status, oauth_error, \
+                 attempt) VALUES (1700000002000, 'p', 'made_up', 'ok', NULL, NULL, 1);",
             )
             .unwrap();
         }
@@ -378,8 +479,37 @@ mod tests {
     }
 
     #[test]
+    fn schema_5_gains_the_refresh_token_horizon_and_admits_the_expiry_warning() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 5, |_| Ok(())).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (at, profile, operation, outcome, attempt, delivery) \
+             VALUES (1700000000000, 'p', 'refresh', 'provider_unavailable', 2, 'maybe_processed');",
+        )
+        .unwrap();
+        let warning = "INSERT INTO events (at, profile, operation, outcome, attempt) \
+             VALUES (1700000001000, 'p', 'expiry_warning', 'ok', 1)";
+        assert!(
+            conn.execute(warning, []).is_err(),
+            "schema 5 does not know it"
+        );
+        migrate(&mut conn, |_| panic!("not new")).unwrap();
+        let kept: (i64, String, Option<String>) = conn
+            .query_row("SELECT id, operation, delivery FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(kept, (1, "refresh".into(), Some("maybe_processed".into())));
+        conn.execute(warning, []).unwrap();
+        conn.prepare("SELECT refresh_token_expires_at FROM tokens")
+            .unwrap();
+    }
+
+    #[test]
     fn an_older_database_is_migrated_and_its_tokens_and_marks_kept() {
-        for version in 1..current_version() {
+        // The fixtures are what builds before schema 4 wrote (rendered reports, marks without
+        // causes, unchecked event names); schema 4 and later are covered below.
+        for version in 1..4 {
             let dir = tempfile::tempdir().unwrap();
             let paths = Paths::in_dir(dir.path().join("tw"));
             ensure_private_dir(&paths.data_dir, "the data directory").unwrap();

@@ -3,9 +3,12 @@
 //! which file and which profiles.
 //!
 //! Two cases:
-//! - **The file is unreadable** (not a database, `quick_check` fails, the key check is
-//!   missing): it is renamed aside with its `-wal`/`-shm`, and the next open starts a fresh
-//!   database. Every process that has it open fails on it too.
+//! - **The file is unreadable** (not a database, empty, `quick_check` fails, the key check is
+//!   missing): it is renamed aside with its `-wal`/`-shm`. The token rows that can still be
+//!   read and opened are first copied into a fresh database that replaces it (the `salvage`
+//!   module), so only the profiles whose tokens are really lost log in again; with nothing
+//!   readable, the next open starts an empty one. Every process that has the old file open
+//!   fails on it too, then follows the path to the fresh one.
 //! - **A token row does not open** although the key check passes (the file was altered or a
 //!   page damaged): the database is copied aside (`VACUUM INTO`, a consistent snapshot, 0600)
 //!   and only the damaged rows are removed from the live file, in a transaction that re-checks
@@ -24,12 +27,13 @@
 //! the row already gone, so it never sets aside the fresh database the first one started.
 
 use super::row::{self, Damaged};
+use super::{create, salvage};
 use crate::error::{Error, Result};
 use crate::paths::Paths;
 use crate::store::crypto::Sealer;
 use crate::store::guard::poll_until;
 use crate::store::perms::{create_private_file, open_private_file, sync_dir};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt as _;
@@ -48,7 +52,7 @@ pub(crate) fn file_id(meta: &Metadata) -> FileId {
 const MAINTENANCE_WAIT: Duration = Duration::from_secs(30);
 
 /// Takes the maintenance lock; released when the returned file is dropped.
-fn maintenance_lock(paths: &Paths) -> Result<File> {
+pub(crate) fn maintenance_lock(paths: &Paths) -> Result<File> {
     let path = paths.lock_dir().join(".store.lock");
     let attempt = || -> Result<Option<File>> {
         let file = open_private_file(&path).map_err(|e| {
@@ -73,8 +77,7 @@ fn maintenance_lock(paths: &Paths) -> Result<File> {
 
 /// `YYYYMMDDTHHMMSSZ`.
 fn stamp(now: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(now)
-        .to_string()
+    crate::human::timestamp(now)
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
         .collect()
@@ -122,22 +125,39 @@ fn login_hint(target: &Path) -> String {
     )
 }
 
-/// Sets aside the unreadable database `db`, which was file `seen` when found unreadable.
-/// `detail` says what is wrong. Returns the error to report.
+/// Sets aside the unreadable database `db`, which was file `seen` when found unreadable, and
+/// starts a fresh one with the token rows that could still be read and opened with `sealer`
+/// (see the `salvage` module; `kdf`: the encoded Argon2id parameters the fresh one records, for
+/// a passphrase-keyed store). `detail` says what is wrong. Returns the error to report.
 pub(crate) fn set_aside_file(
     paths: &Paths,
     db: &Path,
     seen: FileId,
     detail: &str,
+    sealer: &Sealer,
+    kdf: Option<&str>,
     now: SystemTime,
 ) -> Error {
-    match set_aside_file_inner(paths, db, seen, now) {
-        Ok(Some(target)) => Error::store(format!(
+    match set_aside_file_inner(paths, db, seen, sealer, kdf, now) {
+        Ok(Some((target, kept))) if kept.is_empty() => Error::store(format!(
             "the token database {} is damaged ({detail}); it was set aside as {} and a fresh one will be started: every profile must log in again",
             db.display(),
             target.display()
         ))
         .with_hint(login_hint(&target)),
+        Ok(Some((target, kept))) => {
+            let names: Vec<String> = kept.iter().map(|p| format!("{p:?}")).collect();
+            Error::store(format!(
+                "the token database {} is damaged ({detail}); it was set aside as {}, and a fresh one was started with the tokens that could still be read (profile {}): only the other profiles must log in again",
+                db.display(),
+                target.display(),
+                names.join(", ")
+            ))
+            .with_hint(format!(
+                "run the command again; a profile not named here logs in again (`tokenwarden login`); {} is kept for inspection and can be deleted",
+                target.display()
+            ))
+        }
         Ok(None) => already_set_aside(db, detail),
         Err(e) => e,
     }
@@ -159,12 +179,17 @@ fn already_set_aside(db: &Path, detail: &str) -> Error {
     e
 }
 
+/// The set-aside file, and the profiles whose tokens the fresh database holds.
+type SetAside = (PathBuf, Vec<String>);
+
 fn set_aside_file_inner(
     paths: &Paths,
     db: &Path,
     seen: FileId,
+    sealer: &Sealer,
+    kdf: Option<&str>,
     now: SystemTime,
-) -> Result<Option<PathBuf>> {
+) -> Result<Option<SetAside>> {
     let _guard = maintenance_lock(paths)?;
     match fs::metadata(db) {
         Ok(meta) if file_id(&meta) == seen => {}
@@ -172,6 +197,21 @@ fn set_aside_file_inner(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error("cannot inspect", db, e)),
     }
+    let found = salvage::read(db, sealer);
+    let prepared = if found.is_empty() {
+        None
+    } else {
+        let built = sealer.key_check().and_then(|check| {
+            create::Prepared::build(db, &check, kdf, now, |tx| salvage::fill(tx, &found))
+        });
+        match built {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a fresh database with the tokens still readable");
+                None
+            }
+        }
+    };
     let target = target_for(db, now);
     // The journal files first: once the database is gone, a process starting a fresh one
     // must not find the old `-wal` and apply it.
@@ -187,7 +227,35 @@ fn set_aside_file_inner(
         sync_dir(dir).map_err(|e| io_error("cannot sync", dir, e))?;
     }
     tracing::warn!(path = %target.display(), "damaged token database set aside");
-    Ok(Some(target))
+    let kept = match prepared.map(|p| p.link(db)) {
+        None => Vec::new(),
+        Some(Ok(true)) => found.profiles(),
+        // Another process started a fresh database meanwhile: add the rows to it.
+        Some(Ok(false)) => match merge(db, &found) {
+            Ok(()) => found.profiles(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot add the tokens still readable to the fresh database");
+                Vec::new()
+            }
+        },
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "cannot start a fresh database with the tokens still readable");
+            Vec::new()
+        }
+    };
+    Ok(Some((target, kept)))
+}
+
+/// Adds the salvaged rows to the fresh database another process started at `db`.
+fn merge(db: &Path, found: &salvage::Salvage) -> rusqlite::Result<()> {
+    let mut conn = Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(super::connection::BUSY_TIMEOUT)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    salvage::fill(&tx, found)?;
+    tx.commit()
 }
 
 /// Copies the database aside and removes the token rows that do not open (see the module
@@ -236,6 +304,23 @@ fn set_aside_rows_inner(
         .with_source(e)
     };
     let _guard = maintenance_lock(paths)?;
+    // Rows that do not open with a key the key check no longer accepts are not damaged: the
+    // store was re-keyed by another process since this one opened it.
+    let check: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql)?;
+    if let Some(check) = check
+        && sealer.verify_key_check(&check).is_err()
+    {
+        return Err(Error::store(format!(
+            "the token database {} was re-keyed by another process since this one opened it",
+            db.display()
+        ))
+        .with_hint("run the command again (it opens the store with its new key)"));
+    }
     let damaged = row::damaged_rows(conn, sealer).map_err(sql)?;
     if damaged.is_empty() {
         return Ok(None);
@@ -302,7 +387,8 @@ mod tests {
         let seen = file_id(&fs::metadata(&db).unwrap());
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         // Two processes found the same damaged file; the first sets it aside...
-        let first = set_aside_file(&paths, &db, seen, "not a database", now);
+        let sealer = Sealer::new(&crate::store::StoreKey::from_bytes([1; 32]));
+        let first = set_aside_file(&paths, &db, seen, "not a database", &sealer, None, now);
         let target = dir.path().join("tokens.db.corrupt-20231114T221320Z");
         assert!(
             first.message().contains(&target.display().to_string()),
@@ -314,7 +400,7 @@ mod tests {
         assert!(!with_suffix(&db, "-wal").exists());
         // ...and starts a fresh one, which the second must leave alone.
         fs::write(&db, b"fresh").unwrap();
-        let second = set_aside_file(&paths, &db, seen, "not a database", now);
+        let second = set_aside_file(&paths, &db, seen, "not a database", &sealer, None, now);
         assert!(
             second.message().contains("another process"),
             "{}",

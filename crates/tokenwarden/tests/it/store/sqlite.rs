@@ -175,6 +175,41 @@ fn a_key_given_as_hex_base64_or_passphrase() {
 }
 
 #[test]
+fn a_passphrase_is_stretched_and_an_old_store_re_keyed_once() {
+    let pass = || KeySource::Value(SecretString::new("an older passphrase of mine"));
+    let legacy = || {
+        KeySource::Key(tokenwarden::store::kdf::legacy_key(
+            "an older passphrase of mine",
+        ))
+    };
+    // A store as builds before stretching made it: sealed with the hashed passphrase.
+    let (_dir, paths) = temp_paths();
+    let old = SqliteStore::open(&paths, legacy()).unwrap();
+    old.replace("p", &tokens("1")).unwrap();
+    old.replace("q", &tokens("2")).unwrap();
+    drop(old);
+    // Opening it with the passphrase re-keys it: same tokens, parameters stored.
+    let store = SqliteStore::open(&paths, pass()).unwrap();
+    let kdf = store.kdf().expect("stretched").clone();
+    assert!(kdf.encode().starts_with("argon2id$v=19$"), "{kdf:?}");
+    assert_eq!(store.read("p").unwrap().unwrap().tokens, tokens("1"));
+    assert_eq!(store.read("q").unwrap().unwrap().tokens, tokens("2"));
+    drop(store);
+    // The old key no longer opens it; the passphrase does, with the same parameters.
+    let err = SqliteStore::open(&paths, legacy()).unwrap_err();
+    assert!(err.message().contains("different key"), "{}", err.message());
+    let again = SqliteStore::open(&paths, pass()).unwrap();
+    assert_eq!(again.kdf(), Some(&kdf));
+    assert_eq!(again.read("q").unwrap().unwrap().tokens, tokens("2"));
+    assert!(set_aside_files(&paths).is_empty());
+    // A wrong passphrase is a wrong key, not damage.
+    let wrong = KeySource::Value(SecretString::new("not the passphrase at all"));
+    let err = SqliteStore::open(&paths, wrong).unwrap_err();
+    assert!(err.message().contains("different key"), "{}", err.message());
+    assert!(set_aside_files(&paths).is_empty());
+}
+
+#[test]
 fn a_damaged_file_is_set_aside_and_a_fresh_one_started() {
     let (_dir, paths) = temp_paths();
     open(&paths).replace("p", &tokens("1")).unwrap();
@@ -411,15 +446,17 @@ fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
         );
         user_version(&paths)
     };
-    assert_eq!(current, 4);
-    // What tokenwarden at schema 2 left: the tokens table without the cause columns, the
-    // event log without the delivery column.
+    assert_eq!(current, 6);
+    // What tokenwarden at schema 2 left: the tokens table without the cause and horizon
+    // columns, the event log without the delivery column, no pending revocations.
     {
         let conn = Connection::open(paths.database()).unwrap();
         conn.execute_batch(
             "ALTER TABLE tokens DROP COLUMN state_cause; \
              ALTER TABLE tokens DROP COLUMN last_error_cause; \
-             ALTER TABLE events DROP COLUMN delivery;",
+             ALTER TABLE tokens DROP COLUMN refresh_token_expires_at; \
+             ALTER TABLE events DROP COLUMN delivery; \
+             DROP TABLE pending_revocations;",
         )
         .unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();

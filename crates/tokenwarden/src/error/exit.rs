@@ -16,7 +16,7 @@
 //! `exec` ends with the code of the command it ran ([`ExitCode::Command`]), or 128 + N when a
 //! signal N ended that command ([`ExitCode::Signalled`]).
 
-use crate::error::{Error, ErrorKind};
+use super::{Error, ErrorKind};
 use std::fmt;
 
 /// How a command ends. [`ExitCode::code`] is the one place that gives each its number.
@@ -61,22 +61,43 @@ impl ExitCode {
         }
     }
 
+    /// Every exit code with a name (all but a command's own code and a signal's).
+    pub const NAMED: [ExitCode; 8] = [
+        ExitCode::Success,
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::LoginRequired,
+        ExitCode::ProviderUnavailable,
+        ExitCode::SessionRejected,
+        ExitCode::Store,
+        ExitCode::Cancelled,
+    ];
+
+    /// What the code tells a script, in a few words (for help texts and the README).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Success => "success",
+            ExitCode::Failure => "a protocol error (not valid OAuth) or another failure",
+            ExitCode::Usage => "usage or configuration error",
+            ExitCode::LoginRequired => "a person must log in (again)",
+            ExitCode::ProviderUnavailable => {
+                "the provider is unavailable and no valid token is left (try later)"
+            }
+            ExitCode::SessionRejected => "the API rejects even a freshly refreshed token",
+            ExitCode::Store => "the token store failed (corrupt, wrong key, permissions, lock)",
+            ExitCode::Cancelled => "cancelled (Ctrl-C); nothing was stored",
+            ExitCode::Command(_) => "the exit code of the command `exec` ran",
+            ExitCode::Signalled(_) => "ended by a signal: 128 + its number",
+        }
+    }
+
     /// The named exit code with this number, if there is one; any other number is what a
     /// command run by `exec` returned ([`ExitCode::Command`]).
     pub fn from_code(code: u8) -> ExitCode {
-        [
-            ExitCode::Success,
-            ExitCode::Failure,
-            ExitCode::Usage,
-            ExitCode::LoginRequired,
-            ExitCode::ProviderUnavailable,
-            ExitCode::SessionRejected,
-            ExitCode::Store,
-            ExitCode::Cancelled,
-        ]
-        .into_iter()
-        .find(|c| c.code() == code)
-        .unwrap_or(ExitCode::Command(code))
+        ExitCode::NAMED
+            .into_iter()
+            .find(|c| c.code() == code)
+            .unwrap_or(ExitCode::Command(code))
     }
 }
 
@@ -172,9 +193,7 @@ impl ErrorDocument {
                 status: err.status(),
                 request_id: err.request_id().map(str::to_string),
                 correlation_id: err.correlation_id().map(str::to_string),
-                retry_at: err
-                    .retry_at()
-                    .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                retry_at: err.retry_at().map(crate::human::timestamp),
                 exit_code: ExitCode::from(err.kind()),
             },
         }
@@ -194,16 +213,7 @@ mod tests {
 
     #[test]
     fn every_named_code_reads_back_from_its_number() {
-        for code in [
-            ExitCode::Success,
-            ExitCode::Failure,
-            ExitCode::Usage,
-            ExitCode::LoginRequired,
-            ExitCode::ProviderUnavailable,
-            ExitCode::SessionRejected,
-            ExitCode::Store,
-            ExitCode::Cancelled,
-        ] {
+        for code in ExitCode::NAMED {
             assert_eq!(ExitCode::from_code(code.code()), code);
         }
         assert_eq!(ExitCode::Cancelled, 130);

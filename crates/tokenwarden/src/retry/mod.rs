@@ -6,27 +6,39 @@
 //! - `Retry-After` (seconds or an HTTP date, resolved by the http module) replaces the backoff
 //!   delay; when it is longer than [`RetryPolicy::max_retry_after`] the caller gets the error at
 //!   once with `retry_at` set instead of waiting.
-//! - Circuit breaker: after [`RetryPolicy::breaker_threshold`] consecutive transient failures of
-//!   one endpoint, callers get `ProviderUnavailable` with [`Cause::CircuitOpen`] at once until
-//!   the cool-down ends; then one request goes through (half-open): success closes the breaker,
-//!   failure opens it again. Its state lives behind [`BreakerBackend`] so that the store can
-//!   share it between processes.
+//! - Circuit breaker ([`breaker`]): after [`RetryPolicy::breaker_threshold`] consecutive
+//!   transient failures of one endpoint, callers get `ProviderUnavailable` with
+//!   [`Cause::CircuitOpen`](crate::error::Cause::CircuitOpen) at once until the cool-down ends;
+//!   then one request goes through (half-open). Its state lives behind [`BreakerBackend`] so
+//!   that the store can share it between processes; what it keeps is bounded by the policy, and
+//!   a login is never refused by it ([`Gate::Login`]).
 //! - How long a refresh may take under a policy also bounds how long another process waits
 //!   for it: the default lock wait ([`RetryPolicy::default_lock_wait`]) is derived here.
 //! - Only what is safe to repeat is repeated: an authorization code is single use, so a code
 //!   exchange is retried only when the request never reached the server ([`Idempotence`]).
 //!
 //! Time and sleep are injected ([`Clock`], [`Sleeper`]) and the jitter takes a seed, so tests
-//! drive the schedule without waiting.
+//! drive the schedule without waiting. Times computed from a `Retry-After` go through
+//! [`crate::clock::later`]: no value a provider sends can overflow them.
+//!
+//! # Layout
+//! - this file: [`RetryPolicy`], [`Backoff`], the sleepers and [`Retrier`].
+//! - [`breaker`]: [`CircuitBreaker`], its shared [`BreakerRecord`]s and their bounds.
 
+pub mod breaker;
+
+use crate::clock::later;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::error::{Cause, Delivery, Error, ErrorKind, Result};
+use crate::error::{Delivery, ErrorKind, Result};
+pub use breaker::{
+    Admission, BreakerBackend, BreakerRecord, BreakerState, CircuitBreaker, Gate,
+    MemoryBreakerBackend,
+};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A boxed future, as returned by [`Sleeper::sleep`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -182,222 +194,6 @@ impl Backoff {
     }
 }
 
-/// The circuit breaker's state for one endpoint, as shared between processes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BreakerRecord {
-    /// Transient failures in a row.
-    pub consecutive_failures: u32,
-    /// Open (no requests) until then.
-    pub open_until: Option<SystemTime>,
-    /// The last `Retry-After` the endpoint sent, counted from `updated_at`.
-    pub last_retry_after: Option<Duration>,
-    /// When the record last changed.
-    pub updated_at: SystemTime,
-}
-
-impl Default for BreakerRecord {
-    fn default() -> Self {
-        BreakerRecord {
-            consecutive_failures: 0,
-            open_until: None,
-            last_retry_after: None,
-            updated_at: UNIX_EPOCH,
-        }
-    }
-}
-
-/// Where breaker records live: memory here, the SQLite store for sharing between processes.
-pub trait BreakerBackend: Send + Sync {
-    /// The record for `key` (the default record when there is none).
-    fn load(&self, key: &str) -> Result<BreakerRecord>;
-    /// Stores the record for `key`.
-    fn save(&self, key: &str, rec: &BreakerRecord) -> Result<()>;
-    /// Reads, changes and stores the record; backends that can should do it atomically (one
-    /// transaction). Returns the stored record.
-    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
-        let mut rec = self.load(key)?;
-        f(&mut rec);
-        self.save(key, &rec)?;
-        Ok(rec)
-    }
-}
-
-/// Breaker records in memory (one process).
-#[derive(Debug, Default)]
-pub struct MemoryBreakerBackend(Mutex<HashMap<String, BreakerRecord>>);
-
-impl BreakerBackend for MemoryBreakerBackend {
-    fn load(&self, key: &str) -> Result<BreakerRecord> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(map.get(key).cloned().unwrap_or_default())
-    }
-
-    fn save(&self, key: &str, rec: &BreakerRecord) -> Result<()> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(key.to_string(), rec.clone());
-        Ok(())
-    }
-
-    fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let rec = map.entry(key.to_string()).or_default();
-        f(rec);
-        Ok(rec.clone())
-    }
-}
-
-/// What the breaker says about sending a request now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Closed: send.
-    Closed,
-    /// Half-open: this request is the one probe after the cool-down.
-    HalfOpen,
-}
-
-/// The per-endpoint circuit breaker.
-#[derive(Clone)]
-pub struct CircuitBreaker {
-    backend: Arc<dyn BreakerBackend>,
-    threshold: u32,
-    cooldown: Duration,
-}
-
-impl std::fmt::Debug for CircuitBreaker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CircuitBreaker")
-            .field("threshold", &self.threshold)
-            .field("cooldown", &self.cooldown)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CircuitBreaker {
-    /// A breaker over `backend` with the policy's threshold and cool-down.
-    pub fn new(backend: Arc<dyn BreakerBackend>, policy: &RetryPolicy) -> Self {
-        CircuitBreaker {
-            backend,
-            threshold: policy.breaker_threshold.max(1),
-            cooldown: policy.breaker_cooldown,
-        }
-    }
-
-    /// The current record for `key` (for `doctor` and `status`).
-    pub fn record(&self, key: &str) -> Result<BreakerRecord> {
-        self.backend.load(key)
-    }
-
-    /// Decides whether a request to `key` may be sent at `now`. An open breaker (or a
-    /// `Retry-After` still running) is a `ProviderUnavailable` error with `retry_at` set.
-    pub fn admit(&self, key: &str, now: SystemTime) -> Result<Admission> {
-        enum Decision {
-            Closed,
-            HalfOpen,
-            Open(SystemTime, u32),
-            Wait(SystemTime),
-        }
-        let mut decision = Decision::Closed;
-        let (threshold, cooldown) = (self.threshold, self.cooldown);
-        let res = self.backend.update(key, &mut |r| {
-            decision = Decision::Closed;
-            if r.consecutive_failures >= threshold {
-                match r.open_until {
-                    Some(t) if t > now => decision = Decision::Open(t, r.consecutive_failures),
-                    _ => {
-                        // Claim the single probe: others see the breaker open meanwhile.
-                        r.open_until = Some(now + cooldown);
-                        r.updated_at = now;
-                        decision = Decision::HalfOpen;
-                    }
-                }
-            } else if let Some(ra) = r.last_retry_after {
-                let until = r.updated_at + ra;
-                if until > now {
-                    decision = Decision::Wait(until);
-                }
-            }
-        });
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "circuit breaker state unavailable; sending anyway");
-            return Ok(Admission::Closed);
-        }
-        match decision {
-            Decision::Closed => Ok(Admission::Closed),
-            Decision::HalfOpen => Ok(Admission::HalfOpen),
-            Decision::Open(until, n) => Err(Error::new(
-                ErrorKind::ProviderUnavailable,
-                format!(
-                    "{key} failed {n} times in a row; not sending more requests until {}",
-                    humantime::format_rfc3339_seconds(until)
-                ),
-            )
-            .with_cause(Cause::CircuitOpen)
-            .with_delivery(Delivery::NotSent)
-            .with_retry_at(until)
-            .with_hint(
-                "the provider looks down; tokenwarden tries again after the time shown \
-                 (`tokenwarden doctor` shows its last answers)",
-            )),
-            Decision::Wait(until) => Err(Error::new(
-                ErrorKind::ProviderUnavailable,
-                format!(
-                    "{key} asked clients to wait (Retry-After) until {}",
-                    humantime::format_rfc3339_seconds(until)
-                ),
-            )
-            .with_cause(Cause::RateLimited)
-            .with_delivery(Delivery::NotSent)
-            .with_retry_at(until)
-            .with_hint("the provider is rate limiting; try again after the time shown")),
-        }
-    }
-
-    /// Records a success (or any answer that shows the endpoint is up): closes the breaker.
-    pub fn record_success(&self, key: &str, now: SystemTime) {
-        let res = self.backend.update(key, &mut |r| {
-            if r.consecutive_failures != 0 || r.open_until.is_some() || r.last_retry_after.is_some()
-            {
-                *r = BreakerRecord {
-                    updated_at: now,
-                    ..BreakerRecord::default()
-                };
-            }
-        });
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "cannot record circuit breaker success");
-        }
-    }
-
-    /// Records a transient failure, opening the breaker at the threshold. Returns the record.
-    pub fn record_failure(
-        &self,
-        key: &str,
-        now: SystemTime,
-        retry_after: Option<Duration>,
-    ) -> Option<BreakerRecord> {
-        let (threshold, cooldown) = (self.threshold, self.cooldown);
-        let res = self.backend.update(key, &mut |r| {
-            r.consecutive_failures = r.consecutive_failures.saturating_add(1);
-            r.last_retry_after = retry_after;
-            r.updated_at = now;
-            if r.consecutive_failures >= threshold {
-                let mut until = now + cooldown;
-                if let Some(ra) = retry_after {
-                    until = until.max(now + ra);
-                }
-                r.open_until = Some(until);
-            }
-        });
-        match res {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot record circuit breaker failure");
-                None
-            }
-        }
-    }
-}
-
 /// Whether a request may be sent twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idempotence {
@@ -487,8 +283,15 @@ impl Retrier {
 
     /// Runs `op` (given the attempt number, from 1) until it succeeds, fails in a way that is
     /// not transient, may not be repeated, or the attempts run out. `key` names the endpoint for
-    /// the breaker.
-    pub async fn run<T, F, Fut>(&self, key: &str, idempotence: Idempotence, mut op: F) -> Result<T>
+    /// the breaker; `gate` says whether the breaker may hold the request back (a login is
+    /// always sent).
+    pub async fn run<T, F, Fut>(
+        &self,
+        key: &str,
+        idempotence: Idempotence,
+        gate: Gate,
+        mut op: F,
+    ) -> Result<T>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -497,7 +300,9 @@ impl Retrier {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.breaker.admit(key, self.clock.now())?;
+            if gate == Gate::Guarded {
+                self.breaker.admit(key, self.clock.now())?;
+            }
             let err = match op(attempt).await {
                 Ok(v) => {
                     self.breaker.record_success(key, self.clock.now());
@@ -517,9 +322,12 @@ impl Retrier {
             let record = self.breaker.record_failure(key, now, retry_after);
             let opened = record
                 .as_ref()
-                .filter(|r| r.consecutive_failures >= self.breaker.threshold)
-                .and_then(|r| r.open_until)
-                .filter(|until| *until > now);
+                .filter(|_| gate == Gate::Guarded)
+                .map(|r| self.breaker.state(r, now))
+                .and_then(|state| match state {
+                    BreakerState::Open { until, .. } => Some(until),
+                    _ => None,
+                });
             let never_sent = err.delivery() == Some(Delivery::NotSent);
             if idempotence == Idempotence::SingleUse && !never_sent {
                 return Err(err);
@@ -529,22 +337,21 @@ impl Retrier {
                     "{} ({} failures in a row: no new requests until {})",
                     err.message(),
                     record.map_or(0, |r| r.consecutive_failures),
-                    humantime::format_rfc3339_seconds(until)
+                    crate::human::timestamp(until)
                 );
                 return Err(err.with_message(msg).with_retry_at(until));
             }
             if let Some(ra) = retry_after
                 && ra > self.policy.max_retry_after
             {
-                {
-                    let msg = format!(
-                        "{} (the provider asks to wait {}, longer than the {} tokenwarden waits)",
-                        err.message(),
-                        crate::human::duration(ra),
-                        crate::human::duration(self.policy.max_retry_after)
-                    );
-                    return Err(err.with_message(msg).with_retry_at(now + ra));
-                }
+                let most = self.policy.max_retry_after;
+                let msg = format!(
+                    "{} (the provider asks to wait {}, longer than the {} tokenwarden waits; it tries again after that)",
+                    err.message(),
+                    crate::human::duration(ra),
+                    crate::human::duration(most)
+                );
+                return Err(err.with_message(msg).with_retry_at(later(now, most)));
             }
             if attempt >= max {
                 let mut err = err;
@@ -553,7 +360,7 @@ impl Retrier {
                     err = err.with_message(msg);
                 }
                 if let Some(ra) = retry_after {
-                    err = err.with_retry_at(now + ra);
+                    err = err.with_retry_at(later(now, ra));
                 }
                 return Err(err);
             }
