@@ -6,7 +6,8 @@
 //! no failed call; a database restart mid-run fails no call while tokens are valid; the lock
 //! holder killed with `kill -9` mid-refresh lets the others proceed; a wrong key, an
 //! unreachable database and a newer schema are each a clear error that loses nothing; logins
-//! move between a machine's file and the fleet store; `doctor` checks the fleet store.
+//! move between a machine's file and the fleet store; `doctor` checks the fleet store; a
+//! revocation a logout on one machine left pending is asked again by another's `doctor`.
 
 use crate::login::{Mock, Running, home_with, login_browser, web_profile};
 use crate::pg::{Cluster, Database};
@@ -465,5 +466,69 @@ fn store_migrate_and_doctor_check_the_fleet_store() {
             .iter()
             .any(|c| c["name"] == "token" && c["status"] == "ok"),
         "{doc}"
+    );
+}
+
+#[test]
+fn a_revocation_a_logout_left_pending_is_asked_again_from_another_machine() {
+    let Some(cluster) = crate::pg::shared() else {
+        return;
+    };
+    let mock = mock(Duration::from_secs(3600), Duration::ZERO);
+    let db = cluster.database();
+    let a = machine(&mock, &db.url, "max_attempts = 1\n");
+    let b = machine(&mock, &db.url, "max_attempts = 1\n");
+    login_browser(&a, &mock, P).code(0);
+    let token = a.run(&TOKEN);
+    token.code(0);
+    let access = token.stdout.trim().to_string();
+    mock.server
+        .set_faults(
+            mockauth::FaultPlan::default()
+                .with(mockauth::Endpoint::Revoke, mockauth::FaultSpec::status(503)),
+        )
+        .expect("valid plan");
+    let logout = a.run(&["--profile", P, "--json", "logout"]);
+    logout.code(0);
+    assert_eq!(
+        logout.json()["pending"],
+        serde_json::json!(["refresh token", "access token"]),
+        "{}",
+        logout.stderr
+    );
+    // The fleet is logged out; what is owed to the provider is kept in the database.
+    b.run(&TOKEN).code(3);
+    assert_eq!(
+        fleet_store(&b, &db.url)
+            .pending_revocations(P)
+            .expect("lists")
+            .len(),
+        2
+    );
+    assert_eq!(
+        mock.resource_status(&access),
+        200,
+        "still live, as reported"
+    );
+    // Another machine's doctor asks again once the provider answers.
+    mock.server.clear_faults();
+    let doctor = b.run(&["--profile", P, "doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("revoked 2 tokens an earlier logout could not"),
+        "{}",
+        doctor.stdout
+    );
+    assert_eq!(
+        mock.resource_status(&access),
+        401,
+        "the access token is dead"
+    );
+    assert!(
+        fleet_store(&a, &db.url)
+            .pending_revocations(P)
+            .expect("lists")
+            .is_empty()
     );
 }
