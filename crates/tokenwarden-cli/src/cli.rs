@@ -57,6 +57,11 @@ pub enum Command {
     Completions(cmd::completions::CompletionsArgs),
     /// Print the man page (roff), e.g. `tokenwarden man > tokenwarden.1`.
     Man(cmd::completions::ManArgs),
+    /// Run the agent: refreshes every logged-in profile ahead of time and serves tokens over a
+    /// Unix socket (agent stop, agent status).
+    Agent(cmd::agent::AgentArgs),
+    /// Run a local reverse proxy that puts the profile's bearer token on every request.
+    Proxy(cmd::proxy::ProxyArgs),
     /// One worker process of `tokenwarden demo` (started by the demo, not by people).
     #[command(hide = true)]
     DemoWorker(cmd::demo::WorkerArgs),

@@ -30,10 +30,15 @@ fn main() -> std::process::ExitCode {
 
 /// Runs the command and shows how it failed, if it did.
 fn run(cli: Cli, out: &output::Printer) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A short command that mostly waits on one socket or file runs on this thread alone:
+    // starting worker threads would cost it more than its work (`token` through the agent is
+    // about one round trip).
+    let mut builder = if matches!(cli.command, Command::Token(_) | Command::Status(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             let e = anyhow::Error::new(e).context("cannot start the async runtime");
@@ -42,14 +47,21 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
     };
     output::init_logging(
         cli.global.verbose,
-        matches!(cli.command, Command::MockServer(_)),
+        matches!(
+            cli.command,
+            Command::MockServer(_) | Command::Agent(_) | Command::Proxy(_)
+        ),
     );
     let g = &cli.global;
     // One invocation is one operation: its log lines, traces, event records and errors share
     // one correlation id. Long-running commands (the demo, the mock server) serve many
     // operations, each with its own.
     let corr = match &cli.command {
-        Command::Demo(_) | Command::DemoWorker(_) | Command::MockServer(_) => None,
+        Command::Demo(_)
+        | Command::DemoWorker(_)
+        | Command::MockServer(_)
+        | Command::Agent(_)
+        | Command::Proxy(_) => None,
         _ => Some(tokenwarden::correlation::new_id()),
     };
     let command = async {
@@ -73,6 +85,8 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
             Command::Completions(args) => done(cmd::completions::run(out, args)),
             Command::Man(args) => done(cmd::completions::man(out, args)),
             Command::DemoWorker(args) => done(cmd::demo::run_worker(g, args).await),
+            Command::Agent(args) => cmd::agent::run(g, out, args).await,
+            Command::Proxy(args) => done(cmd::proxy::run(g, out, args).await),
         }
     };
     let result = runtime.block_on(async {

@@ -16,13 +16,17 @@
 //!   event log records); the encrypted SQLite store; the in-memory store for tests.
 //! - [`session`]: the refresh coordinator; [`warden`]: the facade the CLI opens (also what
 //!   needs both the configuration and the store: the failure-rate warnings).
+//! - [`agent`]: the agent's protocol, where it lives, and its clients (the daemon is the
+//!   `tokenwarden-agent` crate).
 //! - [`account`]: a login as a whole: storing what it obtained, logging out.
 //! - [`horizon`]: when the refresh token expires (a new login is needed), and its warning.
+//! - [`profiles`]: what `status` shows of every profile (read by the CLI and the agent).
 //! - [`events`]: recording the token-operation log, its statistics and the 5xx rate.
 //! - [`diagnose`]: `doctor`'s checks, as data.
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod agent;
 pub mod clock;
 pub mod config;
 pub mod correlation;
@@ -39,6 +43,7 @@ pub mod horizon;
 pub mod http;
 pub mod human;
 pub mod paths;
+pub mod profiles;
 pub mod retry;
 pub mod secret;
 pub mod session;

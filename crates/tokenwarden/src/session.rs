@@ -51,7 +51,9 @@
 //! - `failure`: what a failed refresh means (lost race, revocation, lost rotation, degraded).
 //! - `min_ttl`: a `min_ttl` the provider cannot meet.
 //! - `record`: the event log records of each operation.
-//! - `send`: [`Session::send`], the resource call with one 401 retry.
+//! - [`send`]: [`Session::send`], the resource call with one 401 retry, written once for every
+//!   [`TokenSource`] ([`send_retrying`]).
+//! - `source`: [`TokenSource`], a session or the agent, and the [`Rejection`] records.
 //!
 //! # Crashes, and the one case that needs a new login
 //! Every store write is durable and atomic when it returns (SQLite: `synchronous=FULL`, one
@@ -108,10 +110,13 @@ mod grants;
 mod min_ttl;
 mod record;
 mod refresh;
-mod send;
+pub mod send;
+mod source;
 mod token;
 
 pub use grants::{BoxFuture, Effort, Grants};
+pub use send::{Rejected, SendFailed, Sent, send_retrying, send_with};
+pub use source::{Rejection, TokenSource};
 pub use token::Token;
 
 use crate::clock::Clock;
@@ -221,11 +226,8 @@ impl Session {
     /// the provider grants tokens too short for `min_ttl`, the token comes with
     /// [`Token::warning`] instead of a refresh on every call.
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
-        if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
-            if !self.changed_elsewhere() {
-                return Ok(token);
-            }
-            self.cache.clear();
+        if let Some(token) = self.cached(min_ttl) {
+            return Ok(token);
         }
         // One operation: its log lines, event records and error share one correlation id.
         let token = match crate::correlation::operation(|_| self.slow_path(min_ttl)).await {
@@ -249,14 +251,61 @@ impl Session {
             != now
     }
 
-    /// A token valid for at least `min_ttl`, or, when the provider's tokens are too short for
-    /// that, for as long as a fresh one of them serves (half its lifetime less the refresh
-    /// window), without [`Token::warning`]: for a default that must fit every provider
-    /// (`exec`'s), where the caller did not ask for `min_ttl` itself.
-    pub async fn get_token_up_to(&self, min_ttl: Duration) -> Result<Token> {
-        let mut token = self.get_token(min_ttl).await?;
-        token.warning = None;
-        Ok(token)
+    /// The cached token for `min_ttl`, unless the store announced a change made elsewhere
+    /// since this session last looked (then the cache is dropped).
+    fn cached(&self, min_ttl: Duration) -> Option<Token> {
+        let token = self.cache.fresh(self.clock.now(), min_ttl)?;
+        if self.changed_elsewhere() {
+            self.cache.clear();
+            return None;
+        }
+        Some(token)
+    }
+
+    /// The token this session would hand out for `min_ttl` without reading the store, taking
+    /// a lock or waiting (its fast path), when it has one: for a caller that must know whether
+    /// asking would wait (the agent counts those waits).
+    pub fn fresh_token(&self, min_ttl: Duration) -> Option<Token> {
+        self.cached(min_ttl)
+    }
+
+    /// A token valid for at least `min_ttl` without refreshing, taking a lock or waiting: the
+    /// cached one, else the stored one when it is still valid (inside the proactive window it
+    /// comes with the degraded warning when the provider is failing). `None` when only a
+    /// refresh can give one. For a caller whose refreshes are someone else's job (the agent
+    /// serves clients this way while its keepalive refreshes ahead).
+    pub fn usable_token(&self, min_ttl: Duration) -> Result<Option<Token>> {
+        if let Some(token) = self.cached(min_ttl) {
+            return Ok(Some(token));
+        }
+        let t = match self.store.read(&self.profile)? {
+            Some(t) if t.state == TokenState::Valid => t,
+            _ => return Ok(None),
+        };
+        let now = self.clock.now();
+        let need = self.attainable(&t.tokens, min_ttl);
+        if t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
+            self.cache.set(&t);
+            return Ok(Some(
+                self.note_unattainable(Token::from_stored(&t), min_ttl),
+            ));
+        }
+        if t.tokens.is_valid_for(now, need) {
+            let token = self.in_window_token(&t, now);
+            return Ok(Some(self.note_unattainable(token, min_ttl)));
+        }
+        Ok(None)
+    }
+
+    /// Drops the cached token, so that the next call reads the store (for a caller that saw
+    /// the stored tokens change, e.g. a login in another terminal).
+    pub fn forget_cached(&self) {
+        self.cache.clear();
+    }
+
+    /// The session's refresh options.
+    pub fn options(&self) -> &SessionOptions {
+        &self.opts
     }
 
     fn read(&self) -> Result<StoredTokens> {
@@ -320,10 +369,16 @@ impl Session {
     /// Marks exactly `token` (by version) rejected by a resource server, so that the next
     /// `get_token` refreshes. A token that was already replaced is left alone.
     pub fn invalidate(&self, token: &Token) -> Result<()> {
+        self.invalidate_version(token.version)
+    }
+
+    /// Marks exactly the token of `version` rejected ([`Session::invalidate`], for a caller
+    /// that has only the version: the agent, told by a client).
+    pub fn invalidate_version(&self, version: crate::store::Version) -> Result<()> {
         // The cache refuses this version first: a slow path that read it from the store while
         // it was still valid cannot put it back for the next callers.
-        self.cache.reject(token.version);
-        let marked = self.store.mark_rejected(&self.profile, token.version)?;
+        self.cache.reject(version);
+        let marked = self.store.mark_rejected(&self.profile, version)?;
         let outcome = if marked { Outcome::Ok } else { Outcome::Stale };
         self.event(Operation::Invalidate, outcome, None, None);
         Ok(())

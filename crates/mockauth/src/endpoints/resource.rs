@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -149,17 +150,36 @@ pub(crate) fn api_guard(st: &AppState, headers: &HeaderMap) -> Result<AccessReco
     Err(Box::new(refusal.into_response(st.config.dead_token_status)))
 }
 
-/// `GET|POST /v1/messages`.
+/// `GET|POST /v1/messages`. An accepted request's body is read (streamed, never held) and its
+/// length answered as `received_bytes`, so a proxy's upload can be checked end to end; a refused
+/// one's is not read.
 pub(crate) async fn messages(
     State(st): State<Arc<AppState>>,
     method: Method,
     headers: HeaderMap,
+    request_body: Body,
 ) -> Response {
     match api_guard(&st, &headers) {
         Ok(rec) => {
+            let mut stream = request_body.into_data_stream();
+            let mut received: u64 = 0;
+            while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                match chunk {
+                    Ok(data) => received += data.len() as u64,
+                    Err(_) => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            [(header::CONTENT_TYPE, "application/json")],
+                            json!({"error": "the request body could not be read"}).to_string(),
+                        )
+                            .into_response();
+                    }
+                }
+            }
             let body = json!({
                 "ok": true,
                 "method": method.as_str(),
+                "received_bytes": received,
                 "sub": st.config.subject,
                 "client_id": rec.client_id,
                 "scope": join_scope(&rec.scope),

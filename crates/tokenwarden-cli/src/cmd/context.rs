@@ -6,7 +6,9 @@ use crate::output::{Printer, StderrTracer};
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokenwarden::agent::{AgentPaths, AgentSource};
 use tokenwarden::paths::Paths;
+use tokenwarden::session::TokenSource as _;
 use tokenwarden::warden::Warden;
 
 /// Opens the warden for these options (config loaded; store opened on first use).
@@ -18,6 +20,22 @@ pub fn warden(global: &Global) -> tokenwarden::Result<Warden> {
     } else {
         w
     })
+}
+
+/// Tokens of `profile` from the running agent, else (no agent, `--no-agent`,
+/// `TOKENWARDEN_AGENT=0`, or the agent failing) from a session of this process, opened only
+/// then.
+pub fn agent_source(global: &Global, profile: &str) -> tokenwarden::Result<AgentSource> {
+    let paths = Paths::from_env()?;
+    let agent = (!global.no_agent && tokenwarden::agent::enabled_by_env())
+        .then(|| AgentPaths::from_env(&paths));
+    let g = global.clone();
+    let name = profile.to_string();
+    Ok(AgentSource::new(
+        profile,
+        agent,
+        Box::new(move || warden(&g)?.session(&name)),
+    ))
 }
 
 /// True when stderr is a terminal (a spinner or a live display is welcome).
@@ -79,32 +97,48 @@ pub enum MinTtl {
     UpTo(Duration),
 }
 
-/// A valid token of `profile`, its warnings shown.
+/// A valid token of `profile` (from the running agent when there is one, see
+/// [`agent_source`]), its warnings shown: degraded mode, a `min_ttl` the provider cannot meet
+/// (only when asked for), and, once a day whichever command or process asks, that the refresh
+/// token expires soon ([`tokenwarden::horizon`]).
 pub async fn valid_token(
+    global: &Global,
     w: &Warden,
     out: &Printer,
     profile: &str,
     min_ttl: MinTtl,
 ) -> tokenwarden::Result<tokenwarden::session::Token> {
-    let session = w.session(profile)?;
+    let source = agent_source(global, profile)?;
     let token = match min_ttl {
-        MinTtl::Asked(d) => session.get_token(d).await?,
-        MinTtl::UpTo(d) => session.get_token_up_to(d).await?,
+        MinTtl::Asked(d) => source.token(d).await?,
+        // A default the caller did not ask for: the provider's shorter tokens are no news.
+        MinTtl::UpTo(d) => {
+            let mut token = source.token(d).await?;
+            token.warning = None;
+            token
+        }
     };
     for warning in token.degraded.iter().chain(&token.warning) {
         out.warning(warning);
     }
-    // A new login will be needed soon: said once a day, whichever command or process asks.
-    if token.refresh_token_expires_at.is_some() {
-        let loaded = w.profile(profile)?;
-        if let Some(h) = tokenwarden::horizon::due_warning(
+    // The store is opened for this only inside the warning window.
+    let loaded = w.profile(profile)?;
+    let now = w.clock().now();
+    let within = tokenwarden::horizon::Horizon::at(
+        token.refresh_token_expires_at,
+        now,
+        loaded.profile.refresh_expiry_warning,
+    )
+    .is_some_and(|h| h.within_warning);
+    if within
+        && let Some(h) = tokenwarden::horizon::due_warning(
             w.store()?.as_ref(),
             &loaded.profile,
             token.refresh_token_expires_at,
-            w.clock().now(),
-        ) {
-            out.warning(&h.message(&loaded.profile.name));
-        }
+            now,
+        )
+    {
+        out.warning(&h.message(&loaded.profile.name));
     }
     Ok(token)
 }

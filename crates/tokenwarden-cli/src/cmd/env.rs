@@ -47,7 +47,14 @@ pub async fn run(global: &Global, out: &Printer, args: EnvArgs) -> Result<()> {
         Some(n) => checked_name(&n)?,
         None => context::token_variable(&profile),
     };
-    let token = context::valid_token(&w, out, &global.profile, MinTtl::Asked(args.min_ttl)).await?;
+    let token = context::valid_token(
+        global,
+        &w,
+        out,
+        &global.profile,
+        MinTtl::Asked(args.min_ttl),
+    )
+    .await?;
     let value = token.access_token.expose();
     if out.json() {
         out.print_json(&json::Env {

@@ -10,6 +10,7 @@
 //! Without `--min-ttl` the token is asked for 60 s, or, when the provider's tokens are too
 //! short for that, for as long as a fresh one serves (half its lifetime less the refresh
 //! window): a fresh token never draws a warning. With `--min-ttl` the rule is that of `token`.
+//! A running agent gives the token when there is one.
 
 use super::Global;
 use super::context::{self, MinTtl, parse_duration};
@@ -64,7 +65,7 @@ pub async fn run(global: &Global, out: &Printer, args: ExecArgs) -> Result<ExitC
     let mut tokens: BTreeMap<&str, String> = BTreeMap::new();
     for profile in wanted.values() {
         if !tokens.contains_key(profile.as_str()) {
-            let token = context::valid_token(&w, out, profile, min_ttl).await?;
+            let token = context::valid_token(global, &w, out, profile, min_ttl).await?;
             tokens.insert(profile, token.access_token.expose().to_string());
         }
     }

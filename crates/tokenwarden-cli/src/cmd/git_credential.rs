@@ -66,7 +66,8 @@ pub async fn run(global: &Global, out: &Printer, args: GitCredentialArgs) -> Res
     match args.action {
         Action::Get => {
             check_transport(&request, &profile)?;
-            let token = context::valid_token(&w, out, &profile, MinTtl::UpTo(MIN_TTL)).await?;
+            let token =
+                context::valid_token(global, &w, out, &profile, MinTtl::UpTo(MIN_TTL)).await?;
             let mut answer = format!(
                 "username={}\npassword={}\n",
                 loaded.git_username(),

@@ -1,5 +1,6 @@
 //! One module per subcommand, and the options every subcommand shares.
 
+pub mod agent;
 pub mod browser;
 pub mod completions;
 pub mod context;
@@ -13,6 +14,7 @@ pub mod login;
 pub mod logout;
 pub mod mock_server;
 pub mod profile;
+pub mod proxy;
 pub mod request;
 pub mod stats;
 pub mod status;
@@ -63,6 +65,9 @@ pub struct Global {
         help_heading = GLOBAL
     )]
     pub color: crate::output::color::ColorWhen,
+    /// Do not use a running agent (as TOKENWARDEN_AGENT=0 does): work on the store directly.
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub no_agent: bool,
     /// More log output (-v, -vv); RUST_LOG overrides. With -v an error shows its whole chain
     /// of causes.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]

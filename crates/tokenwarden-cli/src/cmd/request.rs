@@ -14,6 +14,8 @@
 //! Before anything is sent, the library decides whether the token may go to the URL
 //! ([`tokenwarden::http::destination`]: https or loopback, the profile's `resource` origin or
 //! one given with `--allow-origin`); a refusal is a usage error (exit 2).
+//!
+//! A running agent gives the token when there is one.
 
 use super::Global;
 use super::context;
@@ -110,11 +112,10 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<Ex
             .map_err(|_| Error::usage(format!("`{}` is not an HTTP method", args.method)))?
     };
     let body = body(data)?;
-    let client = w.client(&profile)?;
-    let http = client.http().clone();
-    let session = w.session_with(&global.profile, client)?;
-    let resp = session
-        .send(|token| {
+    let http = w.http_client(&profile)?;
+    let source = context::agent_source(global, &global.profile)?;
+    let resp = tokenwarden::correlation::operation(|_| {
+        tokenwarden::session::send_with(&source, w.tracer().map(|t| t.as_ref()), |token| {
             let mut r = http
                 .raw()
                 .request(method.clone(), url.clone())
@@ -125,8 +126,9 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<Ex
             }
             r
         })
-        .await?;
-    if let Some(warning) = session.warning()
+    })
+    .await?;
+    if let Some(warning) = source.warning()
         && !args.silent
     {
         out.warning(&warning);

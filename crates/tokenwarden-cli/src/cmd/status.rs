@@ -6,6 +6,9 @@
 //! profile has no tokens or its session ended (`status || tokenwarden login`); with `--all` it
 //! reports every profile and exits 0.
 //!
+//! A running agent answers when there is one (the command then opens no store); otherwise the
+//! store is read directly.
+//!
 //! JSON (`--json`): an array with one object per profile shown, with `profile`, `configured`,
 //! `logged_in`, `state`
 //! (`logged_out`, `valid`, `expired`, `rejected`, `login_required`), `expires_at`,
@@ -29,10 +32,12 @@ use crate::output::Printer;
 use crate::output::escape::one_line;
 use anyhow::Result;
 use std::time::{Duration, SystemTime};
+use tokenwarden::agent::protocol::from_unix_ms;
+use tokenwarden::agent::{AgentClient, AgentPaths};
 use tokenwarden::error::Cause;
 use tokenwarden::exit::ExitCode;
-use tokenwarden::horizon::{DEFAULT_WARNING, Horizon};
-use tokenwarden::store::{StoredTokens, TokenState};
+use tokenwarden::paths::Paths;
+use tokenwarden::profiles::{ProfileState, profile_states};
 
 /// Arguments of `tokenwarden status`.
 #[derive(Debug, clap::Args)]
@@ -48,52 +53,19 @@ pub struct StatusArgs {
 /// Runs `tokenwarden status`; exit 3 when the selected profile needs a login (not with
 /// `--all`).
 pub async fn run(global: &Global, out: &Printer, args: StatusArgs) -> Result<ExitCode> {
-    let w = context::warden(global)?;
-    let store = w.store()?;
-    let now = w.clock().now();
-    let mut names = w.config().profile_names();
-    for stored in store.list_profiles()? {
-        if !names.contains(&stored) {
-            names.push(stored);
-        }
-    }
-    names.sort();
+    let mut states = match from_agent(global).await? {
+        Some(states) => states,
+        None => profile_states(&context::warden(global)?)?,
+    };
     if !args.all {
-        if !names.contains(&global.profile) {
+        states.retain(|p| p.profile == global.profile);
+        if states.is_empty() {
+            let w = context::warden(global)?;
             return Err(w.config().no_such_profile(&global.profile).into());
         }
-        names = vec![global.profile.clone()];
     }
-    let mut rows = Vec::new();
-    for name in &names {
-        let configured = w.config().has_profile(name);
-        let loaded = w.profile(name).ok();
-        let mut warnings: Vec<String> = loaded
-            .as_ref()
-            .and_then(|loaded| w.failure_rate_warning(&loaded.profile).ok().flatten())
-            .into_iter()
-            .collect();
-        let warn_before = loaded
-            .as_ref()
-            .map_or(DEFAULT_WARNING, |l| l.profile.refresh_expiry_warning);
-        let row = match store.read(name)? {
-            None => StatusRow {
-                profile: name.clone(),
-                configured,
-                logged_in: false,
-                state: "logged_out",
-                tokens: None,
-                warnings,
-            },
-            Some(s) => {
-                let horizon = Horizon::at(s.tokens.refresh_token_expires_at, now, warn_before)
-                    .filter(|h| h.within_warning && s.tokens.refresh_token.is_some());
-                warnings.extend(horizon.map(|h| h.message(name)));
-                row(name, configured, &s, now, warnings)
-            }
-        };
-        rows.push(row);
-    }
+    let now = SystemTime::now();
+    let rows: Vec<StatusRow> = states.iter().map(|s| row(s, now)).collect();
     let code = match rows.as_slice() {
         [one] if !args.all && matches!(one.state, "logged_out" | "login_required") => {
             ExitCode::LoginRequired
@@ -119,55 +91,71 @@ pub async fn run(global: &Global, out: &Printer, args: StatusArgs) -> Result<Exi
     Ok(code)
 }
 
-fn row(
-    name: &str,
-    configured: bool,
-    s: &StoredTokens,
-    now: SystemTime,
-    warnings: Vec<String>,
-) -> StatusRow {
-    let t = &s.tokens;
-    let state = match (&s.state, t.is_expired(now)) {
-        (TokenState::Valid, true) => "expired",
-        (st, _) => st.as_str(),
+/// The profiles as a running agent sees them (`None`: no agent, or it cannot be used; `-v`
+/// says why).
+async fn from_agent(global: &Global) -> tokenwarden::Result<Option<Vec<ProfileState>>> {
+    if global.no_agent || !tokenwarden::agent::enabled_by_env() {
+        return Ok(None);
+    }
+    let paths = AgentPaths::from_env(&Paths::from_env()?);
+    let answered = match AgentClient::connect(&paths).await {
+        Ok(mut c) => c.profiles().await,
+        Err(e) => Err(e),
     };
-    let expires_in_s = t.expires_at.map(|e| match e.duration_since(now) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(past) => -i64::try_from(past.duration().as_secs()).unwrap_or(i64::MAX),
-    });
+    match answered {
+        Ok(states) => states.map(Some),
+        Err(why) => {
+            tracing::info!("not using the agent: {why}; reading the store");
+            Ok(None)
+        }
+    }
+}
+
+fn row(p: &ProfileState, now: SystemTime) -> StatusRow {
+    let Some(s) = &p.stored else {
+        return StatusRow {
+            profile: p.profile.clone(),
+            configured: p.configured,
+            logged_in: false,
+            state: "logged_out",
+            tokens: None,
+            warnings: p.warnings.clone(),
+        };
+    };
+    let at = |ms: u64| context::rfc3339(from_unix_ms(ms));
+    let expires_in_s = s
+        .expires_at_ms
+        .map(|e| match from_unix_ms(e).duration_since(now) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(past) => -i64::try_from(past.duration().as_secs()).unwrap_or(i64::MAX),
+        });
+    let (last_error_cause, login_required_cause) = s.causes();
     StatusRow {
-        profile: name.to_string(),
-        configured,
-        logged_in: !matches!(s.state, TokenState::LoginRequired { .. }),
-        state,
+        profile: p.profile.clone(),
+        configured: p.configured,
+        logged_in: s.logged_in(),
+        state: s.state_at(now),
         tokens: Some(StatusTokens {
-            expires_at: t.expires_at.map(context::rfc3339),
+            expires_at: s.expires_at_ms.map(at),
             expires_in_s,
-            scope: t.scope_string(),
-            refresh_token: t.refresh_token.is_some(),
-            refresh_token_obtained_at: t.refresh_token_obtained_at.map(context::rfc3339),
-            refresh_token_expires_at: t
-                .refresh_token
-                .as_ref()
-                .and(t.refresh_token_expires_at)
-                .map(context::rfc3339),
-            obtained_at: context::rfc3339(t.obtained_at),
-            last_refresh_at: s.last_refresh_at.map(context::rfc3339),
-            last_error: s.last_error.as_ref().map(|e| e.message.clone()),
-            last_error_cause: s
-                .last_error
-                .as_ref()
-                .and_then(|e| e.cause)
-                .map(Cause::as_str),
-            provider_failing: s.refresh_failure_transient
-                && s.last_error.is_some()
-                && s.state == TokenState::Valid,
-            login_required_reason: s.state.reason().map(str::to_string),
-            login_required_cause: s.state.cause().map(Cause::as_str),
-            subject: t.subject.clone(),
-            version: s.version.get(),
+            scope: s.scope.clone(),
+            refresh_token: s.refresh_token,
+            refresh_token_obtained_at: s.refresh_token_obtained_at_ms.map(at),
+            refresh_token_expires_at: s
+                .refresh_token_expires_at_ms
+                .filter(|_| s.refresh_token)
+                .map(at),
+            obtained_at: at(s.obtained_at_ms),
+            last_refresh_at: s.last_refresh_at_ms.map(at),
+            last_error: s.last_error.clone(),
+            last_error_cause: last_error_cause.map(Cause::as_str),
+            provider_failing: s.provider_failing(),
+            login_required_reason: s.login_required_reason.clone(),
+            login_required_cause: login_required_cause.map(Cause::as_str),
+            subject: s.subject.clone(),
+            version: s.version,
         }),
-        warnings,
+        warnings: p.warnings.clone(),
     }
 }
 
@@ -205,6 +193,12 @@ fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> st
     out.out(format!(
         "{marker} {name}: {headline}; scopes: {scopes}; refresh token: {refresh}"
     ))?;
+    if let Some(at) = &t.last_refresh_at {
+        let ago = humantime::parse_rfc3339(at)
+            .map(|when| format!("{} ({at})", context::relative(when, now)))
+            .unwrap_or_else(|_| at.clone());
+        out.out(format!("    last refresh: {ago}"))?;
+    }
     if let Some(at) = &t.refresh_token_expires_at {
         let line = match humantime::parse_rfc3339(at) {
             Ok(when) if when <= now => format!(
@@ -218,12 +212,6 @@ fn print_row(out: &Printer, r: &StatusRow, current: &str, now: SystemTime) -> st
             Err(_) => format!("refresh token expires at {at}: a new login is needed then"),
         };
         out.out(format!("    {line}"))?;
-    }
-    if let Some(at) = &t.last_refresh_at {
-        let ago = humantime::parse_rfc3339(at)
-            .map(|when| format!("{} ({at})", context::relative(when, now)))
-            .unwrap_or_else(|_| at.clone());
-        out.out(format!("    last refresh: {ago}"))?;
     }
     if let Some(e) = &t.last_error {
         let first = e.lines().next().unwrap_or(e);

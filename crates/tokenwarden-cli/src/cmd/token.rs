@@ -3,9 +3,9 @@
 //! `json` (what `--json` prints), `header` (an HTTP `Authorization` line), `env` (an export
 //! line, as `tokenwarden env`), or `exec-credential` (a Kubernetes `ExecCredential`, in the
 //! `apiVersion` kubectl asks for in `KUBERNETES_EXEC_INFO`). `--id-token` prints the stored
-//! OpenID Connect ID token instead. Within the profile's `refresh_expiry_warning` of the refresh
-//! token's expiry every command that takes a token warns on stderr, once a day
-//! ([`tokenwarden::horizon`], through `context::valid_token`).
+//! OpenID Connect ID token instead. A running agent answers when there is one. Within the
+//! profile's `refresh_expiry_warning` of the refresh token's expiry every command that takes a
+//! token warns on stderr, once a day ([`tokenwarden::horizon`], through `context::valid_token`).
 
 use super::Global;
 use super::context::{self, MinTtl, parse_duration};
@@ -79,7 +79,14 @@ pub async fn run(global: &Global, out: &Printer, args: TokenArgs) -> Result<()> 
         _ => None,
     };
     let w = context::warden(global)?;
-    let token = context::valid_token(&w, out, &global.profile, MinTtl::Asked(args.min_ttl)).await?;
+    let token = context::valid_token(
+        global,
+        &w,
+        out,
+        &global.profile,
+        MinTtl::Asked(args.min_ttl),
+    )
+    .await?;
     let expires_at = token.expires_at.map(context::rfc3339);
     let expires_on = token.expires_at.map(context::epoch_seconds);
     if args.id_token {

@@ -7,10 +7,11 @@ use std::io::Write;
 
 /// `-v` info, `-vv` debug for tokenwarden's own lines (other crates stay at warnings);
 /// `-vvv` everything at trace, the HTTP stack included; RUST_LOG overrides. Logs go to stderr.
-/// The mock server logs each request it answers (`mockauth=info`) by default.
-pub fn init(verbose: u8, mock_server: bool) {
+/// The servers (the mock server, the agent, the proxy) log at info by default: each request
+/// mockauth answers, what the agent and the proxy do.
+pub fn init(verbose: u8, server: bool) {
     let default = match verbose {
-        0 if mock_server => "warn,mockauth=info",
+        0 if server => "warn,mockauth=info,tokenwarden_agent=info",
         0 => "warn",
         1 => "warn,tokenwarden=info,mockauth=info",
         2 => "warn,tokenwarden=debug,mockauth=debug",

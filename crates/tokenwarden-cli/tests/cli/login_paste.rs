@@ -204,7 +204,7 @@ fn a_refresh_token_expiring_in_two_days_shows_in_status_warns_once_a_day_and_fai
     login.paste(&shown_code(&mock, &url));
     login.finish().code(0);
 
-    let status = env.run(&["status", "--json"]);
+    let status = env.run(&["--profile", "p", "status", "--json"]);
     status.code(0);
     let rows = status.json();
     let row = &rows[0];
@@ -219,7 +219,7 @@ fn a_refresh_token_expiring_in_two_days_shows_in_status_warns_once_a_day_and_fai
             .contains("expires in"),
         "{row}"
     );
-    let text = env.run(&["status"]);
+    let text = env.run(&["--profile", "p", "status"]);
     assert!(
         text.stdout.contains("refresh token expires in"),
         "{}",

@@ -6,6 +6,8 @@ mod util;
 #[path = "../../../tokenwarden/tests/it/pg.rs"]
 mod pg;
 
+mod agent;
+mod agent_listeners;
 mod bad_answers;
 mod browser_login;
 mod demo;
@@ -30,6 +32,8 @@ mod login_util;
 mod mock_server;
 mod other_programs;
 mod profile;
+mod proxy;
+mod proxy_cases;
 mod readme;
 mod sessions;
 mod sessions_kill;

@@ -178,6 +178,10 @@ pub struct Profile {
     /// How long before the refresh token expires `token` warns (once a day) and `doctor`
     /// fails ([`crate::horizon::DEFAULT_WARNING`] when unset).
     pub refresh_expiry_warning: Duration,
+    /// Headers added to every API request the proxy forwards (name, value).
+    pub resource_headers: Vec<(String, String)>,
+    /// Headers (lower-case names) the proxy drops from client requests.
+    pub proxy_strip_headers: Vec<String>,
 }
 
 impl Profile {
@@ -223,6 +227,8 @@ impl Profile {
             tenant: None,
             session_lifetime: None,
             refresh_expiry_warning: crate::horizon::DEFAULT_WARNING,
+            resource_headers: Vec::new(),
+            proxy_strip_headers: Vec::new(),
         }
     }
 

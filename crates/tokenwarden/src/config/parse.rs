@@ -232,6 +232,16 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         Kind::Str,
         "how long before the refresh token expires `token` warns (once a day) and `doctor` fails (default \"3d\")",
     ),
+    key(
+        "resource_headers",
+        Kind::StrMap,
+        "headers added to every API request the proxy forwards, e.g. a provider's beta header",
+    ),
+    key(
+        "proxy_strip_headers",
+        Kind::StrList,
+        "headers the proxy drops from client requests, e.g. [\"x-api-key\"]",
+    ),
 ];
 
 /// Looks a profile key up in the schema.

@@ -353,6 +353,58 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         _ => Vec::new(),
     };
 
+    let resource_headers = match c.raw.get("resource_headers") {
+        Some(Entry {
+            value: Value::StrMap(m),
+            loc,
+        }) => {
+            let loc = *loc;
+            let m = m.clone();
+            for (k, v) in &m {
+                if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                    c.problem(
+                        loc,
+                        "resource_headers",
+                        format!("`resource_headers`: `{k}` is not a header name"),
+                    );
+                } else if http::HeaderValue::from_str(v).is_err() {
+                    c.problem(
+                        loc,
+                        "resource_headers",
+                        format!(
+                            "`resource_headers`: the value of `{k}` is not a valid header value"
+                        ),
+                    );
+                } else if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("host")
+                {
+                    c.problem(
+                        loc,
+                        "resource_headers",
+                        format!("`resource_headers` may not set `{k}`: the proxy sets it itself"),
+                    );
+                }
+            }
+            m
+        }
+        _ => Vec::new(),
+    };
+    let proxy_strip_headers = match c.list("proxy_strip_headers") {
+        Some((names, loc)) => {
+            let names = names.to_vec();
+            for n in &names {
+                if http::HeaderName::from_bytes(n.as_bytes()).is_err() {
+                    c.problem(
+                        loc,
+                        "proxy_strip_headers",
+                        format!("`proxy_strip_headers`: `{n}` is not a header name"),
+                    );
+                }
+            }
+            names.iter().map(|n| n.to_ascii_lowercase()).collect()
+        }
+        None => Vec::new(),
+    };
+
     let export_env = c.str("export_env").and_then(|(s, loc)| {
         if valid_env_name(s) {
             Some(s.to_string())
@@ -465,6 +517,8 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         tenant: tenant.map(|(t, _)| t),
         session_lifetime,
         refresh_expiry_warning,
+        resource_headers,
+        proxy_strip_headers,
     };
     let complete = c.problems.is_empty();
     let ok = complete && lint.is_empty();

@@ -199,6 +199,38 @@ impl ErrorDocument {
         }
     }
 
+    /// The error this document describes, as another process reported it (the agent's
+    /// answer): kind, message, hint, OAuth error, status, request id, correlation id and retry
+    /// time come back; the cause and the delivery of the exchange stay with that process.
+    pub fn into_error(self) -> Error {
+        let b = self.error;
+        let mut e = Error::new(b.kind, b.message);
+        if let Some(h) = b.hint {
+            e = e.with_hint(h);
+        }
+        if let Some(code) = b.oauth_error {
+            e = e.with_oauth(crate::error::OAuthError {
+                code: crate::error::OAuthErrorCode::parse(&code),
+                description: b.oauth_error_description,
+                uri: None,
+            });
+        }
+        if b.status.is_some() || b.request_id.is_some() {
+            e = e.with_http(crate::error::HttpEvidence {
+                status: b.status,
+                request_id: b.request_id,
+                ..Default::default()
+            });
+        }
+        if let Some(c) = b.correlation_id {
+            e = e.with_correlation_id(c);
+        }
+        if let Some(at) = b.retry_at.and_then(|t| humantime::parse_rfc3339(&t).ok()) {
+            e = e.with_retry_at(at);
+        }
+        e
+    }
+
     /// The same document with another exit code (a cancelled command is not a failure of
     /// its kind).
     pub fn with_exit_code(mut self, code: ExitCode) -> ErrorDocument {

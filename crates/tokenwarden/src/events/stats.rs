@@ -121,7 +121,13 @@ impl Stats {
                 }
             }
             match op {
-                Operation::Resource if outcome == Outcome::Unauthorized => {
+                // A 401, or the second 401 of a request (recorded as the session rejected).
+                Operation::Resource
+                    if matches!(
+                        outcome,
+                        Outcome::Unauthorized | Outcome::Failed(ErrorKind::SessionRejected)
+                    ) =>
+                {
                     s.resource_rejections += 1;
                 }
                 Operation::LockWait => s.lock_waits += 1,

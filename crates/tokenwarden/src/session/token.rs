@@ -36,6 +36,43 @@ pub struct Token {
 }
 
 impl Token {
+    /// A token as another process handed it out (the agent's answer).
+    pub(crate) fn from_parts(
+        access_token: AccessToken,
+        token_type: String,
+        expires_at: Option<SystemTime>,
+        scopes: Vec<String>,
+        version: Version,
+        lifetime: Option<Duration>,
+    ) -> Token {
+        Token {
+            access_token,
+            token_type,
+            expires_at,
+            scopes,
+            version,
+            degraded: None,
+            warning: None,
+            id_token: None,
+            refresh_token_expires_at: None,
+            lifetime,
+        }
+    }
+
+    /// How long the provider granted it for, when known.
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.lifetime
+    }
+
+    /// When it enters the proactive refresh window of `refresh_skew` (min(`refresh_skew`, half
+    /// its lifetime) before it expires); `None` when it does not expire.
+    pub fn refresh_due(&self, refresh_skew: Duration) -> Option<SystemTime> {
+        let window = self
+            .lifetime
+            .map_or(Duration::ZERO, |l| refresh_skew.min(l / 2));
+        self.expires_at.map(|e| e.checked_sub(window).unwrap_or(e))
+    }
+
     pub(super) fn from_stored(s: &StoredTokens) -> Token {
         Token {
             access_token: s.tokens.access_token.clone(),

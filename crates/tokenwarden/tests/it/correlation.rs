@@ -194,7 +194,11 @@ async fn send_is_one_operation_from_the_first_401_to_the_rejection() {
             (Operation::Resource, Outcome::Unauthorized, 1),
             (Operation::Invalidate, Outcome::Ok, 1),
             (Operation::Refresh, Outcome::Ok, 1),
-            (Operation::Resource, Outcome::Unauthorized, 2),
+            (
+                Operation::Resource,
+                Outcome::Failed(ErrorKind::SessionRejected),
+                2
+            ),
         ],
         "{records:#?}"
     );

@@ -87,6 +87,7 @@ impl RawRow {
             last_refresh_at: opt_num(4),
             transient: num(5),
             updated_at: num(6),
+            refresh_token_expires_at: opt_num(7),
         };
         // The associated data binds the non-secret fields; they must read back for it.
         let meta = TokenSet {
@@ -98,6 +99,7 @@ impl RawRow {
             scopes: serde_json::from_str(&raw.scopes).unwrap_or_default(),
             obtained_at: checked_unix_millis(raw.obtained_at).unwrap_or(std::time::UNIX_EPOCH),
             refresh_token_obtained_at: raw.refresh_token_obtained_at.and_then(checked_unix_millis),
+            refresh_token_expires_at: raw.refresh_token_expires_at.and_then(checked_unix_millis),
             subject: raw.subject.clone(),
             issuer: raw.issuer.clone(),
         };

@@ -318,12 +318,18 @@ mod tests {
             drop(create_private_file(&paths.database()).unwrap());
             let mut conn = Connection::open(paths.database()).unwrap();
             let check = sealer.key_check().unwrap();
-            migrate_to(&mut conn, 4, |tx| init_meta(tx, &check, None, now)).unwrap();
+            migrate(&mut conn, |tx| init_meta(tx, &check, None, now)).unwrap();
             let tx = conn.transaction().unwrap();
             let v = row::next_version(&tx).unwrap();
             row::put(&tx, &sealer, "p", v, &tokens, None, now).unwrap();
             tx.commit().unwrap();
-            assert_eq!(user_version(&conn).unwrap(), 4);
+            // Back to what schema 4 had: no pending revocations, no refresh token horizon.
+            conn.execute_batch(
+                "DROP TABLE pending_revocations; \
+                 ALTER TABLE tokens DROP COLUMN refresh_token_expires_at;",
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 4).unwrap();
         }
         let store =
             SqliteStore::open(&paths, KeySource::Key(StoreKey::from_bytes([9; 32]))).unwrap();
