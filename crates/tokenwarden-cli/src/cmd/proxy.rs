@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokenwarden::Error;
+use tokenwarden::http::destination::Destinations;
 use tokenwarden_agent::daemon::listen;
 use tokenwarden_agent::proxy::headers::RequestHeaders;
 use tokenwarden_agent::proxy::{MAX_REPLAY_BODY, Proxy, ProxySettings, SHUTDOWN_GRACE};
@@ -106,22 +107,13 @@ fn upstream(given: Option<&str>, profile: &tokenwarden::Profile) -> tokenwarden:
             origin
         }
     };
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::usage(format!(
-            "the upstream `{url}` is not an http(s) URL with a host"
-        )));
+    // The token goes only where the library's one rule allows (https, or http to loopback;
+    // the profile's `resource` origin); an upstream named on the command line is an origin the
+    // user allows explicitly, as `request --allow-origin`.
+    let mut destinations = Destinations::for_profile(profile);
+    if given.is_some() && matches!(url.scheme(), "http" | "https") {
+        destinations = destinations.allow_origin(&url.origin().ascii_serialization())?;
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if url.scheme() == "http" && !loopback && !profile.allow_insecure_http {
-        return Err(Error::usage(format!(
-            "the upstream `{url}` is plain http: the bearer token would cross the network unencrypted"
-        ))
-        .with_hint("use https, or set allow_insecure_http = true in the profile if you must"));
-    }
+    destinations.check(&url).map_err(Error::from)?;
     Ok(url)
 }

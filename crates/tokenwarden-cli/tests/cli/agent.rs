@@ -255,9 +255,9 @@ fn stop_ends_the_agent_and_status_then_exits_3() {
     assert_eq!(st["pid"], agent.pid());
     assert_eq!(st["profiles"][0]["profile"], P);
     // `status` is answered by the agent: a wrong key cannot matter.
-    let rows = env.run_env(&["status", "--json"], &[WRONG_KEY]);
+    let rows = env.run_env(&["--profile", P, "status", "--json"], &[WRONG_KEY]);
     rows.code(0);
-    let direct = env.run_env(&["--no-agent", "status", "--json"], &[]);
+    let direct = env.run_env(&["--profile", P, "--no-agent", "status", "--json"], &[]);
     direct.code(0);
     assert_eq!(rows.json()[0]["profile"], P);
     assert_eq!(rows.json()[0]["state"], "valid");
@@ -266,7 +266,7 @@ fn stop_ends_the_agent_and_status_then_exits_3() {
         direct.json()[0]["version"],
         "the agent and the store disagree"
     );
-    let refused = env.run_env(&["--no-agent", "status"], &[WRONG_KEY]);
+    let refused = env.run_env(&["--profile", P, "--no-agent", "status"], &[WRONG_KEY]);
     assert_eq!(refused.code, 6, "--no-agent did not read the store itself");
     env.run(&["agent", "stop"]).code(0);
     let (code, _) = agent.wait_exit();

@@ -1,8 +1,9 @@
 //! The proxy's further cases, with the real binary in front of mockauth's API: `Retry-After`
 //! once the breaker is open (requests going on while the token is valid); a chunked upload
 //! beyond the replay bound; the client secret that remote listening needs; a stream in flight
-//! finishing after SIGTERM; the upstream taken from the profile's resource; a second 401
-//! passed on as it came (with and without the agent).
+//! finishing after SIGTERM; the upstream taken from the profile's resource, and one the token
+//! may not reach refused (`http::destination`); a second 401 passed on as it came (with and
+//! without the agent).
 
 use crate::agent::{Agent, WRONG_KEY};
 use crate::proxy::{DEADLINE, Proxy, logged_in, runtime};
@@ -208,6 +209,26 @@ fn the_upstream_defaults_to_the_origin_of_the_profiles_resource() {
             .expect("answers");
         assert_eq!(resp.status(), 200);
     });
+}
+
+#[test]
+fn an_upstream_the_token_may_not_reach_is_refused_before_listening() {
+    let mock = crate::sessions::mock(Duration::from_secs(60), Duration::ZERO);
+    let env = logged_in(&mock, "");
+    // Plain http to a host that is not loopback: the token would cross the network in clear.
+    let run = env.run(&[
+        "--profile",
+        P,
+        "proxy",
+        "--upstream",
+        "http://api.example.invalid",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("plain http"), "{}", run.stderr);
+    // Not an http(s) upstream at all.
+    let run = env.run(&["--profile", P, "proxy", "--upstream", "ftp://127.0.0.1/"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("ftp"), "{}", run.stderr);
 }
 
 #[test]
