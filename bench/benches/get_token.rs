@@ -119,6 +119,7 @@ impl Tokenwarden {
             scopes: SCOPES.map(String::from).to_vec(),
             obtained_at: now,
             refresh_token_obtained_at: Some(now),
+            refresh_token_expires_at: None,
             subject: None,
             issuer: None,
         };

@@ -1,5 +1,8 @@
 //! Redirect URIs: exact matching with the loopback port exception (RFC 8252 §7.3), a plain
 //! explanation of near misses, and building the redirect back to the client.
+//!
+//! A registered URI may also name its port `{port}` (`http://localhost:{port}/callback`), as
+//! some providers register their command-line clients: any port matches there, for any host.
 
 /// The loopback IP literals whose port may vary (RFC 8252 §7.3). `localhost` is not one.
 const LOOPBACK_PREFIXES: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
@@ -25,14 +28,33 @@ fn split_loopback(uri: &str) -> Option<(&'static str, &str)> {
     }
 }
 
+/// The placeholder for "any port" in a registered redirect URI.
+pub(crate) const PORT_PLACEHOLDER: &str = "{port}";
+
 /// Whether `requested` may be used for the registered URI `registered`: identical strings,
-/// or both loopback IP-literal URIs that differ only in the port.
+/// both loopback IP-literal URIs that differ only in the port, or `registered` with `{port}`
+/// where `requested` has a port.
 pub(crate) fn matches(registered: &str, requested: &str) -> bool {
     if requested.contains('#') {
         return false;
     }
     if registered == requested {
         return true;
+    }
+    if let Some((before, after)) = registered.split_once(PORT_PLACEHOLDER) {
+        return requested
+            .strip_prefix(before)
+            .and_then(|rest| {
+                let digits = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                rest[..digits]
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .map(|_| &rest[digits..])
+            })
+            .is_some_and(|rest| rest == after);
     }
     match (split_loopback(registered), split_loopback(requested)) {
         (Some((rp, rr)), Some((qp, qr))) => rp == qp && rr == qr,
@@ -99,6 +121,17 @@ pub(crate) fn with_params(base: &str, params: &[(&str, &str)]) -> Option<String>
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_port_placeholder_matches_any_port() {
+        let reg = "http://localhost:{port}/callback";
+        assert!(super::matches(reg, "http://localhost:54545/callback"));
+        assert!(!super::matches(reg, "http://localhost/callback"));
+        assert!(!super::matches(reg, "http://localhost:0/callback"));
+        assert!(!super::matches(reg, "http://localhost:54545/callback/x"));
+        assert!(!super::matches(reg, "http://127.0.0.1:54545/callback"));
+    }
+
     use super::*;
 
     const REG: &str = "http://127.0.0.1/callback";

@@ -158,7 +158,10 @@ impl AppState {
         let ttl = i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = IdClaims {
             iss: &site.token_issuer,
-            tid: site.tid.as_deref(),
+            tid: site
+                .tid
+                .as_deref()
+                .map(|t| self.config.id_token_tid.as_deref().unwrap_or(t)),
             sub: &self.config.subject,
             aud: &family.client_id,
             azp: &family.client_id,

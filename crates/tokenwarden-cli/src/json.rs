@@ -341,6 +341,14 @@ pub struct ProfileShow<'a> {
     pub endpoints: ProfileEndpoints,
     pub token_request_format: TokenRequestFormat,
     pub resource: Option<&'a str>,
+    /// The RFC 8707 resource indicators (`resource_indicator`).
+    pub resource_indicators: &'a [String],
+    pub refresh_revokes_previous_access_token: bool,
+    /// Extra headers of token requests; secret values are never shown.
+    pub token_request_headers: Vec<ProfileHeader>,
+    /// Extra headers of API calls (the preset's and the profile's).
+    pub resource_headers: Vec<ProfileHeader>,
+    pub user_agent: &'a str,
     pub audience: Option<&'a str>,
     pub refresh_skew_s: f64,
     pub timeout_s: f64,
@@ -352,6 +360,27 @@ pub struct ProfileShow<'a> {
     pub allow_insecure_http: bool,
     pub export_env: Option<&'a str>,
     pub tenant: Option<&'a str>,
+}
+
+/// One extra header of a [`ProfileShow`]: a secret value says where it comes from instead.
+#[derive(Debug, Serialize)]
+pub struct ProfileHeader {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+impl ProfileHeader {
+    pub fn list(specs: &[tokenwarden::config::HeaderSpec]) -> Vec<ProfileHeader> {
+        specs
+            .iter()
+            .map(|h| ProfileHeader {
+                name: h.name.clone(),
+                value: h.describe(),
+                secret: h.is_secret(),
+            })
+            .collect()
+    }
 }
 
 /// The endpoints of a [`ProfileShow`].

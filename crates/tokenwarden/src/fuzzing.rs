@@ -8,8 +8,9 @@ use crate::error::HttpEvidence;
 use crate::flow::loopback::{self, Expect};
 use crate::http::RequestKind;
 use crate::http::classify::classify_response;
-use crate::http::discovery::{Metadata, same_issuer};
+use crate::http::discovery::{Document, Metadata, same_issuer};
 use crate::http::evidence::{parse_retry_after, redact_body};
+use crate::http::issuer::IssuerRule;
 use crate::http::response::{ParsedBody, id_token_claims, is_vschar, token_set};
 use crate::retry::{CircuitBreaker, RetryPolicy};
 use crate::store::MemoryStore;
@@ -96,7 +97,7 @@ pub fn callback_query(data: &[u8]) {
         .collect();
     let expect = Expect {
         state: "s1".to_string(),
-        issuer: Some("http://127.0.0.1:9".to_string()),
+        issuer: Some(IssuerRule::Exact("http://127.0.0.1:9".to_string())),
         iss_required: data.first().is_some_and(|b| b % 2 == 0),
     };
     if loopback::check(&expect, &params).is_ok() {
@@ -128,7 +129,7 @@ pub fn discovery(data: &[u8]) {
     let source = url::Url::parse("https://issuer.example/.well-known/openid-configuration")
         .expect("a constant URL");
     if let Ok(serde_json::Value::Object(doc)) = serde_json::from_slice(data) {
-        let _ = Metadata::from_json(source, &doc);
+        let _ = Metadata::from_json(source, Document::OpenIdConfiguration, &doc);
     }
     let text = String::from_utf8_lossy(data);
     let middle = text
@@ -138,6 +139,12 @@ pub fn discovery(data: &[u8]) {
     let (a, b) = text.split_at(middle);
     // The comparison is symmetric, and an issuer is itself with or without a trailing slash.
     assert_eq!(same_issuer(a, b), same_issuer(b, a));
+    // A configured issuer (a Microsoft tenant template among them) against the one a document
+    // claims, then an ID token's `iss` and `tid` against the rule accepted: never a panic.
+    if let Some(rule) = IssuerRule::accept(a, b) {
+        let _ = rule.check_id_token(b, Some(a));
+        let _ = rule.admits(a);
+    }
     assert!(same_issuer(a, &format!("{a}/")));
 }
 

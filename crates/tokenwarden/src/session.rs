@@ -54,6 +54,9 @@
 //! - [`send`]: [`Session::send`], the resource call with one 401 retry, written once for every
 //!   [`TokenSource`] ([`send_retrying`]).
 //! - `source`: [`TokenSource`], a session or the agent, and the [`Rejection`] records.
+//! - `revoking`: providers that revoke the previous access token on refresh (no caller gets a
+//!   token whose refresh may have started; a bare 403 after a refresh is retried like a 401),
+//!   and [`Session::refusal_hint`].
 //!
 //! # Crashes, and the one case that needs a new login
 //! Every store write is durable and atomic when it returns (SQLite: `synchronous=FULL`, one
@@ -110,11 +113,13 @@ mod grants;
 mod min_ttl;
 mod record;
 mod refresh;
+mod revoking;
 pub mod send;
 mod source;
 mod token;
 
 pub use grants::{BoxFuture, Effort, Grants};
+pub use revoking::{REFRESH_AFTERMATH, REFRESH_DRAIN, STORE_RECHECK};
 pub use send::{Rejected, SendFailed, Sent, send_retrying, send_with};
 pub use source::{Rejection, TokenSource};
 pub use token::Token;
@@ -142,6 +147,10 @@ pub struct SessionOptions {
     /// store's lock, not the refresh lock) before it is kept aside for the next run instead
     /// (see "A refreshed token set is never dropped" in the module docs).
     pub store_write_wait: Duration,
+    /// The provider revokes the previous access token when it refreshes (the profile key of
+    /// that name): no caller is handed a token whose refresh may have started, and a bare 403
+    /// right after a refresh is retried like a 401 (see the `revoking` module).
+    pub refresh_revokes_previous_access_token: bool,
 }
 
 impl Default for SessionOptions {
@@ -150,6 +159,7 @@ impl Default for SessionOptions {
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
             lock_wait: RetryPolicy::default().default_lock_wait(crate::config::DEFAULT_TIMEOUT),
             store_write_wait: crate::config::DEFAULT_STORE_WRITE_WAIT,
+            refresh_revokes_previous_access_token: false,
         }
     }
 }
@@ -165,6 +175,10 @@ pub struct Session {
     flight: tokio::sync::Mutex<()>,
     degraded: Mutex<Option<failure::Degraded>>,
     last_warning: Mutex<Option<String>>,
+    /// The last version this session stored itself (a refresh it made).
+    own_refresh: Mutex<Option<crate::store::Version>>,
+    /// When the store last said the cached token may be handed out (see `revoking`).
+    store_check: revoking::StoreCheck,
     tracer: Option<Arc<dyn crate::http::Tracer>>,
     changes: std::sync::OnceLock<Option<crate::store::ChangeFeed>>,
     seen_changes: std::sync::atomic::AtomicU64,
@@ -198,6 +212,8 @@ impl Session {
             flight: tokio::sync::Mutex::new(()),
             degraded: Mutex::new(None),
             last_warning: Mutex::new(None),
+            own_refresh: Mutex::new(None),
+            store_check: revoking::StoreCheck::new(),
             tracer: None,
             changes: std::sync::OnceLock::new(),
             seen_changes: std::sync::atomic::AtomicU64::new(0),
@@ -226,7 +242,11 @@ impl Session {
     /// the provider grants tokens too short for `min_ttl`, the token comes with
     /// [`Token::warning`] instead of a refresh on every call.
     pub async fn get_token(&self, min_ttl: Duration) -> Result<Token> {
-        if let Some(token) = self.cached(min_ttl) {
+        // A provider that revokes the previous token may be about to kill the cached one: see
+        // `revoking` for when the slow path checks the store instead.
+        if self.cache_may_serve()
+            && let Some(token) = self.cached(min_ttl)
+        {
             return Ok(token);
         }
         // One operation: its log lines, event records and error share one correlation id.
@@ -336,24 +356,31 @@ impl Session {
         }
         let need = self.attainable(&t.tokens, min_ttl);
         let usable = t.state == TokenState::Valid;
-        if usable && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
+        let valid = usable && t.tokens.is_valid_for(now, need);
+        // A provider that revokes the previous access token on refresh: a token whose refresh
+        // may have started is not handed out; its refresh is waited for below.
+        let dying = valid && self.revokes_previous() && self.refresh_may_have_started(&t);
+        if valid && !dying && t.tokens.is_fresh(now, need, self.opts.refresh_skew) {
+            self.note_store_checked();
             self.cache.set(&t);
             return Ok(Token::from_stored(&t));
         }
-        if usable && t.tokens.is_valid_for(now, need) {
+        if valid && !dying {
             // Inside the proactive window: refresh only if nobody else is and the provider is
-            // not known to be down; one attempt; never wait.
+            // not known to be down; one attempt; never wait (unless the provider revokes the
+            // token someone else is refreshing).
             if let Some(token) = self.degraded_until_retry(&t, now) {
                 return Ok(token);
             }
-            return match self.try_gate()? {
-                None => Ok(self.in_window_token(&t, now)),
+            match self.try_gate()? {
+                None if !self.revokes_previous() => return Ok(self.in_window_token(&t, now)),
+                None => {}
                 Some(held) => {
                     let result = self.refresh_locked(&t, min_ttl, Effort::Single).await;
                     drop(held);
-                    result
+                    return result;
                 }
-            };
+            }
         }
         let held = match self.wait_gate().await? {
             Gate::Held(held) => held,
@@ -361,7 +388,9 @@ impl Session {
                 return self.lock_wait_ran_out(waited, in_process, min_ttl);
             }
         };
-        let result = self.refresh_locked(&t, min_ttl, Effort::Full).await;
+        // A caller whose token still serves it tries once; one with nothing usable, fully.
+        let effort = if valid { Effort::Single } else { Effort::Full };
+        let result = self.refresh_locked(&t, min_ttl, effort).await;
         drop(held);
         result
     }

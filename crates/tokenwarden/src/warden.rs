@@ -6,7 +6,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, GrantType, LoadedProfile, Profile};
 use crate::error::Result;
 use crate::events::FailureRate;
-use crate::http::{Exchanged, HttpClient, HttpSettings, TokenClient, Tracer};
+use crate::http::{Exchanged, HttpClient, TokenClient, Tracer};
 use crate::paths::Paths;
 use crate::secret::RefreshToken;
 use crate::session::{BoxFuture, Effort, Grants, Session, SessionOptions};
@@ -257,7 +257,7 @@ impl Warden {
 
     /// An HTTP client with `profile`'s timeouts and the `--trace-http` tracer.
     pub fn http_client(&self, profile: &Profile) -> Result<HttpClient> {
-        let http = HttpClient::new(HttpSettings::for_profile(profile))?;
+        let http = HttpClient::for_profile(profile)?;
         Ok(match &self.tracer {
             Some(t) => http.with_tracer(t.clone()),
             None => http,
@@ -331,6 +331,7 @@ impl Warden {
             refresh_skew: profile.refresh_skew,
             lock_wait: profile.lock_wait(),
             store_write_wait: profile.store_write_wait,
+            refresh_revokes_previous_access_token: profile.refresh_revokes_previous_access_token,
         };
         let session = Session::new(name, store, grants, self.clock.clone(), opts);
         Ok(match &self.tracer {
@@ -359,7 +360,7 @@ impl crate::events::EventSink for StoreEvents {
 
 impl ClientFactory {
     fn build(&self) -> Result<TokenClient> {
-        let mut http = HttpClient::new(HttpSettings::for_profile(&self.profile))?;
+        let mut http = HttpClient::for_profile(&self.profile)?;
         if let Some(t) = &self.tracer {
             http = http.with_tracer(t.clone());
         }

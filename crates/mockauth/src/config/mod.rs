@@ -80,6 +80,10 @@ pub struct Config {
     /// Microsoft-like tenant paths (`/{tenant}/v2.0`, `/{tenant}/oauth2/v2.0/token` …) with
     /// this tenant id (a GUID): the `tid` of ID tokens and their issuer's path.
     pub tenant_id: Option<String>,
+    /// The `tid` the ID tokens of tenant sites claim instead of `tenant_id` (their issuer
+    /// keeps naming `tenant_id`): a token whose `tid` and issuer disagree, as a forged or
+    /// mixed-up one would, for testing clients' issuer checks.
+    pub id_token_tid: Option<String>,
     /// The device-flow polling interval announced to clients (RFC 8628 §3.2).
     pub device_interval: Duration,
     /// Lifetime of device codes.
@@ -116,6 +120,7 @@ impl Default for Config {
             metadata_location: MetadataLocation::Inserted,
             discovery_omit: Vec::new(),
             tenant_id: None,
+            id_token_tid: None,
             device_interval: Duration::from_secs(5),
             device_code_ttl: Duration::from_secs(600),
             subject: "mock-user".to_owned(),

@@ -30,7 +30,9 @@ impl Config {
                     ));
                 }
                 // The placeholder stands for an absolute URL without query or fragment.
-                let concrete = uri.replace(ISSUER_PLACEHOLDER, "http://issuer.invalid");
+                let concrete = uri
+                    .replace(ISSUER_PLACEHOLDER, "http://issuer.invalid")
+                    .replace(crate::redirect::PORT_PLACEHOLDER, "1");
                 match url::Url::parse(&concrete) {
                     Ok(u) if u.fragment().is_some() => {
                         return invalid(format!(
@@ -174,6 +176,18 @@ impl Config {
             return invalid(format!(
                 "tenant_id `{tid}` must be a GUID such as 9188040d-6c67-4c5b-b112-36a304b66dad"
             ));
+        }
+        match (&self.id_token_tid, &self.tenant_id) {
+            (Some(tid), _) if !is_guid(tid) => {
+                return invalid(format!("id_token_tid `{tid}` must be a GUID"));
+            }
+            (Some(_), None) => {
+                return invalid(
+                    "id_token_tid needs tenant_id (only tenant sites issue ID tokens with a `tid`)"
+                        .to_string(),
+                );
+            }
+            _ => {}
         }
         Ok(())
     }

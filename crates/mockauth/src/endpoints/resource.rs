@@ -152,7 +152,7 @@ pub(crate) fn api_guard(st: &AppState, headers: &HeaderMap) -> Result<AccessReco
 
 /// `GET|POST /v1/messages`. An accepted request's body is read (streamed, never held) and its
 /// length answered as `received_bytes`, so a proxy's upload can be checked end to end; a refused
-/// one's is not read.
+/// one's is read and dropped (up to 64 MiB) before the refusal.
 pub(crate) async fn messages(
     State(st): State<Arc<AppState>>,
     method: Method,
@@ -192,9 +192,25 @@ pub(crate) async fn messages(
             )
                 .into_response()
         }
-        Err(refused) => *refused,
+        Err(refused) => {
+            // Read what the client is still sending before refusing (up to a bound), as
+            // servers that linger on close do: closing with unread data makes the kernel reset
+            // the connection, and the client may then lose the refusal itself.
+            let mut stream = request_body.into_data_stream();
+            let mut drained: usize = 0;
+            while drained < REFUSED_BODY_DRAIN {
+                match futures_util::StreamExt::next(&mut stream).await {
+                    Some(Ok(data)) => drained += data.len(),
+                    _ => break,
+                }
+            }
+            *refused
+        }
     }
 }
+
+/// How much of a refused request's body is read before the refusal is sent.
+const REFUSED_BODY_DRAIN: usize = 64 * 1024 * 1024;
 
 /// `GET|POST /userinfo` (OIDC Core §5.3): needs a token with the `openid` scope.
 pub(crate) async fn userinfo(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {

@@ -17,6 +17,7 @@ use super::state::{Agent, Kept, config_stamp};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::ErrorKind;
+use tokenwarden::horizon::{self, Horizon};
 use tokenwarden::store::TokenState;
 
 /// How often the watcher looks at the configuration and the store.
@@ -130,7 +131,14 @@ fn plan(agent: &Agent, k: &Kept, not_before: Option<SystemTime>) -> Next {
         }
     };
     let due = not_before.map_or(due, |nb| due.max(nb));
+    let horizon = t
+        .tokens
+        .refresh_token
+        .as_ref()
+        .and(t.tokens.refresh_token_expires_at);
+    warn_of_horizon(agent, &k.name, horizon);
     k.update(|s| {
+        s.refresh_token_expires_at = horizon;
         if matches!(s.state, "starting" | "logged_out" | "login_required") {
             s.state = "valid";
         }
@@ -139,6 +147,24 @@ fn plan(agent: &Agent, k: &Kept, not_before: Option<SystemTime>) -> Next {
         s.lifetime = t.tokens.lifetime();
     });
     Next::At(due)
+}
+
+/// Inside the profile's `refresh_expiry_warning` of the refresh token's expiry: logs the
+/// warning, once a day whichever process gives it ([`tokenwarden::horizon::due_warning`]).
+fn warn_of_horizon(agent: &Agent, name: &str, expires_at: Option<SystemTime>) {
+    let Ok(loaded) = agent.warden().profile(name) else {
+        return;
+    };
+    let now = SystemTime::now();
+    let within = Horizon::at(expires_at, now, loaded.profile.refresh_expiry_warning)
+        .is_some_and(|h| h.within_warning);
+    if !within {
+        return;
+    }
+    if let Some(h) = horizon::due_warning(agent.store().as_ref(), &loaded.profile, expires_at, now)
+    {
+        tracing::warn!(profile = %name, "{}", h.message(name));
+    }
 }
 
 /// Refreshes `k` now; returns the earliest time of the next attempt.

@@ -50,6 +50,9 @@ pub struct Metrics {
     pub lock_wait_seconds: Family<ProfileLabel, Counter<f64, AtomicU64>>,
     /// Seconds since the current token was issued.
     pub token_age: Family<ProfileLabel, Gauge<f64, AtomicU64>>,
+    /// Seconds until the refresh token expires and a new login is needed (negative once past),
+    /// for the profiles whose horizon is known.
+    pub refresh_token_expires_in: Family<ProfileLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -105,6 +108,11 @@ impl Metrics {
             "token_age_seconds",
             "Seconds since the current access token was issued",
             self.token_age.clone(),
+        );
+        registry.register(
+            "refresh_token_expires_in_seconds",
+            "Seconds until the refresh token expires and a new login is needed",
+            self.refresh_token_expires_in.clone(),
         );
         let mut out = String::new();
         // Writing to a String cannot fail.

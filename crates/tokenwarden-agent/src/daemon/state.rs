@@ -27,6 +27,8 @@ pub struct KeptStats {
     pub expires_at: Option<SystemTime>,
     /// How long the current token was granted for.
     pub lifetime: Option<Duration>,
+    /// When the refresh token expires (a new login is needed then), when known.
+    pub refresh_token_expires_at: Option<SystemTime>,
     /// When the keepalive last refreshed.
     pub last_refresh: Option<SystemTime>,
     /// Refreshes the keepalive made.
@@ -266,6 +268,16 @@ impl Agent {
                 .breaker_open
                 .get_or_create(&label)
                 .set(i64::from(open));
+            if let Some(horizon) = s.refresh_token_expires_at {
+                let left = match horizon.duration_since(now) {
+                    Ok(d) => d.as_secs_f64(),
+                    Err(past) => -past.duration().as_secs_f64(),
+                };
+                self.metrics
+                    .refresh_token_expires_in
+                    .get_or_create(&label)
+                    .set(left);
+            }
             if let (Some(exp), Some(lifetime)) = (s.expires_at, s.lifetime) {
                 let issued = exp.checked_sub(lifetime).unwrap_or(exp);
                 let age = now.duration_since(issued).unwrap_or_default();

@@ -58,13 +58,17 @@ impl RequestHeaders {
             .iter()
             .map(|n| HeaderName::from_bytes(n.as_bytes()).map_err(|_| bad(n)))
             .collect::<tokenwarden::Result<_>>()?;
+        // The profile's API headers, their values read (from the environment, for those
+        // written `{ env = "VAR" }`): the one list `request` sends too.
         let add = profile
-            .resource_headers
-            .iter()
-            .map(|(n, v)| {
+            .resource_headers()?
+            .into_iter()
+            .map(|h| {
+                let mut value = HeaderValue::from_str(&h.value).map_err(|_| bad(&h.name))?;
+                value.set_sensitive(h.secret);
                 Ok((
-                    HeaderName::from_bytes(n.as_bytes()).map_err(|_| bad(n))?,
-                    HeaderValue::from_str(v).map_err(|_| bad(n))?,
+                    HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(&h.name))?,
+                    value,
                 ))
             })
             .collect::<tokenwarden::Result<_>>()?;

@@ -109,6 +109,11 @@ pub struct MockServerArgs {
     #[arg(long, value_name = "GUID")]
     tenant_id: Option<String>,
 
+    /// With --tenant-id: the `tid` ID tokens claim instead (their issuer keeps the tenant id),
+    /// as a forged or mixed-up token would
+    #[arg(long, value_name = "GUID")]
+    id_token_tid: Option<String>,
+
     /// Do not serve the admin API (`/admin` answers 404)
     #[arg(long)]
     no_admin: bool,
@@ -171,6 +176,9 @@ impl MockServerArgs {
         }
         if self.tenant_id.is_some() {
             cfg.tenant_id.clone_from(&self.tenant_id);
+        }
+        if self.id_token_tid.is_some() {
+            cfg.id_token_tid.clone_from(&self.id_token_tid);
         }
         cfg.validate()?;
         Ok(cfg)

@@ -113,9 +113,22 @@ struct AddArgs {
     /// How the client authenticates to the token endpoint.
     #[arg(long, value_name = "METHOD", value_parser = ["none", "client_secret_basic", "client_secret_post"])]
     client_auth: Option<String>,
-    /// The API the token is for (RFC 8707 resource indicator).
+    /// The API the profile talks to: the default URL of `request` (not sent to the provider).
     #[arg(long, value_name = "URL")]
     resource: Option<String>,
+    /// An RFC 8707 resource indicator, sent with the authorization and token requests (repeat
+    /// for several).
+    #[arg(long = "resource-indicator", value_name = "URI")]
+    resource_indicators: Vec<String>,
+    /// The provider revokes the previous access token when it refreshes.
+    #[arg(long)]
+    refresh_revokes_previous_access_token: bool,
+    /// The User-Agent sent to the provider and the API (default tokenwarden/VERSION).
+    #[arg(long, value_name = "TEXT")]
+    user_agent: Option<String>,
+    /// Do not check the issuer's discovery document over the network before writing.
+    #[arg(long)]
+    offline: bool,
     /// An `audience` parameter sent with token requests.
     #[arg(long)]
     audience: Option<String>,
@@ -147,7 +160,7 @@ struct AddArgs {
 pub async fn run(global: &Global, out: &Printer, args: ProfileArgs) -> Result<()> {
     let paths = Paths::from_env()?;
     match args.command {
-        ProfileCommand::Add(a) => add(out, &paths, *a),
+        ProfileCommand::Add(a) => add(out, &paths, *a).await,
         ProfileCommand::List => list(global, out, &paths),
         ProfileCommand::Show { name } => {
             show(out, &paths, name.as_deref().unwrap_or(&global.profile))
@@ -249,7 +262,7 @@ fn print_warnings(out: &Printer, warnings: &[Diagnostic]) {
     }
 }
 
-fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
+async fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
     let mut p = NewProfile::new(&a.name);
     p.set_opt("provider", a.provider)?
         .set_opt("issuer", a.issuer)?
@@ -268,6 +281,8 @@ fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
         )?
         .set_opt("revocation_endpoint", a.revocation_endpoint)?
         .set_opt("resource", a.resource)?
+        .set_list("resource_indicator", &a.resource_indicators)?
+        .set_opt("user_agent", a.user_agent)?
         .set_opt("audience", a.audience)?
         .set_opt("grant", a.grant)?
         .set_opt("tenant", a.tenant)?
@@ -277,8 +292,20 @@ fn add(out: &Printer, paths: &Paths, a: AddArgs) -> Result<()> {
     if a.allow_insecure_http {
         p.set("allow_insecure_http", EditValue::Bool(true))?;
     }
+    if a.refresh_revokes_previous_access_token {
+        p.set(
+            "refresh_revokes_previous_access_token",
+            EditValue::Bool(true),
+        )?;
+    }
     let path = paths.config_file();
-    let added = edit::add_profile(&path, &p, a.force)?;
+    let pending = edit::prepare_add(&path, &p, a.force)?;
+    let mut warnings = Vec::new();
+    if !a.offline {
+        warnings.extend(tokenwarden::http::locate::check_profile(pending.profile()).await?);
+    }
+    let mut added = pending.write()?;
+    added.warnings.extend(warnings);
     print_warnings(out, &added.warnings);
     let verb = if added.replaced { "replaced" } else { "added" };
     if out.json() {
@@ -442,6 +469,25 @@ fn show(out: &Printer, paths: &Paths, name: &str) -> Result<()> {
             p.resource.clone().unwrap_or_else(|| "(none)".into()),
         ),
         (
+            "indicators",
+            if p.resource_indicators.is_empty() {
+                "(none: no RFC 8707 resource parameter is sent)".into()
+            } else {
+                p.resource_indicators.join(" ")
+            },
+        ),
+        ("token headers", headers_text(&p.token_request_headers)),
+        ("API headers", headers_text(&p.resource_headers)),
+        ("user_agent", p.user_agent().into()),
+        (
+            "revokes old",
+            if p.refresh_revokes_previous_access_token {
+                "yes: a refresh revokes the previous access token (nobody gets the old one once a refresh may have started)".into()
+            } else {
+                "no".into()
+            },
+        ),
+        (
             "refresh_skew",
             humantime::format_duration(p.refresh_skew).to_string(),
         ),
@@ -470,6 +516,17 @@ fn show(out: &Printer, paths: &Paths, name: &str) -> Result<()> {
         out.out(format!("{k:>14}: {}", one_line(&v)))?;
     }
     Ok(())
+}
+
+fn headers_text(specs: &[tokenwarden::config::HeaderSpec]) -> String {
+    if specs.is_empty() {
+        return "(none)".into();
+    }
+    specs
+        .iter()
+        .map(|h| format!("{}: {}", h.name, h.describe()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn quirks_text(p: &Profile) -> String {
@@ -537,6 +594,11 @@ fn show_json<'a>(
         },
         token_request_format: p.token_request_format,
         resource: p.resource.as_deref(),
+        resource_indicators: &p.resource_indicators,
+        refresh_revokes_previous_access_token: p.refresh_revokes_previous_access_token,
+        token_request_headers: json::ProfileHeader::list(&p.token_request_headers),
+        resource_headers: json::ProfileHeader::list(&p.resource_headers),
+        user_agent: p.user_agent(),
         audience: p.audience.as_deref(),
         refresh_skew_s: p.refresh_skew.as_secs_f64(),
         timeout_s: p.timeout.as_secs_f64(),

@@ -1,7 +1,9 @@
-//! `tokenwarden request`: calls an API with the profile's bearer token, like a small curl
-//! (`-X`, `-H`, `-d`/`--data-binary`, `-i`, `-o`, `-s`, `-f`), and prints the response body.
+//! `tokenwarden request`: calls an API with the profile's bearer token (and its
+//! `resource_headers`, which `-H` overrides), like a small curl (`-X`, `-H`,
+//! `-d`/`--data-binary`, `-i`, `-o`, `-s`, `-f`), and prints the response body.
 //! A 401 makes it invalidate that token, refresh once and retry once; a second 401 is
-//! "session rejected" (exit 5). Exit 0 on 2xx; another status prints the body and exits 1,
+//! "session rejected" (exit 5); a refusal's hint comes from the session
+//! (`Session::refusal_hint`). Exit 0 on 2xx; another status prints the body and exits 1,
 //! or with `--fail` prints no body and exits 22, as `curl -f` does.
 //!
 //! The `Authorization` header is tokenwarden's to send: a `-H 'Authorization: …'` is refused
@@ -26,6 +28,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use tokenwarden::exit::ExitCode;
 use tokenwarden::http::destination::Destinations;
+use tokenwarden::session::TokenSource as _;
 use tokenwarden::{Error, ErrorKind};
 
 /// The exit code of `--fail` when the API answers 400 or more (curl's
@@ -80,9 +83,13 @@ pub struct RequestArgs {
 
 /// Runs `tokenwarden request`.
 pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<ExitCode> {
-    let headers = headers(&args.headers)?;
+    let own = headers(&args.headers)?;
     let w = context::warden(global)?;
     let profile = w.profile(&global.profile)?.profile;
+    let headers = tokenwarden::http::resource::with_own_headers(
+        tokenwarden::http::resource::header_map(&profile.resource_headers()?)?,
+        own,
+    );
     let url = match args.url.clone().or_else(|| profile.resource.clone()) {
         Some(u) => u,
         None => {
@@ -140,6 +147,10 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<Ex
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let www_authenticate = resp_headers
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = resp.bytes().await.map_err(|e| {
         Error::new(
             ErrorKind::ProviderUnavailable,
@@ -175,8 +186,8 @@ pub async fn run(global: &Global, out: &Printer, args: RequestArgs) -> Result<Ex
         request_id,
         ..Default::default()
     });
-    if status.as_u16() == 403 {
-        e = e.with_hint("the token was accepted but lacks permission: check the profile's scopes");
+    if let Some(hint) = source.refusal_hint(status.as_u16(), www_authenticate.as_deref(), &bytes) {
+        e = e.with_hint(hint);
     }
     let code = if failed {
         ExitCode::Command(FAIL_EXIT)

@@ -1,6 +1,6 @@
 //! The agent's optional listeners, as a user runs them: `--metrics` (Prometheus text, lock
-//! waits of every process included) and `--http` (tokens behind a bearer secret from a 0600
-//! file), loopback only unless `--allow-remote`.
+//! waits of every process and the refresh token's horizon included) and `--http` (tokens
+//! behind a bearer secret from a 0600 file), loopback only unless `--allow-remote`.
 
 use crate::agent::{Agent, WRONG_KEY, eventually};
 use crate::login::Mock;
@@ -134,6 +134,71 @@ fn the_metrics_count_waits_for_the_refresh_lock() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn the_agent_shows_when_the_refresh_token_expires_and_warns_once() {
+    // Refresh tokens that expire in two days: inside the default three-day warning.
+    let mock = Mock::start(mockauth::Config {
+        auto_approve: true,
+        access_ttl: Duration::from_secs(600),
+        refresh_ttl: Duration::from_secs(2 * 24 * 3600),
+        ..mockauth::Config::default()
+    });
+    let env = crate::sessions::logged_in(&mock);
+    let port = free_port();
+    let _agent = Agent::start(&env, &["--metrics", &format!("127.0.0.1:{port}")]);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let metrics = || {
+        rt.block_on(async {
+            match reqwest::get(&url).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    };
+    let name = format!("tokenwarden_agent_refresh_token_expires_in_seconds{{profile=\"{P}\"}} ");
+    eventually("the refresh token's horizon in the metrics", || {
+        metrics().contains(&name)
+    });
+    let text = metrics();
+    let left: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&name))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a number of seconds");
+    assert!(
+        left > 24.0 * 3600.0 && left <= 2.0 * 24.0 * 3600.0,
+        "{left} s is not about two days"
+    );
+    // The warning was given once (by the agent): a `token` now warns no more today.
+    let events = || {
+        let run = env.run(&["--profile", P, "--json", "events"]);
+        run.code(0);
+        run.json()
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["operation"] == "expiry_warning")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    eventually("the agent's expiry warning in the event log", || {
+        events() == 1
+    });
+    let token = env.run(&["--profile", P, "token"]);
+    token.code(0);
+    assert!(
+        !token.stderr.contains("expires in"),
+        "warned twice in a day: {}",
+        token.stderr
+    );
+    assert_eq!(events(), 1);
 }
 
 /// A port free right now on 127.0.0.1.

@@ -283,6 +283,14 @@ struct ProfileListRow {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ShownHeader {
+    name: String,
+    value: String,
+    secret: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProfileShow {
     name: String,
     path: String,
@@ -301,6 +309,11 @@ struct ProfileShow {
     token_request_format: String,
     #[serde(deserialize_with = "nullable")]
     resource: Option<String>,
+    resource_indicators: Vec<String>,
+    refresh_revokes_previous_access_token: bool,
+    token_request_headers: Vec<ShownHeader>,
+    resource_headers: Vec<ShownHeader>,
+    user_agent: String,
     #[serde(deserialize_with = "nullable")]
     audience: Option<String>,
     refresh_skew_s: f64,
@@ -557,6 +570,8 @@ fn profile_commands_print_their_documents() {
         "my-cli",
         "--scope",
         "openid",
+        // Tests talk only to 127.0.0.1: no discovery check of this issuer.
+        "--offline",
     ]);
     run.code(0);
     let added: ProfileAdded = decode(&run);

@@ -32,6 +32,7 @@ mod login_util;
 mod mock_server;
 mod other_programs;
 mod profile;
+mod providers;
 mod proxy;
 mod proxy_cases;
 mod readme;

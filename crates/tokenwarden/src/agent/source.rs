@@ -212,4 +212,26 @@ impl TokenSource for AgentSource {
             }
         })
     }
+
+    // The three below are asked only once the API refused a request (a 403, a second 401):
+    // this process's session answers them from the configuration and the store.
+
+    fn revokes_previous(&self) -> bool {
+        self.session().is_ok_and(|s| s.revokes_previous())
+    }
+
+    fn refreshed_since(&self, version: crate::store::Version) -> Result<bool> {
+        self.session()?.refreshed_since(version)
+    }
+
+    fn refusal_hint(
+        &self,
+        status: u16,
+        www_authenticate: Option<&str>,
+        body: &[u8],
+    ) -> Option<String> {
+        self.session()
+            .ok()?
+            .refusal_hint(status, www_authenticate, body)
+    }
 }

@@ -51,7 +51,9 @@ impl EditValue {
             parse::Kind::Bool => EditValue::Bool(joined.parse().map_err(|_| wrong())?),
             parse::Kind::Int => EditValue::Int(joined.parse().map_err(|_| wrong())?),
             parse::Kind::Float => EditValue::Float(joined.parse().map_err(|_| wrong())?),
-            parse::Kind::StrMap => EditValue::Map(
+            // Headers from the command line are plain values (a secret goes in the file as
+            // `{ env = "VAR" }`).
+            parse::Kind::StrMap | parse::Kind::Headers => EditValue::Map(
                 words
                     .iter()
                     .map(|w| {
@@ -244,6 +246,41 @@ fn profiles_table<'a>(doc: &'a mut DocumentMut, path: &Path) -> Result<&'a mut T
 /// Adds (or with `force`, replaces) a profile in the file at `path`. The new profile is validated
 /// as it will be loaded; when it has problems, a Config error lists them and nothing is written.
 pub fn add_profile(path: &Path, new: &NewProfile, force: bool) -> Result<Added> {
+    prepare_add(path, new, force)?.write()
+}
+
+/// A validated profile about to be written ([`prepare_add`]): the caller may check more (the
+/// issuer's discovery document) before [`PendingAdd::write`].
+#[derive(Debug)]
+pub struct PendingAdd {
+    path: std::path::PathBuf,
+    text: String,
+    existed: bool,
+    replaced: bool,
+    profile: super::Profile,
+    warnings: Vec<Diagnostic>,
+}
+
+impl PendingAdd {
+    /// The profile as it will be loaded.
+    pub fn profile(&self) -> &super::Profile {
+        &self.profile
+    }
+
+    /// Writes the file (atomically, 0600).
+    pub fn write(self) -> Result<Added> {
+        write_private(&self.path, &self.text)?;
+        Ok(Added {
+            created_file: !self.existed,
+            replaced: self.replaced,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// Validates a profile to add (or with `force`, replace) in the file at `path` as it will be
+/// loaded, without writing: a Config error lists its problems.
+pub fn prepare_add(path: &Path, new: &NewProfile, force: bool) -> Result<PendingAdd> {
     if !valid_profile_name(&new.name) {
         return Err(Error::usage(format!(
             "`{}` is not a usable profile name: use letters, digits, `_`, `-` and `.` (at most 64)",
@@ -309,10 +346,18 @@ pub fn add_profile(path: &Path, new: &NewProfile, force: bool) -> Result<Added> 
         };
         return Err(Error::config(msg).with_hint(hint));
     }
-    write_private(path, &text)?;
-    Ok(Added {
-        created_file: !existed,
+    let profile = checked.profile.ok_or_else(|| {
+        Error::new(
+            crate::ErrorKind::Other,
+            "the new profile has no problems but did not load",
+        )
+    })?;
+    Ok(PendingAdd {
+        path: path.to_path_buf(),
+        text,
+        existed,
         replaced,
+        profile,
         warnings: checked.warnings,
     })
 }

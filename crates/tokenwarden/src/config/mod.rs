@@ -5,6 +5,7 @@
 //! - [`preset`]: provider presets and their [`Quirks`].
 //! - [`lint`]: the redirect-URI lint (also used by `doctor`).
 //! - [`edit`]: writing profiles with `toml_edit`, keeping the user's comments and order.
+//! - [`headers`]: the extra headers a profile sends, and its `User-Agent`.
 //! - `types`: [`TokenRequestFormat`], [`ClientAuth`], [`GrantType`].
 //! - `parse`: the key schema, spans and "did you mean"; `validate` (with `checks`): raw keys to
 //!   a [`Profile`].
@@ -15,15 +16,18 @@
 //! [`ErrorKind::Config`](crate::ErrorKind::Config) error. Warnings (an inline `client_secret`)
 //! come back beside the profile for the caller to show.
 
+mod api;
 mod checks;
 pub mod edit;
 mod exposure;
+pub mod headers;
 pub mod lint;
 mod parse;
 pub mod preset;
 mod types;
 mod validate;
 
+pub use headers::{DEFAULT_USER_AGENT, HeaderSource, HeaderSpec, ResolvedHeader};
 pub use lint::{RedirectDifference, RedirectMismatch, lint_redirect_uri, redirect_matches};
 pub use parse::{KeySpec, Loc, PROFILE_KEYS, did_you_mean, edit_distance};
 pub use preset::{Preset, Provider, Quirks};
@@ -120,6 +124,11 @@ pub struct Profile {
     pub issuer: Option<String>,
     /// The endpoints known without discovery.
     pub endpoints: Endpoints,
+    /// The endpoints are the preset's (the profile keeps the preset's issuer): nothing is
+    /// discovered beyond them (a preset's missing endpoint, like GitHub's revocation, does not
+    /// exist). A profile that names another issuer (a sovereign cloud, a test server) discovers
+    /// its endpoints instead.
+    pub preset_endpoints: bool,
     /// The client id.
     pub client_id: String,
     /// Where the client secret comes from.
@@ -139,8 +148,26 @@ pub struct Profile {
     pub token_request_format: TokenRequestFormat,
     /// How long before expiry a token is refreshed.
     pub refresh_skew: Duration,
-    /// The RFC 8707 resource indicator.
+    /// The API the profile talks to: the default URL of `request` and the proxy's upstream
+    /// (key `resource`). Not sent to the authorization server.
     pub resource: Option<String>,
+    /// RFC 8707 resource indicators (key `resource_indicator`): sent as `resource` with the
+    /// authorization request and every token request (RFC 8707 §2).
+    pub resource_indicators: Vec<String>,
+    /// The provider revokes the previous access token when it refreshes: no caller is handed
+    /// the old token once a refresh may have started, and a bare 403 right after a refresh is
+    /// treated like a 401.
+    pub refresh_revokes_previous_access_token: bool,
+    /// Extra headers sent with token, device-authorization and revocation requests.
+    pub token_request_headers: Vec<HeaderSpec>,
+    /// Extra headers sent with API calls (`request`, [`crate::session::Session::send`] callers,
+    /// the proxy); the preset's, then the profile's.
+    pub resource_headers: Vec<HeaderSpec>,
+    /// The `User-Agent` (`None`: [`DEFAULT_USER_AGENT`]).
+    pub user_agent: Option<String>,
+    /// Parameters only the authorization request carries (the preset's, e.g. Anthropic's
+    /// `code=true`).
+    pub authorization_params: Vec<(String, String)>,
     /// An `audience` parameter sent with token requests.
     pub audience: Option<String>,
     /// Extra parameters sent with authorization and token requests.
@@ -178,8 +205,6 @@ pub struct Profile {
     /// How long before the refresh token expires `token` warns (once a day) and `doctor`
     /// fails ([`crate::horizon::DEFAULT_WARNING`] when unset).
     pub refresh_expiry_warning: Duration,
-    /// Headers added to every API request the proxy forwards (name, value).
-    pub resource_headers: Vec<(String, String)>,
     /// Headers (lower-case names) the proxy drops from client requests.
     pub proxy_strip_headers: Vec<String>,
 }
@@ -201,6 +226,7 @@ impl Profile {
             quirks: Quirks::default(),
             issuer: None,
             endpoints: Endpoints::default(),
+            preset_endpoints: false,
             client_id: client_id.into(),
             client_secret: SecretSource::None,
             client_auth: ClientAuth::None,
@@ -211,6 +237,12 @@ impl Profile {
             token_request_format: TokenRequestFormat::Form,
             refresh_skew: crate::token::DEFAULT_REFRESH_SKEW,
             resource: None,
+            resource_indicators: Vec::new(),
+            refresh_revokes_previous_access_token: false,
+            token_request_headers: Vec::new(),
+            resource_headers: Vec::new(),
+            user_agent: None,
+            authorization_params: Vec::new(),
             audience: None,
             extra_params: Vec::new(),
             allow_insecure_http: false,
@@ -227,7 +259,6 @@ impl Profile {
             tenant: None,
             session_lifetime: None,
             refresh_expiry_warning: crate::horizon::DEFAULT_WARNING,
-            resource_headers: Vec::new(),
             proxy_strip_headers: Vec::new(),
         }
     }

@@ -24,6 +24,8 @@ pub(crate) enum Kind {
     Float,
     /// A table of string values.
     StrMap,
+    /// A table of HTTP headers ([`super::headers`]).
+    Headers,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             Kind::Int => "an integer",
             Kind::Float => "a number",
             Kind::StrMap => "a table of strings",
+            Kind::Headers => "a table of headers",
         }
     }
 }
@@ -104,7 +107,32 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
     key(
         "resource",
         Kind::Str,
-        "the API the token is for (RFC 8707 resource indicator)",
+        "the API the profile talks to: the default URL of `request` (and the proxy's upstream)",
+    ),
+    key(
+        "resource_indicator",
+        Kind::StrList,
+        "RFC 8707 resource indicators, sent with the authorization and token requests",
+    ),
+    key(
+        "refresh_revokes_previous_access_token",
+        Kind::Bool,
+        "the provider revokes the previous access token when it refreshes: nobody is handed the old one once a refresh may have started",
+    ),
+    key(
+        "token_request_headers",
+        Kind::Headers,
+        "extra headers sent with token requests, e.g. { \"X-Key\" = { env = \"VAR\" } }",
+    ),
+    key(
+        "resource_headers",
+        Kind::Headers,
+        "extra headers sent with API calls (`request`, the proxy)",
+    ),
+    key(
+        "user_agent",
+        Kind::Str,
+        "the User-Agent sent to the provider and the API (default tokenwarden/VERSION)",
     ),
     key(
         "audience",
@@ -233,11 +261,6 @@ pub const PROFILE_KEYS: &[KeySpec] = &[
         "how long before the refresh token expires `token` warns (once a day) and `doctor` fails (default \"3d\")",
     ),
     key(
-        "resource_headers",
-        Kind::StrMap,
-        "headers added to every API request the proxy forwards, e.g. a provider's beta header",
-    ),
-    key(
         "proxy_strip_headers",
         Kind::StrList,
         "headers the proxy drops from client requests, e.g. [\"x-api-key\"]",
@@ -258,6 +281,7 @@ pub(crate) enum Value {
     Int(i64),
     Float(f64),
     StrMap(Vec<(String, String)>),
+    Headers(Vec<(String, super::headers::RawHeader)>),
 }
 
 /// A line and column, 1-based.
@@ -573,6 +597,10 @@ fn convert(item: &Item, kind: Kind) -> Result<Value, &'static str> {
                 out.push((k.to_string(), s.to_string()));
             }
             Ok(Value::StrMap(out))
+        }
+        Kind::Headers => {
+            item.as_table_like().ok_or(found)?;
+            super::headers::convert(item).map(Value::Headers)
         }
     }
 }

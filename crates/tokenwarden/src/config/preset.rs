@@ -118,8 +118,30 @@ pub struct Preset {
     pub default_scopes: &'static [&'static str],
     /// How the provider departs from RFC 6749.
     pub quirks: Quirks,
+    /// The redirect URI used when the profile sets none (`None`: `http://127.0.0.1/callback`
+    /// on an ephemeral port).
+    pub redirect_uri: Option<&'static str>,
+    /// Parameters the authorization request carries for this provider (and only it: not the
+    /// token requests).
+    pub authorization_params: &'static [(&'static str, &'static str)],
+    /// Headers API calls carry for this provider; a profile's `resource_headers` of the same
+    /// name replace them.
+    pub resource_headers: &'static [(&'static str, &'static str)],
+    /// The provider revokes the previous access token when a grant is refreshed (the profile
+    /// key `refresh_revokes_previous_access_token` overrides it).
+    pub refresh_revokes_previous_access_token: bool,
     /// The public documents these values come from.
     pub sources: &'static [&'static str],
+}
+
+impl super::Profile {
+    /// The issuer whose discovery document supplies the endpoints the profile does not give:
+    /// `None` without an issuer, or when the preset fixes the endpoints (a preset's missing
+    /// endpoint, like GitHub's revocation, does not exist).
+    pub fn discovery_issuer(&self) -> Option<&str> {
+        let fixed = self.preset_endpoints && self.provider.preset().token_endpoint.is_some();
+        self.issuer.as_deref().filter(|_| !fixed)
+    }
 }
 
 /// The tenant used when a Microsoft profile names none.
@@ -157,22 +179,53 @@ static GENERIC: Preset = Preset {
     revocation_endpoint: None,
     default_scopes: &[],
     quirks: RFC,
+    redirect_uri: None,
+    authorization_params: &[],
+    resource_headers: &[],
+    refresh_revokes_previous_access_token: false,
     sources: &[
         "https://www.rfc-editor.org/rfc/rfc8414",
         "https://openid.net/specs/openid-connect-discovery-1_0.html",
     ],
 };
 
-/// Anthropic (Claude). Anthropic publishes no OAuth reference for these endpoints; they are the
-/// ones the Claude Code CLI uses (PKCE public client, JSON token request bodies, `state` echoed
-/// in the code exchange), as described with Claude Code's authentication at
-/// <https://docs.anthropic.com/en/docs/claude-code/iam> and seen in its public issue tracker
-/// <https://github.com/anthropics/claude-code/issues>.
+/// Anthropic (Claude accounts), as Anthropic's own command-line client talks to it today.
+/// Anthropic publishes no OAuth reference for these endpoints; the values below are what public
+/// reports from 2026 agree on, each with its source:
+///
+/// - the token endpoint moved from `console.anthropic.com/v1/oauth/token` to
+///   `https://platform.claude.com/v1/oauth/token` (the old host answers 404):
+///   <https://github.com/NousResearch/hermes-agent/pull/3246>,
+///   <https://github.com/Wei-Shaw/claude-relay-service/pull/1207>,
+///   <https://github.com/NousResearch/hermes-agent/issues/45250>;
+/// - authorization at `https://claude.com/cai/oauth/authorize`, the URL the current client
+///   uses (it redirects to `claude.ai/oauth/authorize`, whose own form has been reported to
+///   refuse grants): <https://github.com/router-for-me/CLIProxyAPI/pull/4830>,
+///   <https://github.com/NousResearch/hermes-agent/pull/58178>,
+///   <https://github.com/vellum-ai/vellum-assistant/pull/40582>; the request carries
+///   `code=true`: <https://github.com/EasyMetaAu/helm-api/pull/252>;
+/// - the registered redirects are `http://localhost:{port}/callback` (any port) and the hosted
+///   page `https://platform.claude.com/oauth/code/callback`, which shows `code#state` for the
+///   user to paste: <https://github.com/dotCipher/opencode-claude-bridge/pull/9>,
+///   <https://github.com/openclaw/openclaw/pull/96917>,
+///   <https://github.com/anthropics/claude-code/issues/45783>;
+/// - token requests are JSON bodies (<https://github.com/NousResearch/hermes-agent/pull/3246>)
+///   and repeat `state` in the code exchange; inference needs the scope `user:inference`:
+///   <https://github.com/apache/maka/pull/2949>;
+/// - the token endpoint filters on `User-Agent` (the `claude-cli/` and `claude-code/` prefixes,
+///   and requests from datacenter IPs, get 429 `rate_limit_error`):
+///   <https://github.com/NousResearch/hermes-agent/issues/48534>,
+///   <https://github.com/earendil-works/pi/issues/9369> — tokenwarden's own `User-Agent` is
+///   sent unless the profile sets `user_agent`;
+/// - API calls with an OAuth token carry `anthropic-beta: oauth-2025-04-20`:
+///   <https://github.com/chatml/chatml/pull/780>.
+///
+/// No client id is shipped: the user supplies the one registered for their application.
 static ANTHROPIC: Preset = Preset {
     provider: Provider::Anthropic,
     issuer: None,
-    authorization_endpoint: Some("https://claude.ai/oauth/authorize"),
-    token_endpoint: Some("https://console.anthropic.com/v1/oauth/token"),
+    authorization_endpoint: Some("https://claude.com/cai/oauth/authorize"),
+    token_endpoint: Some("https://platform.claude.com/v1/oauth/token"),
     device_authorization_endpoint: None,
     revocation_endpoint: None,
     default_scopes: &["user:profile", "user:inference"],
@@ -181,9 +234,25 @@ static ANTHROPIC: Preset = Preset {
         state_in_token_request: true,
         ..RFC
     },
+    redirect_uri: Some("http://localhost/callback"),
+    authorization_params: &[("code", "true")],
+    resource_headers: &[("anthropic-beta", "oauth-2025-04-20")],
+    refresh_revokes_previous_access_token: false,
     sources: &[
-        "https://docs.anthropic.com/en/docs/claude-code/iam",
-        "https://github.com/anthropics/claude-code/issues",
+        "https://github.com/NousResearch/hermes-agent/pull/3246",
+        "https://github.com/Wei-Shaw/claude-relay-service/pull/1207",
+        "https://github.com/NousResearch/hermes-agent/issues/45250",
+        "https://github.com/router-for-me/CLIProxyAPI/pull/4830",
+        "https://github.com/NousResearch/hermes-agent/pull/58178",
+        "https://github.com/vellum-ai/vellum-assistant/pull/40582",
+        "https://github.com/EasyMetaAu/helm-api/pull/252",
+        "https://github.com/dotCipher/opencode-claude-bridge/pull/9",
+        "https://github.com/openclaw/openclaw/pull/96917",
+        "https://github.com/anthropics/claude-code/issues/45783",
+        "https://github.com/apache/maka/pull/2949",
+        "https://github.com/NousResearch/hermes-agent/issues/48534",
+        "https://github.com/earendil-works/pi/issues/9369",
+        "https://github.com/chatml/chatml/pull/780",
     ],
 };
 
@@ -205,6 +274,10 @@ static GOOGLE: Preset = Preset {
         default_client_auth: Some(ClientAuth::ClientSecretPost),
         ..RFC
     },
+    redirect_uri: None,
+    authorization_params: &[],
+    resource_headers: &[],
+    refresh_revokes_previous_access_token: false,
     sources: &[
         "https://accounts.google.com/.well-known/openid-configuration",
         "https://developers.google.com/identity/protocols/oauth2/native-app",
@@ -235,6 +308,10 @@ static GITHUB: Preset = Preset {
         default_client_auth: Some(ClientAuth::ClientSecretPost),
         ..RFC
     },
+    redirect_uri: None,
+    authorization_params: &[],
+    resource_headers: &[],
+    refresh_revokes_previous_access_token: false,
     sources: &[
         "https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps",
         "https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens",
@@ -264,6 +341,10 @@ static MICROSOFT: Preset = Preset {
         default_client_auth: Some(ClientAuth::ClientSecretPost),
         ..RFC
     },
+    redirect_uri: None,
+    authorization_params: &[],
+    resource_headers: &[],
+    refresh_revokes_previous_access_token: false,
     sources: &[
         "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow",
         "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-device-code",

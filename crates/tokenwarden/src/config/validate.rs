@@ -80,6 +80,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
     };
 
     // issuer
+    let preset_issuer = preset.issuer.map(|t| Preset::fill(t, &tenant_value));
     let issuer = match c.str("issuer") {
         Some((s, loc)) => {
             let url = c.check_url("issuer", s, loc, insecure_ok);
@@ -94,15 +95,24 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
             }
             url.map(|_| s.to_string())
         }
-        None => preset.issuer.map(|t| Preset::fill(t, &tenant_value)),
+        None => preset_issuer.clone(),
+    };
+    // A profile that names an issuer of its own (a sovereign cloud, a test server) discovers
+    // its endpoints from it instead of taking the preset's.
+    let preset_endpoints = match (&preset_issuer, &issuer) {
+        (Some(p), Some(i)) => p.trim_end_matches('/') == i.trim_end_matches('/'),
+        (None, _) => true,
+        (Some(_), None) => true,
     };
 
     // endpoints: the profile's keys override the preset's
     let endpoint = |c: &mut Ctx<'_>, k: &str, preset_value: Option<&'static str>| {
         if c.str(k).is_some() {
             c.url(k, insecure_ok)
-        } else {
+        } else if preset_endpoints {
             fill(preset_value)
+        } else {
+            None
         }
     };
     let endpoints = Endpoints {
@@ -285,7 +295,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
     // redirect URIs and the lint
     let redirect_uri = match c.str("redirect_uri") {
         Some((s, loc)) => check_redirect(&mut c, s, loc, insecure_ok).then(|| s.to_string()),
-        None => None,
+        None => preset.redirect_uri.map(str::to_string),
     };
     let paste_redirect_uri = match c.str("paste_redirect_uri") {
         Some((s, loc)) => check_redirect(&mut c, s, loc, insecure_ok).then(|| s.to_string()),
@@ -318,21 +328,17 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
     }
 
     let resource = c.str("resource").map(|(s, loc)| {
-        match Url::parse(s) {
-            Ok(u) if u.fragment().is_some() => c.problem(
+        if let Err(e) = Url::parse(s) {
+            c.problem(
                 loc,
                 "resource",
-                format!("`resource` = \"{s}\" must not have a #fragment (RFC 8707)"),
-            ),
-            Ok(_) => {}
-            Err(e) => c.problem(
-                loc,
-                "resource",
-                format!("`resource` = \"{s}\" is not an absolute URI ({e})"),
-            ),
+                format!("`resource` = \"{s}\" is not an absolute URL ({e})"),
+            );
         }
         s.to_string()
     });
+    let resource_indicators = super::api::resource_indicators(&mut c);
+    let api = super::api::api_keys(&mut c, preset);
     let audience = c.str("audience").map(|(s, _)| s.to_string());
     let extra_params = match c.raw.get("extra_params") {
         Some(Entry {
@@ -353,41 +359,6 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         _ => Vec::new(),
     };
 
-    let resource_headers = match c.raw.get("resource_headers") {
-        Some(Entry {
-            value: Value::StrMap(m),
-            loc,
-        }) => {
-            let loc = *loc;
-            let m = m.clone();
-            for (k, v) in &m {
-                if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    c.problem(
-                        loc,
-                        "resource_headers",
-                        format!("`resource_headers`: `{k}` is not a header name"),
-                    );
-                } else if http::HeaderValue::from_str(v).is_err() {
-                    c.problem(
-                        loc,
-                        "resource_headers",
-                        format!(
-                            "`resource_headers`: the value of `{k}` is not a valid header value"
-                        ),
-                    );
-                } else if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("host")
-                {
-                    c.problem(
-                        loc,
-                        "resource_headers",
-                        format!("`resource_headers` may not set `{k}`: the proxy sets it itself"),
-                    );
-                }
-            }
-            m
-        }
-        _ => Vec::new(),
-    };
     let proxy_strip_headers = match c.list("proxy_strip_headers") {
         Some((names, loc)) => {
             let names = names.to_vec();
@@ -491,6 +462,7 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         quirks,
         issuer,
         endpoints,
+        preset_endpoints,
         client_id,
         client_secret,
         client_auth,
@@ -501,6 +473,16 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         token_request_format,
         refresh_skew,
         resource,
+        resource_indicators,
+        refresh_revokes_previous_access_token: api.refresh_revokes_previous_access_token,
+        token_request_headers: api.token_request_headers,
+        resource_headers: api.resource_headers,
+        user_agent: api.user_agent,
+        authorization_params: preset
+            .authorization_params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         audience,
         extra_params,
         allow_insecure_http: insecure_ok,
@@ -517,7 +499,6 @@ pub(crate) fn build(name: &str, raw: &RawProfile, table: Loc) -> Checked {
         tenant: tenant.map(|(t, _)| t),
         session_lifetime,
         refresh_expiry_warning,
-        resource_headers,
         proxy_strip_headers,
     };
     let complete = c.problems.is_empty();

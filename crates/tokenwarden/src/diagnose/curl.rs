@@ -7,7 +7,7 @@
 //! `client_secret_basic` the id and secret are form-urlencoded before base64 (RFC 6749 §2.3.1):
 //! the client id is encoded here, the secret by the shell (with `jq`), since it is not known.
 
-use crate::config::{ClientAuth, GrantType, Profile, SecretSource};
+use crate::config::{ClientAuth, GrantType, HeaderSource, Profile, SecretSource};
 use crate::http::request::{Grant, token_request};
 use crate::http::{Body, Param};
 use crate::secret::{AuthorizationCode, ClientSecret, DeviceCode, PkceVerifier, RefreshToken};
@@ -177,6 +177,16 @@ fn render(p: &Profile, endpoint: Option<&Url>, kind: GrantKind) -> CurlCommand {
             lines.push("-H \"Authorization: Basic $BASIC\"".into());
         } else {
             lines.push(format!("-H {}", sq(&format!("{}: {}", h.name, h.value))));
+        }
+    }
+    for h in &p.token_request_headers {
+        match &h.source {
+            HeaderSource::Plain(v) => lines.push(format!("-H {}", sq(&format!("{}: {v}", h.name)))),
+            HeaderSource::Env(var) => lines.push(format!("-H \"{}: ${var}\"", h.name)),
+            HeaderSource::Secret(_) => prelude.push(format!(
+                "# the header `{}` (token_request_headers) is secret and not shown: add -H '{}: …'",
+                h.name, h.name
+            )),
         }
     }
     match &req.body {

@@ -69,7 +69,11 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
             return;
         }
     };
-    let http = match warden.http_client(p) {
+    let prepared = warden.http_client(p).and_then(|http| {
+        let headers = crate::http::resource::header_map(&p.resource_headers()?)?;
+        Ok((http, headers))
+    });
+    let (http, headers) = match prepared {
         Ok(h) => h,
         Err(e) => {
             checks.push(Check::from_error("live_resource", &e));
@@ -81,6 +85,7 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
         .send(|t| {
             http.raw()
                 .get(url.clone())
+                .headers(headers.clone())
                 .header(reqwest::header::AUTHORIZATION, t.authorization())
         })
         .await;
@@ -100,6 +105,17 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
         .map(|r| format!(", request id {r}"))
         .unwrap_or_default();
     let renewed = stored_version(warden, p).is_some_and(|v| v != token.version.get());
+    let www = resp
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    let refusal = |status: u16| {
+        session
+            .refusal_hint(status, www.as_deref(), &body)
+            .unwrap_or_default()
+    };
     checks.push(match status.as_u16() {
         200..=299 if renewed => Check::warn(
             "live_resource",
@@ -112,15 +128,10 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
             "live_resource",
             format!("GET {url} answered {status} in {ms} ms{rid}"),
         ),
-        403 => Check::fail(
+        s @ (401 | 403) => Check::fail(
             "live_resource",
-            format!("GET {url} answered 403{rid}: the token is valid but lacks permission"),
-            "check the profile's scopes (and audience/resource), then log in again",
-        ),
-        401 => Check::fail(
-            "live_resource",
-            format!("GET {url} answered 401{rid}"),
-            "the API refuses the token: check the profile's scopes, audience and resource",
+            format!("GET {url} answered {status}{rid}"),
+            refusal(s),
         ),
         s if s >= 500 => Check::fail(
             "live_resource",

@@ -11,7 +11,8 @@
 //!   the token endpoint with a deliberately invalid code, which tells a refused client or a wrong
 //!   body format from an outage without touching any token, and `token_endpoint_refresh`, the
 //!   same for the refresh_token grant (`token_endpoint_config` warns when a configured token
-//!   endpoint differs from the advertised one);
+//!   endpoint differs from the advertised one); `revocation` and `resource_indicator`
+//!   ([`provider`]): whether `logout` can revoke, and whether the RFC 8707 indicators fit;
 //! - `clock`, `clock_iat` ([`clock`]): skew from the `Date` header and from JWT `iat`;
 //! - with a fleet store, `store`, `store_reachable`, `store_tls`, `store_schema`,
 //!   `store_privileges`, `store_key`, `store_clock` ([`fleet`]) instead of the file's checks;
@@ -37,6 +38,7 @@ pub mod live;
 pub mod local;
 pub mod network;
 mod probe;
+pub mod provider;
 pub mod refusal;
 pub mod revocation;
 

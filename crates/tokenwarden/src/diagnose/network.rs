@@ -10,9 +10,10 @@ use super::connectivity::connectivity;
 use super::local::provider_url;
 use super::probe::{Probe, probe, probe_check};
 use crate::config::Profile;
-use crate::discovery::{Metadata, same_issuer, well_known_urls};
+use crate::discovery::{Metadata, WellKnown, well_known_urls};
 use crate::error::{Cause, Delivery, Error};
 use crate::http::classify::{classify_missing, classify_response};
+use crate::http::issuer::IssuerRule;
 use crate::http::request::discovery_request;
 use crate::http::response::{MissingField, ParsedBody};
 use crate::http::{HttpClient, HttpResponse, RequestKind};
@@ -54,7 +55,7 @@ async fn steps(
         return;
     }
     let mut tls = Tls::new(&url);
-    let discovers = p.provider.preset().token_endpoint.is_none();
+    let discovers = p.discovery_issuer().is_some();
     let metadata = match (&p.issuer, discovers) {
         (Some(issuer), true) => {
             let result = fetch_metadata(&http, issuer, obs, &corr).await;
@@ -80,6 +81,10 @@ async fn steps(
             None
         }
     };
+    // A failed discovery is reported already; what it would have said is not known.
+    if metadata.is_some() || !(p.issuer.is_some() && discovers) {
+        super::provider::checks(p, metadata.as_ref(), checks);
+    }
     let advertised = metadata.as_ref().and_then(|m| m.token_endpoint.clone());
     if let (Some(configured), Some(adv)) = (&p.endpoints.token, &advertised)
         && configured != adv
@@ -221,7 +226,7 @@ async fn fetch_metadata(
     corr: &str,
 ) -> std::result::Result<Fetched, Error> {
     let mut tried = Vec::new();
-    for url in well_known_urls(issuer)? {
+    for WellKnown { document, url } in well_known_urls(issuer)? {
         let req = discovery_request(url.clone());
         let resp = http.send(&req, corr).await?;
         obs.add_date(
@@ -243,7 +248,7 @@ async fn fetch_metadata(
                     )
                     .with_correlation_id(corr));
                 };
-                let metadata = Metadata::from_json(url.clone(), doc).map_err(|m| {
+                let metadata = Metadata::from_json(url.clone(), document, doc).map_err(|m| {
                     classify_missing(RequestKind::Discovery, 200, &body, m, ev())
                         .with_correlation_id(corr)
                 })?;
@@ -292,13 +297,28 @@ fn discovery_checks(
         .unwrap_or_default();
     checks.push(Check::ok(
         "discovery",
-        format!("{} answered 200{timing}{rid}", m.source),
+        format!(
+            "{} answered 200{timing}{rid}: {}",
+            m.source,
+            m.document.describe()
+        ),
     ));
-    if same_issuer(issuer, &m.issuer) {
-        checks.push(Check::ok(
-            "issuer",
-            format!("the document names the configured issuer {}", m.issuer),
-        ));
+    let mut m = m;
+    if let Some(rule) = IssuerRule::accept(issuer, &m.issuer) {
+        let detail = match &rule {
+            IssuerRule::Exact(i) if crate::discovery::same_issuer(issuer, i) => {
+                format!("the document names the configured issuer {i}")
+            }
+            IssuerRule::Exact(i) => format!(
+                "the document names {i}, the tenant `{issuer}` resolves to; ID tokens must name it exactly"
+            ),
+            IssuerRule::Tenant { template, audience } => format!(
+                "the document names the multi-tenant template {template} ({} accounts): each ID token's issuer is checked against its own `tid`",
+                audience.as_str()
+            ),
+        };
+        checks.push(Check::ok("issuer", detail));
+        m.issuer_rule = rule;
     } else {
         checks.push(Check::fail(
             "issuer",

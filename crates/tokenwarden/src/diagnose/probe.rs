@@ -93,6 +93,7 @@ pub(super) async fn probe(
         },
     };
     let mut req = token_request(p, secret.as_ref(), endpoint.clone(), grant);
+    crate::http::request::add_headers(&mut req, &p.token_request_headers()?);
     // No real code is at stake: failures are classified (and hinted) as for any repeatable
     // token request, not as a lost single-use code.
     req.kind = RequestKind::Refresh;

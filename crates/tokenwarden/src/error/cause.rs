@@ -53,6 +53,9 @@ pub enum Cause {
     StoreUnreachable,
     /// The token store stayed locked by another process (a write transaction held too long).
     StoreBusy,
+    /// The provider refused the RFC 8707 resource indicator (`invalid_target`): missing,
+    /// unknown, or not part of the authorization.
+    ResourceIndicator,
 }
 
 impl Cause {
@@ -82,6 +85,7 @@ impl Cause {
         Cause::NotLoggedIn,
         Cause::StoreUnreachable,
         Cause::StoreBusy,
+        Cause::ResourceIndicator,
     ];
 
     /// The stable name of the cause, as stored and as written in JSON output
@@ -111,6 +115,7 @@ impl Cause {
             Cause::NotLoggedIn => "not_logged_in",
             Cause::StoreUnreachable => "store_unreachable",
             Cause::StoreBusy => "store_busy",
+            Cause::ResourceIndicator => "resource_indicator",
         }
     }
 
@@ -156,6 +161,9 @@ impl Cause {
             Cause::NotLoggedIn => "no usable tokens are stored",
             Cause::StoreUnreachable => "the fleet token store cannot be reached",
             Cause::StoreBusy => "the token store is locked by another process",
+            Cause::ResourceIndicator => {
+                "the provider refused the resource indicator (RFC 8707 invalid_target)"
+            }
         }
     }
 }
@@ -197,7 +205,8 @@ mod tests {
             | Cause::ConsentDenied
             | Cause::NotLoggedIn
             | Cause::StoreUnreachable
-            | Cause::StoreBusy => 23,
+            | Cause::StoreBusy
+            | Cause::ResourceIndicator => 24,
         };
         assert_eq!(Cause::ALL.len(), listed(Cause::Dns));
         let mut names = std::collections::HashSet::new();

@@ -40,6 +40,8 @@ pub enum OAuthErrorCode {
     InsufficientScope,
     /// `unsupported_token_type` (revocation, RFC 7009 §2.2.1)
     UnsupportedTokenType,
+    /// `invalid_target` (RFC 8707 §2: a resource indicator missing, unknown or not allowed)
+    InvalidTarget,
     /// `redirect_uri_mismatch` (Google's and GitHub's answer to a redirect URI that differs
     /// from the registered one)
     RedirectUriMismatch,
@@ -67,6 +69,7 @@ impl OAuthErrorCode {
             "invalid_token" => Self::InvalidToken,
             "insufficient_scope" => Self::InsufficientScope,
             "unsupported_token_type" => Self::UnsupportedTokenType,
+            "invalid_target" => Self::InvalidTarget,
             "redirect_uri_mismatch" => Self::RedirectUriMismatch,
             other => Self::Other(other.to_string()),
         }
@@ -107,6 +110,7 @@ impl OAuthErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidTarget => "invalid_target",
             Self::RedirectUriMismatch => "redirect_uri_mismatch",
             Self::Other(s) => s,
         }

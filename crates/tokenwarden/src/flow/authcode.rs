@@ -8,6 +8,7 @@ use super::loopback::{self, Expect};
 use super::pkce::{Pkce, random_token};
 use crate::error::{Cause, Error, Result};
 use crate::http::TokenClient;
+use crate::http::issuer::IssuerRule;
 use crate::secret::AuthorizationCode;
 use crate::token::TokenSet;
 use std::time::Duration;
@@ -51,7 +52,7 @@ pub(crate) struct Request {
     /// With `openid`: the nonce sent, and where and how to check the ID token.
     oidc: Option<Oidc>,
     /// The issuer, for the RFC 9207 `iss` check of the callback.
-    issuer: Option<String>,
+    issuer: Option<IssuerRule>,
     /// The metadata says the callback always carries `iss`.
     iss_required: bool,
 }
@@ -59,7 +60,7 @@ pub(crate) struct Request {
 /// What an ID token is checked against.
 struct Oidc {
     nonce: String,
-    issuer: String,
+    issuer: IssuerRule,
     jwks_uri: Url,
 }
 
@@ -99,7 +100,7 @@ pub(crate) async fn begin(client: &TokenClient) -> Result<Request> {
         };
         Some(Oidc {
             nonce: random_token(32),
-            issuer: m.issuer.clone(),
+            issuer: m.issuer_rule.clone(),
             jwks_uri,
         })
     } else {
@@ -110,7 +111,7 @@ pub(crate) async fn begin(client: &TokenClient) -> Result<Request> {
         pkce: Pkce::generate(),
         state: random_token(32),
         oidc,
-        issuer: metadata.as_ref().map(|m| m.issuer.clone()),
+        issuer: metadata.as_ref().map(|m| m.issuer_rule.clone()),
         iss_required: metadata
             .as_ref()
             .is_some_and(|m| m.authorization_response_iss_parameter_supported),
@@ -145,7 +146,16 @@ impl Request {
             if let Some(o) = &self.oidc {
                 q.append_pair("nonce", &o.nonce);
             }
-            for (k, v) in &profile.extra_params {
+            // RFC 8707 §2: the indicators go in the authorization request too, so that a
+            // server that binds the grant to its resources sees them before the code exchange.
+            for r in &profile.resource_indicators {
+                q.append_pair("resource", r);
+            }
+            for (k, v) in profile
+                .authorization_params
+                .iter()
+                .chain(&profile.extra_params)
+            {
                 q.append_pair(k, v);
             }
         }

@@ -1,6 +1,7 @@
 //! OpenID Connect ID token validation (OIDC Core §3.1.3.7), with `jsonwebtoken`: the signature
-//! against the issuer's JWKS, `iss`, `aud`, `exp` (with a bounded leeway) and, at login,
-//! `nonce`.
+//! against the issuer's JWKS, `aud`, `exp` (with a bounded leeway) and, at login, `nonce`;
+//! `iss` by the discovery document's [`IssuerRule`] (exactly, or for a multi-tenant authority
+//! against the token's own `tid`).
 //!
 //! An ID token that comes with a refresh (OIDC Core §12.2) is checked the same way, without the
 //! nonce (a refresh sends none), before its `sub` and `iss` replace anything
@@ -8,6 +9,7 @@
 //! subject and issuer of the login stay.
 
 use crate::error::{Delivery, Error, Result};
+use crate::http::issuer::IssuerRule;
 use crate::http::{Body, HttpClient, HttpRequest, Method, RequestKind, TokenClient};
 use crate::token::TokenSet;
 use jsonwebtoken::jwk::JwkSet;
@@ -30,13 +32,16 @@ pub struct Claims {
     /// The nonce sent with the authorization request.
     #[serde(default)]
     pub nonce: Option<String>,
+    /// The tenant (Microsoft Entra), which a multi-tenant issuer is checked against.
+    #[serde(default)]
+    pub tid: Option<String>,
 }
 
 /// What the ID token must match.
 #[derive(Debug, Clone)]
 pub struct Expected<'a> {
-    /// The issuer (exact match).
-    pub issuer: &'a str,
+    /// How `iss` is checked.
+    pub issuer: &'a IssuerRule,
     /// The client id (must be in `aud`).
     pub client_id: &'a str,
     /// The nonce sent with the authorization request; `None` for an ID token that came with a
@@ -97,11 +102,14 @@ pub async fn validate(
     })?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(format!("unusable key ({e})")))?;
     let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[expected.issuer]);
     validation.set_audience(&[expected.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = LEEWAY_SECS;
     let data = decode::<Claims>(id_token, &key, &validation).map_err(|e| invalid(e.to_string()))?;
+    expected
+        .issuer
+        .check_id_token(&data.claims.iss, data.claims.tid.as_deref())
+        .map_err(invalid)?;
     if let Some(nonce) = expected.nonce
         && data.claims.nonce.as_deref() != Some(nonce)
     {
@@ -172,7 +180,7 @@ async fn verify_refreshed(
         Ok(Some(m)) => match &m.jwks_uri {
             Some(jwks_uri) => {
                 let expected = Expected {
-                    issuer: &m.issuer,
+                    issuer: &m.issuer_rule,
                     client_id: &profile.client_id,
                     nonce: None,
                     jwks_uri,

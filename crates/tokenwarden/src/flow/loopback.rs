@@ -11,6 +11,7 @@
 //! keeps waiting for the real one. If none comes before the timeout, the refusal is the error.
 
 use crate::error::{Cause, Error, OAuthError, OAuthErrorCode, Result};
+use crate::http::issuer::IssuerRule;
 use crate::secret::AuthorizationCode;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -28,7 +29,7 @@ pub struct Expect {
     /// The `state` sent with the authorization request.
     pub state: String,
     /// The issuer, for the RFC 9207 `iss` check.
-    pub issuer: Option<String>,
+    pub issuer: Option<IssuerRule>,
     /// Whether `iss` must be present (the metadata said
     /// `authorization_response_iss_parameter_supported`).
     pub iss_required: bool,
@@ -350,15 +351,17 @@ pub(crate) fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcom
         .with_hint("start the login again from this terminal; if it keeps happening, another program or page is sending callbacks to this port"));
     }
     match (&expect.issuer, params.get("iss")) {
-        (Some(want), Some(got)) if got != want => {
+        (Some(want), Some(got)) if !want.admits(got) => {
             return Err(Error::protocol(format!(
-                "the login callback came from issuer `{got}`, not `{want}` (RFC 9207 mix-up defence): refused"
+                "the login callback came from issuer `{got}`, not `{}` (RFC 9207 mix-up defence): refused",
+                want.shown()
             ))
             .with_hint("check the profile's issuer; another authorization server answered this login"));
         }
         (Some(want), None) if expect.iss_required => {
             return Err(Error::protocol(format!(
-                "the login callback has no `iss`, but `{want}` says it always sends one (RFC 9207): refused"
+                "the login callback has no `iss`, but `{}` says it always sends one (RFC 9207): refused",
+                want.shown()
             ))
             .with_hint("start the login again; if it keeps happening, the callback did not come from the provider"));
         }
@@ -385,6 +388,12 @@ pub(crate) fn check(expect: &Expect, params: &HashMap<String, String>) -> Outcom
                 Error::config(format!("the provider refused the authorization request ({}){described}", oauth.code))
                     .with_hint("check the profile's client_id, scopes and redirect_uri against the provider's registration")
             }
+            OAuthErrorCode::InvalidTarget => Error::config(format!(
+                "the provider refused the authorization request's resource indicator ({}){described}",
+                oauth.code
+            ))
+            .with_cause(Cause::ResourceIndicator)
+            .with_hint(crate::http::classify::HINT_TARGET),
             OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable => Error::new(
                 crate::ErrorKind::ProviderUnavailable,
                 format!("the provider failed during authorization ({}){described}", oauth.code),
@@ -452,7 +461,7 @@ mod tests {
     fn expect() -> Expect {
         Expect {
             state: "s1".into(),
-            issuer: Some("http://127.0.0.1:9".into()),
+            issuer: Some(IssuerRule::Exact("http://127.0.0.1:9".into())),
             iss_required: true,
         }
     }

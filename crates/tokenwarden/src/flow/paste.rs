@@ -174,11 +174,12 @@ fn wrong_state() -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::issuer::IssuerRule;
 
     fn expect() -> Expect {
         Expect {
             state: "S1".into(),
-            issuer: Some("http://127.0.0.1:9".into()),
+            issuer: Some(IssuerRule::Exact("http://127.0.0.1:9".into())),
             iss_required: false,
         }
     }

@@ -4,7 +4,7 @@
 //! supplies the shared breaker and the event log; the CLI the `--trace-http` tracer).
 
 use super::client::{Inner, TokenClient};
-use super::{HttpClient, HttpSettings, Tracer};
+use super::{HttpClient, Tracer};
 use crate::config::Profile;
 use crate::discovery::Discovery;
 use crate::error::{Error, Result};
@@ -105,7 +105,8 @@ impl TokenClientBuilder {
     }
 
     /// Builds the client. Reads the client secret now when the profile's `client_auth` needs
-    /// one: a missing variable is a Config error naming it.
+    /// one, and the values of its `token_request_headers`: a missing variable is a Config error
+    /// naming it.
     pub fn build(self) -> Result<TokenClient> {
         let p = self.profile;
         let secret = match self.secret {
@@ -120,9 +121,10 @@ impl TokenClientBuilder {
             })?),
             None => None,
         };
+        let headers = p.token_request_headers()?;
         let mut http = match self.http {
             Some(h) => h,
-            None => HttpClient::new(HttpSettings::for_profile(&p))?,
+            None => HttpClient::for_profile(&p)?,
         };
         if let Some(t) = self.tracer {
             http = http.with_tracer(t);
@@ -146,6 +148,7 @@ impl TokenClientBuilder {
                 single_attempt,
                 discovery,
                 secret,
+                headers,
                 events: self.events,
             }),
             single_attempt: false,

@@ -26,6 +26,9 @@ const HINT_REFRESH: &str = "the refresh token was revoked, expired, or already u
 const HINT_OUTAGE: &str = "the provider is failing; this is usually temporary: try again later, and quote the request id if you contact the provider";
 const HINT_RATE: &str = "the provider is rate limiting: wait until the time shown (Retry-After), and avoid many programs refreshing one credential";
 const HINT_PROXY: &str = "something other than the OAuth server answered (an HTML page from a proxy, CDN or captive portal): check HTTPS_PROXY / NO_PROXY and that the endpoint URL is right";
+const HINT_HTML_5XX: &str = "the provider failed, or a proxy or load balancer in front of it did; this is usually temporary: try again later (if it persists, check HTTPS_PROXY / NO_PROXY and that the endpoint URL is right)";
+/// The fix for an `invalid_target` answer (RFC 8707), at the token endpoint or in a callback.
+pub(crate) const HINT_TARGET: &str = "the provider refused the RFC 8707 resource indicator: set `resource_indicator` in the profile to the API identifier the provider knows (the one registered for the API), or remove it if the provider does not use indicators; `tokenwarden doctor` checks it";
 const HINT_MALFORMED: &str = "the endpoint did not answer like an OAuth server: check the endpoint URL and token_request_format (form or json)";
 
 fn status_text(status: u16) -> String {
@@ -66,6 +69,22 @@ pub fn classify_response(
         429 => Error::new(ErrorKind::ProviderUnavailable, msg)
             .with_cause(Cause::RateLimited)
             .with_hint(HINT_RATE),
+        // A framework's own error page, or a proxy's: which one cannot be told from here.
+        500..=599 if body == &ParsedBody::Html => {
+            let titled = match html_title(&evidence) {
+                Some(t) => format!(" (\"{t}\")"),
+                None => String::new(),
+            };
+            let msg = format!(
+                "{endpoint} answered {status} with an HTML error page{titled}: an HTML error page from the provider or a proxy in front of it"
+            );
+            let e = Error::new(ErrorKind::ProviderUnavailable, msg).with_cause(Cause::ProxyAnswered);
+            if code_exchange {
+                e.with_hint(format!("{HINT_HTML_5XX}; {HINT_CODE_CONSUMED}"))
+            } else {
+                e.with_hint(HINT_HTML_5XX)
+            }
+        }
         400..=599 if not_oauth => {
             let e = Error::new(ErrorKind::ProviderUnavailable, msg).with_cause(Cause::ProxyAnswered);
             if code_exchange && status >= 500 {
@@ -96,6 +115,23 @@ pub fn classify_response(
             .with_hint(HINT_MALFORMED),
     };
     answered(err, evidence)
+}
+
+/// The `<title>` of an HTML page, from the (redacted, capped) body snippet of `evidence`:
+/// whitespace collapsed, at most 80 characters.
+pub fn html_title(evidence: &HttpEvidence) -> Option<String> {
+    let snippet = evidence.body_snippet.as_deref()?;
+    let lower = snippet.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    let title: String = snippet
+        .get(start..end)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let title: String = title.chars().take(80).collect();
+    (!title.is_empty()).then_some(title)
 }
 
 /// `err` for an exchange that got an answer: its evidence, and [`Delivery::Answered`].
@@ -252,6 +288,7 @@ fn oauth_error(kind: RequestKind, status: u16, oauth: OAuthError) -> Error {
             None,
             "the provider refused the request as configured: check the profile's grant and scopes".into(),
         ),
+        (C::InvalidTarget, _) => (Config, Some(Cause::ResourceIndicator), HINT_TARGET.into()),
         (C::RedirectUriMismatch, _) => (
             Config,
             Some(Cause::RedirectMismatch),
@@ -491,6 +528,41 @@ mod tests {
             HttpEvidence::default(),
         );
         assert_eq!(e.cause(), Some(Cause::CodeMaybeConsumed));
+    }
+
+    #[test]
+    fn invalid_target_names_the_key() {
+        let e = classify_response(
+            RequestKind::CodeExchange,
+            400,
+            &body(
+                r#"{"error":"invalid_target","error_description":"resource indicator is missing, or unknown"}"#,
+            ),
+            HttpEvidence::default(),
+        );
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(e.cause(), Some(Cause::ResourceIndicator));
+        assert!(e.hint().unwrap_or("").contains("`resource_indicator`"));
+    }
+
+    #[test]
+    fn an_html_5xx_page_is_named_with_its_title() {
+        let page = "<!DOCTYPE html><html><head><title>Internal Server\n Error</title></head><body><h1>Oops</h1></body></html>";
+        let html = ParsedBody::parse(Some("text/html"), page.as_bytes());
+        let ev = HttpEvidence {
+            body_snippet: Some(page.to_string()),
+            ..HttpEvidence::default()
+        };
+        let e = classify_response(RequestKind::Refresh, 500, &html, ev);
+        assert_eq!(e.kind(), ErrorKind::ProviderUnavailable);
+        assert!(
+            e.message()
+                .contains("an HTML error page from the provider or a proxy in front of it")
+                && e.message().contains("\"Internal Server Error\""),
+            "{}",
+            e.message()
+        );
+        assert!(!e.hint().unwrap_or("").contains("captive portal"));
     }
 
     #[test]

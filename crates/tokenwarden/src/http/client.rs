@@ -16,7 +16,7 @@ use super::exchange::{Exchanged, operation};
 use super::request::{self, Grant, TokenTypeHint};
 use super::response::{self, DeviceAuthorization, ParsedBody};
 use super::{HttpClient, HttpResponse};
-use crate::config::{Endpoints, Profile};
+use crate::config::{Endpoints, Profile, ResolvedHeader};
 use crate::discovery::{Discovery, Metadata};
 use crate::error::OAuthErrorCode;
 use crate::error::{Error, Result};
@@ -77,6 +77,8 @@ pub(super) struct Inner {
     pub(super) single_attempt: Retrier,
     pub(super) discovery: Arc<Discovery>,
     pub(super) secret: Option<ClientSecret>,
+    /// The profile's `token_request_headers`, read when the client was built.
+    pub(super) headers: Vec<ResolvedHeader>,
     pub(super) events: Option<Arc<dyn EventSink>>,
 }
 
@@ -224,13 +226,9 @@ impl TokenClient {
             .map_err(|e| e.with_correlation_id(&corr))
     }
 
-    /// The issuer to discover missing endpoints from: only for profiles whose preset does not
-    /// fix the endpoints (a preset's missing endpoint, like GitHub's revocation, does not exist;
-    /// and Microsoft's `common` issuer is a template that discovery would refuse).
+    /// The issuer to discover missing endpoints from ([`Profile::discovery_issuer`]).
     fn discovery_issuer(&self) -> Option<&str> {
-        let p = &self.inner.profile;
-        let preset_fixes_endpoints = p.provider.preset().token_endpoint.is_some();
-        p.issuer.as_deref().filter(|_| !preset_fixes_endpoints)
+        self.inner.profile.discovery_issuer()
     }
 
     async fn endpoint(&self, which: Which, corr: &str) -> Result<Option<Url>> {
@@ -302,7 +300,8 @@ impl TokenClient {
                 Err(e) => return Exchanged::unsent(Err(e)),
             };
             let p = &self.inner.profile;
-            let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+            let mut req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+            request::add_headers(&mut req, &self.inner.headers);
             let clock = self.inner.retrier.clock().clone();
             let gate = if login { Gate::Login } else { Gate::Guarded };
             let exchanged = self
@@ -411,11 +410,12 @@ impl TokenClient {
         endpoint: Url,
         corr: &str,
     ) -> Exchanged<DeviceAuthorization> {
-        let req = request::device_authorization_request(
+        let mut req = request::device_authorization_request(
             &self.inner.profile,
             self.inner.secret.as_ref(),
             endpoint,
         );
+        request::add_headers(&mut req, &self.inner.headers);
         let clock = self.inner.retrier.clock().clone();
         self.call(&req, corr, Gate::Login, |resp| {
             let body = ParsedBody::parse(resp.content_type(), &resp.body);
@@ -444,7 +444,8 @@ impl TokenClient {
             let grant = Grant::DeviceCode {
                 device_code: device_code.clone(),
             };
-            let req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+            let mut req = request::token_request(p, self.inner.secret.as_ref(), endpoint, grant);
+            request::add_headers(&mut req, &self.inner.headers);
             let clock = self.inner.retrier.clock().clone();
             let done = self
                 .call(&req, &corr, Gate::Login, |resp| {
@@ -490,13 +491,14 @@ impl TokenClient {
         hint: TokenTypeHint,
         corr: &str,
     ) -> Exchanged<Revocation> {
-        let req = request::revocation_request(
+        let mut req = request::revocation_request(
             &self.inner.profile,
             self.inner.secret.as_ref(),
             endpoint,
             token,
             hint,
         );
+        request::add_headers(&mut req, &self.inner.headers);
         self.call(&req, corr, Gate::Guarded, |resp| {
             let body = ParsedBody::parse(resp.content_type(), &resp.body);
             if (200..300).contains(&resp.status) && body.oauth_error().is_none() {

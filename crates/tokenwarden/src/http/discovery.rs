@@ -1,12 +1,17 @@
-//! Authorization server metadata: RFC 8414 (`/.well-known/oauth-authorization-server`), then
-//! OpenID Connect Discovery (`/.well-known/openid-configuration`).
+//! Authorization server metadata where servers publish it: RFC 8414 at the §3.1 location
+//! (`/.well-known/oauth-authorization-server` inserted before the issuer's path), RFC 8414
+//! appended to the issuer (`{issuer}/.well-known/oauth-authorization-server`, where several
+//! servers publish it), then OpenID Connect Discovery (`{issuer}/.well-known/openid-configuration`).
+//! The first that answers is used, and [`Metadata::document`] says which.
 //!
 //! The document's `issuer` must be the configured issuer (RFC 8414 §3.3; the mix-up defence of
-//! RFC 9207's family): a different one is refused with a message that says so. Results are
-//! cached per issuer for a TTL, with the clock injected so tests move time instead of waiting.
+//! RFC 9207's family): a different one is refused with a message that says so, except a
+//! multi-tenant authority's template (see [`super::issuer`]). Results are cached per issuer for
+//! a TTL, with the clock injected so tests move time instead of waiting.
 
 use crate::error::{Delivery, Error, ErrorKind, Result};
 use crate::http::classify::{classify_missing, classify_response};
+use crate::http::issuer::IssuerRule;
 use crate::http::request::discovery_request;
 use crate::http::response::{MissingField, ParsedBody};
 use crate::http::{HttpClient, RequestKind};
@@ -20,14 +25,51 @@ use url::Url;
 /// How long metadata is kept when no TTL is given.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
+/// Which well-known document metadata came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Document {
+    /// RFC 8414 at the §3.1 location (the well-known segment before the issuer's path).
+    Rfc8414,
+    /// RFC 8414 appended to the issuer's path, where some servers publish it instead.
+    Rfc8414Appended,
+    /// OpenID Connect Discovery 1.0 §4.
+    OpenIdConfiguration,
+}
+
+impl Document {
+    /// The document in words, for messages and `doctor`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Document::Rfc8414 => "the RFC 8414 metadata",
+            Document::Rfc8414Appended => {
+                "the RFC 8414 metadata appended to the issuer's path (not the §3.1 location)"
+            }
+            Document::OpenIdConfiguration => "the OpenID Connect discovery document",
+        }
+    }
+}
+
+/// One well-known URL to try, and the document it would be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WellKnown {
+    /// Which document.
+    pub document: Document,
+    /// Where.
+    pub url: Url,
+}
+
 /// The metadata tokenwarden uses (RFC 8414 §2, OIDC Discovery §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metadata {
     /// The issuer the document claims.
     pub issuer: String,
+    /// How callbacks and ID tokens must name the issuer (exact, or a multi-tenant template).
+    pub issuer_rule: IssuerRule,
     /// Where it came from.
     pub source: Url,
+    /// Which document it is.
+    pub document: Document,
     /// `authorization_endpoint`.
     pub authorization_endpoint: Option<Url>,
     /// `token_endpoint`.
@@ -53,12 +95,17 @@ pub struct Metadata {
     /// `authorization_response_iss_parameter_supported` (RFC 9207): the callback must carry
     /// `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// `resource_indicators_supported`: the server implements RFC 8707 resource indicators
+    /// (an unregistered name some servers, mockauth among them, advertise).
+    pub resource_indicators_supported: bool,
 }
 
 impl Metadata {
-    /// Reads a metadata document (tolerant of wrong types in optional fields).
+    /// Reads a metadata document (tolerant of wrong types in optional fields). Its issuer
+    /// rule is the exact issuer it claims; [`Discovery`] replaces it with the one it accepted.
     pub fn from_json(
         source: Url,
+        document: Document,
         doc: &Map<String, Value>,
     ) -> std::result::Result<Self, MissingField> {
         let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
@@ -78,8 +125,10 @@ impl Metadata {
             .filter(|i| !i.is_empty())
             .ok_or(MissingField::Field("issuer"))?;
         Ok(Metadata {
+            issuer_rule: IssuerRule::Exact(issuer.clone()),
             issuer,
             source,
+            document,
             authorization_endpoint: u("authorization_endpoint"),
             token_endpoint: u("token_endpoint"),
             device_authorization_endpoint: u("device_authorization_endpoint"),
@@ -95,25 +144,44 @@ impl Metadata {
                 .get("authorization_response_iss_parameter_supported")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            resource_indicators_supported: doc
+                .get("resource_indicators_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 }
 
-/// The two well-known URLs for `issuer`, in the order tried: RFC 8414 §3.1 inserts the
-/// well-known segment before the issuer's path; OIDC Discovery §4 appends it.
-pub fn well_known_urls(issuer: &str) -> Result<[Url; 2]> {
+/// The well-known URLs for `issuer`, in the order tried: RFC 8414 §3.1 inserts the well-known
+/// segment before the issuer's path; some servers publish it appended to the path instead (for
+/// an issuer without a path the two are one); OIDC Discovery §4 appends its own.
+pub fn well_known_urls(issuer: &str) -> Result<Vec<WellKnown>> {
     let base = Url::parse(issuer).map_err(|e| {
         Error::config(format!("issuer `{issuer}` is not a valid URL ({e})"))
             .with_hint("set issuer to the provider's issuer URL, e.g. https://accounts.example.com")
     })?;
     let path = base.path().trim_end_matches('/').to_string();
-    let mut rfc8414 = base.clone();
-    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    rfc8414.set_query(None);
-    let mut oidc = base;
-    oidc.set_path(&format!("{path}/.well-known/openid-configuration"));
-    oidc.set_query(None);
-    Ok([rfc8414, oidc])
+    let at = |p: String| {
+        let mut u = base.clone();
+        u.set_path(&p);
+        u.set_query(None);
+        u
+    };
+    let mut out = vec![WellKnown {
+        document: Document::Rfc8414,
+        url: at(format!("/.well-known/oauth-authorization-server{path}")),
+    }];
+    if !path.is_empty() {
+        out.push(WellKnown {
+            document: Document::Rfc8414Appended,
+            url: at(format!("{path}/.well-known/oauth-authorization-server")),
+        });
+    }
+    out.push(WellKnown {
+        document: Document::OpenIdConfiguration,
+        url: at(format!("{path}/.well-known/openid-configuration")),
+    });
+    Ok(out)
 }
 
 /// True when the document's issuer is the configured one (a trailing slash aside).
@@ -198,7 +266,7 @@ impl Discovery {
         correlation_id: &str,
     ) -> Result<Metadata> {
         let mut tried = Vec::new();
-        for url in well_known_urls(issuer)? {
+        for WellKnown { document, url } in well_known_urls(issuer)? {
             let req = discovery_request(url.clone());
             let resp = retrier
                 .run(
@@ -232,28 +300,22 @@ impl Discovery {
                             resp.evidence,
                         ));
                     };
-                    let m = Metadata::from_json(url.clone(), doc).map_err(|missing| {
-                        classify_missing(
-                            RequestKind::Discovery,
-                            200,
-                            &body,
-                            missing,
-                            resp.evidence.clone(),
-                        )
-                    })?;
-                    if !same_issuer(issuer, &m.issuer) {
-                        return Err(Error::config(format!(
-                            "the discovery document at {url} names issuer `{}`, not the configured `{issuer}`: \
-                             refusing it (an authorization server must not be mixed up with another)",
-                            m.issuer
-                        ))
-                        .with_hint(format!(
-                            "if `{}` is the right server, set issuer to exactly that; otherwise check the issuer URL",
-                            m.issuer
-                        ))
-                        .with_http(resp.evidence)
-                        .with_delivery(Delivery::Answered));
-                    }
+                    let mut m =
+                        Metadata::from_json(url.clone(), document, doc).map_err(|missing| {
+                            classify_missing(
+                                RequestKind::Discovery,
+                                200,
+                                &body,
+                                missing,
+                                resp.evidence.clone(),
+                            )
+                        })?;
+                    let Some(rule) = IssuerRule::accept(issuer, &m.issuer) else {
+                        return Err(other_issuer(issuer, &url, &m.issuer)
+                            .with_http(resp.evidence)
+                            .with_delivery(Delivery::Answered));
+                    };
+                    m.issuer_rule = rule;
                     if m.token_endpoint.is_none() {
                         return Err(classify_missing(
                             RequestKind::Discovery,
@@ -282,6 +344,17 @@ impl Discovery {
     }
 }
 
+/// The Config error for a document at `url` that names `claimed`, not the configured issuer.
+pub(crate) fn other_issuer(issuer: &str, url: &Url, claimed: &str) -> Error {
+    Error::config(format!(
+        "the discovery document at {url} names issuer `{claimed}`, not the configured `{issuer}`: \
+         refusing it (an authorization server must not be mixed up with another)"
+    ))
+    .with_hint(format!(
+        "if `{claimed}` is the right server, set issuer to exactly that; otherwise check the issuer URL"
+    ))
+}
+
 /// The Config error for an issuer none of whose well-known URLs answered with a document;
 /// `tried` lists each URL with its status.
 pub(crate) fn no_document(issuer: &str, tried: &[String]) -> Error {
@@ -301,25 +374,30 @@ pub(crate) fn no_document(issuer: &str, tried: &[String]) -> Error {
 mod tests {
     use super::*;
 
+    fn urls(issuer: &str) -> Vec<String> {
+        well_known_urls(issuer)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.url.to_string())
+            .collect()
+    }
+
     #[test]
-    fn well_known_urls_follow_the_rfcs() {
-        let [a, b] = well_known_urls("https://as.example.com").unwrap();
+    fn well_known_urls_follow_the_rfcs_and_the_servers() {
         assert_eq!(
-            a.as_str(),
-            "https://as.example.com/.well-known/oauth-authorization-server"
+            urls("https://as.example.com"),
+            [
+                "https://as.example.com/.well-known/oauth-authorization-server",
+                "https://as.example.com/.well-known/openid-configuration"
+            ]
         );
         assert_eq!(
-            b.as_str(),
-            "https://as.example.com/.well-known/openid-configuration"
-        );
-        let [a, b] = well_known_urls("https://as.example.com/tenant/v2.0/").unwrap();
-        assert_eq!(
-            a.as_str(),
-            "https://as.example.com/.well-known/oauth-authorization-server/tenant/v2.0"
-        );
-        assert_eq!(
-            b.as_str(),
-            "https://as.example.com/tenant/v2.0/.well-known/openid-configuration"
+            urls("https://as.example.com/tenant/v2.0/"),
+            [
+                "https://as.example.com/.well-known/oauth-authorization-server/tenant/v2.0",
+                "https://as.example.com/tenant/v2.0/.well-known/oauth-authorization-server",
+                "https://as.example.com/tenant/v2.0/.well-known/openid-configuration"
+            ]
         );
     }
 

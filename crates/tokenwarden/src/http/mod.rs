@@ -20,7 +20,9 @@
 //! - [`destination`]: where a profile's bearer token may be sent (https or loopback, the
 //!   `resource` origin or one allowed explicitly), for `request` and the proxy.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
-//!   (re-exported as `crate::discovery`).
+//!   (re-exported as `crate::discovery`); [`issuer`]: which issuer callbacks and ID tokens must
+//!   name (exact, or a multi-tenant authority's template); [`locate`]: checking an issuer
+//!   before a profile is written, and suggesting the path it lacks.
 //!
 //! [`TokenSet`]: crate::token::TokenSet
 
@@ -31,6 +33,8 @@ pub mod destination;
 pub mod discovery;
 pub mod evidence;
 mod exchange;
+pub mod issuer;
+pub mod locate;
 pub mod proxy;
 pub mod request;
 pub mod resource;
@@ -51,8 +55,8 @@ use url::Url;
 /// The largest response body read; a larger one is a Protocol error.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The `User-Agent` sent with every request.
-pub const USER_AGENT: &str = concat!("tokenwarden/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` sent when a profile sets none ([`crate::config::DEFAULT_USER_AGENT`]).
+pub const USER_AGENT: &str = crate::config::DEFAULT_USER_AGENT;
 
 /// What an exchange is for; decides messages, classification and whether it may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,13 +202,7 @@ impl HttpRequest {
                 .map(|p| format!("{}={}", p.name, p.shown()))
                 .collect::<Vec<_>>()
                 .join("&"),
-            Body::Json(p) => {
-                let map: serde_json::Map<String, serde_json::Value> = p
-                    .iter()
-                    .map(|p| (p.name.clone(), serde_json::Value::String(p.shown())))
-                    .collect();
-                serde_json::Value::Object(map).to_string()
-            }
+            Body::Json(p) => json_object(p, Param::shown).to_string(),
         }
     }
 
@@ -215,6 +213,26 @@ impl HttpRequest {
             .map(|h| (h.name.clone(), h.shown()))
             .collect()
     }
+}
+
+/// A JSON object of `params`, each value as `value` gives it; a name given more than once (RFC
+/// 8707 `resource`) becomes an array of its values, in order.
+fn json_object(params: &[Param], value: impl Fn(&Param) -> String) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for p in params {
+        let v = serde_json::Value::String(value(p));
+        match map.get_mut(&p.name) {
+            None => {
+                map.insert(p.name.clone(), v);
+            }
+            Some(serde_json::Value::Array(a)) => a.push(v),
+            Some(first) => {
+                let first = first.take();
+                map.insert(p.name.clone(), serde_json::Value::Array(vec![first, v]));
+            }
+        }
+    }
+    serde_json::Value::Object(map)
 }
 
 /// A response that arrived in full (within the size cap).
@@ -358,11 +376,21 @@ pub fn install_crypto_provider() {
 }
 
 impl HttpClient {
-    /// A client with `settings`.
+    /// A client with `settings`, sending tokenwarden's own `User-Agent`.
     pub fn new(settings: HttpSettings) -> Result<Self> {
+        Self::with_user_agent(settings, USER_AGENT)
+    }
+
+    /// A client with `profile`'s timeouts and `User-Agent`.
+    pub fn for_profile(profile: &crate::config::Profile) -> Result<Self> {
+        Self::with_user_agent(HttpSettings::for_profile(profile), profile.user_agent())
+    }
+
+    /// A client with `settings` sending `user_agent`.
+    pub fn with_user_agent(settings: HttpSettings, user_agent: &str) -> Result<Self> {
         install_crypto_provider();
         let inner = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+            .user_agent(user_agent)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -461,7 +489,15 @@ impl HttpClient {
         };
         let mut rb = self.inner.request(method, req.url.clone());
         for h in &req.headers {
-            rb = rb.header(h.name.as_str(), h.value.as_str());
+            let mut value = reqwest::header::HeaderValue::from_str(&h.value).map_err(|_| {
+                Error::config(format!(
+                    "the value of the header `{}` cannot be sent (a line break or another control character)",
+                    h.name
+                ))
+                .with_delivery(crate::error::Delivery::NotSent)
+            })?;
+            value.set_sensitive(h.secret);
+            rb = rb.header(h.name.as_str(), value);
         }
         rb = match &req.body {
             Body::None => rb,
@@ -476,14 +512,9 @@ impl HttpClient {
                 rb.header("Content-Type", "application/x-www-form-urlencoded")
                     .body(encoded)
             }
-            Body::Json(params) => {
-                let map: serde_json::Map<String, serde_json::Value> = params
-                    .iter()
-                    .map(|p| (p.name.clone(), serde_json::Value::String(p.value.clone())))
-                    .collect();
-                rb.header("Content-Type", "application/json")
-                    .body(serde_json::Value::Object(map).to_string())
-            }
+            Body::Json(params) => rb
+                .header("Content-Type", "application/json")
+                .body(json_object(params, |p| p.value.clone()).to_string()),
         };
         let started = Instant::now();
         let base = HttpEvidence {

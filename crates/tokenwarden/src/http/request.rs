@@ -8,7 +8,7 @@
 //! that want it (the profile's `token_request_format`).
 
 use super::{Body, HttpRequest, Method, Param, RequestKind};
-use crate::config::{ClientAuth, Profile, TokenRequestFormat};
+use crate::config::{ClientAuth, Profile, ResolvedHeader, TokenRequestFormat};
 use crate::secret::{AuthorizationCode, ClientSecret, DeviceCode, PkceVerifier, RefreshToken};
 use base64::Engine as _;
 use url::Url;
@@ -125,8 +125,10 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn resource_and_extras(&mut self) {
-        if let Some(r) = &self.profile.resource {
+    /// The RFC 8707 resource indicators (one `resource` parameter each, §2), `audience` and
+    /// `extra_params`.
+    fn indicators_and_extras(&mut self) {
+        for r in &self.profile.resource_indicators {
             self.plain("resource", r.clone());
         }
         if let Some(a) = &self.profile.audience {
@@ -221,7 +223,7 @@ pub fn token_request(
             b.secret("device_code", device_code.expose());
         }
     }
-    b.resource_and_extras();
+    b.indicators_and_extras();
     b.client_auth();
     b.finish(kind, endpoint)
 }
@@ -234,7 +236,7 @@ pub fn device_authorization_request(
 ) -> HttpRequest {
     let mut b = Builder::new(profile, secret);
     b.scope();
-    b.resource_and_extras();
+    b.indicators_and_extras();
     b.client_auth();
     let mut req = b.finish(RequestKind::DeviceAuthorization, endpoint);
     if let Body::Json(p) = req.body {
@@ -262,6 +264,18 @@ pub fn revocation_request(
     req
 }
 
+/// Adds the profile's extra token-request headers (`token_request_headers`, read with
+/// [`Profile::token_request_headers`]) to `req`; secret ones are redacted in traces.
+pub fn add_headers(req: &mut HttpRequest, headers: &[ResolvedHeader]) {
+    for h in headers {
+        req.headers.push(if h.secret {
+            Param::secret(&h.name, &h.value)
+        } else {
+            Param::plain(&h.name, &h.value)
+        });
+    }
+}
+
 /// A discovery metadata request.
 pub fn discovery_request(url: Url) -> HttpRequest {
     HttpRequest {
@@ -285,6 +299,50 @@ mod tests {
             .decode(b64)
             .unwrap();
         assert_eq!(String::from_utf8(raw).unwrap(), "my+client:a%3Ab+%2B%25c");
+    }
+
+    #[test]
+    fn resource_indicators_go_with_token_requests_not_revocation() {
+        let mut p = Profile::new("t", "cli");
+        p.resource = Some("https://api.example.test/v1/messages".into());
+        p.resource_indicators = vec!["https://a.test/".into(), "https://b.test/".into()];
+        let url = Url::parse("https://x/token").unwrap();
+        let refresh = token_request(
+            &p,
+            None,
+            url.clone(),
+            Grant::RefreshToken {
+                refresh_token: RefreshToken::new("rt"),
+            },
+        );
+        let Body::Form(params) = &refresh.body else {
+            panic!("not a form");
+        };
+        let resources: Vec<&str> = params
+            .iter()
+            .filter(|p| p.name == "resource")
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(resources, ["https://a.test/", "https://b.test/"]);
+        let revoke = revocation_request(&p, None, url, "t", TokenTypeHint::AccessToken);
+        assert!(
+            !revoke.redacted_body().contains("resource="),
+            "{}",
+            revoke.redacted_body()
+        );
+        p.token_request_format = TokenRequestFormat::Json;
+        let json = token_request(
+            &p,
+            None,
+            Url::parse("https://x/token").unwrap(),
+            Grant::ClientCredentials,
+        );
+        assert!(
+            json.redacted_body()
+                .contains(r#""resource":["https://a.test/","https://b.test/"]"#),
+            "{}",
+            json.redacted_body()
+        );
     }
 
     #[test]

@@ -54,15 +54,59 @@ pub fn shown_header(name: &str, value: &str) -> String {
     }
 }
 
-/// All headers of `headers`, as they may be shown.
+/// All headers of `headers`, as they may be shown: a value marked sensitive (a profile's
+/// secret header) as a fingerprint whatever its name.
 pub fn redact_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(k, v)| {
             let value = String::from_utf8_lossy(v.as_bytes());
-            (k.as_str().to_string(), shown_header(k.as_str(), &value))
+            let shown = if v.is_sensitive() && !is_secret_header(k.as_str()) {
+                format!("[redacted {}]", fingerprint(&value))
+            } else {
+                shown_header(k.as_str(), &value)
+            };
+            (k.as_str().to_string(), shown)
         })
         .collect()
+}
+
+/// A profile's API-call headers ([`crate::config::Profile::resource_headers`]) as a header
+/// map, secret values marked sensitive (never traced). For `request` and the proxy; headers a
+/// caller sets itself replace these ([`with_own_headers`]).
+pub fn header_map(headers: &[crate::config::ResolvedHeader]) -> crate::Result<HeaderMap> {
+    let mut map = HeaderMap::new();
+    for h in headers {
+        let name = reqwest::header::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| Error::config(format!("`{}` is not a header name", h.name)))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&h.value).map_err(|_| {
+            Error::config(format!(
+                "the value of the header `{}` cannot be sent (a control character)",
+                h.name
+            ))
+        })?;
+        value.set_sensitive(h.secret);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// `profile` headers with `own` on top: a header the caller sets replaces the profile's of the
+/// same name (all its values).
+pub fn with_own_headers(mut profile: HeaderMap, own: HeaderMap) -> HeaderMap {
+    for name in own.keys() {
+        profile.remove(name);
+    }
+    let mut current = None;
+    for (name, value) in own {
+        if let Some(n) = name {
+            current = Some(n);
+        }
+        if let Some(n) = &current {
+            profile.append(n.clone(), value);
+        }
+    }
+    profile
 }
 
 /// `url` with the values of secret query parameters (`access_token=`…) as fingerprints.

@@ -28,7 +28,11 @@ impl Session {
         let need = self.attainable(&t2.tokens, min_ttl);
         let usable = t2.state == TokenState::Valid;
         let newer = t2.version != seen.version;
+        // A refresh of t2 may have been processed with its answer lost: a provider that
+        // revokes the previous access token may have killed it, so it is refreshed instead.
+        let dying = self.revokes_previous() && t2.refresh_failure_transient;
         if usable
+            && !dying
             && ((newer && t2.tokens.is_valid_for(now, need))
                 || t2.tokens.is_fresh(now, need, self.opts.refresh_skew))
         {
@@ -63,15 +67,18 @@ impl Session {
             };
             return self.refresh_failed(&t2, err, &failed);
         }
+        let mut drained = Duration::ZERO;
         let done = match (refresh_token, client_credentials) {
             (Some(rt), _) => {
                 self.mark_in_flight(&t2);
+                drained = self.drain_before_refresh(&t2).await;
                 self.grants.refresh(rt, effort).await
             }
             (None, Some(grant)) => grant.await,
             (None, None) => return Err(self.no_refresh_token(&t2)),
         };
-        let elapsed = started.elapsed();
+        // The drain is not the provider's latency.
+        let elapsed = started.elapsed().saturating_sub(drained);
         match done.result {
             Ok(fresh) => {
                 self.store_fresh(&t2, fresh, operation, &done.exchange, elapsed)
@@ -189,6 +196,8 @@ impl Session {
         let fresh = fresh.renewing(&t2.tokens);
         match self.write_refreshed(t2, &fresh).await? {
             CasOutcome::Written(version) => {
+                self.note_own_refresh(version);
+                self.note_store_checked();
                 self.event(operation, Outcome::Ok, Some(exchange), Some(elapsed));
                 if let Ok(mut w) = self.last_warning.lock() {
                     *w = None;

@@ -2,8 +2,10 @@
 //! [`TokenSource`] (a session, the agent) and every caller (`request`, the proxy): a 401 marks
 //! that exact token rejected, refreshes once and resends once; a second 401 is the session
 //! rejected by the server, never a loop. A request whose body cannot be sent again (a stream
-//! too large to keep) is not resent: its 401 goes back as it came. Resource calls pass through
-//! the `--trace-http` tracer like OAuth exchanges.
+//! too large to keep) is not resent: its 401 goes back as it came. With a provider that revokes
+//! the previous access token on refresh, a bare 403 (no `insufficient_scope`) that follows a
+//! refresh of the token sent is a 401 too (see `revoking`). Resource calls pass through the
+//! `--trace-http` tracer like OAuth exchanges.
 
 use super::source::{Rejection, TokenSource};
 use super::{Session, Token};
@@ -74,9 +76,10 @@ pub async fn send_retrying(
     let response = send_one(build(&first), tracer)
         .await
         .map_err(SendFailed::Api)?;
-    if response.status() != reqwest::StatusCode::UNAUTHORIZED {
-        return Ok(answered(response));
-    }
+    let response = match refused(source, response, &first).await? {
+        Verdict::Answer(response) => return Ok(answered(response)),
+        Verdict::TokenRefused(response) => response,
+    };
     let first_401_at = std::time::SystemTime::now();
     source.rejected(&rejection(&response, 1, false)).await;
     source.invalidate(&first).await.map_err(SendFailed::Token)?;
@@ -124,6 +127,72 @@ pub async fn send_retrying(
     })
 }
 
+/// What the first answer of [`send_retrying`] was.
+enum Verdict {
+    /// The API's answer, for the caller.
+    Answer(reqwest::Response),
+    /// The token itself was refused: mark it, refresh once and resend once.
+    TokenRefused(reqwest::Response),
+}
+
+/// Whether `resp` refused `token` itself: a 401; or, for a source whose provider revokes the
+/// previous access token on refresh, a 403 that does not say `insufficient_scope` and follows a
+/// refresh of that token (its body is read to tell, and handed back intact).
+async fn refused(
+    source: &dyn TokenSource,
+    resp: reqwest::Response,
+    token: &Token,
+) -> std::result::Result<Verdict, SendFailed> {
+    match resp.status().as_u16() {
+        401 => Ok(Verdict::TokenRefused(resp)),
+        403 if source.revokes_previous() => {
+            let www = resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let (resp, body) = read_back(resp).await.map_err(SendFailed::Api)?;
+            let scope = super::revoking::says_insufficient_scope(www.as_deref(), &body);
+            if !scope
+                && source
+                    .refreshed_since(token.version)
+                    .map_err(SendFailed::Token)?
+            {
+                tracing::info!(
+                    profile = %source.profile(),
+                    "a 403 right after a refresh of a provider that revokes the previous token: refreshing once and retrying once"
+                );
+                Ok(Verdict::TokenRefused(resp))
+            } else {
+                Ok(Verdict::Answer(resp))
+            }
+        }
+        _ => Ok(Verdict::Answer(resp)),
+    }
+}
+
+/// Reads `resp`'s body and hands back an identical response with it, and the body.
+async fn read_back(resp: reqwest::Response) -> Result<(reqwest::Response, Vec<u8>)> {
+    let status = resp.status();
+    let version = resp.version();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.map_err(|e| {
+        Error::new(
+            ErrorKind::ProviderUnavailable,
+            "the connection broke while the API's answer was read",
+        )
+        .with_cause(Cause::Connect)
+        .with_source(e.without_url())
+        .with_hint("try again")
+    })?;
+    let body = bytes.to_vec();
+    let mut rebuilt = ::http::Response::new(bytes);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok((reqwest::Response::from(rebuilt), body))
+}
+
 fn answered(response: reqwest::Response) -> Sent {
     Sent {
         response,
@@ -162,11 +231,20 @@ pub async fn send_with(
 ) -> Result<reqwest::Response> {
     let sent = send_retrying(source, tracer, true, build).await?;
     match sent.rejected {
-        Rejected::Twice { same_token } => Err(session_rejected(
-            source.profile(),
-            &sent.response,
-            same_token,
-        )),
+        Rejected::Twice { same_token } => {
+            let www = sent
+                .response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok());
+            let e = session_rejected(source.profile(), &sent.response, same_token);
+            // The one hint worth more than the general one: the key of a provider that revokes
+            // the previous access token on refresh, when another process refreshed just before.
+            Err(match source.refusal_hint(401, www, b"") {
+                Some(h) if h.contains("refresh_revokes_previous_access_token") => e.with_hint(h),
+                _ => e,
+            })
+        }
         Rejected::No | Rejected::NotResent => Ok(sent.response),
     }
 }
@@ -197,7 +275,7 @@ pub fn session_rejected(profile: &str, second: &reqwest::Response, same_token: b
         www_authenticate: www,
         ..HttpEvidence::default()
     })
-    .with_hint("the provider may bind sessions to one client instance, or the token lacks the audience or scope this API needs; check the profile's scopes and `resource`, then log in again")
+    .with_hint("the provider may bind sessions to one client instance, or the token lacks the audience or scope this API needs; check the profile's scopes and `resource_indicator`, then log in again")
 }
 
 impl Session {

@@ -53,6 +53,28 @@ pub trait TokenSource: Send + Sync {
 
     /// Records a resource server's 401 in the event log. Never fails the caller.
     fn rejected<'a>(&'a self, rejection: &'a Rejection) -> BoxFuture<'a, ()>;
+
+    /// Whether the profile's provider revokes the previous access token when it refreshes
+    /// (`refresh_revokes_previous_access_token`): then a bare 403 may refuse the token itself.
+    fn revokes_previous(&self) -> bool {
+        false
+    }
+
+    /// Whether the token of `version` has been refreshed since (another token is stored now, or
+    /// a refresh is under way): what makes a bare 403 of such a provider a 401.
+    fn refreshed_since(&self, _version: crate::store::Version) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// The hint for an API's refusal of this profile's token ([`Session::refusal_hint`]).
+    fn refusal_hint(
+        &self,
+        _status: u16,
+        _www_authenticate: Option<&str>,
+        _body: &[u8],
+    ) -> Option<String> {
+        None
+    }
 }
 
 impl TokenSource for Session {
@@ -71,5 +93,22 @@ impl TokenSource for Session {
     fn rejected<'a>(&'a self, rejection: &'a Rejection) -> BoxFuture<'a, ()> {
         self.record(&rejection.event(self.clock.now(), &self.profile));
         Box::pin(std::future::ready(()))
+    }
+
+    fn revokes_previous(&self) -> bool {
+        Session::revokes_previous(self)
+    }
+
+    fn refreshed_since(&self, version: crate::store::Version) -> Result<bool> {
+        Session::refreshed_since(self, version)
+    }
+
+    fn refusal_hint(
+        &self,
+        status: u16,
+        www_authenticate: Option<&str>,
+        body: &[u8],
+    ) -> Option<String> {
+        Session::refusal_hint(self, status, www_authenticate, body)
     }
 }

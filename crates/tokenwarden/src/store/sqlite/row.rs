@@ -106,10 +106,8 @@ impl RawRow {
         let seal = |column: &str, value: &str| {
             let aad = token_aad(&raw.profile, column, raw.version, &meta);
             let mut sealed = sealer.seal(value.as_bytes(), &aad).unwrap_or_default();
-            if tamper {
-                if let Some(b) = sealed.last_mut() {
-                    *b ^= 1;
-                }
+            if tamper && let Some(b) = sealed.last_mut() {
+                *b ^= 1;
             }
             sealed
         };
