@@ -725,7 +725,7 @@ async fn an_index_that_disagrees_with_its_table_fails_store_integrity() {
                 .unwrap();
         }
     }
-    // Damage that opening (PRAGMA quick_check) does not see: the index on `events.at` now
+    // Damage that opening and reading do not see: the index on `events.at` now
     // claims to index another column, so its entries no longer match the rows.
     {
         let conn = rusqlite::Connection::open(home.path().join("tokens.db")).unwrap();

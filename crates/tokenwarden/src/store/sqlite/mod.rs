@@ -184,8 +184,8 @@ impl SqliteStore {
         self.kdf.as_ref()
     }
 
-    /// SQLite's full `PRAGMA integrity_check` (opening runs only the quick check): `Ok(vec![])`
-    /// when the database is sound, else the problems SQLite lists. For `doctor`.
+    /// SQLite's full `PRAGMA integrity_check` (opening runs no check): `Ok(vec![])` when the
+    /// database is sound, else the problems SQLite lists. For `doctor`.
     pub fn integrity_check(&self) -> Result<Vec<String>> {
         self.run(|conn| {
             let mut stmt = conn.prepare("PRAGMA integrity_check")?;

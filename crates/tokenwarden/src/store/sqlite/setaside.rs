@@ -3,8 +3,8 @@
 //! which file and which profiles.
 //!
 //! Two cases:
-//! - **The file is unreadable** (not a database, empty, `quick_check` fails, the key check is
-//!   missing): it is renamed aside with its `-wal`/`-shm`. The token rows that can still be
+//! - **The file is unreadable** (not a database, empty, a read meets a damaged page, the key
+//!   check is missing): it is renamed aside with its `-wal`/`-shm`. The token rows that can still be
 //!   read and opened are first copied into a fresh database that replaces it (the `salvage`
 //!   module), so only the profiles whose tokens are really lost log in again; with nothing
 //!   readable, the next open starts an empty one. Every process that has the old file open
