@@ -49,6 +49,8 @@ pub enum Command {
     Demo(cmd::demo::Args),
     /// Manage profiles in config.toml (add, set, unset, list, show, remove, keys).
     Profile(cmd::profile::ProfileArgs),
+    /// The token store: set up the fleet store (migrate), move logins to or from it (copy).
+    Store(cmd::store::StoreArgs),
     /// Run the embedded OAuth authorization server (with fault injection) on loopback.
     MockServer(cmd::mock_server::MockServerArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).

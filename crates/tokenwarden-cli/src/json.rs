@@ -202,6 +202,42 @@ pub struct Event {
     pub correlation_id: Option<String>,
     pub duration_ms: Option<u64>,
     pub attempt: u32,
+    /// The machine that recorded it (fleet store); `null` in a machine's own store.
+    pub host: Option<String>,
+}
+
+/// `store migrate`.
+#[derive(Debug, Serialize)]
+pub struct StoreMigrate {
+    /// The store, without a password.
+    pub store: String,
+    /// The schema version before (0: a new store).
+    pub schema_before: i32,
+    pub schema: i32,
+}
+
+/// `store copy`.
+#[derive(Debug, Serialize)]
+pub struct StoreCopy {
+    pub from: String,
+    pub to: String,
+    pub copied: Vec<String>,
+    pub skipped: Vec<StoreSkipped>,
+    pub removed_from_source: bool,
+}
+
+/// A profile `store copy` did not copy: `not_stored`, `exists`, or `not_usable: STATE`.
+#[derive(Debug, Serialize)]
+pub struct StoreSkipped {
+    pub profile: String,
+    pub reason: String,
+}
+
+/// One machine's part of `stats` (fleet store).
+#[derive(Debug, Serialize)]
+pub struct HostCounts {
+    pub events: usize,
+    pub refreshes: usize,
 }
 
 /// `stats`.
@@ -224,6 +260,8 @@ pub struct Stats<'a> {
     /// The 5xx rate of the last 15 minutes against the profile's threshold; `null` with
     /// `--all`.
     pub failure_rate_15m: Option<FailureRate>,
+    /// Per machine (fleet store): its records and its successful refreshes; `{}` otherwise.
+    pub by_host: BTreeMap<String, HostCounts>,
 }
 
 /// Refresh latency in a [`Stats`] document, in milliseconds.

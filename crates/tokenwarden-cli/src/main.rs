@@ -80,6 +80,7 @@ fn run(cli: Cli, out: &output::Printer) -> ExitCode {
             Command::Stats(args) => done(cmd::stats::run(g, out, args).await),
             Command::Demo(args) => done(cmd::demo::run(g, args).await),
             Command::Profile(args) => done(cmd::profile::run(g, out, args).await),
+            Command::Store(args) => done(cmd::store::run(g, out, args).await),
             Command::MockServer(args) => done(cmd::mock_server::run(args).await),
             Command::Completions(args) => done(cmd::completions::run(out, args)),
             Command::Man(args) => done(cmd::completions::man(out, args)),

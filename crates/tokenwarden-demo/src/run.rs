@@ -14,7 +14,6 @@ use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::paths::Paths;
-use tokenwarden::store::Store as _;
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::Warden;
 use tokio::sync::mpsc;

@@ -22,7 +22,7 @@ use crate::events::Operation;
 use crate::http::{Revocation, TokenTypeHint};
 use crate::secret::SecretString;
 use crate::session::SessionOptions;
-use crate::store::{LastError, RefreshGuard, SqliteStore, Store as _, Version};
+use crate::store::{LastError, RefreshGuard, Store, Version};
 use crate::token::TokenSet;
 use crate::warden::Warden;
 use std::path::PathBuf;
@@ -240,10 +240,11 @@ impl Warden {
     /// Asks the provider again to revoke what an earlier logout of `profile` could not (RFC
     /// 7009 §2.2.1), forgetting each token it takes or refuses for good and counting each
     /// failure that may still pass. Nothing is sent when nothing is pending; nothing is opened
-    /// on a home with no store yet.
+    /// on a home with no local store yet (a fleet store is always asked).
     pub async fn retry_revocations(&self, profile: &str) -> Result<Retried> {
         let mut retried = Retried::default();
-        if std::fs::symlink_metadata(self.paths().database()).is_err() {
+        let local = self.fleet_settings()?.is_none();
+        if local && std::fs::symlink_metadata(self.paths().database()).is_err() {
             return Ok(retried);
         }
         let store = self.store()?;
@@ -295,7 +296,7 @@ impl Warden {
 
 /// The refresh lock of `profile`, waiting at most `wait` for a refresh in progress to finish.
 async fn refresh_lock(
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Store>,
     profile: &str,
     wait: Duration,
 ) -> Result<Box<dyn RefreshGuard>> {

@@ -92,6 +92,13 @@
 //! replace before anything else, so the next run needs no new login.
 //!
 //! # Degraded mode
+//! A store on another machine (the fleet store) that cannot be reached is met like a provider
+//! outage: the token this machine last saw ([`Store::last_known`]) is handed out with
+//! [`Token::degraded`] while it has not hard-expired; only with nothing valid is the Store
+//! error (naming the database's host and port) returned. Such a store also announces changes
+//! made on other machines ([`Store::changes`]): the fast path drops its cached token when one
+//! arrives, so a token another machine replaced is not served until it expires.
+//!
 //! A transient failure (5xx, 429, network, open circuit breaker) while the current token has
 //! not hard-expired hands that token out with [`Token::degraded`] set, whatever `min_ttl` asked;
 //! ProviderUnavailable comes only when nothing valid is left. Attempts are bounded per
@@ -173,6 +180,8 @@ pub struct Session {
     /// When the store last said the cached token may be handed out (see `revoking`).
     store_check: revoking::StoreCheck,
     tracer: Option<Arc<dyn crate::http::Tracer>>,
+    changes: std::sync::OnceLock<Option<crate::store::ChangeFeed>>,
+    seen_changes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Session {
@@ -206,6 +215,8 @@ impl Session {
             own_refresh: Mutex::new(None),
             store_check: revoking::StoreCheck::new(),
             tracer: None,
+            changes: std::sync::OnceLock::new(),
+            seen_changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -234,20 +245,48 @@ impl Session {
         // A provider that revokes the previous token may be about to kill the cached one: see
         // `revoking` for when the slow path checks the store instead.
         if self.cache_may_serve()
-            && let Some(token) = self.cache.fresh(self.clock.now(), min_ttl)
+            && let Some(token) = self.cached(min_ttl)
         {
             return Ok(token);
         }
         // One operation: its log lines, event records and error share one correlation id.
-        let token = crate::correlation::operation(|_| self.slow_path(min_ttl)).await?;
+        let token = match crate::correlation::operation(|_| self.slow_path(min_ttl)).await {
+            Err(e) if e.cause() == Some(Cause::StoreUnreachable) => self.store_unreachable(e)?,
+            other => other?,
+        };
         Ok(self.note_unattainable(token, min_ttl))
+    }
+
+    /// True when the store announced a change made elsewhere (another machine refreshed,
+    /// logged in, or rejected a token) since this session last looked: its cached token may
+    /// have been replaced. A store shared between machines starts its feed on the first
+    /// call (so a one-shot command, which never gets here, never starts it).
+    fn changed_elsewhere(&self) -> bool {
+        let Some(feed) = self.changes.get_or_init(|| self.store.changes()) else {
+            return false;
+        };
+        let now = feed.generation();
+        self.seen_changes
+            .swap(now, std::sync::atomic::Ordering::AcqRel)
+            != now
+    }
+
+    /// The cached token for `min_ttl`, unless the store announced a change made elsewhere
+    /// since this session last looked (then the cache is dropped).
+    fn cached(&self, min_ttl: Duration) -> Option<Token> {
+        let token = self.cache.fresh(self.clock.now(), min_ttl)?;
+        if self.changed_elsewhere() {
+            self.cache.clear();
+            return None;
+        }
+        Some(token)
     }
 
     /// The token this session would hand out for `min_ttl` without reading the store, taking
     /// a lock or waiting (its fast path), when it has one: for a caller that must know whether
     /// asking would wait (the agent counts those waits).
     pub fn fresh_token(&self, min_ttl: Duration) -> Option<Token> {
-        self.cache.fresh(self.clock.now(), min_ttl)
+        self.cached(min_ttl)
     }
 
     /// A token valid for at least `min_ttl` without refreshing, taking a lock or waiting: the
@@ -256,7 +295,7 @@ impl Session {
     /// refresh can give one. For a caller whose refreshes are someone else's job (the agent
     /// serves clients this way while its keepalive refreshes ahead).
     pub fn usable_token(&self, min_ttl: Duration) -> Result<Option<Token>> {
-        if let Some(token) = self.cache.fresh(self.clock.now(), min_ttl) {
+        if let Some(token) = self.cached(min_ttl) {
             return Ok(Some(token));
         }
         let t = match self.store.read(&self.profile)? {

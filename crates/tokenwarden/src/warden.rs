@@ -10,15 +10,35 @@ use crate::http::{Exchanged, HttpClient, TokenClient, Tracer};
 use crate::paths::Paths;
 use crate::secret::RefreshToken;
 use crate::session::{BoxFuture, Effort, Grants, Session, SessionOptions};
-use crate::store::{KeySource, SqliteStore, Store};
+use crate::store::postgres::{FleetSettings, STORE_URL_ENV, StoreUrl};
+use crate::store::{KeySource, PgStore, SqliteStore, Store};
 use crate::token::TokenSet;
 use std::sync::{Arc, OnceLock};
+
+/// The store a warden opened: this machine's file, or the fleet store.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The SQLite file in the data directory (the default).
+    Local(Arc<SqliteStore>),
+    /// The PostgreSQL database shared by a fleet (`[store] url`, `TOKENWARDEN_STORE_URL`).
+    Fleet(Arc<PgStore>),
+}
+
+impl Backend {
+    /// The store, whichever it is.
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Local(s) => s.clone(),
+            Backend::Fleet(s) => s.clone(),
+        }
+    }
+}
 
 /// Opens profiles, the store and sessions.
 pub struct Warden {
     paths: Paths,
     config: Config,
-    store: OnceLock<Arc<SqliteStore>>,
+    store: OnceLock<Backend>,
     /// Where the store's key comes from; `None`: [`KeySource::from_env`].
     key_source: std::sync::Mutex<Option<KeySource>>,
     clock: Arc<dyn Clock>,
@@ -89,10 +109,70 @@ impl Warden {
         self.tracer.as_ref()
     }
 
-    /// The token store, opened (and created) on first use. Opening applies the event log's
-    /// retention bounds.
-    pub fn store(&self) -> Result<Arc<SqliteStore>> {
-        if let Some(s) = self.store.get() {
+    /// The fleet store's settings when one is configured: `TOKENWARDEN_STORE_URL` (which
+    /// wins) or `[store] url`; `None` when tokens are kept in this machine's file.
+    pub fn fleet_settings(&self) -> Result<Option<FleetSettings>> {
+        let store = self.config.store();
+        let url = std::env::var(STORE_URL_ENV)
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .or(store.url);
+        let Some(url) = url else {
+            return Ok(None);
+        };
+        Ok(Some(FleetSettings {
+            url: StoreUrl::parse(&url)?,
+            key_file: store.key_file,
+            auto_migrate: store.auto_migrate,
+        }))
+    }
+
+    /// The token store, opened on first use: the fleet store when one is configured
+    /// ([`Warden::fleet_settings`]), else this machine's file (created on first use; opening
+    /// it applies the event log's retention bounds).
+    pub fn backend(&self) -> Result<Backend> {
+        if let Some(b) = self.store.get() {
+            return Ok(b.clone());
+        }
+        let backend = match self.fleet_settings()? {
+            Some(settings) => Backend::Fleet(Arc::new(PgStore::open(&self.paths, &settings)?)),
+            None => Backend::Local(self.local_store()?),
+        };
+        Ok(self.store.get_or_init(|| backend).clone())
+    }
+
+    /// The store `spec` names: `local` (this machine's file) or a `postgres://` URL (opened
+    /// with `[store]`'s `key_file` and `auto_migrate`). For `store copy`.
+    pub fn open_store(&self, spec: &str) -> Result<Backend> {
+        if spec == "local" {
+            return Ok(Backend::Local(self.local_store()?));
+        }
+        if !StoreUrl::is_postgres(spec) {
+            return Err(crate::error::Error::usage(format!(
+                "`{spec}` names no store: use `local` (this machine's file) or a postgres:// URL"
+            )));
+        }
+        let store = self.config.store();
+        let settings = FleetSettings {
+            url: StoreUrl::parse(spec)?,
+            key_file: store.key_file,
+            auto_migrate: store.auto_migrate,
+        };
+        Ok(Backend::Fleet(Arc::new(PgStore::open(
+            &self.paths,
+            &settings,
+        )?)))
+    }
+
+    /// The token store (see [`Warden::backend`]).
+    pub fn store(&self) -> Result<Arc<dyn Store>> {
+        Ok(self.backend()?.store())
+    }
+
+    /// This machine's own SQLite store, whatever the configuration says (what `store copy`
+    /// moves logins from or to). Opening applies the event log's retention bounds.
+    pub fn local_store(&self) -> Result<Arc<SqliteStore>> {
+        if let Some(Backend::Local(s)) = self.store.get() {
             return Ok(s.clone());
         }
         let given = self
@@ -108,7 +188,7 @@ impl Warden {
         if let Err(e) = crate::events::prune(store.as_ref(), self.clock.now()) {
             tracing::warn!(error = %e, "could not prune the event log");
         }
-        Ok(self.store.get_or_init(|| store).clone())
+        Ok(store)
     }
 
     /// Records in the event log how `operation` on `profile` ended (a login, a logout). A
@@ -122,7 +202,7 @@ impl Warden {
     ) {
         match self.store() {
             Ok(store) => crate::events::record_result(
-                store.as_ref(),
+                &StoreEvents(store),
                 self.clock.now(),
                 profile,
                 operation,
@@ -246,7 +326,7 @@ impl Warden {
         profile: &Profile,
         grants: Arc<dyn Grants>,
     ) -> Result<Session> {
-        let store: Arc<dyn Store> = self.store()?;
+        let store = self.store()?;
         let opts = SessionOptions {
             refresh_skew: profile.refresh_skew,
             lock_wait: profile.lock_wait(),
@@ -266,7 +346,16 @@ struct ClientFactory {
     profile: Profile,
     tracer: Option<Arc<dyn Tracer>>,
     clock: Arc<dyn Clock>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
+}
+
+/// The event log of a store, as a token client records into it.
+struct StoreEvents(Arc<dyn Store>);
+
+impl crate::events::EventSink for StoreEvents {
+    fn record_event(&self, event: &crate::store::Event) -> Result<()> {
+        self.0.append_event(event)
+    }
 }
 
 impl ClientFactory {
@@ -278,7 +367,7 @@ impl ClientFactory {
         let mut b = TokenClient::builder(self.profile.clone())
             .http(http)
             .clock(self.clock.clone())
-            .events(self.store.clone())
+            .events(Arc::new(StoreEvents(self.store.clone())))
             .breaker_backend(self.store.clone());
         if let Some(secret) = self.profile.client_secret()? {
             b = b.client_secret(secret);

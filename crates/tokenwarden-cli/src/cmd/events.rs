@@ -36,6 +36,7 @@ fn event_json(e: &Event) -> json::Event {
         correlation_id: e.correlation_id.clone(),
         duration_ms: e.duration.map(|d| d.as_millis() as u64),
         attempt: e.attempt,
+        host: e.host.clone(),
     }
 }
 
@@ -69,9 +70,14 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The records as aligned columns under a header; `-` where a record has nothing to say.
+/// The records as aligned columns under a header; `-` where a record has nothing to say. A HOST
+/// column is shown when any record names the machine it came from (the fleet store).
 fn table(list: &[Event], with_profile: bool) -> Vec<String> {
+    let with_host = list.iter().any(|e| e.host.is_some());
     let mut header = vec!["TIME"];
+    if with_host {
+        header.push("HOST");
+    }
     if with_profile {
         header.push("PROFILE");
     }
@@ -89,6 +95,13 @@ fn table(list: &[Event], with_profile: bool) -> Vec<String> {
     let dash = || "-".to_string();
     for e in list {
         let mut row = vec![context::rfc3339_millis(e.at)];
+        if with_host {
+            row.push(
+                e.host
+                    .as_deref()
+                    .map_or_else(dash, |h| one_line(h).into_owned()),
+            );
+        }
         if with_profile {
             row.push(one_line(&e.profile).into_owned());
         }

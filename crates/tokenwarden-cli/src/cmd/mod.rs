@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod request;
 pub mod stats;
 pub mod status;
+pub mod store;
 pub mod token;
 
 /// The help heading of the options every subcommand accepts.

@@ -68,6 +68,19 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
             forced_logins: stats.forced_logins,
             resource_rejections: stats.resource_rejections,
             lock_waits: stats.lock_waits,
+            by_host: stats
+                .by_host
+                .iter()
+                .map(|(host, c)| {
+                    (
+                        host.clone(),
+                        json::HostCounts {
+                            events: c.events,
+                            refreshes: c.renewals,
+                        },
+                    )
+                })
+                .collect(),
             failure_rate_15m: alert.as_ref().map(|a| json::FailureRate {
                 window_s: a.window.as_secs(),
                 requests: a.requests,
@@ -112,6 +125,21 @@ pub async fn run(global: &Global, out: &Printer, args: Args) -> Result<()> {
         None => out.out("5xx rate: no requests to the authorization server")?,
     }
     out.out(format!("Forced logins: {}", stats.forced_logins))?;
+    if !stats.by_host.is_empty() {
+        let hosts: Vec<String> = stats
+            .by_host
+            .iter()
+            .map(|(host, c)| {
+                format!(
+                    "{} ({} operations, {} refreshes)",
+                    crate::output::escape::one_line(host),
+                    c.events,
+                    c.renewals
+                )
+            })
+            .collect();
+        out.out(format!("Machines: {}", hosts.join(", ")))?;
+    }
     if stats.resource_rejections > 0 || stats.lock_waits > 0 {
         out.out(format!(
             "Resource 401s: {}; lock waits: {}",

@@ -143,6 +143,8 @@ struct Event {
     #[serde(deserialize_with = "nullable")]
     duration_ms: Option<u64>,
     attempt: u32,
+    #[serde(deserialize_with = "nullable")]
+    host: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,8 +165,16 @@ struct Stats {
     forced_logins: usize,
     resource_rejections: usize,
     lock_waits: usize,
+    by_host: std::collections::BTreeMap<String, HostCounts>,
     #[serde(deserialize_with = "nullable")]
     failure_rate_15m: Option<FailureRate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostCounts {
+    events: usize,
+    refreshes: usize,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,6 +3,9 @@
 
 mod util;
 
+#[path = "../../../tokenwarden/tests/it/pg.rs"]
+mod pg;
+
 mod agent;
 mod agent_listeners;
 mod bad_answers;
@@ -11,6 +14,7 @@ mod demo;
 mod diagnostics;
 mod diagnostics_canary;
 mod diagnostics_events;
+mod fleet;
 mod git_helper;
 mod hardening_breaker;
 mod hardening_busy;

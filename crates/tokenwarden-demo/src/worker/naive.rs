@@ -15,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::config::Profile;
 use tokenwarden::http::TokenClient;
 use tokenwarden::secret::AccessToken;
-use tokenwarden::store::Store as _;
 use tokenwarden::warden::Warden;
 
 /// A worker with its own copy of the tokens.

@@ -17,7 +17,7 @@ use tokenwarden::http::Exchanged;
 use tokenwarden::http::TokenClient;
 use tokenwarden::secret::RefreshToken;
 use tokenwarden::session::{BoxFuture, Effort, Grants, Session};
-use tokenwarden::store::{SqliteStore, Store as _};
+use tokenwarden::store::Store;
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::{ClientGrants, Warden};
 
@@ -82,7 +82,7 @@ pub struct TokenwardenWorker {
     name: String,
     session: Session,
     client: TokenClient,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     http: reqwest::Client,
     url: reqwest::Url,
     out: Emitter,

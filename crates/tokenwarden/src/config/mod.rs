@@ -59,6 +59,20 @@ pub const DEFAULT_STORE_WRITE_WAIT: Duration = Duration::from_secs(30);
 /// the authorization server over the last 15 minutes above which `status` and `doctor` warn.
 pub const DEFAULT_FAILURE_RATE_THRESHOLD: f64 = 0.05;
 
+/// The `[store]` table of config.toml, as written (the URL is parsed by the store).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreConfig {
+    /// `url`: a `postgres://` URL of the fleet store; `None`: this machine's file.
+    /// `TOKENWARDEN_STORE_URL` wins over it.
+    pub url: Option<String>,
+    /// `key_file`: the fleet key file the operator distributes (relative to the config
+    /// directory), used when `TOKENWARDEN_KEY` is not set.
+    pub key_file: Option<PathBuf>,
+    /// `auto_migrate`: whether the first use may create or upgrade the fleet store's schema
+    /// (default true).
+    pub auto_migrate: bool,
+}
+
 /// The endpoints of a profile: the preset's, overridden by the profile's keys. Endpoints that
 /// are still `None` come from discovery when the profile has an issuer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -500,7 +514,18 @@ impl Config {
         })
     }
 
-    /// Problems outside any profile (top-level keys, `[defaults]`).
+    /// The `[store]` table: where the tokens are kept when not in this machine's file.
+    pub fn store(&self) -> StoreConfig {
+        let raw = &self.raw.store;
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        StoreConfig {
+            url: raw.url.clone().filter(|u| !u.trim().is_empty()),
+            key_file: raw.key_file.as_ref().map(|f| base.join(f)),
+            auto_migrate: raw.auto_migrate.unwrap_or(true),
+        }
+    }
+
+    /// Problems outside any profile (top-level keys, `[defaults]`, `[store]`).
     pub fn file_problems(&self) -> &[Diagnostic] {
         &self.raw.problems
     }

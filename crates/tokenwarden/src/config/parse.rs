@@ -312,11 +312,23 @@ pub(crate) struct RawProfileTable {
     pub problems: Vec<Diagnostic>,
 }
 
+/// The `[store]` table: where the tokens are kept when not in this machine's file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawStore {
+    pub url: Option<String>,
+    pub key_file: Option<String>,
+    pub auto_migrate: Option<bool>,
+}
+
+/// The keys of `[store]`.
+pub(crate) const STORE_KEYS: [&str; 3] = ["url", "key_file", "auto_migrate"];
+
 /// The whole file, read.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawFile {
     pub defaults: RawProfile,
     pub profiles: Vec<RawProfileTable>,
+    pub store: RawStore,
     /// Problems outside any profile (top-level keys, `[defaults]`).
     pub problems: Vec<Diagnostic>,
 }
@@ -401,9 +413,17 @@ pub(crate) fn read(doc: &toml_edit::Document<String>, text: &str) -> RawFile {
                     "`defaults` must be a table ([defaults])",
                 )),
             },
+            "store" => match item.as_table_like() {
+                Some(t) => file.store = read_store(t, &lines, &mut file.problems),
+                None => file.problems.push(Diagnostic::new(
+                    loc,
+                    "store",
+                    "`store` must be a table ([store])",
+                )),
+            },
             other => {
                 let mut msg = format!("unknown top-level key `{other}`");
-                if let Some(s) = did_you_mean(other, ["profiles", "defaults"]) {
+                if let Some(s) = did_you_mean(other, ["profiles", "defaults", "store"]) {
                     msg.push_str(&format!("; did you mean `{s}`?"));
                 } else if spec(other).is_some() {
                     msg.push_str("; profile keys go inside a [profiles.NAME] table");
@@ -413,6 +433,46 @@ pub(crate) fn read(doc: &toml_edit::Document<String>, text: &str) -> RawFile {
         }
     }
     file
+}
+
+fn read_store(
+    table: &dyn TableLike,
+    lines: &LineIndex<'_>,
+    problems: &mut Vec<Diagnostic>,
+) -> RawStore {
+    let mut store = RawStore::default();
+    for (name, item) in table.iter() {
+        let loc = lines.loc(table.key(name).and_then(|k| k.span()).map(|s| s.start));
+        let full = format!("store.{name}");
+        let wrong = |want: &str| {
+            Diagnostic::new(
+                loc,
+                full.clone(),
+                format!("`{name}` must be {want}, not {}", type_name(item)),
+            )
+        };
+        match name {
+            "url" | "key_file" => match item.as_str() {
+                Some(v) if name == "url" => store.url = Some(v.to_string()),
+                Some(v) => store.key_file = Some(v.to_string()),
+                None => problems.push(wrong("a string")),
+            },
+            "auto_migrate" => match item.as_bool() {
+                Some(v) => store.auto_migrate = Some(v),
+                None => problems.push(wrong("true or false")),
+            },
+            other => {
+                let mut msg = format!("unknown key `{other}` in [store]");
+                if let Some(s) = did_you_mean(other, STORE_KEYS) {
+                    msg.push_str(&format!("; did you mean `{s}`?"));
+                } else {
+                    msg.push_str(&format!("; [store] takes {}", STORE_KEYS.join(", ")));
+                }
+                problems.push(Diagnostic::new(loc, full, msg));
+            }
+        }
+    }
+    store
 }
 
 fn read_profiles(profiles: &dyn TableLike, lines: &LineIndex<'_>, file: &mut RawFile) {

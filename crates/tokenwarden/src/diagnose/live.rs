@@ -5,7 +5,6 @@
 
 use super::Check;
 use crate::config::Profile;
-use crate::store::Store as _;
 use crate::warden::Warden;
 use std::time::{Duration, Instant};
 

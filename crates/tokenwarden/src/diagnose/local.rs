@@ -5,7 +5,7 @@
 use super::Check;
 use crate::config::{GrantType, Profile, SecretSource};
 use crate::error::Cause;
-use crate::store::{LastError, SqliteStore, Store, StoredTokens, TokenState};
+use crate::store::{LastError, Store, StoredTokens, TokenState};
 use crate::warden::Warden;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -246,8 +246,8 @@ pub fn no_store_yet(warden: &Warden, checks: &mut Vec<Check>) {
 
 /// `store` and `store_integrity`: opening checks the directory and file permissions, the key
 /// and a quick check; then the full `PRAGMA integrity_check`. The store, when it opened.
-pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<SqliteStore>> {
-    let store = match warden.store() {
+pub fn store(warden: &Warden, checks: &mut Vec<Check>) -> Option<Arc<dyn Store>> {
+    let store = match warden.local_store() {
         Ok(s) => s,
         Err(e) => {
             checks.push(Check::from_error("store", &e));

@@ -14,6 +14,8 @@
 //!   endpoint differs from the advertised one); `revocation` and `resource_indicator`
 //!   ([`provider`]): whether `logout` can revoke, and whether the RFC 8707 indicators fit;
 //! - `clock`, `clock_iat` ([`clock`]): skew from the `Date` header and from JWT `iat`;
+//! - with a fleet store, `store`, `store_reachable`, `store_tls`, `store_schema`,
+//!   `store_privileges`, `store_key`, `store_clock` ([`fleet`]) instead of the file's checks;
 //! - `store`, `store_integrity`, `token`, `scopes`, `refresh_token`, `last_error`,
 //!   `failure_rate` ([`local`]): the store's path, permissions, key and integrity, the token's
 //!   state, and the 5xx rate of the last 15 minutes; a refused refresh token is explained by
@@ -31,6 +33,7 @@ pub mod breaker;
 pub mod clock;
 mod connectivity;
 pub mod curl;
+pub mod fleet;
 pub mod live;
 pub mod local;
 pub mod network;
@@ -209,12 +212,17 @@ async fn run(warden: &Warden, profile: &str, opts: &Options) -> Report {
             network::run(warden, p, &mut checks, &mut observed).await;
         }
     }
-    let exists = local::store_exists(warden);
-    let store = if exists {
-        local::store(warden, &mut checks)
-    } else {
-        local::no_store_yet(warden, &mut checks);
-        None
+    let (exists, store) = match warden.fleet_settings() {
+        Ok(Some(settings)) => (true, fleet::checks(warden, &settings, &mut checks)),
+        Ok(None) if local::store_exists(warden) => (true, local::store(warden, &mut checks)),
+        Ok(None) => {
+            local::no_store_yet(warden, &mut checks);
+            (false, None)
+        }
+        Err(e) => {
+            checks.push(fleet::settings_error(&e));
+            (true, None)
+        }
     };
     match (&loaded, &store) {
         (Some(p), Some(store)) => {

@@ -49,6 +49,8 @@ pub enum Cause {
     ConsentDenied,
     /// No tokens are stored for the profile.
     NotLoggedIn,
+    /// The token store is on another machine (the fleet store) and cannot be reached.
+    StoreUnreachable,
     /// The token store stayed locked by another process (a write transaction held too long).
     StoreBusy,
     /// The provider refused the RFC 8707 resource indicator (`invalid_target`): missing,
@@ -81,6 +83,7 @@ impl Cause {
         Cause::ResourceRejected,
         Cause::ConsentDenied,
         Cause::NotLoggedIn,
+        Cause::StoreUnreachable,
         Cause::StoreBusy,
         Cause::ResourceIndicator,
     ];
@@ -110,6 +113,7 @@ impl Cause {
             Cause::ResourceRejected => "resource_rejected",
             Cause::ConsentDenied => "consent_denied",
             Cause::NotLoggedIn => "not_logged_in",
+            Cause::StoreUnreachable => "store_unreachable",
             Cause::StoreBusy => "store_busy",
             Cause::ResourceIndicator => "resource_indicator",
         }
@@ -155,6 +159,7 @@ impl Cause {
             Cause::ResourceRejected => "the API rejected a freshly refreshed token",
             Cause::ConsentDenied => "the user or the provider denied consent",
             Cause::NotLoggedIn => "no usable tokens are stored",
+            Cause::StoreUnreachable => "the fleet token store cannot be reached",
             Cause::StoreBusy => "the token store is locked by another process",
             Cause::ResourceIndicator => {
                 "the provider refused the resource indicator (RFC 8707 invalid_target)"
@@ -199,8 +204,9 @@ mod tests {
             | Cause::ResourceRejected
             | Cause::ConsentDenied
             | Cause::NotLoggedIn
+            | Cause::StoreUnreachable
             | Cause::StoreBusy
-            | Cause::ResourceIndicator => 23,
+            | Cause::ResourceIndicator => 24,
         };
         assert_eq!(Cause::ALL.len(), listed(Cause::Dns));
         let mut names = std::collections::HashSet::new();

@@ -22,7 +22,7 @@
 pub mod stats;
 
 pub use crate::store::events::{MAX_AGE, MAX_EVENTS, Operation, Outcome, PRUNE_EVERY};
-pub use stats::{ALERT_WINDOW, FailureRate, Latency, Stats, failure_rate};
+pub use stats::{ALERT_WINDOW, FailureRate, HostCounts, Latency, Stats, failure_rate};
 
 use crate::error::{Error, Result};
 use crate::store::{Event, Store};

@@ -69,6 +69,18 @@ pub struct Stats {
     pub resource_rejections: usize,
     /// Waits for another process's refresh lock.
     pub lock_waits: usize,
+    /// Records by the machine that made them, and of those how many were refreshes (a store
+    /// shared by machines names each record's host; empty otherwise).
+    pub by_host: BTreeMap<String, HostCounts>,
+}
+
+/// What one machine did, in a store shared by machines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostCounts {
+    /// Records.
+    pub events: usize,
+    /// Successful refreshes and client-credentials grants.
+    pub renewals: usize,
 }
 
 impl Stats {
@@ -87,6 +99,13 @@ impl Stats {
                 .entry(outcome)
                 .or_default() += 1;
             *s.by_outcome.entry(outcome).or_default() += 1;
+            if let Some(host) = &e.host {
+                let counts = s.by_host.entry(host.clone()).or_default();
+                counts.events += 1;
+                if op.renews_token() && outcome == Outcome::Ok {
+                    counts.renewals += 1;
+                }
+            }
             if op.is_token_request() {
                 s.token_requests += 1;
                 if e.status.is_some_and(|st| (500..600).contains(&st)) {

@@ -275,6 +275,29 @@ impl Session {
         }
     }
 
+    /// The store cannot be reached (`err`, of cause [`Cause::StoreUnreachable`]): the token
+    /// this machine last saw, with a warning, while it has not hard-expired; else `err`.
+    pub(super) fn store_unreachable(&self, err: Error) -> Result<Token> {
+        let now = self.clock.now();
+        match self.store.last_known(&self.profile) {
+            Some(t) if t.state == TokenState::Valid && !t.tokens.is_expired(now) => {
+                let left = t
+                    .tokens
+                    .remaining(now)
+                    .map(|d| format!("{} s left", d.as_secs()))
+                    .unwrap_or_else(|| "no expiry".into());
+                let warning = format!(
+                    "{}; using the token of profile `{}` this machine last saw, still valid ({left})",
+                    err.message(),
+                    self.profile
+                );
+                tracing::info!(profile = %self.profile, "{warning}");
+                Ok(self.warned(&t, warning))
+            }
+            _ => Err(err),
+        }
+    }
+
     fn with_warning(&self, t: &StoredTokens, detail: &str, now: SystemTime) -> Token {
         let left = t
             .tokens

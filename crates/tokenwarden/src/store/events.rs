@@ -314,6 +314,9 @@ pub struct Event {
     /// decided it ([`crate::error::Error::delivery`]); `None` for a success, an operation
     /// without an exchange, and records written before the log kept it.
     pub delivery: Option<crate::error::Delivery>,
+    /// The machine that recorded it, in a store shared by several machines (the fleet store
+    /// fills it in when it appends the record); `None` in a machine's own store.
+    pub host: Option<String>,
 }
 
 impl Event {
@@ -337,6 +340,7 @@ impl Event {
             duration: None,
             attempt: 1,
             delivery: None,
+            host: None,
         }
     }
 }

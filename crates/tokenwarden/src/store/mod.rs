@@ -12,7 +12,12 @@
 //! - [`revocation`]: [`PendingRevocation`], what a logout could not revoke yet.
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
 //!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
+//! - [`postgres`]: [`PgStore`], the fleet store: one PostgreSQL database shared by machines,
+//!   the refresh lock an advisory lock the server releases when its holder's connection ends.
 //! - [`memory`]: [`MemoryStore`], the same semantics in memory, for tests of the session.
+//! - [`copy`]: moving logins between stores without a new login.
+//! - [`changes`]: [`ChangeFeed`], how a shared store tells running processes that tokens changed
+//!   elsewhere.
 //! - [`keys`]: where the key comes from ([`KeySource`]: `TOKENWARDEN_KEY`, the key file, the OS
 //!   keyring); [`crypto`]: sealing with it; [`kdf`]: passphrases stretched with Argon2id;
 //!   [`os_keyring`]: the key in the OS keyring.
@@ -41,6 +46,8 @@
 //! breaker records shared by every process, the event log. No SQLite or file type appears in
 //! the trait, so a backend shared by a fleet implements the same methods.
 
+pub mod changes;
+pub mod copy;
 pub mod crypto;
 pub mod events;
 pub mod guard;
@@ -50,14 +57,17 @@ pub mod lock;
 pub mod memory;
 pub mod os_keyring;
 mod perms;
+pub mod postgres;
 pub mod revocation;
 pub mod sqlite;
 
+pub use changes::{Change, ChangeFeed};
 pub use crypto::StoreKey;
 pub use events::{Event, Operation, Outcome, Retention};
 pub use guard::RefreshGuard;
 pub use keys::{KeyOrigin, KeySource};
 pub use memory::MemoryStore;
+pub use postgres::PgStore;
 pub use revocation::PendingRevocation;
 pub use sqlite::SqliteStore;
 
@@ -444,4 +454,21 @@ pub trait Store: BreakerBackend + Send + Sync {
     /// Bounded retention of the log: deletes the records older than `before`, then all but the
     /// newest `keep`. Returns how many were deleted.
     fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize>;
+
+    /// The changes other machines make to this store, for a store shared between machines
+    /// (started on the first call); `None` (the default) for a store every process of the
+    /// machine reads directly. A running process that caches tokens drops what it holds when
+    /// the feed moves on ([`ChangeFeed::generation`]); an agent may follow each change
+    /// ([`ChangeFeed::subscribe`]).
+    fn changes(&self) -> Option<ChangeFeed> {
+        None
+    }
+
+    /// The tokens of `profile` as this machine last read or wrote them, for when the store
+    /// cannot be reached (an error of cause [`Cause::StoreUnreachable`]): a store on another
+    /// machine keeps a copy here. `None` (the default) when there is no such copy.
+    fn last_known(&self, profile: &str) -> Option<StoredTokens> {
+        let _ = profile;
+        None
+    }
 }

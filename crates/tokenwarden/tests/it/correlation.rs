@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use tokenwarden::error::OAuthErrorCode;
 use tokenwarden::session::{Session, SessionOptions};
-use tokenwarden::store::{Event, Operation, Outcome, Store as _};
+use tokenwarden::store::{Event, Operation, Outcome};
 use tokenwarden::warden::{ClientGrants, Warden};
 use tokenwarden::{Error, ErrorKind};
 

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::Duration;
 use tokenwarden::diagnose::{self, Options, Report, Status};
 use tokenwarden::paths::Paths;
-use tokenwarden::store::Store as _;
 use tokenwarden::warden::Warden;
 
 /// A temporary home with a config and the warden over it.

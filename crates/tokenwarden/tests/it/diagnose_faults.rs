@@ -7,7 +7,7 @@ use mockauth::{Endpoint, FaultBody, FaultPlan, FaultSpec};
 use std::time::{Duration, SystemTime};
 use tokenwarden::ErrorKind;
 use tokenwarden::diagnose::{self, Options, Report, Status};
-use tokenwarden::store::{Event, Operation, Outcome, Store as _};
+use tokenwarden::store::{Event, Operation, Outcome};
 use tokenwarden::warden::Warden;
 
 fn on(endpoint: Endpoint, spec: FaultSpec) -> FaultPlan {

@@ -1,6 +1,7 @@
 //! The library's one integration-test binary. Each module tests one concern; `util` holds the
 //! helpers (an in-process mockauth, profiles pointed at it, clients that never really wait).
 
+mod pg;
 mod util;
 
 mod classify;
@@ -13,6 +14,7 @@ mod diagnose_faults;
 mod discovery;
 mod events;
 mod exchange;
+mod fleet;
 mod lint;
 mod login;
 mod login_checks;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokenwarden::error::{Cause, ErrorKind};
 use tokenwarden::paths::Paths;
 use tokenwarden::session::Session;
-use tokenwarden::store::{Store as _, StoredTokens};
+use tokenwarden::store::StoredTokens;
 use tokenwarden::warden::Warden;
 use tokenwarden::{Error, TokenClient};
 

@@ -1,7 +1,10 @@
-//! The token store: the [`Store`] contract, checked on both implementations (the same test
-//! body runs on a `MemoryStore` and on a `SqliteStore` in a temporary directory), then what only
-//! the SQLite store does (`store::sqlite`) and what needs several processes (`store::process`).
+//! The token store: the [`Store`] contract, checked on every implementation (the same test body
+//! runs on a `MemoryStore`, on a `SqliteStore` in a temporary directory, and on a `PgStore` in a
+//! database of its own on the throwaway PostgreSQL cluster; more of it in `store::contract_more`),
+//! then what only the SQLite store does (`store::sqlite`) and what needs several processes
+//! (`store::process`).
 
+mod contract_more;
 mod damage;
 mod process;
 mod recovery;
@@ -20,6 +23,11 @@ use tokenwarden::store::{
     Outcome, Retention, SqliteStore, Store, StoreKey, TokenState, Version,
 };
 use tokenwarden::token::{TokenSet, from_unix_millis};
+
+use contract_more::{
+    breaker_records_are_listed_by_key, kept_tokens_are_stored_by_the_next_read,
+    revocations_are_kept_until_settled, the_refresh_token_horizon_round_trips,
+};
 
 /// A fixed instant with whole milliseconds (stores keep milliseconds).
 pub fn t0() -> SystemTime {
@@ -85,7 +93,28 @@ macro_rules! contract {
                 super::$name(&store, &clock);
             })*
         }
+        mod contract_postgres {
+            $(#[test] fn $name() {
+                let Some(cluster) = crate::pg::shared() else { return };
+                let (_dir, paths) = super::temp_paths();
+                let clock = super::manual_clock();
+                let store = super::open_fleet(&paths, &cluster.database().url)
+                    .with_clock(clock.clone());
+                super::$name(&store, &clock);
+            })*
+        }
     };
+}
+
+/// Opens a fleet store on the database at `url` with [`KEY`].
+pub fn open_fleet(paths: &Paths, url: &str) -> tokenwarden::store::PgStore {
+    let settings = tokenwarden::store::postgres::FleetSettings {
+        url: tokenwarden::store::postgres::StoreUrl::parse(url).expect("the URL parses"),
+        key_file: None,
+        auto_migrate: true,
+    };
+    tokenwarden::store::PgStore::open_with_key(paths, &settings, StoreKey::from_bytes(KEY))
+        .expect("the fleet store opens")
 }
 
 contract!(
@@ -99,6 +128,10 @@ contract!(
     breaker_records_round_trip,
     events_round_trip,
     locks_exclude_and_wait_boundedly,
+    breaker_records_are_listed_by_key,
+    the_refresh_token_horizon_round_trips,
+    kept_tokens_are_stored_by_the_next_read,
+    revocations_are_kept_until_settled,
 );
 
 fn cas_semantics(s: &dyn Store, _: &ManualClock) {
@@ -383,16 +416,24 @@ fn events_round_trip(s: &dyn Store, _: &ManualClock) {
     for e in [&old, &e1, &e2, &other] {
         s.append_event(e).unwrap();
     }
+    // A store shared by machines names the host of each record: compared without it.
+    let s = |since, profile, limit| -> Vec<Event> {
+        s.recent_events(since, profile, limit)
+            .unwrap()
+            .into_iter()
+            .map(|mut e: Event| {
+                e.host = None;
+                e
+            })
+            .collect()
+    };
     let p = Some("p");
-    assert_eq!(
-        s.recent_events(t0(), p, 10).unwrap(),
-        [e1.clone(), e2.clone()]
-    );
+    assert_eq!(s(t0(), p, 10), [e1.clone(), e2.clone()]);
     // The limit keeps the newest, and the profile is chosen before the limit.
-    assert_eq!(s.recent_events(t0(), p, 1).unwrap(), [e2.clone()]);
-    assert_eq!(s.recent_events(t0(), None, 2).unwrap(), [e2, other]);
-    assert_eq!(s.recent_events(old.at, None, 10).unwrap().len(), 4);
-    assert_eq!(s.recent_events(old.at, Some("nobody"), 10).unwrap(), []);
+    assert_eq!(s(t0(), p, 1), [e2.clone()]);
+    assert_eq!(s(t0(), None, 2), [e2, other]);
+    assert_eq!(s(old.at, None, 10).len(), 4);
+    assert_eq!(s(old.at, Some("nobody"), 10), []);
 }
 
 /// Retention applied by the store itself while records are appended (no reopening).
@@ -418,7 +459,9 @@ fn retention_applies_while_appending(s: &dyn Store) {
         s.append_event(&e).unwrap();
         newest.push(e);
     }
-    let left = s.recent_events(std::time::UNIX_EPOCH, None, 100).unwrap();
+    let mut left = s.recent_events(std::time::UNIX_EPOCH, None, 100).unwrap();
+    // A store shared by machines names the host of each record: compared without it.
+    left.iter_mut().for_each(|e| e.host = None);
     // 12 appended, pruned at the 4th, 8th and 12th: the newest 5 stay.
     assert_eq!(left, newest[5..], "{left:#?}");
 }
@@ -434,6 +477,16 @@ fn small_retention() -> Retention {
 #[test]
 fn retention_applies_while_appending_to_memory() {
     retention_applies_while_appending(&MemoryStore::new().with_event_retention(small_retention()));
+}
+
+#[test]
+fn retention_applies_while_appending_to_postgres() {
+    let Some(cluster) = crate::pg::shared() else {
+        return;
+    };
+    let (_dir, paths) = temp_paths();
+    let store = open_fleet(&paths, &cluster.database().url).with_event_retention(small_retention());
+    retention_applies_while_appending(&store);
 }
 
 #[test]

@@ -8,7 +8,6 @@ use tokenwarden::http::Exchanged;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::RefreshToken;
 use tokenwarden::session::{BoxFuture, Effort, Grants};
-use tokenwarden::store::Store as _;
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::{ClientGrants, Warden};
 

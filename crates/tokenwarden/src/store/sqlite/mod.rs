@@ -29,10 +29,10 @@
 
 mod connection;
 mod create;
-mod recovery;
+pub(super) mod recovery;
 mod rekey;
-mod revocation;
-mod row;
+pub(super) mod revocation;
+pub(super) mod row;
 #[cfg(feature = "fuzzing")]
 pub(crate) use row::{RawRow, decode as decode_row};
 mod salvage;
@@ -281,7 +281,13 @@ impl SqliteStore {
     /// Stores the tokens a recovery file keeps for `profile`, if there is one: with
     /// compare-and-swap on the version they replace; a stale file (the profile moved on) goes.
     fn adopt_kept(&self, profile: &str) -> Result<()> {
-        let Some(kept) = recovery::load(&self.paths, &self.sealer, profile, self.now())? else {
+        let Some(kept) = recovery::load(
+            &recovery::dir(&self.paths),
+            &self.sealer,
+            profile,
+            self.now(),
+        )?
+        else {
             return Ok(());
         };
         match self.write(profile, Some(kept.expected), &kept.tokens) {
@@ -329,7 +335,7 @@ impl Store for SqliteStore {
         tokens: &TokenSet,
     ) -> Result<String> {
         let path = recovery::keep(
-            &self.paths,
+            &recovery::dir(&self.paths),
             &self.sealer,
             profile,
             expected,

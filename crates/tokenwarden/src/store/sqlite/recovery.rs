@@ -57,24 +57,24 @@ struct Record {
 }
 
 /// Tokens found in a recovery file.
-pub(super) struct Kept {
+pub(crate) struct Kept {
     /// The file.
-    pub(super) path: PathBuf,
+    pub(crate) path: PathBuf,
     file: FileId,
     /// The version the tokens replace.
-    pub(super) expected: Version,
+    pub(crate) expected: Version,
     /// The tokens.
-    pub(super) tokens: TokenSet,
+    pub(crate) tokens: TokenSet,
 }
 
-/// The recovery directory of `paths`.
-fn dir(paths: &Paths) -> PathBuf {
+/// The local store's recovery directory under `paths` (the fleet store keeps its own).
+pub(crate) fn dir(paths: &Paths) -> PathBuf {
     paths.data_dir.join("recovery")
 }
 
-/// The recovery file of `profile`.
-pub(super) fn path(paths: &Paths, profile: &str) -> PathBuf {
-    safe_join(&dir(paths), profile, ".json")
+/// The recovery file of `profile` in the recovery directory `dir`.
+pub(crate) fn path(dir: &Path, profile: &str) -> PathBuf {
+    safe_join(dir, profile, ".json")
 }
 
 fn column(name: &str) -> String {
@@ -103,17 +103,16 @@ fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
 }
 
 /// Seals `tokens` (replacing version `expected` of `profile`) into the profile's recovery
-/// file, durably. Returns the file.
-pub(super) fn keep(
-    paths: &Paths,
+/// file in `dir`, durably. Returns the file.
+pub(crate) fn keep(
+    dir: &Path,
     sealer: &Sealer,
     profile: &str,
     expected: Version,
     tokens: &TokenSet,
     now: SystemTime,
 ) -> Result<PathBuf> {
-    let dir = dir(paths);
-    ensure_private_dir(&dir, "the recovery directory")?;
+    ensure_private_dir(dir, "the recovery directory")?;
     let mut record = Record {
         format: FORMAT,
         profile: profile.to_string(),
@@ -147,7 +146,7 @@ pub(super) fn keep(
     };
     let bytes = serde_json::to_vec(&record)
         .map_err(|e| Error::store("cannot encode a recovery file").with_source(e))?;
-    let target = path(paths, profile);
+    let target = path(dir, profile);
     let nonce: u64 = rand::random();
     let tmp = dir.join(format!(".tmp-{}-{nonce:016x}", std::process::id()));
     let written = (|| {
@@ -156,7 +155,7 @@ pub(super) fn keep(
             .and_then(|()| f.sync_all())
             .map_err(|e| io_error("cannot write", &tmp, e))?;
         fs::rename(&tmp, &target).map_err(|e| io_error("cannot move into place", &target, e))?;
-        sync_dir(&dir).map_err(|e| io_error("cannot sync", &dir, e))
+        sync_dir(dir).map_err(|e| io_error("cannot sync", dir, e))
     })();
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -164,15 +163,15 @@ pub(super) fn keep(
     written.map(|()| target)
 }
 
-/// The tokens kept for `profile`, if a recovery file exists. A file that does not open is set
-/// aside and named in the error.
-pub(super) fn load(
-    paths: &Paths,
+/// The tokens kept for `profile`, if a recovery file exists in `dir`. A file that does not
+/// open is set aside and named in the error.
+pub(crate) fn load(
+    dir: &Path,
     sealer: &Sealer,
     profile: &str,
     now: SystemTime,
 ) -> Result<Option<Kept>> {
-    let path = path(paths, profile);
+    let path = path(dir, profile);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -262,7 +261,7 @@ fn unreadable(path: &Path, profile: &str, detail: &str, now: SystemTime) -> Erro
 }
 
 /// Removes the recovery file of `kept` if it is still the one that was read.
-pub(super) fn remove(kept: &Kept) {
+pub(crate) fn remove(kept: &Kept) {
     let same = fs::metadata(&kept.path).is_ok_and(|m| file_id(&m) == kept.file);
     if !same {
         return;

@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 use std::time::SystemTime;
 
 /// The associated data of a kept token.
-fn token_aad(profile: &str, hint: TokenTypeHint, version: i64) -> Vec<u8> {
+pub(crate) fn token_aad(profile: &str, hint: TokenTypeHint, version: i64) -> Vec<u8> {
     aad(&[
         b"pending-revocation",
         profile.as_bytes(),

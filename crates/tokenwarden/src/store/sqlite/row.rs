@@ -26,24 +26,24 @@ pub(crate) const TOKEN_COLUMNS: &str = "profile, version, access_token, refresh_
 pub(crate) struct RawRow {
     pub(crate) profile: String,
     pub(crate) version: i64,
-    access: Vec<u8>,
-    refresh: Option<Vec<u8>>,
-    id: Option<Vec<u8>>,
-    token_type: String,
-    expires_at: Option<i64>,
-    scopes: String,
-    obtained_at: i64,
-    refresh_token_obtained_at: Option<i64>,
-    subject: Option<String>,
-    issuer: Option<String>,
-    state: String,
-    state_reason: Option<String>,
-    state_cause: Option<String>,
-    last_error: Option<String>,
-    last_error_cause: Option<String>,
-    last_refresh_at: Option<i64>,
-    transient: i64,
-    updated_at: i64,
+    pub(crate) access: Vec<u8>,
+    pub(crate) refresh: Option<Vec<u8>>,
+    pub(crate) id: Option<Vec<u8>>,
+    pub(crate) token_type: String,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) scopes: String,
+    pub(crate) obtained_at: i64,
+    pub(crate) refresh_token_obtained_at: Option<i64>,
+    pub(crate) subject: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) state: String,
+    pub(crate) state_reason: Option<String>,
+    pub(crate) state_cause: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_error_cause: Option<String>,
+    pub(crate) last_refresh_at: Option<i64>,
+    pub(crate) transient: i64,
+    pub(crate) updated_at: i64,
     pub(crate) refresh_token_expires_at: Option<i64>,
 }
 
@@ -407,6 +407,35 @@ pub(crate) fn next_version(conn: &Connection) -> rusqlite::Result<Version> {
     .map(Version::from_raw)
 }
 
+/// The sealed access token, refresh token and ID token of a row.
+pub(crate) type SealedSecrets = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The sealed access, refresh and ID tokens of `tokens` for the row of `profile` at
+/// `version` (every store seals the same columns the same way).
+pub(crate) fn seal_secrets(
+    sealer: &Sealer,
+    profile: &str,
+    version: i64,
+    tokens: &TokenSet,
+) -> crate::error::Result<SealedSecrets> {
+    let seal = |column: &str, value: &str| {
+        sealer.seal(
+            value.as_bytes(),
+            &token_aad(profile, column, version, tokens),
+        )
+    };
+    let access = seal("access_token", tokens.access_token.expose())?;
+    let refresh = match &tokens.refresh_token {
+        Some(t) => Some(seal("refresh_token", t.expose())?),
+        None => None,
+    };
+    let id = match &tokens.id_token {
+        Some(t) => Some(seal("id_token", t.expose())?),
+        None => None,
+    };
+    Ok((access, refresh, id))
+}
+
 /// Writes `tokens` as the row of `profile` at `version`, state valid (inside a write
 /// transaction).
 pub(crate) fn put(
@@ -419,18 +448,7 @@ pub(crate) fn put(
     now: SystemTime,
 ) -> std::result::Result<(), OpError> {
     let v = version.get();
-    let seal = |column: &str, value: &str| {
-        sealer.seal(value.as_bytes(), &token_aad(profile, column, v, tokens))
-    };
-    let access = seal("access_token", tokens.access_token.expose())?;
-    let refresh = match &tokens.refresh_token {
-        Some(t) => Some(seal("refresh_token", t.expose())?),
-        None => None,
-    };
-    let id = match &tokens.id_token {
-        Some(t) => Some(seal("id_token", t.expose())?),
-        None => None,
-    };
+    let (access, refresh, id) = seal_secrets(sealer, profile, v, tokens)?;
     let scopes = serde_json::Value::from(tokens.scopes.clone()).to_string();
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES \
@@ -604,6 +622,7 @@ pub(crate) fn recent_events(
                 .get::<_, Option<String>>(10)?
                 .as_deref()
                 .and_then(Delivery::parse),
+            host: None,
         })
     })?;
     rows.collect()

@@ -179,6 +179,7 @@ fn a_damaged_page_costs_only_the_tokens_on_it() {
         duration: None,
         attempt: 1,
         delivery: None,
+        host: None,
     };
     store.append_event(&event).unwrap();
     drop(store);
