@@ -110,19 +110,7 @@ fn the_metrics_count_waits_for_the_refresh_lock() {
     for run in &both {
         run.code(0);
     }
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let metrics = || {
-        rt.block_on(async {
-            match reqwest::get(&url).await {
-                Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            }
-        })
-    };
+    let metrics = || scrape(port);
     let wanted = format!("tokenwarden_agent_lock_waits_total{{profile=\"{P}\",outcome=\"ok\"}} ");
     eventually("the lock wait counted in the metrics", || {
         metrics().contains(&wanted)
@@ -148,19 +136,7 @@ fn the_agent_shows_when_the_refresh_token_expires_and_warns_once() {
     let env = crate::sessions::logged_in(&mock);
     let port = free_port();
     let _agent = Agent::start(&env, &["--metrics", &format!("127.0.0.1:{port}")]);
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let metrics = || {
-        rt.block_on(async {
-            match reqwest::get(&url).await {
-                Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            }
-        })
-    };
+    let metrics = || scrape(port);
     let name = format!("tokenwarden_agent_refresh_token_expires_in_seconds{{profile=\"{P}\"}} ");
     eventually("the refresh token's horizon in the metrics", || {
         metrics().contains(&name)
@@ -199,6 +175,20 @@ fn the_agent_shows_when_the_refresh_token_expires_and_warns_once() {
         token.stderr
     );
     assert_eq!(events(), 1);
+}
+
+/// The agent's metrics text at `port` (empty while it does not answer).
+fn scrape(port: u16) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        match reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    })
 }
 
 /// A port free right now on 127.0.0.1.
