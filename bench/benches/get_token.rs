@@ -29,8 +29,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::clock::SystemClock;
-use tokenwarden::secret::{AccessToken, RefreshToken};
 use tokenwarden::http::Exchanged;
+use tokenwarden::secret::{AccessToken, RefreshToken};
 use tokenwarden::session::{BoxFuture, Effort, Grants, Session, SessionOptions};
 use tokenwarden::store::{MemoryStore, Store as _};
 use tokenwarden::token::TokenSet;
@@ -86,11 +86,7 @@ struct Tokenwarden(Session);
 struct NoGrants;
 
 impl Grants for NoGrants {
-    fn refresh<'a>(
-        &'a self,
-        _: &'a RefreshToken,
-        _: Effort,
-    ) -> BoxFuture<'a, Exchanged<TokenSet>> {
+    fn refresh<'a>(&'a self, _: &'a RefreshToken, _: Effort) -> BoxFuture<'a, Exchanged<TokenSet>> {
         Box::pin(async {
             Exchanged::unsent(Err(tokenwarden::Error::protocol(
                 "the benchmark's token is fresh: no refresh is expected",
@@ -98,10 +94,7 @@ impl Grants for NoGrants {
         })
     }
 
-    fn client_credentials<'a>(
-        &'a self,
-        _: Effort,
-    ) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
+    fn client_credentials<'a>(&'a self, _: Effort) -> Option<BoxFuture<'a, Exchanged<TokenSet>>> {
         None
     }
 }

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 use tokenwarden::http::DevicePoll;
 use tokenwarden::paths::Paths;
-use tokenwarden::store::Store as _;
 use tokenwarden::token::TokenSet;
 use tokenwarden::warden::Warden;
 

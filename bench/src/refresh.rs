@@ -25,7 +25,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tokenwarden::paths::Paths;
-use tokenwarden::store::{CasOutcome, SqliteStore, Store as _};
+use tokenwarden::store::{CasOutcome, Store};
 use tokenwarden::warden::Warden;
 
 /// The phases of the library's refresh, in order: the JSON key and the label printed.
@@ -70,10 +70,12 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
         let binary_first = round % 2 == 1;
         for binary in [binary_first, !binary_first] {
             match (binary, cli) {
-                (true, Some(cli)) => binary_wall.push(ms(binary_refresh(cli, &home, &store)?)),
+                (true, Some(cli)) => {
+                    binary_wall.push(ms(binary_refresh(cli, &home, store.as_ref())?))
+                }
                 (true, None) => {}
                 (false, _) => {
-                    let (wall, child) = library_refresh(&exe, &home, &store)?;
+                    let (wall, child) = library_refresh(&exe, &home, store.as_ref())?;
                     // The laps are back to back: their sum is the whole time inside.
                     let inside: u64 = child.iter().sum();
                     for (samples, us) in phases.iter_mut().zip(&child) {
@@ -119,7 +121,7 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
 
 /// Runs `refresh-child` in a new process; its wall time and its phases (µs, in [`PHASES`]
 /// order).
-fn library_refresh(exe: &Path, home: &Path, store: &SqliteStore) -> Result<(Duration, Vec<u64>)> {
+fn library_refresh(exe: &Path, home: &Path, store: &dyn Store) -> Result<(Duration, Vec<u64>)> {
     let before = stored_version(store)?;
     let start = Instant::now();
     let out = run(Command::new(exe).arg("refresh-child"), home)?;
@@ -142,7 +144,7 @@ fn library_refresh(exe: &Path, home: &Path, store: &SqliteStore) -> Result<(Dura
 }
 
 /// Marks the stored token rejected, then times `cli --profile bench token`, which must refresh.
-fn binary_refresh(cli: &Path, home: &Path, store: &SqliteStore) -> Result<Duration> {
+fn binary_refresh(cli: &Path, home: &Path, store: &dyn Store) -> Result<Duration> {
     let before = stored_version(store)?;
     ensure!(
         store.mark_rejected(PROFILE, before).map_err(report)?,
@@ -195,7 +197,7 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-fn stored_version(store: &SqliteStore) -> Result<tokenwarden::store::Version> {
+fn stored_version(store: &dyn Store) -> Result<tokenwarden::store::Version> {
     Ok(store
         .read(PROFILE)
         .map_err(report)?
