@@ -129,7 +129,12 @@ fn sixteen_keepalive_clients_through_expiries_a_revocation_and_a_500_storm() {
     let start = Instant::now();
     let rt = runtime();
     std::thread::scope(|scope| {
-        // The faults, played in the middle of the run.
+        // The faults, played in the middle of the run. Their times are the schedule under
+        // test (where they fall against 2 s token lives), not waits for a condition: a
+        // revocation between two expiries, then a 500 storm shorter than the proactive window,
+        // well after the fresh token that replaced the revoked one. (Waiting for "a token
+        // issued after the revocation" instead was tried: a refresh in flight at the
+        // revocation satisfies it, and the storm then lands on a dead token.)
         scope.spawn(|| {
             std::thread::sleep(ttl * 2 + ttl / 3);
             mock.server.revoke_all();
