@@ -266,15 +266,20 @@ impl Session {
             return false;
         };
         let now = feed.generation();
-        self.seen_changes
-            .swap(now, std::sync::atomic::Ordering::AcqRel)
-            != now
+        // Read before writing: on the fast path nothing changed, and a read keeps the cache
+        // line shared between the threads that call at once.
+        self.seen_changes.load(std::sync::atomic::Ordering::Acquire) != now
+            && self
+                .seen_changes
+                .swap(now, std::sync::atomic::Ordering::AcqRel)
+                != now
     }
 
     /// The cached token for `min_ttl`, unless the store announced a change made elsewhere
     /// since this session last looked (then the cache is dropped).
     fn cached(&self, min_ttl: Duration) -> Option<Token> {
-        let token = self.cache.fresh(self.clock.now(), min_ttl)?;
+        // The coarse clock: this runs on every call, and its margins are seconds.
+        let token = self.cache.fresh(self.clock.now_coarse(), min_ttl)?;
         if self.changed_elsewhere() {
             self.cache.clear();
             return None;
@@ -398,7 +403,7 @@ impl Session {
     /// Marks exactly `token` (by version) rejected by a resource server, so that the next
     /// `get_token` refreshes. A token that was already replaced is left alone.
     pub fn invalidate(&self, token: &Token) -> Result<()> {
-        self.invalidate_version(token.version)
+        self.invalidate_version(token.version())
     }
 
     /// Marks exactly the token of `version` rejected ([`Session::invalidate`], for a caller

@@ -185,8 +185,8 @@ async fn refresh(agent: &Agent, k: &Kept) -> SystemTime {
         .await;
     let now = SystemTime::now();
     let next = match &result {
-        Ok(t) if t.degraded.is_some() => {
-            let detail = t.degraded.clone();
+        Ok(t) if t.degraded().is_some() => {
+            let detail = t.degraded().map(str::to_string);
             k.update(|s| {
                 s.state = "degraded";
                 s.last_error = detail;
@@ -197,9 +197,9 @@ async fn refresh(agent: &Agent, k: &Kept) -> SystemTime {
                 .refreshes
                 .get_or_create(&Metrics::outcome(&k.name, "degraded"))
                 .inc();
-            now + retry_pause(t.expires_at, now)
+            now + retry_pause(t.expires_at(), now)
         }
-        Ok(t) if t.version != version => {
+        Ok(t) if t.version() != version => {
             k.update(|s| {
                 s.state = "valid";
                 s.last_refresh = Some(now);
@@ -245,7 +245,7 @@ async fn refresh(agent: &Agent, k: &Kept) -> SystemTime {
             e.retry_at().map_or(pause, |at| at.max(pause))
         }
     };
-    if let Ok(Some(t)) = result.as_ref().map(|t| t.degraded.as_ref()) {
+    if let Ok(Some(t)) = result.as_ref().map(|t| t.degraded()) {
         agent
             .metrics
             .failures
@@ -383,7 +383,7 @@ fn look_at_store(agent: &Agent, k: &Kept) {
         })
         .unwrap_or(false);
     if changed {
-        let cached = k.session.fresh_token(Duration::ZERO).map(|t| t.version);
+        let cached = k.session.fresh_token(Duration::ZERO).map(|t| t.version());
         if cached.is_some() && cached != now.map(|(v, _)| v) {
             k.session.forget_cached();
         }

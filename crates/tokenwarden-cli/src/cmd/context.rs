@@ -112,20 +112,16 @@ pub async fn valid_token(
     let token = match min_ttl {
         MinTtl::Asked(d) => source.token(d).await?,
         // A default the caller did not ask for: the provider's shorter tokens are no news.
-        MinTtl::UpTo(d) => {
-            let mut token = source.token(d).await?;
-            token.warning = None;
-            token
-        }
+        MinTtl::UpTo(d) => source.token(d).await?.without_warning(),
     };
-    for warning in token.degraded.iter().chain(&token.warning) {
+    for warning in token.degraded().into_iter().chain(token.warning()) {
         out.warning(warning);
     }
     // The store is opened for this only inside the warning window.
     let loaded = w.profile(profile)?;
     let now = w.clock().now();
     let within = tokenwarden::horizon::Horizon::at(
-        token.refresh_token_expires_at,
+        token.refresh_token_expires_at(),
         now,
         loaded.profile.refresh_expiry_warning,
     )
@@ -134,7 +130,7 @@ pub async fn valid_token(
         && let Some(h) = tokenwarden::horizon::due_warning(
             w.store()?.as_ref(),
             &loaded.profile,
-            token.refresh_token_expires_at,
+            token.refresh_token_expires_at(),
             now,
         )
     {

@@ -55,12 +55,12 @@ pub async fn run(global: &Global, out: &Printer, args: EnvArgs) -> Result<()> {
         MinTtl::Asked(args.min_ttl),
     )
     .await?;
-    let value = token.access_token.expose();
+    let value = token.access_token().expose();
     if out.json() {
         out.print_json(&json::Env {
             variables: [(name, value.to_string())].into_iter().collect(),
-            expires_at: token.expires_at.map(context::rfc3339),
-            expires_on: token.expires_at.map(context::epoch_seconds),
+            expires_at: token.expires_at().map(context::rfc3339),
+            expires_on: token.expires_at().map(context::epoch_seconds),
         })?;
     } else {
         out.out(export_line(args.shell, &name, value))?;

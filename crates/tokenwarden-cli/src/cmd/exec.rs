@@ -66,7 +66,7 @@ pub async fn run(global: &Global, out: &Printer, args: ExecArgs) -> Result<ExitC
     for profile in wanted.values() {
         if !tokens.contains_key(profile.as_str()) {
             let token = context::valid_token(global, &w, out, profile, min_ttl).await?;
-            tokens.insert(profile, token.access_token.expose().to_string());
+            tokens.insert(profile, token.access_token().expose().to_string());
         }
     }
     let mut command = std::process::Command::new(prog);

@@ -71,9 +71,9 @@ pub async fn run(global: &Global, out: &Printer, args: GitCredentialArgs) -> Res
             let mut answer = format!(
                 "username={}\npassword={}\n",
                 loaded.git_username(),
-                token.access_token.expose()
+                token.access_token().expose()
             );
-            if let Some(at) = token.expires_at {
+            if let Some(at) = token.expires_at() {
                 answer.push_str(&format!(
                     "password_expiry_utc={}\n",
                     context::epoch_seconds(at)
@@ -90,7 +90,7 @@ pub async fn run(global: &Global, out: &Printer, args: GitCredentialArgs) -> Res
             };
             let session = w.session(&profile)?;
             let token = session.get_token(Duration::ZERO).await?;
-            if token.access_token.expose() == password {
+            if token.access_token().expose() == password {
                 session.invalidate(&token)?;
             }
         }

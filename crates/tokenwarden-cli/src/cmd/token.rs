@@ -87,10 +87,10 @@ pub async fn run(global: &Global, out: &Printer, args: TokenArgs) -> Result<()> 
         MinTtl::Asked(args.min_ttl),
     )
     .await?;
-    let expires_at = token.expires_at.map(context::rfc3339);
-    let expires_on = token.expires_at.map(context::epoch_seconds);
+    let expires_at = token.expires_at().map(context::rfc3339);
+    let expires_on = token.expires_at().map(context::epoch_seconds);
     if args.id_token {
-        let Some(id) = &token.id_token else {
+        let Some(id) = token.id_token() else {
             return Err(Error::login_required(format!(
                 "profile `{}` has no ID token stored: the provider gave none at login",
                 global.profile
@@ -108,7 +108,7 @@ pub async fn run(global: &Global, out: &Printer, args: TokenArgs) -> Result<()> 
         }
         return Ok(());
     }
-    let access = token.access_token.expose();
+    let access = token.access_token().expose();
     match format {
         Format::Plain => out.out(access)?,
         Format::Header => out.out(format!("Authorization: {}", token.authorization()))?,
@@ -119,15 +119,15 @@ pub async fn run(global: &Global, out: &Printer, args: TokenArgs) -> Result<()> 
         }
         Format::Json => out.print_json(&json::Token {
             access_token: access.to_string(),
-            token_type: token.token_type.clone(),
+            token_type: token.token_type().to_string(),
             expires_at,
             expires_on,
-            scope: token.scopes.join(" "),
-            degraded: token.degraded.is_some(),
-            warning: token.degraded.clone().or_else(|| token.warning.clone()),
-            refresh_token_expires_at: token.refresh_token_expires_at.map(context::rfc3339),
+            scope: token.scopes().join(" "),
+            degraded: token.degraded().is_some(),
+            warning: token.degraded().or(token.warning()).map(str::to_string),
+            refresh_token_expires_at: token.refresh_token_expires_at().map(context::rfc3339),
             refresh_token_expires_soon: Horizon::at(
-                token.refresh_token_expires_at,
+                token.refresh_token_expires_at(),
                 w.clock().now(),
                 w.profile(&global.profile)?.profile.refresh_expiry_warning,
             )

@@ -131,7 +131,7 @@ impl TokenwardenWorker {
                 at,
                 started.elapsed(),
                 Kind::TokenOk {
-                    degraded: token.degraded.is_some(),
+                    degraded: token.degraded().is_some(),
                 },
             ),
             Err(e) => {

@@ -207,35 +207,34 @@ impl WireToken {
     /// The wire form of `token`, due for refresh at `refresh_due`.
     pub fn of(token: &Token, refresh_due: Option<SystemTime>) -> WireToken {
         WireToken {
-            access_token: token.access_token.expose().to_string(),
-            token_type: token.token_type.clone(),
-            expires_at_ms: token.expires_at.map(unix_ms),
+            access_token: token.access_token().expose().to_string(),
+            token_type: token.token_type().to_string(),
+            expires_at_ms: token.expires_at().map(unix_ms),
             lifetime_ms: token.lifetime().map(millis),
             refresh_due_ms: refresh_due.map(unix_ms),
-            scopes: token.scopes.clone(),
-            version: token.version.get(),
-            degraded: token.degraded.clone(),
-            warning: token.warning.clone(),
-            id_token: token.id_token.as_ref().map(|t| t.expose().to_string()),
-            refresh_token_expires_at_ms: token.refresh_token_expires_at.map(unix_ms),
+            scopes: token.scopes().to_vec(),
+            version: token.version().get(),
+            degraded: token.degraded().map(str::to_string),
+            warning: token.warning().map(str::to_string),
+            id_token: token.id_token().map(|t| t.expose().to_string()),
+            refresh_token_expires_at_ms: token.refresh_token_expires_at().map(unix_ms),
         }
     }
 
     /// The token, as a session would have handed it out.
     pub fn into_token(self) -> Token {
-        let mut t = Token::from_parts(
+        Token::from_parts(
             AccessToken::new(self.access_token),
             self.token_type,
             self.expires_at_ms.map(from_unix_ms),
             self.scopes,
             Version::from_raw(self.version),
             self.lifetime_ms.map(Duration::from_millis),
-        );
-        t.degraded = self.degraded;
-        t.warning = self.warning;
-        t.id_token = self.id_token.map(IdToken::new);
-        t.refresh_token_expires_at = self.refresh_token_expires_at_ms.map(from_unix_ms);
-        t
+            self.id_token.map(IdToken::new),
+            self.refresh_token_expires_at_ms.map(from_unix_ms),
+        )
+        .with_degraded(self.degraded)
+        .with_warning(self.warning)
     }
 
     /// When it enters the proactive window, as a time.
@@ -383,7 +382,7 @@ mod tests {
         };
         assert!(!format!("{w:?}").contains("very-secret"));
         let t = w.into_token();
-        assert_eq!(t.version.get(), 3);
-        assert_eq!(t.access_token.expose(), "very-secret");
+        assert_eq!(t.version().get(), 3);
+        assert_eq!(t.access_token().expose(), "very-secret");
     }
 }

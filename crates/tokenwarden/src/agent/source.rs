@@ -82,10 +82,10 @@ impl AgentSource {
         if let Some(s) = self.session.get() {
             return s.warning();
         }
-        self.kept
-            .lock()
-            .ok()
-            .and_then(|k| k.as_ref().and_then(|(t, _)| t.degraded.clone()))
+        self.kept.lock().ok().and_then(|k| {
+            k.as_ref()
+                .and_then(|(t, _)| t.degraded().map(str::to_string))
+        })
     }
 
     fn kept_token(&self, min_ttl: Duration) -> Option<Token> {
@@ -161,7 +161,7 @@ impl TokenSource for AgentSource {
                     let due = wire.refresh_due();
                     let token = wire.into_token();
                     if let (Ok(mut kept), Some(due), None) =
-                        (self.kept.lock(), due, &token.degraded)
+                        (self.kept.lock(), due, token.degraded())
                     {
                         *kept = Some((token.clone(), due));
                     }
@@ -179,7 +179,7 @@ impl TokenSource for AgentSource {
                 *kept = None;
             }
             let profile = self.profile.clone();
-            let version = token.version.get();
+            let version = token.version().get();
             let answered = self
                 .with_agent(async |c: &mut AgentClient| {
                     c.done(Request::Invalidate { profile, version }).await

@@ -27,7 +27,7 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
     };
     let now = warden.clock().now();
     let left = token
-        .expires_at
+        .expires_at()
         .map(|at| {
             format!(
                 "valid for {}",
@@ -37,12 +37,12 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
             )
         })
         .unwrap_or_else(|| "without expiry".into());
-    let how = if before == Some(token.version.get()) {
+    let how = if before == Some(token.version().get()) {
         "the stored token, no renewal needed"
     } else {
         "renewed, because it was expired or about to expire"
     };
-    checks.push(match &token.degraded {
+    checks.push(match token.degraded() {
         Some(w) => Check::warn(
             "live_token",
             format!("got a token ({left}) while the provider fails: {w}"),
@@ -104,7 +104,7 @@ pub async fn run(warden: &Warden, p: &Profile, checks: &mut Vec<Check>) {
         .and_then(|v| v.to_str().ok())
         .map(|r| format!(", request id {r}"))
         .unwrap_or_default();
-    let renewed = stored_version(warden, p).is_some_and(|v| v != token.version.get());
+    let renewed = stored_version(warden, p).is_some_and(|v| v != token.version().get());
     let www = resp
         .headers()
         .get(reqwest::header::WWW_AUTHENTICATE)

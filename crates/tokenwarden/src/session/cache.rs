@@ -47,20 +47,27 @@ struct Slot {
 #[derive(Clone)]
 struct Entry {
     token: Token,
-    expires_at: Option<SystemTime>,
-    window: Duration,
+    /// When it enters the proactive window (its expiry less the window); `None` when it does
+    /// not expire.
+    fresh_until: Option<SystemTime>,
 }
 
 impl Entry {
     /// The token, if it stays valid for `min_ttl` beyond the proactive window at `now`.
     fn fresh(&self, now: SystemTime, min_ttl: Duration) -> Option<Token> {
-        let fresh = match self.expires_at {
+        let fresh = match self.fresh_until {
             None => true,
-            Some(exp) => exp
-                .duration_since(now)
-                .is_ok_and(|left| left > min_ttl + self.window),
+            Some(until) => now.checked_add(min_ttl).is_some_and(|need| until > need),
         };
         fresh.then(|| self.token.clone())
+    }
+
+    /// The same entry with a token body of its own, for one thread's copy.
+    fn unshared(&self) -> Entry {
+        Entry {
+            token: self.token.unshared(),
+            fresh_until: self.fresh_until,
+        }
     }
 }
 
@@ -103,7 +110,7 @@ impl Cache {
             }
             // Everything written before `generation` was published is visible now, so this copy
             // is at least that new (a newer one only costs one more visit to the lock).
-            let entry = self.shared_entry();
+            let entry = self.shared_entry().map(|e| e.unshared());
             let token = entry.as_ref().and_then(|e| e.fresh(now, min_ttl));
             slots.retain(|s| s.cache != self.id);
             if slots.len() >= MAX_SLOTS {
@@ -145,14 +152,17 @@ impl Cache {
         if shared
             .entry
             .as_ref()
-            .is_some_and(|e| e.token.version == stored.version)
+            .is_some_and(|e| e.token.version() == stored.version)
         {
             return;
         }
+        let window = stored.tokens.proactive_window(self.refresh_skew);
         shared.entry = Some(Entry {
             token: Token::from_stored(stored),
-            expires_at: stored.tokens.expires_at,
-            window: stored.tokens.proactive_window(self.refresh_skew),
+            fresh_until: stored
+                .tokens
+                .expires_at
+                .map(|exp| exp.checked_sub(window).unwrap_or(std::time::UNIX_EPOCH)),
         });
         self.publish(shared);
     }
@@ -165,7 +175,7 @@ impl Cache {
         if shared
             .entry
             .as_ref()
-            .is_some_and(|e| e.token.version <= version)
+            .is_some_and(|e| e.token.version() <= version)
         {
             shared.entry = None;
         }

@@ -118,7 +118,7 @@ impl Session {
                 });
             }
             let token = self.with_warning(t2, &detail, now);
-            if let Some(w) = &token.degraded {
+            if let Some(w) = token.degraded() {
                 // Shown by the caller (Token::degraded); logged for those who look at logs.
                 tracing::info!(profile = %self.profile, "{w}");
             }
@@ -317,8 +317,6 @@ impl Session {
         if let Ok(mut w) = self.last_warning.lock() {
             *w = Some(warning.clone());
         }
-        let mut token = Token::from_stored(t);
-        token.degraded = Some(warning);
-        token
+        Token::from_stored(t).with_degraded(Some(warning))
     }
 }

@@ -24,8 +24,8 @@ impl Session {
 
     /// `token` with [`Token::warning`] set when its provider grants tokens too short for
     /// `min_ttl`.
-    pub(super) fn note_unattainable(&self, mut token: Token, min_ttl: Duration) -> Token {
-        let Some(lifetime) = token.lifetime else {
+    pub(super) fn note_unattainable(&self, token: Token, min_ttl: Duration) -> Token {
+        let Some(lifetime) = token.lifetime() else {
             return token;
         };
         if !unattainable(lifetime, self.opts.refresh_skew, min_ttl) {
@@ -33,18 +33,18 @@ impl Session {
         }
         let window = self.opts.refresh_skew.min(lifetime / 2);
         let left = token
-            .expires_at
+            .expires_at()
             .and_then(|e| e.duration_since(self.clock.now()).ok())
             .unwrap_or_default();
-        token.warning = Some(format!(
+        let warning = format!(
             "a token valid for at least {} was asked for, but the provider grants tokens of profile `{}` for only {}, too short for that plus the {} refresh window; using this one ({} left), refreshed once half its life has passed",
             secs(min_ttl),
             self.profile,
             secs(lifetime),
             secs(window),
             secs(left),
-        ));
-        token
+        );
+        token.with_warning(Some(warning))
     }
 }
 

@@ -122,7 +122,7 @@ pub async fn send_retrying(
     Ok(Sent {
         response,
         rejected: Rejected::Twice {
-            same_token: token.version == first.version,
+            same_token: token.version() == first.version(),
         },
     })
 }
@@ -155,7 +155,7 @@ async fn refused(
             let scope = super::revoking::says_insufficient_scope(www.as_deref(), &body);
             if !scope
                 && source
-                    .refreshed_since(token.version)
+                    .refreshed_since(token.version())
                     .map_err(SendFailed::Token)?
             {
                 tracing::info!(
@@ -203,7 +203,7 @@ fn answered(response: reqwest::Response) -> Sent {
 /// True when `token` was obtained (by whoever refreshed) before `at`, by more than the
 /// store's millisecond rounding.
 fn obtained_before(token: &Token, at: std::time::SystemTime) -> bool {
-    let (Some(expires), Some(lifetime)) = (token.expires_at, token.lifetime()) else {
+    let (Some(expires), Some(lifetime)) = (token.expires_at(), token.lifetime()) else {
         return false;
     };
     expires

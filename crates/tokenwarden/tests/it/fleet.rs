@@ -55,7 +55,7 @@ async fn a_login_on_another_machine_reaches_a_running_session() {
     let session = a.session("p").expect("a session");
     let first = session.get_token(Duration::ZERO).await.expect("a token");
     assert_eq!(
-        first.access_token.expose(),
+        first.access_token().expose(),
         fresh("one").access_token.expose()
     );
     // A cached token is served without the store; the change feed starts with it.
@@ -69,7 +69,7 @@ async fn a_login_on_another_machine_reaches_a_running_session() {
     let deadline = started + Duration::from_secs(20);
     loop {
         let t = session.get_token(Duration::ZERO).await.expect("a token");
-        if t.access_token.expose() == fresh("two").access_token.expose() {
+        if t.access_token().expose() == fresh("two").access_token.expose() {
             break;
         }
         assert!(Instant::now() < deadline, "A never saw B's login");

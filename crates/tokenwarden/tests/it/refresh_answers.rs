@@ -166,8 +166,8 @@ async fn a_malformed_refresh_answer_is_a_protocol_error_and_loses_nothing() {
             .get_token(Duration::ZERO)
             .await
             .expect("healthy refresh");
-        assert!(!fresh.access_token.expose().contains("s3cr3t"));
-        assert_eq!(fresh.token_type, "Bearer");
+        assert!(!fresh.access_token().expose().contains("s3cr3t"));
+        assert_eq!(fresh.token_type(), "Bearer");
         assert!(!stored(&warden).refresh_failure_transient);
     }
     server.shutdown().await.expect("mockauth stops");
@@ -280,7 +280,7 @@ async fn a_refreshed_id_token_is_verified_before_its_claims_are_kept() {
     let prior = stored(&warden);
     raw_once(&server, &body);
     let token = refresh(&session).await.expect("the refresh itself stands");
-    assert_eq!(token.access_token.expose(), "at-forged-id");
+    assert_eq!(token.access_token().expose(), "at-forged-id");
     let after = stored(&warden);
     assert_eq!(after.tokens.subject.as_deref(), Some("mock-user"));
     assert_eq!(after.tokens.issuer, Some(server.issuer()));
@@ -349,7 +349,7 @@ async fn a_slow_key_set_is_given_up_on_and_the_refreshed_tokens_are_stored() {
     let after = stored(&warden);
     assert_eq!(
         after.tokens.access_token.expose(),
-        token.access_token.expose()
+        token.access_token().expose()
     );
     assert_ne!(
         after.tokens.refresh_token, before.tokens.refresh_token,

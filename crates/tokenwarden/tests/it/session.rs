@@ -242,7 +242,7 @@ async fn proactive_window_is_half_a_short_lifetime() {
     let s = f.session(&grants);
     f.at_ms(1_900);
     let t = s.get_token(Duration::ZERO).await.unwrap();
-    assert_eq!(t.access_token.expose(), "at-login");
+    assert_eq!(t.access_token().expose(), "at-login");
     assert_eq!(
         grants.calls(),
         0,
@@ -250,8 +250,8 @@ async fn proactive_window_is_half_a_short_lifetime() {
     );
     f.at_ms(2_100);
     let t = s.get_token(Duration::ZERO).await.unwrap();
-    assert_eq!(t.access_token.expose(), "at-r0");
-    assert!(t.degraded.is_none());
+    assert_eq!(t.access_token().expose(), "at-r0");
+    assert!(t.degraded().is_none());
     for _ in 0..10 {
         s.get_token(Duration::ZERO).await.unwrap();
     }
@@ -263,7 +263,7 @@ async fn proactive_window_is_half_a_short_lifetime() {
         "at-r0",
         "stored before handed out"
     );
-    assert_eq!(st.version, t.version);
+    assert_eq!(st.version, t.version());
 }
 
 #[tokio::test]
@@ -280,7 +280,7 @@ async fn long_tokens_refresh_skew_before_expiry_and_min_ttl_counts() {
         1,
         "40 s left is not 15 s beyond the 30 s window"
     );
-    assert_eq!(t.access_token.expose(), "at-r0");
+    assert_eq!(t.access_token().expose(), "at-r0");
 }
 
 /// A session that waits at most 200 ms for the refresh lock, and the lock, held as another
@@ -311,7 +311,7 @@ async fn inside_the_window_a_busy_lock_means_the_current_token_not_a_wait() {
     f.at(45);
     let t = s.get_token(Duration::ZERO).await.unwrap();
     assert_eq!(
-        t.access_token.expose(),
+        t.access_token().expose(),
         "at-login",
         "still valid: taken, no wait"
     );
@@ -336,7 +336,7 @@ async fn inside_the_window_a_busy_lock_means_the_current_token_not_a_wait() {
     );
     drop(held);
     let t = s.get_token(Duration::ZERO).await.unwrap();
-    assert_eq!(t.access_token.expose(), "at-r0", "the lock is free again");
+    assert_eq!(t.access_token().expose(), "at-r0", "the lock is free again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -360,7 +360,7 @@ async fn one_refresh_for_many_tasks() {
         .collect();
     for t in tasks {
         let t = t.await.unwrap().expect("every task gets a token");
-        assert_eq!(t.access_token.expose(), "at-r0");
+        assert_eq!(t.access_token().expose(), "at-r0");
     }
     assert_eq!(grants.calls(), 1, "64 tasks, one refresh");
 }
@@ -375,8 +375,8 @@ async fn degraded_mode_serves_the_valid_token_and_stops_at_expiry() {
         .get_token(Duration::ZERO)
         .await
         .expect("degraded, not an error");
-    assert_eq!(t.access_token.expose(), "at-login");
-    let w = t.degraded.expect("a warning");
+    assert_eq!(t.access_token().expose(), "at-login");
+    let w = t.degraded().expect("a warning");
     assert!(
         w.contains("503") && w.contains("still valid (20 s left)"),
         "{w}"
@@ -424,7 +424,7 @@ async fn an_open_breaker_is_not_asked_again_before_its_time() {
     f.at(35);
     for _ in 0..20 {
         let t = s.get_token(Duration::ZERO).await.unwrap();
-        assert!(t.degraded.is_some());
+        assert!(t.degraded().is_some());
     }
     assert_eq!(
         grants.calls(),
@@ -448,7 +448,7 @@ async fn invalidate_marks_exactly_one_version() {
     let old = s.get_token(Duration::ZERO).await.unwrap();
     f.at(40);
     let new = s.get_token(Duration::ZERO).await.unwrap();
-    assert_ne!(old.version, new.version);
+    assert_ne!(old.version(), new.version());
     s.invalidate(&old).unwrap();
     assert_eq!(
         f.stored().state,
@@ -456,13 +456,13 @@ async fn invalidate_marks_exactly_one_version() {
         "a stale invalidation is dropped"
     );
     let again = s.get_token(Duration::ZERO).await.unwrap();
-    assert_eq!(again.version, new.version);
+    assert_eq!(again.version(), new.version());
     assert_eq!(grants.calls(), 1);
     s.invalidate(&new).unwrap();
     assert_eq!(f.stored().state, TokenState::Rejected);
     let fresh = s.get_token(Duration::ZERO).await.unwrap();
     assert_eq!(grants.calls(), 2, "rejected: refreshed though not expired");
-    assert_eq!(fresh.access_token.expose(), "at-r1");
+    assert_eq!(fresh.access_token().expose(), "at-r1");
 }
 
 #[tokio::test]
@@ -528,7 +528,7 @@ async fn invalid_grant_marks_login_required_and_keeps_the_credentials() {
         .replace(PROFILE, &tokens("relogin", f.now(), MINUTE))
         .unwrap();
     let t = s.get_token(Duration::ZERO).await.unwrap();
-    assert_eq!(t.access_token.expose(), "at-relogin");
+    assert_eq!(t.access_token().expose(), "at-relogin");
 }
 
 #[tokio::test]
@@ -550,7 +550,7 @@ async fn invalid_grant_after_a_login_elsewhere_returns_that_login() {
         .get_token(Duration::ZERO)
         .await
         .expect("the re-read finds the new login");
-    assert_eq!(t.access_token.expose(), "at-other-terminal");
+    assert_eq!(t.access_token().expose(), "at-other-terminal");
     assert_eq!(f.stored().state, TokenState::Valid);
 }
 
@@ -569,7 +569,7 @@ async fn a_login_during_a_refresh_wins_the_compare_and_swap() {
     f.at(61);
     let t = s.get_token(Duration::ZERO).await.unwrap();
     assert_eq!(
-        t.access_token.expose(),
+        t.access_token().expose(),
         "at-other-terminal",
         "the login is kept"
     );
@@ -769,8 +769,8 @@ async fn a_waiter_whose_token_still_works_gets_it_when_the_lock_wait_runs_out() 
         .get_token(Duration::from_secs(20))
         .await
         .expect("the token still works: not a Store error");
-    assert_eq!(t.access_token.expose(), "at-login");
-    let w = t.degraded.expect("a warning");
+    assert_eq!(t.access_token().expose(), "at-login");
+    let w = t.degraded().expect("a warning");
     assert!(
         w.contains("refresh lock of profile `p`") && w.contains("still valid (15 s left)"),
         "{w}"
@@ -778,8 +778,8 @@ async fn a_waiter_whose_token_still_works_gets_it_when_the_lock_wait_runs_out() 
     assert_eq!(grants.calls(), 0);
     drop(held);
     let t = s.get_token(Duration::from_secs(20)).await.unwrap();
-    assert_eq!(t.access_token.expose(), "at-r0", "the lock is free again");
-    assert!(t.degraded.is_none());
+    assert_eq!(t.access_token().expose(), "at-r0", "the lock is free again");
+    assert!(t.degraded().is_none());
 }
 
 #[test]
@@ -816,13 +816,12 @@ async fn degraded_mode_hands_out_any_token_not_yet_expired_whatever_min_ttl_aske
         .get_token(Duration::from_secs(20))
         .await
         .expect("degraded, not ProviderUnavailable");
-    assert_eq!(t.access_token.expose(), "at-login");
+    assert_eq!(t.access_token().expose(), "at-login");
     assert!(
-        t.degraded
-            .as_deref()
+        t.degraded()
             .is_some_and(|w| w.contains("still valid (15 s left)")),
         "{:?}",
-        t.degraded
+        t.degraded()
     );
     assert_eq!(grants.efforts(), [Effort::Full]);
 }
@@ -836,31 +835,31 @@ async fn a_min_ttl_longer_than_the_provider_grants_refreshes_once_not_on_every_c
     // 25 s left of a 1 min token: due by any measure.
     f.at(35);
     let t = s.get_token(want).await.unwrap();
-    assert_eq!(t.access_token.expose(), "at-r0", "refreshed");
-    let w = t.warning.expect("says why it is shorter than asked");
+    assert_eq!(t.access_token().expose(), "at-r0", "refreshed");
+    let w = t.warning().expect("says why it is shorter than asked");
     assert!(
         w.contains("2m") && w.contains("for only 1m") && w.contains("(1m left)"),
         "{w}"
     );
-    assert!(t.degraded.is_none());
+    assert!(t.degraded().is_none());
     f.at(36);
     for _ in 0..10 {
         let t = s.get_token(want).await.unwrap();
-        assert_eq!(t.access_token.expose(), "at-r0");
-        assert!(t.warning.is_some());
+        assert_eq!(t.access_token().expose(), "at-r0");
+        assert!(t.warning().is_some());
     }
     assert_eq!(grants.calls(), 1, "no refresh on every call");
     // Past half its life, the token is refreshed again.
     f.at(35 + 31);
     let t = s.get_token(want).await.unwrap();
-    assert_eq!(t.access_token.expose(), "at-r1");
+    assert_eq!(t.access_token().expose(), "at-r1");
     assert_eq!(grants.calls(), 2);
     // A min_ttl the provider can meet carries no warning.
     assert!(
         s.get_token(Duration::from_secs(10))
             .await
             .unwrap()
-            .warning
+            .warning()
             .is_none()
     );
 }

@@ -103,7 +103,7 @@ async fn hammer(
             .await
             .unwrap_or_else(|e| panic!("get_token failed: {}", e.report()));
         ok += 1;
-        degraded += u64::from(t.degraded.is_some());
+        degraded += u64::from(t.degraded().is_some());
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     (ok, degraded)
@@ -285,7 +285,7 @@ async fn a_proactive_refresh_makes_one_attempt_and_an_expired_token_the_whole_po
         .get_token(Duration::ZERO)
         .await
         .expect("the token still works");
-    assert!(t.degraded.is_some(), "warned");
+    assert!(t.degraded().is_some(), "warned");
     assert_eq!(
         refreshes() - before,
         1,
@@ -404,7 +404,7 @@ async fn client_credentials_renew_by_themselves_when_the_profile_says_so() {
     svc.grant = GrantType::ClientCredentials;
     let before = env.server.stats();
     let t = env.session(&svc).get_token(need).await.expect("renewed");
-    assert_ne!(t.access_token, first.access_token);
+    assert_ne!(t.access_token(), &first.access_token);
     let after = env.server.stats();
     assert_eq!(
         after.token_requests.client_credentials - before.token_requests.client_credentials,

@@ -224,17 +224,18 @@ async fn an_invalidation_between_a_store_read_and_the_cache_update_sticks() {
     });
     let first = s.get_token(Duration::ZERO).await.unwrap();
     assert_eq!(
-        first.access_token.expose(),
+        first.access_token().expose(),
         "at-login",
         "read before the rejection"
     );
     assert_eq!(f.stored().state, TokenState::Rejected);
     let next = s.get_token(Duration::ZERO).await.unwrap();
     assert_ne!(
-        next.version, first.version,
+        next.version(),
+        first.version(),
         "the rejected token must not come back from the cache"
     );
-    assert_eq!(next.access_token.expose(), "at-r0");
+    assert_eq!(next.access_token().expose(), "at-r0");
     assert_eq!(grants.calls(), 1);
 }
 
@@ -301,7 +302,7 @@ async fn a_refreshed_token_set_waits_for_a_busy_store_then_is_stored() {
         .get_token(Duration::ZERO)
         .await
         .expect("stored after the store was free");
-    assert_eq!(t.access_token.expose(), "at-r0");
+    assert_eq!(t.access_token().expose(), "at-r0");
     assert_eq!(f.stored().tokens.access_token.expose(), "at-r0");
     assert_eq!(
         grants.calls(),
@@ -352,6 +353,6 @@ async fn a_refreshed_token_set_the_store_never_takes_is_kept_for_the_next_read()
     assert_eq!(next.tokens.access_token.expose(), "at-r0");
     assert!(next.version > login.version);
     let t = s.get_token(Duration::ZERO).await.expect("token");
-    assert_eq!(t.access_token.expose(), "at-r0");
+    assert_eq!(t.access_token().expose(), "at-r0");
     assert_eq!(grants.calls(), 1);
 }

@@ -56,19 +56,19 @@ async fn a_caller_waits_for_the_refresh_another_process_holds() {
     let never = Scripted::new(|_, _| panic!("this caller never refreshes"));
     let plain = f.session(&never);
     let t = plain.get_token(Duration::ZERO).await.expect("a token");
-    assert_eq!(t.access_token.expose(), "at-login");
+    assert_eq!(t.access_token().expose(), "at-login");
 
     // With it: the refresh in flight is waited for, and its answer handed out.
     let waiting = f.session_with(&never, revoking());
     let t = waiting.get_token(Duration::ZERO).await.expect("a token");
     assert_eq!(
-        t.access_token.expose(),
+        t.access_token().expose(),
         "at-r0",
         "never the token being revoked"
     );
     assert_eq!(never.calls(), 0);
     let done = refreshing.await.expect("task").expect("refreshed");
-    assert_eq!(done.access_token.expose(), "at-r0");
+    assert_eq!(done.access_token().expose(), "at-r0");
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn a_fresh_token_whose_refresh_may_have_been_processed_is_refreshed_not_ha
         .await
         .expect("a token");
     assert_eq!(
-        t.access_token.expose(),
+        t.access_token().expose(),
         "at-login",
         "ordinary providers: still valid"
     );
@@ -96,7 +96,7 @@ async fn a_fresh_token_whose_refresh_may_have_been_processed_is_refreshed_not_ha
         .await
         .expect("a token");
     assert_eq!(
-        t.access_token.expose(),
+        t.access_token().expose(),
         "at-r0",
         "the provider may have killed it"
     );
@@ -114,7 +114,7 @@ async fn a_long_running_session_sees_another_processs_refresh_mark_on_its_next_r
         .get_token(Duration::ZERO)
         .await
         .expect("a token");
-    assert_eq!(t.access_token.expose(), "at-login");
+    assert_eq!(t.access_token().expose(), "at-login");
     // Another process (asking for more than this one does, so the token is fresh here) marks
     // its refresh in flight; it waits out the drain before sending it.
     f.store
@@ -126,7 +126,7 @@ async fn a_long_running_session_sees_another_processs_refresh_mark_on_its_next_r
         .await
         .expect("a token");
     assert_eq!(
-        t.access_token.expose(),
+        t.access_token().expose(),
         "at-r0",
         "the cached token is not handed out once the store says its refresh may have started"
     );
@@ -136,7 +136,7 @@ async fn a_long_running_session_sees_another_processs_refresh_mark_on_its_next_r
         .get_token(Duration::ZERO)
         .await
         .expect("a token");
-    assert_eq!(t.access_token.expose(), "at-r0");
+    assert_eq!(t.access_token().expose(), "at-r0");
     assert_eq!(grants.calls(), 1);
 }
 

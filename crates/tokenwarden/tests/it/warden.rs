@@ -84,7 +84,7 @@ async fn a_session_with_given_grants_refreshes_through_them() {
         .get_token(Duration::ZERO)
         .await
         .expect("stored token");
-    assert_eq!(first.access_token.expose(), login.access_token.expose());
+    assert_eq!(first.access_token().expose(), login.access_token.expose());
     assert_eq!(
         refreshes.load(Ordering::SeqCst),
         0,
@@ -94,7 +94,10 @@ async fn a_session_with_given_grants_refreshes_through_them() {
     // A rejected token makes the session refresh, through the given grant.
     session.invalidate(&first).expect("invalidate");
     let second = session.get_token(Duration::ZERO).await.expect("refreshed");
-    assert_ne!(second.access_token.expose(), first.access_token.expose());
+    assert_ne!(
+        second.access_token().expose(),
+        first.access_token().expose()
+    );
     assert_eq!(refreshes.load(Ordering::SeqCst), 1);
     server.shutdown().await.expect("mockauth stops");
 }
