@@ -288,4 +288,7 @@ async fn the_event_log_is_bounded() {
             .len(),
         2
     );
+    // Within the bounds, nothing more goes.
+    assert_eq!(store.prune_events(std::time::UNIX_EPOCH, 2).unwrap(), 0);
+    assert_eq!(store.prune_events(std::time::UNIX_EPOCH, 3).unwrap(), 0);
 }

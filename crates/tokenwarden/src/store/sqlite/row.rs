@@ -571,19 +571,34 @@ fn insert_event(conn: &Connection, e: &Event) -> rusqlite::Result<()> {
 }
 
 /// Deletes the events older than `before`, then all but the newest `keep`.
+///
+/// Every open of the store calls this, so it costs the same whatever the log's size: a read
+/// through the `at` index and the row id (no write lock) decides whether anything is due, and
+/// the count is taken from the row ids (`AUTOINCREMENT`: increasing, never reused, and deleted
+/// only from the oldest end) instead of walking `keep` rows. (`max` and `min` each in a
+/// subquery of its own: SQLite answers a lone `max(id)` from one end of the table, but
+/// `max(id) - min(id)` by a scan.)
 pub(crate) fn prune_events(
     conn: &Connection,
     before: SystemTime,
     keep: usize,
 ) -> rusqlite::Result<usize> {
+    let before = to_unix_millis(before);
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let due: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE at < ?1) \
+             OR coalesce((SELECT max(id) FROM events) - (SELECT min(id) FROM events), 0) >= ?2",
+        )?
+        .query_row(params![before, keep], |r| r.get(0))?;
+    if !due {
+        return Ok(0);
+    }
     let old = conn
         .prepare_cached("DELETE FROM events WHERE at < ?1")?
-        .execute([to_unix_millis(before)])?;
-    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        .execute([before])?;
     let extra = conn
-        .prepare_cached(
-            "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-        )?
+        .prepare_cached("DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1")?
         .execute([keep])?;
     Ok(old + extra)
 }
