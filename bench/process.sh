@@ -3,6 +3,8 @@
 # runs another program to get it (a shell script, a git credential helper):
 #   - `tokenwarden token` with a fresh database (just logged in),
 #   - `tokenwarden token` with the event log at its cap (10,000 records: a long-used home),
+#   - `tokenwarden token` through the agent (`tokenwarden agent` running for a third copy of
+#     the home, started here and stopped at exit; AGENT=0 leaves it out),
 #   - `cat` of a file holding the token (the least any helper can cost),
 #   - a Node and a Python helper reading a JSON credentials file (bench/helpers/).
 # The runs are interleaved: ROUNDS rounds, each running every command RUNS times, in an order
@@ -27,7 +29,12 @@ build_tools
 
 T=$(mktemp -d)
 SCRATCH=""
-trap 'rm -rf "$T" ${SCRATCH:+"$SCRATCH"}' EXIT
+AGENT_PID=""
+cleanup() {
+  if [[ -n $AGENT_PID ]]; then kill "$AGENT_PID" 2>/dev/null || true; wait "$AGENT_PID" 2>/dev/null || true; fi
+  rm -rf "$T" ${SCRATCH:+"$SCRATCH"}
+}
+trap cleanup EXIT
 "$HELPER" setup --home "$T/fresh" --out "$T"
 # The second home: the first with its event log filled to the cap. Filling takes 10,000
 # durable transactions: done on a RAM disk when there is one (a second instead of a minute),
@@ -53,6 +60,15 @@ add() {
 }
 add "tokenwarden token (fresh db)" "$T/fresh" "$BIN" --profile bench token
 add "tokenwarden token (log at cap)" "$T/full" "$BIN" --profile bench token
+if [[ ${AGENT:-1} != 0 ]]; then
+  # A third copy of the home, served by an agent (its socket under the home's run/).
+  cp -a "$T/fresh" "$T/agent"
+  TOKENWARDEN_HOME=$T/agent "$BIN" agent >"$T/agent.out" 2>"$T/agent.err" &
+  AGENT_PID=$!
+  for _ in $(seq 1 100); do [[ -s $T/agent.out ]] && break; sleep 0.1; done
+  [[ -s $T/agent.out ]] || { echo "the agent did not start: $(cat "$T/agent.err")" >&2; exit 1; }
+  add "tokenwarden token (via agent)" "$T/agent" "$BIN" --profile bench token
+fi
 add "cat token file" "$T/fresh" cat "$T/token.txt"
 if NODE=$(command -v node); then
   add "node helper" "$T/fresh" "$NODE" bench/helpers/token.js "$T/credentials.json"
@@ -123,3 +139,7 @@ else
   echo "GNU time (/usr/bin/time) not found: no peak RSS"
 fi
 "$HELPER" summarize "$T/times" "${rss[@]}"
+if [[ -n $AGENT_PID ]]; then
+  awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {printf "agent (1 profile, after the runs): RSS %.1f MiB, peak %.1f MiB\n", r/1024, h/1024}' \
+    "/proc/$AGENT_PID/status"
+fi
