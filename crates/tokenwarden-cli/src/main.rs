@@ -32,8 +32,12 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli, out: &output::Printer) -> ExitCode {
     // A short command that mostly waits on one socket or file runs on this thread alone:
     // starting worker threads would cost it more than its work (`token` through the agent is
-    // about one round trip).
-    let mut builder = if matches!(cli.command, Command::Token(_) | Command::Status(_)) {
+    // about one round trip). Tools run these once per use: a script asking for a token, git
+    // asking its credential helper.
+    let mut builder = if matches!(
+        cli.command,
+        Command::Token(_) | Command::Status(_) | Command::Env(_) | Command::GitCredential(_)
+    ) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
