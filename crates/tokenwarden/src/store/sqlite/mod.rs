@@ -23,7 +23,7 @@
 //!   ([`Store::keep_unwritten`]) that the next read of the profile stores first.
 //! - `revocation`: the rows of revocations a logout could not make yet.
 //! - `row`: token rows sealed and opened; breaker and event rows mapped.
-//! - `schema`: the migrations.
+//! - `schema`: applying the migrations; `migrations`: their SQL.
 //! - `setaside`: what happens to a damaged database; `salvage`: the token rows still readable
 //!   in it, carried into the fresh one.
 
@@ -35,6 +35,7 @@ pub(super) mod revocation;
 pub(super) mod row;
 #[cfg(feature = "fuzzing")]
 pub(crate) use row::{RawRow, decode as decode_row};
+mod migrations;
 mod salvage;
 mod schema;
 mod setaside;
