@@ -29,6 +29,7 @@
 
 mod connection;
 mod create;
+mod durability;
 pub(super) mod recovery;
 mod rekey;
 pub(super) mod revocation;
@@ -57,6 +58,7 @@ use crate::paths::Paths;
 use crate::secret::SecretString;
 use crate::token::{TokenSet, to_unix_millis};
 use connection::Handle;
+use durability::Durability;
 use row::{Found, OpError};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -212,13 +214,13 @@ impl SqliteStore {
         }
     }
 
-    fn write(
+    fn write_tokens(
         &self,
         profile: &str,
         expected: Option<Version>,
         tokens: &TokenSet,
     ) -> Result<CasOutcome> {
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = tx
                 .prepare_cached("SELECT version FROM tokens WHERE profile = ?1")?
@@ -258,12 +260,14 @@ impl BreakerBackend for SqliteStore {
     }
 
     fn save(&self, key: &str, record: &BreakerRecord) -> Result<()> {
-        self.run(|conn| Ok(row::save_breaker(conn, key, record)?))
+        self.write(Durability::Relaxed, |conn| {
+            Ok(row::save_breaker(conn, key, record)?)
+        })
     }
 
     /// Read, change and write in one `BEGIN IMMEDIATE` transaction: atomic across processes.
     fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
-        self.run(|conn| {
+        self.write(Durability::Relaxed, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut record = row::load_breaker(&tx, key)?.unwrap_or_default();
             f(&mut record);
@@ -291,7 +295,7 @@ impl SqliteStore {
         else {
             return Ok(());
         };
-        match self.write(profile, Some(kept.expected), &kept.tokens) {
+        match self.write_tokens(profile, Some(kept.expected), &kept.tokens) {
             Ok(CasOutcome::Written(version)) => {
                 tracing::info!(
                     profile,
@@ -353,18 +357,20 @@ impl Store for SqliteStore {
         expected: Version,
         tokens: &TokenSet,
     ) -> Result<CasOutcome> {
-        self.write(profile, Some(expected), tokens)
+        self.write_tokens(profile, Some(expected), tokens)
     }
 
     fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version> {
-        match self.write(profile, None, tokens)? {
+        match self.write_tokens(profile, None, tokens)? {
             CasOutcome::Written(v) => Ok(v),
             CasOutcome::Conflict(_) => Err(Error::store("an unconditional write met a conflict")),
         }
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {
-        self.run(|conn| Ok(conn.execute("DELETE FROM tokens WHERE profile = ?1", [profile])? > 0))
+        self.write(Durability::Full, |conn| {
+            Ok(conn.execute("DELETE FROM tokens WHERE profile = ?1", [profile])? > 0)
+        })
     }
 
     fn delete_keeping_revocations(
@@ -375,7 +381,7 @@ impl Store for SqliteStore {
         error: &LastError,
     ) -> Result<bool> {
         let now = self.now();
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let deleted = tx.execute(
                 "DELETE FROM tokens WHERE profile = ?1 AND version = ?2",
@@ -388,7 +394,7 @@ impl Store for SqliteStore {
     }
 
     fn pending_revocations(&self, profile: &str) -> Result<Vec<PendingRevocation>> {
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let (found, unreadable) = revocation::pending(conn, &self.sealer, profile)?;
             for id in unreadable {
                 tracing::warn!(
@@ -404,7 +410,7 @@ impl Store for SqliteStore {
 
     fn settle_revocation(&self, id: i64, failure: Option<&LastError>) -> Result<()> {
         let now = self.now();
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             match failure {
                 None => revocation::forget(conn, id)?,
                 Some(e) => revocation::failed(conn, id, e, now)?,
@@ -423,7 +429,7 @@ impl Store for SqliteStore {
 
     fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET state = CASE WHEN state = 'login_required' THEN state ELSE 'rejected' END, \
@@ -443,7 +449,7 @@ impl Store for SqliteStore {
         transient: bool,
     ) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET state = ?3, state_reason = ?4, state_cause = ?5, \
@@ -467,7 +473,7 @@ impl Store for SqliteStore {
 
     fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Relaxed, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET refresh_failure_transient = ?3, updated_at = ?4 \
@@ -486,7 +492,7 @@ impl Store for SqliteStore {
         maybe_rotated: bool,
     ) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET last_error = ?3, last_error_cause = ?4, \
@@ -519,7 +525,9 @@ impl Store for SqliteStore {
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {
-        self.run(|conn| Ok(row::append_event(conn, event, &self.retention)?))
+        self.write(Durability::Relaxed, |conn| {
+            Ok(row::append_event(conn, event, &self.retention)?)
+        })
     }
 
     fn recent_events(
@@ -532,6 +540,8 @@ impl Store for SqliteStore {
     }
 
     fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
-        self.run(|conn| Ok(row::prune_events(conn, before, keep)?))
+        self.write(Durability::Relaxed, |conn| {
+            Ok(row::prune_events(conn, before, keep)?)
+        })
     }
 }
