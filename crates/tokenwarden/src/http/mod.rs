@@ -22,7 +22,7 @@
 //! - [`destination`]: where a profile's bearer token may be sent (https or loopback, the
 //!   `resource` origin or one allowed explicitly), for `request` and the proxy.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
-//!   (re-exported as `crate::discovery`); [`issuer`]: which issuer callbacks and ID tokens must
+//!   (re-exported as `crate::discovery`) and kept as long as [`freshness`] allows; [`issuer`]: which issuer callbacks and ID tokens must
 //!   name (exact, or a multi-tenant authority's template); [`locate`]: checking an issuer
 //!   before a profile is written, and suggesting the path it lacks.
 //!
@@ -35,6 +35,7 @@ pub mod destination;
 pub mod discovery;
 pub mod evidence;
 mod exchange;
+pub mod freshness;
 pub mod issuer;
 pub mod locate;
 pub mod proxy;

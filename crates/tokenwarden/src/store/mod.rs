@@ -10,6 +10,7 @@
 //! - [`guard`]: [`RefreshGuard`], the refresh lock a store hands out, and the bounded wait.
 //! - [`events`]: the token-operation log's records ([`Event`], [`Operation`], [`Outcome`]).
 //! - [`revocation`]: [`PendingRevocation`], what a logout could not revoke yet.
+//! - [`discovery`]: [`StoredDiscovery`], an issuer's metadata kept for every process.
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
 //!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`postgres`]: [`PgStore`], the fleet store: one PostgreSQL database shared by machines,
@@ -49,6 +50,7 @@
 pub mod changes;
 pub mod copy;
 pub mod crypto;
+pub mod discovery;
 pub mod events;
 pub mod guard;
 pub mod kdf;
@@ -63,6 +65,7 @@ pub mod sqlite;
 
 pub use changes::{Change, ChangeFeed};
 pub use crypto::StoreKey;
+pub use discovery::StoredDiscovery;
 pub use events::{Event, Operation, Outcome, Retention};
 pub use guard::RefreshGuard;
 pub use keys::{KeyOrigin, KeySource};
@@ -462,6 +465,29 @@ pub trait Store: BreakerBackend + Send + Sync {
     /// ([`ChangeFeed::subscribe`]).
     fn changes(&self) -> Option<ChangeFeed> {
         None
+    }
+
+    /// The discovery document kept for `issuer` ([`Store::write_discovery`]), whether or not
+    /// it is still fresh; `None` when there is none, or when the stored one does not open. The
+    /// default keeps nothing.
+    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
+        let _ = issuer;
+        Ok(None)
+    }
+
+    /// Keeps `doc` for its issuer, replacing the one kept before, so that other processes
+    /// need not fetch it. Public metadata, not tokens: the write need not survive a power
+    /// loss (a lost document is fetched again). The default keeps nothing.
+    fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
+        let _ = doc;
+        Ok(())
+    }
+
+    /// Forgets the discovery document kept for `issuer`, if any (it looks stale). The
+    /// default has nothing to forget.
+    fn forget_discovery(&self, issuer: &str) -> Result<()> {
+        let _ = issuer;
+        Ok(())
     }
 
     /// The tokens of `profile` as this machine last read or wrote them, for when the store

@@ -13,8 +13,8 @@
 //! What must survive: token values (a rotated refresh token is the only one that works),
 //! their states and failure records, deletions, pending revocations. What may be lost,
 //! because it is diagnostic, or only spares work, and is written again by the next process
-//! that needs it: the "refresh in flight" mark, the event log, and the circuit breakers'
-//! shared backoff.
+//! that needs it: the "refresh in flight" mark, the event log, the circuit breakers' shared
+//! backoff, and the cached discovery documents.
 
 use super::SqliteStore;
 use super::row::OpError;

@@ -170,5 +170,21 @@ ALTER TABLE events_v6 RENAME TO events;
 CREATE INDEX events_at ON events (at);
 ";
 
+/// Migration 7: discovery documents, kept for every process of the user
+/// ([`crate::store::StoredDiscovery`]): the issuer as configured, where the document came from
+/// and which it is, the JSON sealed (bound to the other columns: public, but whoever cannot
+/// seal must not be able to point clients at another token endpoint), when it was fetched and
+/// until when it may be used (Unix milliseconds).
+const V7: &str = "
+CREATE TABLE discovery (
+    issuer TEXT PRIMARY KEY NOT NULL,
+    source TEXT NOT NULL,
+    document TEXT NOT NULL,
+    body BLOB NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+";
+
 /// Every migration, in order. `user_version` = how many have been applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];

@@ -29,6 +29,7 @@
 
 mod connection;
 mod create;
+mod discovery;
 mod durability;
 pub(super) mod recovery;
 mod rekey;
@@ -49,13 +50,14 @@ use super::lock;
 use super::perms::ensure_private_dir;
 use super::{
     BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
-    Store, StoredTokens, TokenState, Version, truncate_breaker,
+    Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Cause, Error, Result};
 use crate::http::TokenTypeHint;
 use crate::paths::Paths;
 use crate::secret::SecretString;
+use crate::store::discovery::DiscoveryRow;
 use crate::token::{TokenSet, to_unix_millis};
 use connection::Handle;
 use durability::Durability;
@@ -543,5 +545,18 @@ impl Store for SqliteStore {
         self.write(Durability::Relaxed, |conn| {
             Ok(row::prune_events(conn, before, keep)?)
         })
+    }
+
+    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
+        self.run(|conn| discovery::read(conn, &self.sealer, issuer))
+    }
+
+    fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
+        let row = DiscoveryRow::seal(&self.sealer, doc)?;
+        self.write(Durability::Relaxed, |conn| discovery::write(conn, &row))
+    }
+
+    fn forget_discovery(&self, issuer: &str) -> Result<()> {
+        self.write(Durability::Relaxed, |conn| discovery::forget(conn, issuer))
     }
 }

@@ -153,10 +153,12 @@ mod tests {
             let v = row::next_version(&tx).unwrap();
             row::put(&tx, &sealer, "p", v, &tokens, None, now).unwrap();
             tx.commit().unwrap();
-            // Back to what schema 4 had: no pending revocations, no refresh token horizon.
+            // Back to what schema 4 had: no pending revocations, no refresh token horizon, no
+            // discovery documents.
             conn.execute_batch(
                 "DROP TABLE pending_revocations; \
-                 ALTER TABLE tokens DROP COLUMN refresh_token_expires_at;",
+                 ALTER TABLE tokens DROP COLUMN refresh_token_expires_at; \
+                 DROP TABLE discovery;",
             )
             .unwrap();
             conn.pragma_update(None, "user_version", 4).unwrap();
@@ -167,6 +169,7 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), current_version());
         assert_eq!(store.read("p").unwrap().unwrap().tokens, tokens);
         assert!(store.pending_revocations("p").unwrap().is_empty());
+        assert_eq!(store.read_discovery("https://as.example").unwrap(), None);
     }
 
     #[test]
