@@ -307,8 +307,12 @@ pub(crate) fn truncate_breaker(record: &BreakerRecord) -> BreakerRecord {
 }
 
 /// A token store. Every method is a short, synchronous operation (async callers may use
-/// `spawn_blocking`); every write is durable when it returns. A read first stores what
-/// [`Store::keep_unwritten`] kept aside for the profile, if anything.
+/// `spawn_blocking`); every write is atomic, and seen by every process, when it returns. The
+/// writes of token values, states, failure records, deletions and revocations are durable
+/// then (they survive a power loss); the refresh-in-flight mark ([`Store::mark_in_flight`]),
+/// the event log, breaker records and discovery documents need not be (a store may spare
+/// them the wait for the disk). A read first stores what [`Store::keep_unwritten`] kept aside
+/// for the profile, if anything.
 ///
 /// A store is also where circuit-breaker state lives ([`BreakerBackend`], the retry module's
 /// trait), so every process using the store shares one breaker per credential; an
@@ -405,7 +409,9 @@ pub trait Store: BreakerBackend + Send + Sync {
     /// Sets (or, with `in_flight` false, clears) the mark "a refresh of these tokens may be in
     /// flight" (`refresh_failure_transient`) on the tokens of `version`, if it is still the
     /// stored one (true when it was). Touches nothing else: above all not the state, so that a
-    /// concurrent [`Store::mark_rejected`] or LoginRequired mark is never undone.
+    /// concurrent [`Store::mark_rejected`] or LoginRequired mark is never undone. Need not
+    /// survive a power loss: losing it only changes how a later `invalid_grant` is explained
+    /// (a revoked session rather than a possibly lost rotation).
     fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool>;
 
     /// Records a failed refresh attempt of the tokens of `version` (if it is still the stored
@@ -442,7 +448,7 @@ pub trait Store: BreakerBackend + Send + Sync {
     }
 
     /// Appends one record to the token-operation log; every [`Retention::prune_every`] records
-    /// the store also applies its retention bounds.
+    /// the store also applies its retention bounds. Need not survive a power loss.
     fn append_event(&self, event: &Event) -> Result<()>;
 
     /// The newest `limit` log records at or after `since` (of `profile` only, when given),

@@ -1,8 +1,11 @@
 //! [`SqliteStore`]: the default [`Store`], one SQLite file shared by every process of the user.
 //!
-//! - WAL journal, `synchronous=FULL` (a write is on disk when it returns), `busy_timeout` 5 s,
-//!   `secure_delete`. Every write is one short transaction; compare-and-swap writes use
-//!   `BEGIN IMMEDIATE`, so the version check and the write are atomic across processes.
+//! - WAL journal, `busy_timeout` 5 s, `secure_delete`. Every write is one short transaction;
+//!   compare-and-swap writes use `BEGIN IMMEDIATE`, so the version check and the write are
+//!   atomic across processes. Token values, states and deletions are on disk when the write
+//!   returns (`synchronous=FULL`); the refresh-in-flight mark, the event log, breaker records
+//!   and discovery documents are not waited for (`synchronous=NORMAL`: a power loss may lose
+//!   the last of them, never corrupts): see the `durability` module.
 //! - Token secrets are sealed ([`super::crypto`]); a key check in `meta` tells a wrong key
 //!   (reported, file untouched) from damage (set aside: see the `setaside` module).
 //! - The data directory is 0700, the database, its `-wal`/`-shm` and the key file 0600; the
@@ -14,9 +17,25 @@
 //! - The refresh lock is a file lock per profile ([`super::lock::FileLock`]), next to the
 //!   database in the lock directory.
 //!
+//! # What a refresh costs in fsyncs
+//! A `tokenwarden token` that refreshes, with no other process holding the database open,
+//! makes five (seven when every write was FULL):
+//! - one for the refreshed tokens' commit, which also covers the in-flight mark written
+//!   before it; durability needs it: a rotated refresh token is the only one that works;
+//! - two for the write-ahead log that the process's first write starts: its header and its
+//!   entry in the directory, without which that commit would not survive a power loss (the
+//!   last connection to close removes the log, so the next writer creates it again);
+//! - two at exit, when the last connection folds the log into the database (the log, then the
+//!   database file) before removing it.
+//!
+//! The event appended after the tokens waits for none; nor does a discovery document, written
+//! only when it was fetched.
+//!
 //! # Layout
 //! - this file: [`SqliteStore`] and its [`Store`] and [`BreakerBackend`] operations.
 //! - `connection`: opening, error mapping, and running each operation on the current file.
+//! - `durability`: how durable each write must be, set per write.
+//! - `discovery`: the rows of the discovery documents kept for other processes.
 //! - `create`: what the path names (a dangling link is named), and a fresh database built
 //!   aside and linked into place, so that a 0-byte `tokens.db` is always damage.
 //! - `recovery`: a refresh's tokens the database would not take, sealed into a recovery file
