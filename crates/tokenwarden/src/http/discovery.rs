@@ -13,7 +13,7 @@
 //! ([`Freshness`]: `max-age`, else `Expires`, else the cache's TTL, at most a day): in the
 //! process's memory, and, with a store ([`Discovery::with_store`]), in the store, so that the
 //! next process does not fetch it again (`no-store` and `no-cache` keep it out of the store).
-//! A document read back from the store is checked exactly as a fetched one ([`checked`]); one
+//! A document read back from the store is checked exactly as a fetched one (`checked`); one
 //! that fails, or does not open, is ignored and fetched again, never an error. One rule drops a
 //! kept document before its time: a request to an endpoint it named fails in a way that says
 //! the document may be out of date ([`suggests_stale`]). The clock is injected so tests move

@@ -5,8 +5,8 @@
 //! Reading the system's CA certificates is what setting TLS up costs: on Linux every file of
 //! the CA directory is read and parsed (147 files, 3.5–8 ms measured on a 2-core VM), against
 //! about 5 µs for the rest of the rustls configuration and 50 µs for the reqwest client. So it
-//! is done at most once per process ([`system_verifier`], shared by every client and the fleet
-//! store), and only when a certificate is first verified: a [`LazyVerifier`] stands in each
+//! is done at most once per process (`system_verifier`, shared by every client and the fleet
+//! store), and only when a certificate is first verified: a `LazyVerifier` stands in each
 //! configuration from the start and loads the shared one on its first handshake. A client
 //! that only talks plain http (a loopback issuer) never reads them; an http URL reached
 //! through an https proxy still verifies the proxy's certificate (that handshake goes through
