@@ -17,11 +17,16 @@ use tokenwarden::warden::Warden;
 /// cached token stays fresh throughout.
 const ACCESS_TTL: Duration = Duration::from_secs(3600);
 
+/// How long mockauth lets clients keep its discovery document, as providers say (Google: an
+/// hour); its default, `no-cache`, would have every new process fetch it again.
+const DISCOVERY_MAX_AGE: Duration = Duration::from_secs(3600);
+
 /// Starts mockauth on 127.0.0.1 (an ephemeral port), approving every request at once.
 pub async fn start_mock() -> Result<mockauth::ServerHandle> {
     let config = mockauth::Config {
         auto_approve: true,
         access_ttl: ACCESS_TTL,
+        discovery_max_age: Some(DISCOVERY_MAX_AGE),
         ..mockauth::Config::default()
     };
     mockauth::Server::start(config)

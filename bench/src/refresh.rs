@@ -5,8 +5,9 @@
 //!
 //! - **library**: this binary's `refresh-child`, which runs the library's public steps one
 //!   by one and times each: the async runtime, opening the config and the store and reading
-//!   the tokens, building the token client (HTTP client, TLS roots), discovery (the
-//!   issuer's metadata, fetched: a new process has no cache), the refresh request, and the
+//!   the tokens, building the token client (HTTP client; the TLS roots are read only for
+//!   https), discovery (the issuer's metadata, kept in the store by the login for as long as
+//!   mockauth's `Cache-Control: max-age` allows), the refresh request, and the
 //!   compare-and-swap write of the new tokens (one durable SQLite transaction). What the
 //!   process costs around them (exec, dynamic loading, exit) is the wall time seen from here
 //!   minus the time inside.
@@ -32,8 +33,8 @@ use tokenwarden::warden::Warden;
 const PHASES: [(&str, &str); 6] = [
     ("runtime", "async runtime start"),
     ("open", "config + store open + read"),
-    ("client", "client build (HTTP, TLS roots)"),
-    ("discovery", "discovery (metadata fetch)"),
+    ("client", "client build (HTTP)"),
+    ("discovery", "discovery (kept in the store)"),
     ("request", "refresh request"),
     ("write", "store write (CAS, durable)"),
 ];

@@ -59,13 +59,14 @@
 //!   and [`Session::refusal_hint`].
 //!
 //! # Crashes, and the one case that needs a new login
-//! Every store write is durable and atomic when it returns (SQLite: `synchronous=FULL`, one
-//! transaction per write), so a process killed at any moment (`kill -9`) leaves either the old
-//! record or the new one, never half of one, and the store releases its refresh lock at once
-//! (SQLite's file lock: the kernel, when the process's files close). Right before sending a
-//! refresh (after everything that can fail locally: the client, its secret, discovery) the
-//! session marks the stored version "a refresh may be in flight" (the store's
-//! `refresh_failure_transient` flag); a successful write clears it, a failure keeps it only when
+//! Every store write is atomic and complete when it returns (SQLite: one transaction per
+//! write; token values also survive a power loss, `synchronous=FULL`), so a process killed at
+//! any moment (`kill -9`) leaves either the old record or the new one, never half of one, and
+//! the store releases its refresh lock at once (SQLite's file lock: the kernel, when the
+//! process's files close). Right before sending a refresh (after everything that can fail
+//! locally: the client, its secret, discovery) the session marks the stored version "a refresh
+//! may be in flight" (the store's `refresh_failure_transient` flag; a power loss, unlike a
+//! crash, may lose this mark); a successful write clears it, a failure keeps it only when
 //! the refresh may have been processed with its answer lost (the exchange's evidence, from the
 //! [`Delivery`](crate::error::Delivery) of each attempt) or an earlier one may have been.
 //!

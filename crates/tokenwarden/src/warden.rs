@@ -4,6 +4,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, GrantType, LoadedProfile, Profile};
+use crate::discovery::Discovery;
 use crate::error::Result;
 use crate::events::FailureRate;
 use crate::http::{Exchanged, HttpClient, TokenClient, Tracer};
@@ -264,14 +265,16 @@ impl Warden {
         })
     }
 
-    /// A token client for `profile`, with the store's shared circuit breaker; it records its
+    /// A token client for `profile`, with the store's shared circuit breaker and discovery
+    /// documents (a document another process fetched is used while fresh); it records its
     /// code exchanges, device grants and revocations in the store's event log.
     pub fn client(&self, profile: &Profile) -> Result<TokenClient> {
         self.client_factory(profile)?.build()
     }
 
     /// A token client for `profile` that touches no local file: no store is opened or created,
-    /// nothing is recorded, its circuit breaker lives in memory. For what only reads the
+    /// nothing is recorded, its circuit breaker lives in memory, and discovery documents are
+    /// fetched live. For what only reads the
     /// provider, like discovering the endpoints (`doctor --curl` on a fresh home).
     pub fn client_without_store(&self, profile: &Profile) -> Result<TokenClient> {
         let mut b = TokenClient::builder(profile.clone())
@@ -292,9 +295,8 @@ impl Warden {
         })
     }
 
-    /// A session for the profile `name`. Its token client (HTTP client, TLS roots, client
-    /// secret) is built on the first refresh: a caller whose token is still fresh pays for none
-    /// of it.
+    /// A session for the profile `name`. Its token client (HTTP client, client secret) is built
+    /// on the first refresh: a caller whose token is still fresh pays for none of it.
     pub fn session(&self, name: &str) -> Result<Session> {
         let profile = self.profile(name)?.profile;
         let grants = LazyGrants {
@@ -364,9 +366,13 @@ impl ClientFactory {
         if let Some(t) = &self.tracer {
             http = http.with_tracer(t.clone());
         }
+        // Discovery documents kept in the store spare every new process a request.
+        let discovery = Discovery::new(crate::discovery::DEFAULT_TTL, self.clock.clone())
+            .with_store(self.store.clone());
         let mut b = TokenClient::builder(self.profile.clone())
             .http(http)
             .clock(self.clock.clone())
+            .discovery(Arc::new(discovery))
             .events(Arc::new(StoreEvents(self.store.clone())))
             .breaker_backend(self.store.clone());
         if let Some(secret) = self.profile.client_secret()? {

@@ -60,6 +60,7 @@ struct RawConfig {
     blocked_user_agents: Option<Vec<String>>,
     metadata_location: Option<MetadataLocation>,
     discovery_omit: Option<Vec<String>>,
+    discovery_max_age: Option<String>,
     tenant_id: Option<String>,
     id_token_tid: Option<String>,
     device_interval: Option<String>,
@@ -180,6 +181,10 @@ impl RawConfig {
             blocked_user_agents: self.blocked_user_agents.unwrap_or_default(),
             metadata_location: self.metadata_location.unwrap_or(d.metadata_location),
             discovery_omit: self.discovery_omit.unwrap_or_default(),
+            discovery_max_age: self
+                .discovery_max_age
+                .map(|v| duration("discovery_max_age", Some(v), Duration::ZERO))
+                .transpose()?,
             tenant_id: self.tenant_id,
             id_token_tid: self.id_token_tid,
             device_interval: duration("device_interval", self.device_interval, d.device_interval)?,
@@ -306,6 +311,7 @@ resource_indicators = ["https://api.example.test/"]
 blocked_user_agents = ["python-requests/*"]
 metadata_location = "appended"
 discovery_omit = ["revocation_endpoint", "device_authorization_endpoint"]
+discovery_max_age = "1h"
 tenant_id = "9188040d-6c67-4c5b-b112-36a304b66dad"
 "#,
         )
@@ -321,6 +327,7 @@ tenant_id = "9188040d-6c67-4c5b-b112-36a304b66dad"
         assert_eq!(cfg.blocked_user_agents, ["python-requests/*"]);
         assert_eq!(cfg.metadata_location, MetadataLocation::Appended);
         assert_eq!(cfg.discovery_omit.len(), 2);
+        assert_eq!(cfg.discovery_max_age, Some(Duration::from_secs(3600)));
         assert!(cfg.tenant_id.is_some());
         for (bad, key) in [
             ("dead_token_status = 404", "dead_token_status"),

@@ -77,6 +77,10 @@ pub struct Config {
     /// Keys left out of the discovery documents (e.g. `revocation_endpoint`,
     /// `device_authorization_endpoint`); the endpoints themselves keep working.
     pub discovery_omit: Vec<String>,
+    /// How long clients may keep the discovery documents and the JWK Set
+    /// (`Cache-Control: public, max-age=…`, as Google says one hour); `None` (the default):
+    /// `no-cache`, so that a client asks again every time.
+    pub discovery_max_age: Option<Duration>,
     /// Microsoft-like tenant paths (`/{tenant}/v2.0`, `/{tenant}/oauth2/v2.0/token` …) with
     /// this tenant id (a GUID): the `tid` of ID tokens and their issuer's path.
     pub tenant_id: Option<String>,
@@ -119,6 +123,7 @@ impl Default for Config {
             blocked_user_agents: Vec::new(),
             metadata_location: MetadataLocation::Inserted,
             discovery_omit: Vec::new(),
+            discovery_max_age: None,
             tenant_id: None,
             id_token_tid: None,
             device_interval: Duration::from_secs(5),

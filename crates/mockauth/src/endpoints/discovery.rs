@@ -130,13 +130,21 @@ fn document(st: &AppState, site: &Site) -> Map<String, Value> {
     doc
 }
 
+/// The `Cache-Control` of the metadata and the JWK Set: `discovery_max_age` when set.
+fn cache_control(st: &AppState) -> String {
+    match st.config.discovery_max_age {
+        Some(age) => format!("public, max-age={}", age.as_secs()),
+        None => "no-cache".to_owned(),
+    }
+}
+
 /// The authorization server metadata.
 pub(crate) async fn metadata(
     State(st): State<Arc<AppState>>,
     Extension(site): Extension<Arc<Site>>,
 ) -> Response {
     (
-        [(header::CACHE_CONTROL, "no-cache")],
+        [(header::CACHE_CONTROL, cache_control(&st))],
         Json(Value::Object(document(&st, &site))),
     )
         .into_response()
@@ -144,7 +152,11 @@ pub(crate) async fn metadata(
 
 /// The JWK Set.
 pub(crate) async fn jwks(State(st): State<Arc<AppState>>) -> Response {
-    ([(header::CACHE_CONTROL, "no-cache")], Json(st.keys.jwks())).into_response()
+    (
+        [(header::CACHE_CONTROL, cache_control(&st))],
+        Json(st.keys.jwks()),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

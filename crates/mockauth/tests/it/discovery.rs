@@ -101,3 +101,35 @@ async fn run_serves_on_a_given_listener_and_stops_on_the_future() {
     let _ = tx.send(());
     task.await.expect("joins").expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn the_documents_say_how_long_clients_may_keep_them() {
+    let cache_control = |resp: &reqwest::Response| {
+        resp.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let env = start(auto()).await;
+    for path in ["/.well-known/oauth-authorization-server", "/jwks"] {
+        let resp = env.get(path, &[]).await;
+        assert_eq!(cache_control(&resp).as_deref(), Some("no-cache"), "{path}");
+    }
+    let env = start(mockauth::Config {
+        discovery_max_age: Some(std::time::Duration::from_secs(3600)),
+        ..auto()
+    })
+    .await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/jwks",
+    ] {
+        let resp = env.get(path, &[]).await;
+        assert_eq!(
+            cache_control(&resp).as_deref(),
+            Some("public, max-age=3600"),
+            "{path}"
+        );
+    }
+}

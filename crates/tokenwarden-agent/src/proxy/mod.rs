@@ -90,8 +90,9 @@ impl Proxy {
         settings: ProxySettings,
         source: Arc<dyn TokenSource>,
     ) -> tokenwarden::Result<Proxy> {
-        tokenwarden::http::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        // The project's TLS: the system's CA certificates are read at the first https
+        // handshake, not here (an http upstream on loopback never reads them).
+        let http = tokenwarden::http::tls::client_builder()?
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60))

@@ -104,6 +104,11 @@ pub struct MockServerArgs {
     #[arg(long, value_name = "KEY")]
     discovery_omit: Vec<String>,
 
+    /// Let clients keep the discovery documents this long (Cache-Control: max-age)
+    /// [default: no-cache]
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    discovery_max_age: Option<Duration>,
+
     /// Serve Microsoft-like tenant paths (/common/v2.0/…, /{GUID}/oauth2/v2.0/token …) with
     /// this tenant id in the ID tokens
     #[arg(long, value_name = "GUID")]
@@ -173,6 +178,9 @@ impl MockServerArgs {
         }
         if !self.discovery_omit.is_empty() {
             cfg.discovery_omit.clone_from(&self.discovery_omit);
+        }
+        if self.discovery_max_age.is_some() {
+            cfg.discovery_max_age = self.discovery_max_age;
         }
         if self.tenant_id.is_some() {
             cfg.tenant_id.clone_from(&self.tenant_id);

@@ -268,6 +268,30 @@ impl TokenClient {
         Ok(found.clone())
     }
 
+    /// Drops the discovery document when `err`, the failure of a request to `url`, says it may
+    /// be out of date ([`crate::discovery::suggests_stale`]) and `url` came from the document
+    /// rather than from the profile.
+    pub(super) fn forget_stale_discovery(&self, url: &Url, err: &Error) {
+        let Some(issuer) = self.discovery_issuer() else {
+            return;
+        };
+        let e = &self.inner.profile.endpoints;
+        let configured = [
+            &e.authorization,
+            &e.token,
+            &e.device_authorization,
+            &e.revocation,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|u| u == url);
+        if configured || !crate::discovery::suggests_stale(err) {
+            return;
+        }
+        tracing::info!(issuer, %url, "dropped the discovery document, which may be out of date");
+        self.inner.discovery.invalidate(issuer);
+    }
+
     fn no_endpoint(&self, which: Which) -> Error {
         let p = &self.inner.profile;
         let msg = match &p.issuer {

@@ -6,23 +6,35 @@
 //!
 //! The document's `issuer` must be the configured issuer (RFC 8414 §3.3; the mix-up defence of
 //! RFC 9207's family): a different one is refused with a message that says so, except a
-//! multi-tenant authority's template (see [`super::issuer`]). Results are cached per issuer for
-//! a TTL, with the clock injected so tests move time instead of waiting.
+//! multi-tenant authority's template (see [`super::issuer`]).
+//!
+//! # Caching
+//! A document is kept per issuer for as long as its response's caching headers allow
+//! ([`Freshness`]: `max-age`, else `Expires`, else the cache's TTL, at most a day): in the
+//! process's memory, and, with a store ([`Discovery::with_store`]), in the store, so that the
+//! next process does not fetch it again (`no-store` and `no-cache` keep it out of the store).
+//! A document read back from the store is checked exactly as a fetched one (`checked`); one
+//! that fails, or does not open, is ignored and fetched again, never an error. One rule drops a
+//! kept document before its time: a request to an endpoint it named fails in a way that says
+//! the document may be out of date ([`suggests_stale`]). The clock is injected so tests move
+//! time instead of waiting.
 
-use crate::error::{Delivery, Error, ErrorKind, Result};
+use crate::error::{Cause, Delivery, Error, ErrorKind, Result};
 use crate::http::classify::{classify_missing, classify_response};
+use crate::http::freshness::Freshness;
 use crate::http::issuer::IssuerRule;
 use crate::http::request::discovery_request;
 use crate::http::response::{MissingField, ParsedBody};
 use crate::http::{HttpClient, RequestKind};
 use crate::retry::{Clock, Gate, Idempotence, Retrier, SystemClock};
+use crate::store::{Store, StoredDiscovery};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use url::Url;
 
-/// How long metadata is kept when no TTL is given.
+/// How long metadata is kept when no TTL is given and its response gives no lifetime.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// Which well-known document metadata came from.
@@ -46,6 +58,26 @@ impl Document {
             }
             Document::OpenIdConfiguration => "the OpenID Connect discovery document",
         }
+    }
+
+    /// Its stable name, as stores keep it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Document::Rfc8414 => "rfc8414",
+            Document::Rfc8414Appended => "rfc8414_appended",
+            Document::OpenIdConfiguration => "openid_configuration",
+        }
+    }
+
+    /// The document of a stored name; `None` for a name this build does not know.
+    pub fn parse(name: &str) -> Option<Document> {
+        [
+            Document::Rfc8414,
+            Document::Rfc8414Appended,
+            Document::OpenIdConfiguration,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == name)
     }
 }
 
@@ -189,17 +221,71 @@ pub fn same_issuer(configured: &str, claimed: &str) -> bool {
     configured.trim_end_matches('/') == claimed.trim_end_matches('/')
 }
 
-/// A per-issuer metadata cache with a TTL.
+/// Why a document cannot serve an issuer.
+#[derive(Debug)]
+enum Refusal {
+    /// A field the document must have is missing.
+    Missing(MissingField),
+    /// It names another issuer (the one it names).
+    OtherIssuer(String),
+}
+
+/// The metadata `doc`, the `document` found at `source`, gives for `issuer`: checked as every
+/// document is, fetched or read back from a store. It must name `issuer` (or a multi-tenant
+/// template that accepts it) and give a token endpoint.
+fn checked(
+    issuer: &str,
+    source: Url,
+    document: Document,
+    doc: &Map<String, Value>,
+) -> std::result::Result<Metadata, Refusal> {
+    let mut m = Metadata::from_json(source, document, doc).map_err(Refusal::Missing)?;
+    let Some(rule) = IssuerRule::accept(issuer, &m.issuer) else {
+        return Err(Refusal::OtherIssuer(m.issuer));
+    };
+    m.issuer_rule = rule;
+    if m.token_endpoint.is_none() {
+        return Err(Refusal::Missing(MissingField::Field("token_endpoint")));
+    }
+    Ok(m)
+}
+
+/// Whether `err`, the failure of a request to an endpoint a discovery document named, says the
+/// document may be out of date, so that it is dropped and fetched again next time: the endpoint
+/// answered that it is not there (404, 405, 410), or nothing could be reached at its address (the
+/// host name does not resolve, or nothing accepts the connection) before anything was sent.
+/// Timeouts, TLS failures and every other answer say nothing about the document.
+pub fn suggests_stale(err: &Error) -> bool {
+    match err.status() {
+        Some(404 | 405 | 410) => true,
+        Some(_) => false,
+        None => {
+            matches!(err.cause(), Some(Cause::Dns | Cause::Connect))
+                && err.delivery() == Some(Delivery::NotSent)
+        }
+    }
+}
+
+/// A document kept in memory, and until when.
+struct Kept {
+    until: SystemTime,
+    metadata: Arc<Metadata>,
+}
+
+/// A per-issuer metadata cache: in memory, and in a store when given one (see the module
+/// documentation).
 pub struct Discovery {
     ttl: Duration,
     clock: Arc<dyn Clock>,
-    cache: Mutex<HashMap<String, (SystemTime, Arc<Metadata>)>>,
+    cache: Mutex<HashMap<String, Kept>>,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl std::fmt::Debug for Discovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Discovery")
             .field("ttl", &self.ttl)
+            .field("store", &self.store.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -211,33 +297,53 @@ impl Default for Discovery {
 }
 
 impl Discovery {
-    /// A cache keeping documents for `ttl` by `clock`.
+    /// A cache keeping documents by `clock` for `ttl`, unless their responses say otherwise.
     pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         Discovery {
             ttl,
             clock,
             cache: Mutex::new(HashMap::new()),
+            store: None,
         }
     }
 
-    /// The cached document for `issuer`, when still fresh.
+    /// The same cache, also keeping documents in `store` for the processes that come next
+    /// (and reading theirs).
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The document for `issuer` this process holds, when still fresh.
     pub fn cached(&self, issuer: &str) -> Option<Arc<Metadata>> {
         let now = self.clock.now();
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, m) = cache.get(issuer)?;
-        (now.duration_since(*at).unwrap_or(Duration::ZERO) < self.ttl).then(|| m.clone())
+        let kept = cache.get(issuer)?;
+        (now < kept.until).then(|| kept.metadata.clone())
     }
 
-    /// Forgets the document for `issuer`.
+    fn keep(&self, issuer: &str, until: SystemTime, metadata: Arc<Metadata>) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(issuer.to_string(), Kept { until, metadata });
+    }
+
+    /// Forgets the document for `issuer`, here and in the store: the next use fetches it.
     pub fn invalidate(&self, issuer: &str) {
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(issuer);
+        if let Some(store) = &self.store
+            && let Err(e) = store.forget_discovery(issuer)
+        {
+            tracing::warn!(issuer, error = %e, "could not drop the stored discovery document");
+        }
     }
 
-    /// The metadata of `issuer`: cached, or fetched (RFC 8414 first, then OIDC) under the
-    /// retry policy, and checked to name the same issuer.
+    /// The metadata of `issuer`: held in memory, kept in the store, or fetched (RFC 8414
+    /// first, then OIDC) under the retry policy; checked to name the same issuer.
     pub async fn metadata(
         &self,
         http: &HttpClient,
@@ -248,14 +354,72 @@ impl Discovery {
         if let Some(m) = self.cached(issuer) {
             return Ok(m);
         }
+        if let Some((until, m)) = self.stored(issuer) {
+            self.keep(issuer, until, m.clone());
+            return Ok(m);
+        }
         let result = self.fetch(http, retrier, issuer, correlation_id).await;
-        let m = result.map_err(|e| e.with_correlation_id(correlation_id))?;
-        let m = Arc::new(m);
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(issuer.to_string(), (self.clock.now(), m.clone()));
-        Ok(m)
+        let fetched = result.map_err(|e| e.with_correlation_id(correlation_id))?;
+        let metadata = Arc::new(fetched.metadata);
+        let fetched_at = self.clock.now();
+        let until = fetched_at + fetched.freshness.lifetime;
+        self.keep(issuer, until, metadata.clone());
+        if let (Some(store), true) = (&self.store, fetched.freshness.storable) {
+            let doc = StoredDiscovery {
+                issuer: issuer.to_string(),
+                source: metadata.source.to_string(),
+                document: metadata.document.as_str().to_string(),
+                body: fetched.body,
+                fetched_at,
+                expires_at: until,
+            };
+            if let Err(e) = store.write_discovery(&doc) {
+                tracing::warn!(issuer, error = %e, "could not keep the discovery document in the store");
+            }
+        }
+        Ok(metadata)
+    }
+
+    /// The document the store keeps for `issuer`, when it is fresh and passes the checks of a
+    /// fetched one; with until when it may be used. Anything else is no document.
+    fn stored(&self, issuer: &str) -> Option<(SystemTime, Arc<Metadata>)> {
+        let store = self.store.as_ref()?;
+        let doc = match store.read_discovery(issuer) {
+            Ok(doc) => doc?,
+            Err(e) => {
+                tracing::warn!(issuer, error = %e, "could not read the stored discovery document");
+                return None;
+            }
+        };
+        let now = self.clock.now();
+        // Fresh, and not claiming more than a day from now (a clock set back meanwhile).
+        let left = doc.expires_at.duration_since(now).ok()?;
+        if left.is_zero() || left > super::freshness::MAX_LIFETIME {
+            return None;
+        }
+        let parsed = (
+            Url::parse(&doc.source).ok(),
+            Document::parse(&doc.document),
+            serde_json::from_str::<Map<String, Value>>(&doc.body).ok(),
+        );
+        let (Some(source), Some(document), Some(json)) = parsed else {
+            tracing::debug!(
+                issuer,
+                "the stored discovery document does not parse: fetched again"
+            );
+            return None;
+        };
+        match checked(issuer, source, document, &json) {
+            Ok(m) => Some((doc.expires_at, Arc::new(m))),
+            Err(refusal) => {
+                tracing::debug!(
+                    issuer,
+                    ?refusal,
+                    "the stored discovery document is refused: fetched again"
+                );
+                None
+            }
+        }
     }
 
     async fn fetch(
@@ -264,7 +428,7 @@ impl Discovery {
         retrier: &Retrier,
         issuer: &str,
         correlation_id: &str,
-    ) -> Result<Metadata> {
+    ) -> Result<Fetched> {
         let mut tried = Vec::new();
         for WellKnown { document, url } in well_known_urls(issuer)? {
             let req = discovery_request(url.clone());
@@ -300,32 +464,28 @@ impl Discovery {
                             resp.evidence,
                         ));
                     };
-                    let mut m =
-                        Metadata::from_json(url.clone(), document, doc).map_err(|missing| {
-                            classify_missing(
+                    let metadata = match checked(issuer, url.clone(), document, doc) {
+                        Ok(m) => m,
+                        Err(Refusal::Missing(missing)) => {
+                            return Err(classify_missing(
                                 RequestKind::Discovery,
                                 200,
                                 &body,
                                 missing,
-                                resp.evidence.clone(),
-                            )
-                        })?;
-                    let Some(rule) = IssuerRule::accept(issuer, &m.issuer) else {
-                        return Err(other_issuer(issuer, &url, &m.issuer)
-                            .with_http(resp.evidence)
-                            .with_delivery(Delivery::Answered));
+                                resp.evidence,
+                            ));
+                        }
+                        Err(Refusal::OtherIssuer(claimed)) => {
+                            return Err(other_issuer(issuer, &url, &claimed)
+                                .with_http(resp.evidence)
+                                .with_delivery(Delivery::Answered));
+                        }
                     };
-                    m.issuer_rule = rule;
-                    if m.token_endpoint.is_none() {
-                        return Err(classify_missing(
-                            RequestKind::Discovery,
-                            200,
-                            &body,
-                            MissingField::Field("token_endpoint"),
-                            resp.evidence,
-                        ));
-                    }
-                    return Ok(m);
+                    return Ok(Fetched {
+                        freshness: Freshness::of(&resp.headers, resp.received_at, self.ttl),
+                        body: Value::Object(doc.clone()).to_string(),
+                        metadata,
+                    });
                 }
                 400 | 401 | 403 | 404 | 405 | 406 | 410 => {
                     tried.push(format!("{url} ({})", resp.status));
@@ -342,6 +502,13 @@ impl Discovery {
         }
         Err(no_document(issuer, &tried))
     }
+}
+
+/// A document fetched: what it says, the JSON as kept, and for how long it may be used.
+struct Fetched {
+    metadata: Metadata,
+    body: String,
+    freshness: Freshness,
 }
 
 /// The Config error for a document at `url` that names `claimed`, not the configured issuer.

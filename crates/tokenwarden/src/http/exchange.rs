@@ -171,6 +171,9 @@ impl TokenClient {
             })
             .await
             .map_err(|e| e.with_correlation_id(corr));
+        if let Err(e) = &result {
+            self.forget_stale_discovery(&req.url, e);
+        }
         let (status, request_id) = last
             .into_inner()
             .ok()

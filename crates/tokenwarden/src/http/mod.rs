@@ -4,6 +4,8 @@
 //! - this file: [`HttpClient`] (one shared reqwest client on rustls: timeouts, a 1 MiB body cap,
 //!   no redirects, `User-Agent`), [`HttpRequest`] and the [`Tracer`] hook every exchange passes
 //!   through.
+//! - [`tls`]: the client's TLS, whose costly part (reading the system's CA certificates) is done
+//!   once per process, at the first certificate to verify: never for plain-http endpoints.
 //! - [`proxy`]: which proxy the environment applies to a URL ([`proxy_for`]), for `doctor`.
 //! - [`evidence`]: capturing status and headers into [`HttpEvidence`], resolving `Retry-After`,
 //!   redacting bodies.
@@ -20,7 +22,7 @@
 //! - [`destination`]: where a profile's bearer token may be sent (https or loopback, the
 //!   `resource` origin or one allowed explicitly), for `request` and the proxy.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
-//!   (re-exported as `crate::discovery`); [`issuer`]: which issuer callbacks and ID tokens must
+//!   (re-exported as `crate::discovery`) and kept as long as [`freshness`] allows; [`issuer`]: which issuer callbacks and ID tokens must
 //!   name (exact, or a multi-tenant authority's template); [`locate`]: checking an issuer
 //!   before a profile is written, and suggesting the path it lacks.
 //!
@@ -33,12 +35,14 @@ pub mod destination;
 pub mod discovery;
 pub mod evidence;
 mod exchange;
+pub mod freshness;
 pub mod issuer;
 pub mod locate;
 pub mod proxy;
 pub mod request;
 pub mod resource;
 pub mod response;
+pub mod tls;
 
 pub use builder::TokenClientBuilder;
 pub use client::{DevicePoll, Revocation, TokenClient};
@@ -46,9 +50,10 @@ pub use exchange::{Exchange, Exchanged};
 pub use proxy::{proxy_for, proxy_for_vars};
 pub use request::{Grant, TokenTypeHint};
 pub use response::{DeviceAuthorization, ParsedBody};
+pub use tls::install_crypto_provider;
 
 use crate::error::{Error, ErrorKind, HttpEvidence, Result};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
 
@@ -349,12 +354,14 @@ impl HttpSettings {
     }
 }
 
-/// The shared HTTP client: build once, clone freely (clones share the connection pool).
+/// The shared HTTP client: build once, clone freely (clones share the connection pool and the
+/// TLS set-up, which is completed at the first https handshake: see [`tls`]).
 #[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
     settings: HttpSettings,
     tracer: Option<Arc<dyn Tracer>>,
+    tls: Arc<tls::LazyVerifier>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -364,15 +371,6 @@ impl std::fmt::Debug for HttpClient {
             .field("tracer", &self.tracer.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// Installs rustls's ring provider as the process default, once.
-pub fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Another part of the process may have installed one already: that is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 impl HttpClient {
@@ -386,10 +384,10 @@ impl HttpClient {
         Self::with_user_agent(HttpSettings::for_profile(profile), profile.user_agent())
     }
 
-    /// A client with `settings` sending `user_agent`.
+    /// A client with `settings` sending `user_agent`. Reads no certificate yet ([`tls`]).
     pub fn with_user_agent(settings: HttpSettings, user_agent: &str) -> Result<Self> {
-        install_crypto_provider();
-        let inner = reqwest::Client::builder()
+        let (builder, tls) = tls::builder_and_verifier()?;
+        let inner = builder
             .user_agent(user_agent)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
@@ -406,6 +404,7 @@ impl HttpClient {
             inner,
             settings,
             tracer: None,
+            tls,
         })
     }
 
@@ -424,6 +423,13 @@ impl HttpClient {
     /// The settings.
     pub fn settings(&self) -> &HttpSettings {
         &self.settings
+    }
+
+    /// True once a handshake of this client (or a clone) has verified a server certificate,
+    /// which reads the system's CA certificates unless another client of the process already
+    /// did ([`tls`]). A client that only talked plain http never sets TLS up.
+    pub fn tls_set_up(&self) -> bool {
+        self.tls.loaded()
     }
 
     fn trace(&self, event: TraceEvent<'_>) {

@@ -6,7 +6,8 @@
 use super::guard::{RefreshGuard, wait_exceeded};
 use super::{
     BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
-    Store, StoredTokens, TokenState, Version, truncate_breaker, truncate_duration_ms, truncate_ms,
+    Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
+    truncate_duration_ms, truncate_ms,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
@@ -37,6 +38,8 @@ struct State {
     events: Vec<Event>,
     appended: u64,
     retention: Retention,
+    /// Discovery documents by issuer.
+    discovery: HashMap<String, StoredDiscovery>,
 }
 
 #[derive(Default)]
@@ -451,6 +454,22 @@ impl Store for MemoryStore {
 
     fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
         Ok(prune(&mut self.state().events, before, keep))
+    }
+
+    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
+        Ok(self.state().discovery.get(issuer).cloned())
+    }
+
+    fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
+        self.state()
+            .discovery
+            .insert(doc.issuer.clone(), doc.truncated());
+        Ok(())
+    }
+
+    fn forget_discovery(&self, issuer: &str) -> Result<()> {
+        self.state().discovery.remove(issuer);
+        Ok(())
     }
 }
 

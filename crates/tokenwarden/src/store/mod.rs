@@ -10,6 +10,7 @@
 //! - [`guard`]: [`RefreshGuard`], the refresh lock a store hands out, and the bounded wait.
 //! - [`events`]: the token-operation log's records ([`Event`], [`Operation`], [`Outcome`]).
 //! - [`revocation`]: [`PendingRevocation`], what a logout could not revoke yet.
+//! - [`discovery`]: [`StoredDiscovery`], an issuer's metadata kept for every process.
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
 //!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`postgres`]: [`PgStore`], the fleet store: one PostgreSQL database shared by machines,
@@ -49,6 +50,7 @@
 pub mod changes;
 pub mod copy;
 pub mod crypto;
+pub mod discovery;
 pub mod events;
 pub mod guard;
 pub mod kdf;
@@ -63,6 +65,7 @@ pub mod sqlite;
 
 pub use changes::{Change, ChangeFeed};
 pub use crypto::StoreKey;
+pub use discovery::StoredDiscovery;
 pub use events::{Event, Operation, Outcome, Retention};
 pub use guard::RefreshGuard;
 pub use keys::{KeyOrigin, KeySource};
@@ -304,8 +307,12 @@ pub(crate) fn truncate_breaker(record: &BreakerRecord) -> BreakerRecord {
 }
 
 /// A token store. Every method is a short, synchronous operation (async callers may use
-/// `spawn_blocking`); every write is durable when it returns. A read first stores what
-/// [`Store::keep_unwritten`] kept aside for the profile, if anything.
+/// `spawn_blocking`); every write is atomic, and seen by every process, when it returns. The
+/// writes of token values, states, failure records, deletions and revocations are durable
+/// then (they survive a power loss); the refresh-in-flight mark ([`Store::mark_in_flight`]),
+/// the event log, breaker records and discovery documents need not be (a store may spare
+/// them the wait for the disk). A read first stores what [`Store::keep_unwritten`] kept aside
+/// for the profile, if anything.
 ///
 /// A store is also where circuit-breaker state lives ([`BreakerBackend`], the retry module's
 /// trait), so every process using the store shares one breaker per credential; an
@@ -402,7 +409,9 @@ pub trait Store: BreakerBackend + Send + Sync {
     /// Sets (or, with `in_flight` false, clears) the mark "a refresh of these tokens may be in
     /// flight" (`refresh_failure_transient`) on the tokens of `version`, if it is still the
     /// stored one (true when it was). Touches nothing else: above all not the state, so that a
-    /// concurrent [`Store::mark_rejected`] or LoginRequired mark is never undone.
+    /// concurrent [`Store::mark_rejected`] or LoginRequired mark is never undone. Need not
+    /// survive a power loss: losing it only changes how a later `invalid_grant` is explained
+    /// (a revoked session rather than a possibly lost rotation).
     fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool>;
 
     /// Records a failed refresh attempt of the tokens of `version` (if it is still the stored
@@ -439,7 +448,7 @@ pub trait Store: BreakerBackend + Send + Sync {
     }
 
     /// Appends one record to the token-operation log; every [`Retention::prune_every`] records
-    /// the store also applies its retention bounds.
+    /// the store also applies its retention bounds. Need not survive a power loss.
     fn append_event(&self, event: &Event) -> Result<()>;
 
     /// The newest `limit` log records at or after `since` (of `profile` only, when given),
@@ -462,6 +471,29 @@ pub trait Store: BreakerBackend + Send + Sync {
     /// ([`ChangeFeed::subscribe`]).
     fn changes(&self) -> Option<ChangeFeed> {
         None
+    }
+
+    /// The discovery document kept for `issuer` ([`Store::write_discovery`]), whether or not
+    /// it is still fresh; `None` when there is none, or when the stored one does not open. The
+    /// default keeps nothing.
+    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
+        let _ = issuer;
+        Ok(None)
+    }
+
+    /// Keeps `doc` for its issuer, replacing the one kept before, so that other processes
+    /// need not fetch it. Public metadata, not tokens: the write need not survive a power
+    /// loss (a lost document is fetched again). The default keeps nothing.
+    fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
+        let _ = doc;
+        Ok(())
+    }
+
+    /// Forgets the discovery document kept for `issuer`, if any (it looks stale). The
+    /// default has nothing to forget.
+    fn forget_discovery(&self, issuer: &str) -> Result<()> {
+        let _ = issuer;
+        Ok(())
     }
 
     /// The tokens of `profile` as this machine last read or wrote them, for when the store

@@ -172,17 +172,21 @@ fn a_schema_1_store_is_upgraded_on_first_use_and_keeps_its_logins() {
     let store = open_fleet(&paths, &db.url);
     let v = store.replace("p", &tokens("1")).expect("written");
     drop(store);
-    // What schema 1 was: this build's migration 2 taken back.
+    // What schema 1 was: this build's migrations 3 and 2 taken back.
     cluster.psql(
         &db.name,
-        "ALTER TABLE tw_tokens DROP COLUMN refresh_token_expires_at; \
+        "DROP TABLE tw_discovery; ALTER TABLE tw_tokens DROP COLUMN refresh_token_expires_at; \
          DROP TABLE tw_pending_revocations; UPDATE tw_schema SET version = 1",
     );
     let store = open_fleet(&paths, &db.url);
     let read = store.read("p").expect("reads").expect("kept");
     assert_eq!((read.version, read.tokens), (v, tokens("1")));
-    assert_eq!(cluster.psql(&db.name, "SELECT version FROM tw_schema"), "2");
+    assert_eq!(cluster.psql(&db.name, "SELECT version FROM tw_schema"), "3");
     assert!(store.pending_revocations("p").expect("lists").is_empty());
+    assert_eq!(
+        store.read_discovery("https://as.example").expect("reads"),
+        None
+    );
     let mut horizon = tokens("2");
     horizon.refresh_token_expires_at = Some(crate::store::t0() + Duration::from_secs(86_400));
     store.replace("p", &horizon).expect("written");
@@ -190,4 +194,24 @@ fn a_schema_1_store_is_upgraded_on_first_use_and_keeps_its_logins() {
         store.read("p").expect("reads").expect("kept").tokens,
         horizon
     );
+}
+
+#[test]
+fn a_discovery_document_changed_in_the_database_is_ignored() {
+    let Some(cluster) = crate::pg::shared() else {
+        return;
+    };
+    let db = cluster.database();
+    let (_dir, paths) = crate::store::temp_paths();
+    let store = open_fleet(&paths, &db.url);
+    let issuer = "https://as.example";
+    let doc = crate::store::discovery_of(issuer, "https://as.example/token");
+    store.write_discovery(&doc).expect("kept");
+    assert_eq!(store.read_discovery(issuer).expect("reads"), Some(doc));
+    // A database user without the fleet key points the token endpoint elsewhere.
+    cluster.psql(
+        &db.name,
+        "UPDATE tw_discovery SET source = 'https://evil.example/.well-known/x'",
+    );
+    assert_eq!(store.read_discovery(issuer).expect("reads"), None);
 }

@@ -12,6 +12,7 @@ mod delivery;
 mod diagnose;
 mod diagnose_faults;
 mod discovery;
+mod discovery_store;
 mod events;
 mod exchange;
 mod fleet;

@@ -20,13 +20,14 @@ use tokenwarden::paths::Paths;
 use tokenwarden::secret::{AccessToken, IdToken, RefreshToken};
 use tokenwarden::store::{
     BreakerBackend, BreakerRecord, CasOutcome, Event, KeySource, LastError, MemoryStore, Operation,
-    Outcome, Retention, SqliteStore, Store, StoreKey, TokenState, Version,
+    Outcome, Retention, SqliteStore, Store, StoreKey, StoredDiscovery, TokenState, Version,
 };
 use tokenwarden::token::{TokenSet, from_unix_millis};
 
 use contract_more::{
-    breaker_records_are_listed_by_key, kept_tokens_are_stored_by_the_next_read,
-    revocations_are_kept_until_settled, the_refresh_token_horizon_round_trips,
+    breaker_records_are_listed_by_key, discovery_documents_are_kept_per_issuer,
+    kept_tokens_are_stored_by_the_next_read, revocations_are_kept_until_settled,
+    the_refresh_token_horizon_round_trips,
 };
 
 /// A fixed instant with whole milliseconds (stores keep milliseconds).
@@ -48,6 +49,18 @@ pub fn tokens(tag: &str) -> TokenSet {
         refresh_token_expires_at: None,
         subject: Some("user-1".into()),
         issuer: Some("https://issuer.example".into()),
+    }
+}
+
+/// A discovery document of `issuer` as a store would keep it.
+pub fn discovery_of(issuer: &str, token_endpoint: &str) -> StoredDiscovery {
+    StoredDiscovery {
+        issuer: issuer.to_string(),
+        source: format!("{issuer}/.well-known/oauth-authorization-server"),
+        document: "rfc8414".to_string(),
+        body: format!(r#"{{"issuer":"{issuer}","token_endpoint":"{token_endpoint}"}}"#),
+        fetched_at: t0(),
+        expires_at: t0() + Duration::from_secs(900),
     }
 }
 
@@ -132,6 +145,7 @@ contract!(
     the_refresh_token_horizon_round_trips,
     kept_tokens_are_stored_by_the_next_read,
     revocations_are_kept_until_settled,
+    discovery_documents_are_kept_per_issuer,
 );
 
 fn cas_semantics(s: &dyn Store, _: &ManualClock) {

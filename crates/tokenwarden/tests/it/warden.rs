@@ -101,3 +101,63 @@ async fn a_session_with_given_grants_refreshes_through_them() {
     assert_eq!(refreshes.load(Ordering::SeqCst), 1);
     server.shutdown().await.expect("mockauth stops");
 }
+
+#[tokio::test]
+async fn a_new_warden_finds_the_discovery_document_another_one_kept() {
+    let server = mockauth::Server::start(mockauth::Config {
+        auto_approve: true,
+        discovery_max_age: Some(Duration::from_secs(3600)),
+        ..mockauth::Config::default()
+    })
+    .await
+    .expect("mockauth starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("tw");
+    let mut b = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(&home).expect("home");
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[profiles.test]\nclient_id = \"cli\"\nissuer = \"{}\"\nmax_attempts = 1\n",
+            server.issuer()
+        ),
+    )
+    .expect("config");
+    let paths = Paths::in_dir(&home);
+    let key =
+        || tokenwarden::store::KeySource::Key(tokenwarden::store::StoreKey::from_bytes([9; 32]));
+    let first = Warden::open(paths.clone())
+        .expect("opens")
+        .with_key_source(key());
+    let profile = first.profile("test").expect("profile").profile;
+    let client = first.client(&profile).expect("client");
+    assert_eq!(
+        client.token_endpoint().await.expect("discovered").as_str(),
+        server.url("/token")
+    );
+    assert!(!client.http().tls_set_up(), "an http issuer sets no TLS up");
+
+    // The next process finds it in the store: the discovery endpoint is not asked.
+    server
+        .set_faults(mockauth::FaultPlan::default().with(
+            mockauth::Endpoint::Discovery,
+            mockauth::FaultSpec::status(500),
+        ))
+        .expect("plan");
+    let next = Warden::open(paths).expect("opens").with_key_source(key());
+    let kept = next.client(&profile).expect("client");
+    assert_eq!(
+        kept.token_endpoint()
+            .await
+            .expect("from the store")
+            .as_str(),
+        server.url("/token")
+    );
+    // What only reads the provider, to diagnose it, asks it live.
+    let live = next.client_without_store(&profile).expect("client");
+    live.token_endpoint()
+        .await
+        .expect_err("fetched live, from a failing endpoint");
+    server.shutdown().await.expect("mockauth stops");
+}

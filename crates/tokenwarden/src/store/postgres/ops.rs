@@ -8,11 +8,12 @@ use crate::error::{Error, Result};
 use crate::http::TokenTypeHint;
 use crate::secret::SecretString;
 use crate::store::changes::ChangeFeed;
+use crate::store::discovery::DiscoveryRow;
 use crate::store::guard::RefreshGuard;
 use crate::store::sqlite::recovery;
 use crate::store::{
     BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Store,
-    StoredTokens, TokenState, Version, truncate_breaker,
+    StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::token::TokenSet;
 use std::sync::Arc;
@@ -398,6 +399,29 @@ impl Store for PgStore {
         self.ensure_ready()?;
         self.db.run(Duration::ZERO, async |c| {
             Ok(records::prune_events(c, before, keep).await?)
+        })
+    }
+
+    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
+        self.ensure_ready()?;
+        let row = self.db.run(Duration::ZERO, async |c| {
+            Ok(records::read_discovery(c, issuer).await?)
+        })?;
+        Ok(row.and_then(|row| row.open(&self.sealer)))
+    }
+
+    fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
+        self.ensure_ready()?;
+        let row = DiscoveryRow::seal(&self.sealer, doc)?;
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(records::write_discovery(c, &row).await?)
+        })
+    }
+
+    fn forget_discovery(&self, issuer: &str) -> Result<()> {
+        self.ensure_ready()?;
+        self.db.run(Duration::ZERO, async |c| {
+            Ok(records::forget_discovery(c, issuer).await?)
         })
     }
 

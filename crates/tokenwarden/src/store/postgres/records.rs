@@ -1,8 +1,10 @@
 //! The fleet store's statements about everything but token rows: the refresh lock (a
 //! session-level advisory lock, with the lease of a refresh in flight), breaker records, event
-//! records, and what `doctor` asks the server. Every statement is one round trip.
+//! records, discovery documents, and what `doctor` asks the server. Every statement is one
+//! round trip.
 
 use crate::error::{Delivery, OAuthErrorCode};
+use crate::store::discovery::DiscoveryRow;
 use crate::store::{BreakerRecord, Event, Operation, Outcome};
 use crate::token::{from_unix_millis, to_unix_millis};
 use std::time::{Duration, SystemTime};
@@ -216,6 +218,67 @@ pub(super) async fn append_event(
         )
         .await?;
     r.try_get(0)
+}
+
+/// The discovery document row kept for `issuer`, if any (still sealed).
+pub(super) async fn read_discovery(
+    c: &impl GenericClient,
+    issuer: &str,
+) -> Result<Option<DiscoveryRow>, tokio_postgres::Error> {
+    let rows = c
+        .query_typed(
+            "SELECT issuer, source, document, body, fetched_at, expires_at FROM tw_discovery \
+             WHERE issuer = $1",
+            &[(&issuer, Type::TEXT)],
+        )
+        .await?;
+    rows.first()
+        .map(|r| {
+            Ok(DiscoveryRow {
+                issuer: r.try_get(0)?,
+                source: r.try_get(1)?,
+                document: r.try_get(2)?,
+                body: r.try_get(3)?,
+                fetched_at: r.try_get(4)?,
+                expires_at: r.try_get(5)?,
+            })
+        })
+        .transpose()
+}
+
+/// Keeps `row`, replacing what was kept for its issuer.
+pub(super) async fn write_discovery(
+    c: &impl GenericClient,
+    row: &DiscoveryRow,
+) -> Result<(), tokio_postgres::Error> {
+    c.execute_typed(
+        "INSERT INTO tw_discovery (issuer, source, document, body, fetched_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (issuer) DO UPDATE SET \
+         source = $2, document = $3, body = $4, fetched_at = $5, expires_at = $6",
+        &[
+            (&row.issuer, Type::TEXT),
+            (&row.source, Type::TEXT),
+            (&row.document, Type::TEXT),
+            (&row.body, Type::BYTEA),
+            (&row.fetched_at, Type::INT8),
+            (&row.expires_at, Type::INT8),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Forgets the discovery document kept for `issuer`.
+pub(super) async fn forget_discovery(
+    c: &impl GenericClient,
+    issuer: &str,
+) -> Result<(), tokio_postgres::Error> {
+    c.execute_typed(
+        "DELETE FROM tw_discovery WHERE issuer = $1",
+        &[(&issuer, Type::TEXT)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Deletes the events older than `before`, then all but the newest `keep`.

@@ -119,8 +119,23 @@ CREATE TABLE tw_pending_revocations (
 CREATE INDEX tw_pending_revocations_profile ON tw_pending_revocations (profile);
 ";
 
+/// Migration 3: discovery documents, kept for every machine of the fleet
+/// ([`crate::store::StoredDiscovery`]): the issuer as configured, where the document came from
+/// and which it is, the JSON sealed with the fleet key (bound to the other columns), when it
+/// was fetched and until when it may be used (Unix milliseconds).
+const V3: &str = "
+CREATE TABLE tw_discovery (
+    issuer text PRIMARY KEY,
+    source text NOT NULL,
+    document text NOT NULL,
+    body bytea NOT NULL,
+    fetched_at bigint NOT NULL,
+    expires_at bigint NOT NULL
+);
+";
+
 /// Every migration, in order. `tw_schema.version` = how many have been applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub(super) fn current_version() -> i32 {

@@ -5,7 +5,7 @@
 //! The configuration is built the first time a server accepts TLS. The certificate is always
 //! verified when TLS is used: against the CA certificates of
 //! `sslrootcert` when the URL names a file, else against the system's roots (the platform
-//! verifier, as the HTTP client does). `verify-ca` checks the chain but not the host name, as
+//! verifier the HTTP client shares, read once per process: [`crate::http::tls`]). `verify-ca` checks the chain but not the host name, as
 //! libpq does; every other mode checks both. No channel binding is offered (SCRAM without
 //! `-PLUS`, which PostgreSQL accepts).
 
@@ -108,11 +108,11 @@ impl Setup {
                     .with_cause(Cause::Tls)
                 })?
             }
-            None => Arc::new(
-                rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| {
-                    tls_error("cannot load the system's CA certificates".to_string(), e)
-                })?,
-            ),
+            // The same verifier as the HTTP client's: the system's CA certificates are read
+            // once per process.
+            None => crate::http::tls::system_verifier().map_err(|e| {
+                tls_error("cannot load the system's CA certificates".to_string(), e)
+            })?,
         };
         let verifier: Arc<dyn ServerCertVerifier> = if self.verify_ca {
             Arc::new(ChainOnly(verifier))

@@ -1,8 +1,11 @@
 //! [`SqliteStore`]: the default [`Store`], one SQLite file shared by every process of the user.
 //!
-//! - WAL journal, `synchronous=FULL` (a write is on disk when it returns), `busy_timeout` 5 s,
-//!   `secure_delete`. Every write is one short transaction; compare-and-swap writes use
-//!   `BEGIN IMMEDIATE`, so the version check and the write are atomic across processes.
+//! - WAL journal, `busy_timeout` 5 s, `secure_delete`. Every write is one short transaction;
+//!   compare-and-swap writes use `BEGIN IMMEDIATE`, so the version check and the write are
+//!   atomic across processes. Token values, states and deletions are on disk when the write
+//!   returns (`synchronous=FULL`); the refresh-in-flight mark, the event log, breaker records
+//!   and discovery documents are not waited for (`synchronous=NORMAL`: a power loss may lose
+//!   the last of them, never corrupts): see the `durability` module.
 //! - Token secrets are sealed ([`super::crypto`]); a key check in `meta` tells a wrong key
 //!   (reported, file untouched) from damage (set aside: see the `setaside` module).
 //! - The data directory is 0700, the database, its `-wal`/`-shm` and the key file 0600; the
@@ -14,27 +17,46 @@
 //! - The refresh lock is a file lock per profile ([`super::lock::FileLock`]), next to the
 //!   database in the lock directory.
 //!
+//! # What a refresh costs in fsyncs
+//! A `tokenwarden token` that refreshes, with no other process holding the database open,
+//! makes five (seven when every write was FULL):
+//! - one for the refreshed tokens' commit, which also covers the in-flight mark written
+//!   before it; durability needs it: a rotated refresh token is the only one that works;
+//! - two for the write-ahead log that the process's first write starts: its header and its
+//!   entry in the directory, without which that commit would not survive a power loss (the
+//!   last connection to close removes the log, so the next writer creates it again);
+//! - two at exit, when the last connection folds the log into the database (the log, then the
+//!   database file) before removing it.
+//!
+//! The event appended after the tokens waits for none; nor does a discovery document, written
+//! only when it was fetched.
+//!
 //! # Layout
 //! - this file: [`SqliteStore`] and its [`Store`] and [`BreakerBackend`] operations.
 //! - `connection`: opening, error mapping, and running each operation on the current file.
+//! - `durability`: how durable each write must be, set per write.
+//! - `discovery`: the rows of the discovery documents kept for other processes.
 //! - `create`: what the path names (a dangling link is named), and a fresh database built
 //!   aside and linked into place, so that a 0-byte `tokens.db` is always damage.
 //! - `recovery`: a refresh's tokens the database would not take, sealed into a recovery file
 //!   ([`Store::keep_unwritten`]) that the next read of the profile stores first.
 //! - `revocation`: the rows of revocations a logout could not make yet.
 //! - `row`: token rows sealed and opened; breaker and event rows mapped.
-//! - `schema`: the migrations.
+//! - `schema`: applying the migrations; `migrations`: their SQL.
 //! - `setaside`: what happens to a damaged database; `salvage`: the token rows still readable
 //!   in it, carried into the fresh one.
 
 mod connection;
 mod create;
+mod discovery;
+mod durability;
 pub(super) mod recovery;
 mod rekey;
 pub(super) mod revocation;
 pub(super) mod row;
 #[cfg(feature = "fuzzing")]
 pub(crate) use row::{RawRow, decode as decode_row};
+mod migrations;
 mod salvage;
 mod schema;
 mod setaside;
@@ -47,15 +69,17 @@ use super::lock;
 use super::perms::ensure_private_dir;
 use super::{
     BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
-    Store, StoredTokens, TokenState, Version, truncate_breaker,
+    Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Cause, Error, Result};
 use crate::http::TokenTypeHint;
 use crate::paths::Paths;
 use crate::secret::SecretString;
+use crate::store::discovery::DiscoveryRow;
 use crate::token::{TokenSet, to_unix_millis};
 use connection::Handle;
+use durability::Durability;
 use row::{Found, OpError};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -211,13 +235,13 @@ impl SqliteStore {
         }
     }
 
-    fn write(
+    fn write_tokens(
         &self,
         profile: &str,
         expected: Option<Version>,
         tokens: &TokenSet,
     ) -> Result<CasOutcome> {
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = tx
                 .prepare_cached("SELECT version FROM tokens WHERE profile = ?1")?
@@ -257,12 +281,14 @@ impl BreakerBackend for SqliteStore {
     }
 
     fn save(&self, key: &str, record: &BreakerRecord) -> Result<()> {
-        self.run(|conn| Ok(row::save_breaker(conn, key, record)?))
+        self.write(Durability::Relaxed, |conn| {
+            Ok(row::save_breaker(conn, key, record)?)
+        })
     }
 
     /// Read, change and write in one `BEGIN IMMEDIATE` transaction: atomic across processes.
     fn update(&self, key: &str, f: &mut dyn FnMut(&mut BreakerRecord)) -> Result<BreakerRecord> {
-        self.run(|conn| {
+        self.write(Durability::Relaxed, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut record = row::load_breaker(&tx, key)?.unwrap_or_default();
             f(&mut record);
@@ -290,7 +316,7 @@ impl SqliteStore {
         else {
             return Ok(());
         };
-        match self.write(profile, Some(kept.expected), &kept.tokens) {
+        match self.write_tokens(profile, Some(kept.expected), &kept.tokens) {
             Ok(CasOutcome::Written(version)) => {
                 tracing::info!(
                     profile,
@@ -352,18 +378,20 @@ impl Store for SqliteStore {
         expected: Version,
         tokens: &TokenSet,
     ) -> Result<CasOutcome> {
-        self.write(profile, Some(expected), tokens)
+        self.write_tokens(profile, Some(expected), tokens)
     }
 
     fn replace(&self, profile: &str, tokens: &TokenSet) -> Result<Version> {
-        match self.write(profile, None, tokens)? {
+        match self.write_tokens(profile, None, tokens)? {
             CasOutcome::Written(v) => Ok(v),
             CasOutcome::Conflict(_) => Err(Error::store("an unconditional write met a conflict")),
         }
     }
 
     fn delete(&self, profile: &str) -> Result<bool> {
-        self.run(|conn| Ok(conn.execute("DELETE FROM tokens WHERE profile = ?1", [profile])? > 0))
+        self.write(Durability::Full, |conn| {
+            Ok(conn.execute("DELETE FROM tokens WHERE profile = ?1", [profile])? > 0)
+        })
     }
 
     fn delete_keeping_revocations(
@@ -374,7 +402,7 @@ impl Store for SqliteStore {
         error: &LastError,
     ) -> Result<bool> {
         let now = self.now();
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let deleted = tx.execute(
                 "DELETE FROM tokens WHERE profile = ?1 AND version = ?2",
@@ -387,7 +415,7 @@ impl Store for SqliteStore {
     }
 
     fn pending_revocations(&self, profile: &str) -> Result<Vec<PendingRevocation>> {
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let (found, unreadable) = revocation::pending(conn, &self.sealer, profile)?;
             for id in unreadable {
                 tracing::warn!(
@@ -403,7 +431,7 @@ impl Store for SqliteStore {
 
     fn settle_revocation(&self, id: i64, failure: Option<&LastError>) -> Result<()> {
         let now = self.now();
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             match failure {
                 None => revocation::forget(conn, id)?,
                 Some(e) => revocation::failed(conn, id, e, now)?,
@@ -422,7 +450,7 @@ impl Store for SqliteStore {
 
     fn mark_rejected(&self, profile: &str, version: Version) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET state = CASE WHEN state = 'login_required' THEN state ELSE 'rejected' END, \
@@ -442,7 +470,7 @@ impl Store for SqliteStore {
         transient: bool,
     ) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET state = ?3, state_reason = ?4, state_cause = ?5, \
@@ -466,7 +494,7 @@ impl Store for SqliteStore {
 
     fn mark_in_flight(&self, profile: &str, version: Version, in_flight: bool) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Relaxed, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET refresh_failure_transient = ?3, updated_at = ?4 \
@@ -485,7 +513,7 @@ impl Store for SqliteStore {
         maybe_rotated: bool,
     ) -> Result<bool> {
         let now = to_unix_millis(self.now());
-        self.run(|conn| {
+        self.write(Durability::Full, |conn| {
             let n = conn
                 .prepare_cached(
                     "UPDATE tokens SET last_error = ?3, last_error_cause = ?4, \
@@ -518,7 +546,9 @@ impl Store for SqliteStore {
     }
 
     fn append_event(&self, event: &Event) -> Result<()> {
-        self.run(|conn| Ok(row::append_event(conn, event, &self.retention)?))
+        self.write(Durability::Relaxed, |conn| {
+            Ok(row::append_event(conn, event, &self.retention)?)
+        })
     }
 
     fn recent_events(
@@ -531,6 +561,21 @@ impl Store for SqliteStore {
     }
 
     fn prune_events(&self, before: SystemTime, keep: usize) -> Result<usize> {
-        self.run(|conn| Ok(row::prune_events(conn, before, keep)?))
+        self.write(Durability::Relaxed, |conn| {
+            Ok(row::prune_events(conn, before, keep)?)
+        })
+    }
+
+    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
+        self.run(|conn| discovery::read(conn, &self.sealer, issuer))
+    }
+
+    fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
+        let row = DiscoveryRow::seal(&self.sealer, doc)?;
+        self.write(Durability::Relaxed, |conn| discovery::write(conn, &row))
+    }
+
+    fn forget_discovery(&self, issuer: &str) -> Result<()> {
+        self.write(Durability::Relaxed, |conn| discovery::forget(conn, issuer))
     }
 }

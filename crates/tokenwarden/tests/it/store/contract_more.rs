@@ -1,14 +1,17 @@
 //! More of the [`Store`] contract, run on every store by the `contract!` list of the parent
 //! module: the breaker records listed, the refresh token's horizon, tokens kept aside when a
-//! write failed and stored by the next read, and the revocations a logout could not make.
+//! write failed and stored by the next read, the revocations a logout could not make, and the
+//! discovery documents kept for other processes.
 
-use super::{t0, tokens};
+use super::{discovery_of, t0, tokens};
 use std::time::Duration;
 use tokenwarden::clock::ManualClock;
 use tokenwarden::error::Cause;
 use tokenwarden::http::TokenTypeHint;
 use tokenwarden::secret::SecretString;
-use tokenwarden::store::{BreakerRecord, CasOutcome, LastError, Store, TokenState, Version};
+use tokenwarden::store::{
+    BreakerRecord, CasOutcome, LastError, Store, StoredDiscovery, TokenState, Version,
+};
 use tokenwarden::token::TokenSet;
 
 pub fn breaker_records_are_listed_by_key(s: &dyn Store, _: &ManualClock) {
@@ -150,4 +153,33 @@ pub fn revocations_are_kept_until_settled(s: &dyn Store, _: &ManualClock) {
     assert_eq!(s.pending_revocations("p").unwrap().len(), 1);
     s.settle_revocation(left[0].id, None).unwrap();
     assert!(s.pending_revocations("p").unwrap().is_empty());
+}
+
+pub fn discovery_documents_are_kept_per_issuer(s: &dyn Store, _: &ManualClock) {
+    let (a, b) = ("https://a.example", "https://b.example");
+    assert_eq!(s.read_discovery(a).unwrap(), None);
+    s.write_discovery(&discovery_of(a, "https://a.example/token"))
+        .unwrap();
+    s.write_discovery(&discovery_of(b, "https://b.example/token"))
+        .unwrap();
+    assert_eq!(
+        s.read_discovery(a).unwrap(),
+        Some(discovery_of(a, "https://a.example/token"))
+    );
+    // A newer document replaces the one kept.
+    let newer = StoredDiscovery {
+        fetched_at: t0() + Duration::from_secs(60),
+        expires_at: t0() + Duration::from_secs(3660),
+        ..discovery_of(a, "https://a.example/v2/token")
+    };
+    s.write_discovery(&newer).unwrap();
+    assert_eq!(s.read_discovery(a).unwrap(), Some(newer));
+    s.forget_discovery(a).unwrap();
+    s.forget_discovery(a).unwrap();
+    assert_eq!(s.read_discovery(a).unwrap(), None);
+    assert_eq!(
+        s.read_discovery(b).unwrap(),
+        Some(discovery_of(b, "https://b.example/token")),
+        "each issuer apart"
+    );
 }

@@ -446,9 +446,10 @@ fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
         );
         user_version(&paths)
     };
-    assert_eq!(current, 6);
+    assert_eq!(current, 7);
     // What tokenwarden at schema 2 left: the tokens table without the cause and horizon
-    // columns, the event log without the delivery column, no pending revocations.
+    // columns, the event log without the delivery column, no pending revocations, no
+    // discovery documents.
     {
         let conn = Connection::open(paths.database()).unwrap();
         conn.execute_batch(
@@ -456,7 +457,8 @@ fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
              ALTER TABLE tokens DROP COLUMN last_error_cause; \
              ALTER TABLE tokens DROP COLUMN refresh_token_expires_at; \
              ALTER TABLE events DROP COLUMN delivery; \
-             DROP TABLE pending_revocations;",
+             DROP TABLE pending_revocations; \
+             DROP TABLE discovery;",
         )
         .unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
@@ -607,4 +609,26 @@ pub fn assert_one_winner_per_version(first: Version, wins: &[(i64, i64)], last: 
     }
     assert_eq!((at, steps), (last, wins.len()), "{wins:?}");
     assert!(!wins.is_empty());
+}
+
+#[test]
+fn a_discovery_document_changed_in_the_file_is_ignored() {
+    let (_dir, paths) = temp_paths();
+    let store = open(&paths);
+    let issuer = "https://as.example";
+    let doc = super::discovery_of(issuer, "https://as.example/token");
+    store.write_discovery(&doc).unwrap();
+    drop(store);
+    assert_eq!(open(&paths).read_discovery(issuer).unwrap(), Some(doc));
+    // Someone who can write the file but has no key points the token endpoint elsewhere.
+    let conn = Connection::open(paths.database()).unwrap();
+    let moved = conn
+        .execute(
+            "UPDATE discovery SET expires_at = expires_at + 86400000 WHERE issuer = ?1",
+            [issuer],
+        )
+        .unwrap();
+    assert_eq!(moved, 1);
+    drop(conn);
+    assert_eq!(open(&paths).read_discovery(issuer).unwrap(), None);
 }
