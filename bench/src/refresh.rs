@@ -58,8 +58,6 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
     let home = tmp.path().join("home");
     let server = rt.block_on(login::start_mock())?;
     rt.block_on(login::logged_in_home(&home, &server.issuer()))?;
-    let warden = Warden::open(Paths::in_dir(&home)).map_err(report)?;
-    let store = warden.store().map_err(report)?;
     let exe = std::env::current_exe().context("cannot find this binary")?;
 
     let mut phases: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
@@ -72,11 +70,11 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
         for binary in [binary_first, !binary_first] {
             match (binary, cli) {
                 (true, Some(cli)) => {
-                    binary_wall.push(ms(binary_refresh(cli, &home, store.as_ref())?))
+                    binary_wall.push(ms(binary_refresh(cli, &home)?))
                 }
                 (true, None) => {}
                 (false, _) => {
-                    let (wall, child) = library_refresh(&exe, &home, store.as_ref())?;
+                    let (wall, child) = library_refresh(&exe, &home)?;
                     // The laps are back to back: their sum is the whole time inside.
                     let inside: u64 = child.iter().sum();
                     for (samples, us) in phases.iter_mut().zip(&child) {
@@ -122,13 +120,13 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
 
 /// Runs `refresh-child` in a new process; its wall time and its phases (µs, in [`PHASES`]
 /// order).
-fn library_refresh(exe: &Path, home: &Path, store: &dyn Store) -> Result<(Duration, Vec<u64>)> {
-    let before = stored_version(store)?;
+fn library_refresh(exe: &Path, home: &Path) -> Result<(Duration, Vec<u64>)> {
+    let before = stored_version(home)?;
     let start = Instant::now();
     let out = run(Command::new(exe).arg("refresh-child"), home)?;
     let wall = start.elapsed();
     ensure!(
-        stored_version(store)? != before,
+        stored_version(home)? != before,
         "refresh-child ended without storing new tokens"
     );
     let line: serde_json::Value = serde_json::from_slice(&out.stdout)
@@ -145,12 +143,10 @@ fn library_refresh(exe: &Path, home: &Path, store: &dyn Store) -> Result<(Durati
 }
 
 /// Marks the stored token rejected, then times `cli --profile bench token`, which must refresh.
-fn binary_refresh(cli: &Path, home: &Path, store: &dyn Store) -> Result<Duration> {
-    let before = stored_version(store)?;
-    ensure!(
-        store.mark_rejected(PROFILE, before).map_err(report)?,
-        "could not mark the stored token rejected"
-    );
+fn binary_refresh(cli: &Path, home: &Path) -> Result<Duration> {
+    let before = stored_version(home)?;
+    let marked = with_store(home, |store| store.mark_rejected(PROFILE, before).map_err(report))?;
+    ensure!(marked, "could not mark the stored token rejected");
     let start = Instant::now();
     let out = run(
         Command::new(cli).args(["--profile", PROFILE, "token"]),
@@ -162,7 +158,7 @@ fn binary_refresh(cli: &Path, home: &Path, store: &dyn Store) -> Result<Duration
         "`tokenwarden token` printed no token"
     );
     ensure!(
-        stored_version(store)? != before,
+        stored_version(home)? != before,
         "`tokenwarden token` did not refresh the rejected token"
     );
     Ok(wall)
@@ -198,12 +194,24 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-fn stored_version(store: &dyn Store) -> Result<tokenwarden::store::Version> {
-    Ok(store
-        .read(PROFILE)
-        .map_err(report)?
-        .context("no tokens are stored for the profile `bench`")?
-        .version)
+/// The version of the profile's stored tokens.
+fn stored_version(home: &Path) -> Result<tokenwarden::store::Version> {
+    with_store(home, |store| {
+        Ok(store
+            .read(PROFILE)
+            .map_err(report)?
+            .context("no tokens are stored for the profile `bench`")?
+            .version)
+    })
+}
+
+/// Runs `f` on the store of `home`, opened for it and closed after: a connection held open
+/// here while a timed process runs would spare that process the work of the last connection
+/// (creating the WAL, and the checkpoint and its fsyncs at exit), which a real refresh pays.
+fn with_store<R>(home: &Path, f: impl FnOnce(&dyn Store) -> Result<R>) -> Result<R> {
+    let warden = Warden::open(Paths::in_dir(home)).map_err(report)?;
+    let store = warden.store().map_err(report)?;
+    f(store.as_ref())
 }
 
 fn ms(d: Duration) -> f64 {

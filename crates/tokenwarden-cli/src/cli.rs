@@ -3,8 +3,9 @@
 //! their meanings come from the library's [`ExitCode`], the one place they are decided).
 
 use crate::cmd;
+use clap::builder::StyledStr;
 use clap::parser::ValueSource;
-use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use tokenwarden::exit::ExitCode;
 
@@ -22,49 +23,49 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in: authorization code + PKCE in a browser (default), --device, or --client-credentials.
-    Login(cmd::login::LoginArgs),
+    Login(Deferred<cmd::login::LoginArgs>),
     /// Revoke the profile's tokens at the provider and delete them locally.
-    Logout(cmd::logout::LogoutArgs),
+    Logout(Deferred<cmd::logout::LogoutArgs>),
     /// Print a valid access token (refreshing once if needed), alone or in a format other
     /// programs read (json, header, env, exec-credential).
-    Token(cmd::token::TokenArgs),
+    Token(Deferred<cmd::token::TokenArgs>),
     /// Print shell lines that export a valid access token (`eval "$(tokenwarden env)"`).
-    Env(cmd::env::EnvArgs),
+    Env(Deferred<cmd::env::EnvArgs>),
     /// Show the selected profile (or --all): logged in or not, expiry, scopes, last error.
-    Status(cmd::status::StatusArgs),
+    Status(Deferred<cmd::status::StatusArgs>),
     /// Call an API with the bearer token, like a small curl; a 401 is retried once with a
     /// fresh token.
-    Request(cmd::request::RequestArgs),
+    Request(Deferred<cmd::request::RequestArgs>),
     /// Run a command with valid access tokens in its environment (tokenwarden becomes it).
-    Exec(cmd::exec::ExecArgs),
+    Exec(Deferred<cmd::exec::ExecArgs>),
     /// Git's credential helper: `credential.helper = "!tokenwarden git-credential"`.
-    GitCredential(cmd::git_credential::GitCredentialArgs),
+    GitCredential(Deferred<cmd::git_credential::GitCredentialArgs>),
     /// Check configuration, connectivity, clock, store and tokens; name causes and fixes.
-    Doctor(cmd::doctor::Args),
+    Doctor(Deferred<cmd::doctor::Args>),
     /// Show the token-operation log.
-    Events(cmd::events::Args),
+    Events(Deferred<cmd::events::Args>),
     /// Statistics of token operations: outcomes, refresh latency, 5xx rate, forced logins.
-    Stats(cmd::stats::Args),
+    Stats(Deferred<cmd::stats::Args>),
     /// Show tokenwarden keeping many processes logged in through outages, beside a naive client.
-    Demo(cmd::demo::Args),
+    Demo(Deferred<cmd::demo::Args>),
     /// Manage profiles in config.toml (add, set, unset, list, show, remove, keys).
     Profile(cmd::profile::ProfileArgs),
     /// The token store: set up the fleet store (migrate), move logins to or from it (copy).
     Store(cmd::store::StoreArgs),
     /// Run the embedded OAuth authorization server (with fault injection) on loopback.
-    MockServer(cmd::mock_server::MockServerArgs),
+    MockServer(Deferred<cmd::mock_server::MockServerArgs>),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
-    Completions(cmd::completions::CompletionsArgs),
+    Completions(Deferred<cmd::completions::CompletionsArgs>),
     /// Print the man page (roff), e.g. `tokenwarden man > tokenwarden.1`.
-    Man(cmd::completions::ManArgs),
+    Man(Deferred<cmd::completions::ManArgs>),
     /// Run the agent: refreshes every logged-in profile ahead of time and serves tokens over a
     /// Unix socket (agent stop, agent status).
     Agent(cmd::agent::AgentArgs),
     /// Run a local reverse proxy that puts the profile's bearer token on every request.
-    Proxy(cmd::proxy::ProxyArgs),
+    Proxy(Deferred<cmd::proxy::ProxyArgs>),
     /// One worker process of `tokenwarden demo` (started by the demo, not by people).
     #[command(hide = true)]
-    DemoWorker(cmd::demo::WorkerArgs),
+    DemoWorker(Deferred<cmd::demo::WorkerArgs>),
 }
 
 /// The name under which git runs a helper configured as `credential.helper = tokenwarden`.
@@ -96,15 +97,88 @@ pub fn command() -> clap::Command {
         .collect();
     for name in names {
         c = c.mut_subcommand(&name, |sub| {
-            let section = exit_codes_help(sub.get_name());
-            let text = match sub.get_after_help() {
-                Some(before) => format!("{before}\n\n{section}"),
-                None => section,
-            };
+            let text = joined(sub.get_after_help(), exit_codes_help(sub.get_name()));
             sub.after_help(text)
         });
     }
     c.after_help(exit_codes_help(""))
+}
+
+/// `after` after `before`, a blank line between.
+fn joined(before: Option<&StyledStr>, after: impl std::fmt::Display) -> String {
+    match before {
+        Some(before) => format!("{before}\n\n{after}"),
+        None => after.to_string(),
+    }
+}
+
+/// A subcommand's arguments, defined only when clap needs them: when that subcommand is parsed,
+/// or its help, completions or man page are rendered (clap's [`clap::Command::defer`]). A
+/// process parses one subcommand; defining the arguments of all of them on every start was
+/// most of the heap a cached `tokenwarden token` touched before doing anything.
+///
+/// What was set on the subcommand from outside its arguments (its `about` from the variant's
+/// doc, the exit codes [`command`] appends to its `after_help`) still wins or comes last, as
+/// when nothing is deferred. The subcommands that have subcommands of their own (`agent`,
+/// `profile`, `store`) are not deferred: clap's `help` subcommand and the completion scripts
+/// list their subcommands by name before any deferred part is defined.
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Deferred)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
+impl<T: Args> Args for Deferred<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|sub| defined(sub, T::augment_args))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|sub| defined(sub, T::augment_args_for_update))
+    }
+}
+
+/// `sub` with its arguments added by `augment`, keeping what was set on it from outside (see
+/// [`Deferred`]).
+fn defined(sub: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = sub.get_about().cloned();
+    let long_about = sub.get_long_about().cloned();
+    let after_help = sub.get_after_help().cloned();
+    let sub = augment(sub.after_help(None::<&str>));
+    let sub = match after_help {
+        Some(outside) => {
+            let text = joined(sub.get_after_help(), &outside);
+            sub.after_help(text)
+        }
+        None => sub,
+    };
+    let sub = match about {
+        Some(about) => sub.about(about),
+        None => sub.about(None::<&str>),
+    };
+    match long_about {
+        Some(long_about) => sub.long_about(long_about),
+        None => sub.long_about(None::<&str>),
+    }
 }
 
 /// Parses `args`; the error is clap's (usage, or a request for help or the version).
@@ -168,6 +242,14 @@ fn exit_codes_help(name: &str) -> String {
                 "the selected profile needs a login (without --all)".into(),
             ));
             named(&mut rows, &[E::Usage, E::Store]);
+        }
+        "doctor" => {
+            rows.push(("0".into(), "nothing failed (warnings allowed)".into()));
+            rows.push((
+                "1".into(),
+                "at least one check failed, or there is no profile to check".into(),
+            ));
+            named(&mut rows, &[E::Usage]);
         }
         "request" => {
             named(
@@ -257,8 +339,60 @@ mod tests {
     fn every_subcommand_help_ends_with_its_exit_codes() {
         let mut c = command();
         for sub in c.get_subcommands_mut() {
-            let help = sub.render_long_help().to_string();
-            assert!(help.contains("Exit codes:"), "{}: {help}", sub.get_name());
+            for help in [sub.render_help(), sub.render_long_help()] {
+                let help = help.to_string();
+                assert_eq!(
+                    help.matches("Exit codes:").count(),
+                    1,
+                    "{}: {help}",
+                    sub.get_name()
+                );
+                assert!(
+                    help.trim_end().ends_with(&exit_codes_help(sub.get_name())),
+                    "{}: {help}",
+                    sub.get_name()
+                );
+            }
         }
+    }
+
+    #[test]
+    fn leaf_subcommands_define_their_arguments_only_when_used() {
+        let c = command();
+        let token = c.find_subcommand("token").unwrap();
+        assert!(
+            token.get_arguments().all(|a| a.get_id() != "min_ttl"),
+            "`token`'s arguments were defined before it was used"
+        );
+        // Parsing defines them: the option is known.
+        let cli = parse(&[
+            "tokenwarden".into(),
+            "token".into(),
+            "--min-ttl".into(),
+            "5m".into(),
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Token(_)));
+    }
+
+    #[test]
+    fn deferred_subcommands_keep_their_description_and_own_after_help() {
+        let mut c = command();
+        for sub in c.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            let help = sub.render_help().to_string();
+            assert!(
+                !help.starts_with("Arguments of"),
+                "{name}: the arguments' doc replaced the subcommand's description: {help}"
+            );
+        }
+        // `env` has its own text after the options; the exit codes come after it.
+        let env = c
+            .find_subcommand_mut("env")
+            .unwrap()
+            .render_help()
+            .to_string();
+        let codes = env.find("Exit codes:").unwrap();
+        assert!(env[..codes].contains("eval"), "{env}");
     }
 }

@@ -22,10 +22,7 @@ probes of the token endpoint with a made-up code and a made-up refresh token (no
 or rotated; a client not allowed the grant the profile needs fails), clock skew (Date header, JWT iat), the token store (path, permissions, key, integrity), the \
 token's state, the 5xx rate of the last 15 minutes, and the shared circuit breaker (whether requests to the provider are held back, why and until when).
 
---reset-breaker clears the circuit breaker of the profile's provider first (use it once the provider is healthy again; a new login clears it too), then runs the checks.
-
-Exit codes: 0 nothing failed (warnings allowed); 1 at least one check failed, or no profile to \
-check.")]
+--reset-breaker clears the circuit breaker of the profile's provider first (use it once the provider is healthy again; a new login clears it too), then runs the checks.")]
 pub struct Args {
     /// Check every profile in config.toml.
     #[arg(long)]

@@ -13,9 +13,7 @@ use anyhow::Context as _;
 
 /// Arguments of `tokenwarden mock-server`.
 #[derive(Debug, clap::Args)]
-#[command(
-    next_help_heading = "Server options",
-    after_help = "Once listening, prints one JSON line on stdout:\n  \
+#[command(after_help = "Once listening, prints one JSON line on stdout:\n  \
 {\"issuer\":\"http://127.0.0.1:PORT\",\"admin\":\"http://127.0.0.1:PORT/admin\"}\n\
 and serves until SIGINT or SIGTERM.\n\n\
 Built-in clients:\n  \
@@ -24,8 +22,7 @@ svc  confidential, secret svc-secret, client_credentials (basic or post)\n\n\
 Faults (admin API, loopback only):\n  \
 curl -X POST $ADMIN/faults -d '{\"token\":{\"status\":503,\"count\":2,\"retry_after\":1}}'\n  \
 curl -X DELETE $ADMIN/faults;  curl $ADMIN/stats\n\n\
-See crates/mockauth/README.md for the admin API and the config file schema."
-)]
+See crates/mockauth/README.md for the admin API and the config file schema.")]
 pub struct MockServerArgs {
     /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:0, or `addr` from
     /// the config file]
