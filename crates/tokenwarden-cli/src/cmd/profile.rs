@@ -25,7 +25,7 @@ pub struct ProfileArgs {
 #[derive(Debug, clap::Subcommand)]
 enum ProfileCommand {
     /// Add a profile to config.toml (it is validated first; nothing is written if it is invalid).
-    Add(Box<AddArgs>),
+    Add(crate::cli::Deferred<Box<AddArgs>>),
     /// Set one key of a profile, keeping the file's comments and order (validated first).
     #[command(after_help = "\
 Examples:
@@ -160,7 +160,7 @@ struct AddArgs {
 pub async fn run(global: &Global, out: &Printer, args: ProfileArgs) -> Result<()> {
     let paths = Paths::from_env()?;
     match args.command {
-        ProfileCommand::Add(a) => add(out, &paths, *a).await,
+        ProfileCommand::Add(a) => add(out, &paths, *a.0).await,
         ProfileCommand::List => list(global, out, &paths),
         ProfileCommand::Show { name } => {
             show(out, &paths, name.as_deref().unwrap_or(&global.profile))
