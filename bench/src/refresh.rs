@@ -68,7 +68,8 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
     let mut library_wall = Vec::new();
     let mut binary_wall = Vec::new();
     let mut held_wall = Vec::new();
-    let mut kinds = vec![Kind::Library];
+    let mut warm = Vec::new();
+    let mut kinds = vec![Kind::Library, Kind::Warm];
     if cli.is_some() {
         kinds.extend([Kind::Binary, Kind::BinaryHeld]);
     }
@@ -87,6 +88,7 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
                     held_wall.push(ms(binary_refresh(cli, &home)?));
                 }
                 (Kind::Binary | Kind::BinaryHeld, None) => {}
+                (Kind::Warm, _) => warm.push(ms(rt.block_on(warm_refresh(&home))?)),
                 (Kind::Library, _) => {
                     let (wall, child) = library_refresh(&exe, &home)?;
                     // The laps are back to back: their sum is the whole time inside.
@@ -119,6 +121,12 @@ pub fn drive(rounds: usize, cli: Option<&Path>) -> Result<()> {
         "  {:<38}{}",
         "whole process (wall)",
         summary_ms(&library_wall)
+    );
+    println!("in this process, the client warm (its connection, metadata and keys in hand):");
+    println!(
+        "  {:<38}{}",
+        "refresh request (as an agent's)",
+        summary_ms(&warm)
     );
     match cli {
         Some(cli) => {
@@ -238,7 +246,42 @@ fn stored_version_in(store: &dyn Store) -> Result<tokenwarden::store::Version> {
         .version)
 }
 
-/// The kinds of cold process a round runs.
+/// Two refreshes in this process with one client, storing each; the time of the second
+/// request, whose client already holds its connection, the issuer's metadata and keys (as the
+/// agent's does): what a refresh costs without a process around it, the provider's time
+/// included.
+async fn warm_refresh(home: &Path) -> Result<Duration> {
+    let warden = Warden::open(Paths::in_dir(home)).map_err(report)?;
+    let store = warden.store().map_err(report)?;
+    let profile = warden.profile(PROFILE).map_err(report)?.profile;
+    let client = warden.client(&profile).map_err(report)?;
+    let mut took = Duration::ZERO;
+    for _ in 0..2 {
+        let stored = store
+            .read(PROFILE)
+            .map_err(report)?
+            .context("no tokens are stored for the profile `bench`")?;
+        let refresh_token = stored
+            .tokens
+            .refresh_token
+            .clone()
+            .context("the stored tokens have no refresh token")?;
+        let start = Instant::now();
+        let answer = client.refresh(&refresh_token).await.map_err(report)?;
+        took = start.elapsed();
+        let tokens = answer.renewing(&stored.tokens);
+        let written = store
+            .write_if_version(PROFILE, stored.version, &tokens)
+            .map_err(report)?;
+        ensure!(
+            matches!(written, CasOutcome::Written(_)),
+            "the stored tokens changed during a warm refresh"
+        );
+    }
+    Ok(took)
+}
+
+/// The kinds of run a round makes.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     /// `refresh-child`: the library's steps, each timed.
@@ -247,6 +290,8 @@ enum Kind {
     Binary,
     /// The binary while this process keeps a connection to the store open.
     BinaryHeld,
+    /// [`warm_refresh`], in this process.
+    Warm,
 }
 
 /// Runs `f` on the store of `home`, opened for it and closed after: a connection held open
