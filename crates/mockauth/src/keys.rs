@@ -1,9 +1,11 @@
 //! The ID-token signing key: a fresh ES256 (P-256) key per server, its public JWK (with `kid`)
-//! for `/jwks`, and ID-token minting (OIDC Core §2).
+//! for `/jwks`, and ID-token minting (OIDC Core §2). The cryptography is ring's, through
+//! `tokenwarden-jwt`.
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use p256::pkcs8::EncodePrivateKey;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde::Serialize;
 
 /// Why the key could not be made.
@@ -45,9 +47,11 @@ pub(crate) struct IdClaims<'a> {
 
 impl Keys {
     pub fn generate() -> Result<Keys, KeyError> {
-        let secret = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
-        let der = secret.to_pkcs8_der().map_err(|e| KeyError(e.to_string()))?;
-        let encoding = EncodingKey::from_ec_der(der.as_bytes());
+        tokenwarden_jwt::install();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| KeyError("the system's random number generator failed".into()))?;
+        let encoding = EncodingKey::from_ec_der(pkcs8.as_ref());
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
             .map_err(|e| KeyError(e.to_string()))?;
         let kid = jwk.thumbprint(ThumbprintHash::SHA256);

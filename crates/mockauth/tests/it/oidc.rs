@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::util::{Env, auto, start, tokens};
 
 async fn verify(env: &Env, id_token: &str) -> Value {
+    tokenwarden_jwt::install();
     let set: JwkSet = env.get("/jwks", &[]).await.json().await.expect("jwks");
     let header = jsonwebtoken::decode_header(id_token).expect("header");
     assert_eq!(header.alg, Algorithm::ES256);

@@ -100,6 +100,8 @@ pub async fn validate(
             header.kid
         ))
     })?;
+    // jsonwebtoken's cryptography is ring's (see tokenwarden-jwt), unless the program chose.
+    tokenwarden_jwt::install();
     let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(format!("unusable key ({e})")))?;
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[expected.client_id]);
