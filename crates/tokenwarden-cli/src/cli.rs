@@ -212,18 +212,18 @@ fn exit_codes_help(name: &str) -> String {
         }
     }
     match name {
-        "login" => named(
-            &mut rows,
-            &[
-                E::Success,
-                E::Failure,
-                E::Usage,
-                E::LoginRequired,
-                E::ProviderUnavailable,
-                E::Store,
-                E::Cancelled,
-            ],
-        ),
+        "login" => {
+            rows.push(("0".into(), "logged in".into()));
+            rows.push((
+                "1".into(),
+                "the provider's answer failed a check (state, iss, ID token), or another failure"
+                    .into(),
+            ));
+            named(&mut rows, &[E::Usage]);
+            rows.push(("3".into(), "the login was denied or expired".into()));
+            named(&mut rows, &[E::ProviderUnavailable, E::Store]);
+            rows.push(("130".into(), "cancelled (Ctrl-C), nothing stored".into()));
+        }
         "token" | "env" | "git-credential" => named(
             &mut rows,
             &[

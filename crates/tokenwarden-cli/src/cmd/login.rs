@@ -30,8 +30,7 @@ use tokenwarden::token::TokenSet;
 By default a browser opens the provider's login page; the URL is also printed alone on its own \
 line on stderr, so it can be copied to another machine or read by a script. The login waits for \
 the provider to redirect back to 127.0.0.1, exchanges the code at once, and stores the tokens \
-(encrypted) for the profile, replacing what it had. A provider's answer that fails a check \
-(state, iss, ID token) ends with exit code 1.")]
+(encrypted) for the profile, replacing what it had.")]
 pub struct LoginArgs {
     /// Do not open a browser; only print the authorization URL (for SSH, or to open it
     /// elsewhere).
