@@ -1,7 +1,7 @@
 //! One refresh on loopback, in a cold process, with its phases.
 //!
 //! `drive` starts mockauth in this process, logs the profile `bench` in under a temporary
-//! home, then alternates two kinds of cold process, `rounds` times each:
+//! home, then makes these runs, `rounds` times each, in an order rotating from round to round:
 //!
 //! - **library**: this binary's `refresh-child`, which runs the library's public steps one
 //!   by one and times each: the async runtime, opening the config and the store and reading
@@ -11,6 +11,8 @@
 //!   compare-and-swap write of the new tokens (one durable SQLite transaction). What the
 //!   process costs around them (exec, dynamic loading, exit) is the wall time seen from here
 //!   minus the time inside.
+//! - **warm** ([`warm_refresh`]): the refresh request in this process, with a client that
+//!   already holds its connection, metadata and keys: the request without a cold process.
 //! - **binary**: `tokenwarden --profile bench token` after the stored token was marked
 //!   rejected (as a resource server's 401 does), so it must refresh. Its session also takes
 //!   the profile's locks, marks the refresh in flight and logs the event: the real cost.
