@@ -34,13 +34,6 @@ impl DiscoveryKind {
         }
     }
 
-    /// The kind of a stored name; `None` for a name this build does not know.
-    pub fn parse(name: &str) -> Option<DiscoveryKind> {
-        [DiscoveryKind::Metadata, DiscoveryKind::KeySet]
-            .into_iter()
-            .find(|k| k.as_str() == name)
-    }
-
     /// The first part of a seal's associated data: metadata keeps the label it had before key
     /// sets were stored, so that the rows written then still open.
     fn label(self) -> &'static [u8] {
