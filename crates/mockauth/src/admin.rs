@@ -16,6 +16,7 @@
 //! | `POST /admin/stats/reset` | | zero the statistics |
 //! | `POST /admin/device/approve`, `/deny` | `{"user_code": "…"}` | decide a device request |
 //! | `POST /admin/clock/advance` | `{"seconds": 61}` | move the server's clock forward |
+//! | `POST /admin/keys/rotate` | | a new ID-token signing key; the old one stays in `/jwks` |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub(crate) fn router(st: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/admin/device/approve", post(approve_device))
         .route("/admin/device/deny", post(deny_device))
         .route("/admin/clock/advance", post(advance_clock))
+        .route("/admin/keys/rotate", post(rotate_key))
         .route_layer(middleware::from_fn_with_state(st, loopback_only))
 }
 
@@ -96,7 +98,7 @@ async fn index() -> Response {
             "POST /admin/revoke-all", "POST /admin/revoke-sessions",
             "GET /admin/stats", "POST /admin/stats/reset",
             "POST /admin/device/approve {\"user_code\"}", "POST /admin/device/deny {\"user_code\"}",
-            "POST /admin/clock/advance {\"seconds\"}",
+            "POST /admin/clock/advance {\"seconds\"}", "POST /admin/keys/rotate",
         ],
         "fault_endpoints": Endpoint::ALL.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
     }))
@@ -220,5 +222,12 @@ async fn advance_clock(State(st): State<Arc<AppState>>, body: Body) -> Response 
             StatusCode::BAD_REQUEST,
             "`seconds` must be a non-negative number",
         ),
+    }
+}
+
+async fn rotate_key(State(st): State<Arc<AppState>>) -> Response {
+    match st.rotate_key() {
+        Ok(kid) => Json(json!({"kid": kid})).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

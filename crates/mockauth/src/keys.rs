@@ -1,6 +1,8 @@
 //! The ID-token signing key: a fresh ES256 (P-256) key per server, its public JWK (with `kid`)
-//! for `/jwks`, and ID-token minting (OIDC Core §2). The cryptography is ring's, through
-//! `tokenwarden-jwt`.
+//! for `/jwks`, and ID-token minting (OIDC Core §2). A key can be rotated (the admin API's
+//! `POST /admin/keys/rotate`): the new key signs from then on, and the key it replaced stays
+//! published beside it, as providers keep it through a rotation (OIDC Core §10.1.1). The
+//! cryptography is ring's, through `tokenwarden-jwt`.
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -18,6 +20,8 @@ pub(crate) struct Keys {
     encoding: EncodingKey,
     jwk: Jwk,
     kid: String,
+    /// The public key of the key this one replaced, still published.
+    retired: Option<Jwk>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -57,13 +61,33 @@ impl Keys {
         let kid = jwk.thumbprint(ThumbprintHash::SHA256);
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        Ok(Keys { encoding, jwk, kid })
+        Ok(Keys {
+            encoding,
+            jwk,
+            kid,
+            retired: None,
+        })
     }
 
-    /// The JWK Set published at `/jwks`.
+    /// A new signing key replacing this one, whose public key stays published.
+    pub fn rotated(&self) -> Result<Keys, KeyError> {
+        let mut next = Keys::generate()?;
+        next.retired = Some(self.jwk.clone());
+        Ok(next)
+    }
+
+    /// The `kid` of the key that signs.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The JWK Set published at `/jwks`: the signing key, then the one it replaced.
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
-            keys: vec![self.jwk.clone()],
+            keys: std::iter::once(&self.jwk)
+                .chain(&self.retired)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -103,5 +127,17 @@ mod tests {
         v.set_audience(&["cli"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(&jwt, &key, &v).expect("verifies");
         assert_eq!(data.claims["nonce"], "n");
+
+        // Rotated: a new kid signs, and the old key is still published beside it.
+        let next = keys.rotated().expect("rotates");
+        assert_ne!(next.kid(), keys.kid());
+        let set = next.jwks();
+        assert_eq!(set.keys.len(), 2);
+        assert!(set.find(next.kid()).is_some() && set.find(&keys.kid).is_some());
+        assert_eq!(
+            next.rotated().expect("again").jwks().keys.len(),
+            2,
+            "one retired key"
+        );
     }
 }

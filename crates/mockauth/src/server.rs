@@ -308,6 +308,13 @@ impl ServerHandle {
         self.st.clock.advance(by);
     }
 
+    /// Replaces the ID-token signing key, as `POST /admin/keys/rotate` does: the new key signs
+    /// the ID tokens issued from now on, and the old one stays published in `/jwks` beside it.
+    /// Returns the new key's `kid`.
+    pub fn rotate_signing_key(&self) -> Result<String, KeyError> {
+        self.st.rotate_key()
+    }
+
     /// Stops accepting, finishes the requests in flight, and waits for the server to end.
     pub async fn shutdown(mut self) -> Result<(), ServeError> {
         let _ = self.stop.send(true);

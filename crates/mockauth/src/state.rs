@@ -6,7 +6,7 @@
 //! a panic in one request must not take the server down for the rest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
 use tokio::sync::watch;
@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::faults::FaultState;
-use crate::keys::{IdClaims, Keys};
+use crate::keys::{IdClaims, KeyError, Keys};
 use crate::oauth::OAuthError;
 use crate::sites::{Mounts, Site};
 use crate::stats::Stats;
@@ -52,7 +52,8 @@ pub(crate) struct AppState {
     pub issuer: String,
     /// The external paths served and the site each answers for.
     pub mounts: Mounts,
-    pub keys: Keys,
+    /// The ID-token signing key (replaced when rotated).
+    keys: RwLock<Keys>,
     pub clock: Clock,
     store: Mutex<Store>,
     stats: Mutex<Stats>,
@@ -81,7 +82,7 @@ impl AppState {
             config,
             issuer,
             mounts,
-            keys,
+            keys: RwLock::new(keys),
             clock: Clock::default(),
             store: Mutex::new(Store::default()),
             stats: Mutex::new(Stats::default()),
@@ -120,6 +121,18 @@ impl AppState {
     /// Now as the server shows it (the `Date` header): the clock plus the skew fault.
     pub fn shown_now(&self) -> SystemTime {
         clock::shifted(self.now(), self.skew_s())
+    }
+
+    /// The JWK Set published at `/jwks`.
+    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).jwks()
+    }
+
+    /// Replaces the signing key (the old one stays published); returns the new `kid`.
+    pub fn rotate_key(&self) -> Result<String, KeyError> {
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        *keys = keys.rotated()?;
+        Ok(keys.kid().to_owned())
     }
 
     pub fn store(&self) -> MutexGuard<'_, Store> {
@@ -171,6 +184,8 @@ impl AppState {
             nonce: family.nonce.as_deref(),
         };
         self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .sign(&claims)
             .map_err(|e| OAuthError::server_error(format!("cannot sign the ID token: {e}")))
     }

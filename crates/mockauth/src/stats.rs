@@ -35,6 +35,8 @@ pub struct Stats {
     pub device_authorizations: u64,
     /// Requests to `/authorize` (GET and POST, not the consent decision).
     pub authorize_requests: u64,
+    /// Requests `/jwks` answered with the key set (not those a fault answered).
+    pub jwks_requests: u64,
     /// Tokens issued, by kind.
     pub tokens_issued: TokensIssued,
 }

@@ -366,7 +366,7 @@ impl ClientFactory {
         if let Some(t) = &self.tracer {
             http = http.with_tracer(t.clone());
         }
-        // Discovery documents kept in the store spare every new process a request.
+        // Discovery documents and key sets kept in the store spare every new process requests.
         let discovery = Discovery::new(crate::discovery::DEFAULT_TTL, self.clock.clone())
             .with_store(self.store.clone());
         let mut b = TokenClient::builder(self.profile.clone())

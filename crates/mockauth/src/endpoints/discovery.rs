@@ -150,11 +150,12 @@ pub(crate) async fn metadata(
         .into_response()
 }
 
-/// The JWK Set.
+/// The JWK Set (counted in the statistics).
 pub(crate) async fn jwks(State(st): State<Arc<AppState>>) -> Response {
+    st.stats().jwks_requests += 1;
     (
         [(header::CACHE_CONTROL, cache_control(&st))],
-        Json(st.keys.jwks()),
+        Json(st.jwks()),
     )
         .into_response()
 }

@@ -101,8 +101,8 @@ pub struct MockServerArgs {
     #[arg(long, value_name = "KEY")]
     discovery_omit: Vec<String>,
 
-    /// Let clients keep the discovery documents this long (Cache-Control: max-age)
-    /// [default: no-cache]
+    /// Let clients keep the discovery documents and the JWK Set (the ID-token keys) this long
+    /// (Cache-Control: max-age) [default: no-cache]
     #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
     discovery_max_age: Option<Duration>,
 

@@ -435,7 +435,7 @@ fn store_migrate_and_doctor_check_the_fleet_store() {
     let migrated = a.run(&["store", "migrate"]);
     migrated.code(0);
     assert!(
-        migrated.stdout.contains("(schema 3)"),
+        migrated.stdout.contains("(schema 4)"),
         "{}",
         migrated.stdout
     );

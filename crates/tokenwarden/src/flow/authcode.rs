@@ -189,7 +189,7 @@ impl Request {
             .with_hint("check that the client is registered for OpenID Connect; or drop the `openid` scope from the profile if the provider is plain OAuth 2.0"));
         };
         let claims = id_token::validate(
-            client.http(),
+            client,
             id.expose(),
             &id_token::Expected {
                 issuer: &oidc.issuer,

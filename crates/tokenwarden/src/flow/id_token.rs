@@ -3,17 +3,24 @@
 //! `iss` by the discovery document's [`IssuerRule`] (exactly, or for a multi-tenant authority
 //! against the token's own `tid`).
 //!
+//! The key set is the kept one when there is one ([`crate::http::jwks`]): a token whose key is
+//! not in it, or whose signature does not verify with it, may be signed with a rotated key, so
+//! the set is fetched once more, replacing the kept one, and the check run once more (OIDC Core
+//! §10.1.1). A failure with a set fetched just now is final.
+//!
 //! An ID token that comes with a refresh (OIDC Core §12.2) is checked the same way, without the
 //! nonce (a refresh sends none), before its `sub` and `iss` replace anything
 //! ([`check_refreshed`]); one that cannot be verified is dropped with a warning, and the
 //! subject and issuer of the login stay.
 
-use crate::error::{Delivery, Error, Result};
+use crate::error::{Error, Result};
+use crate::http::TokenClient;
 use crate::http::issuer::IssuerRule;
-use crate::http::{Body, HttpClient, HttpRequest, Method, RequestKind, TokenClient};
+use crate::http::jwks::KeySource;
 use crate::token::TokenSet;
+use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+use jsonwebtoken::{DecodingKey, Header, Validation, decode, decode_header};
 use url::Url;
 
 /// The leeway allowed on `exp`/`iat`/`nbf` for clock differences.
@@ -51,9 +58,18 @@ pub struct Expected<'a> {
     pub jwks_uri: &'a Url,
 }
 
-/// Fetches the JWKS and validates `id_token`; returns its claims.
+/// Why an ID token failed a check against one key set.
+enum Failure {
+    /// No usable key in the set verifies it: a kept set may predate a key rotation.
+    Keys(String),
+    /// Anything else (its claims, its header): another key set would not change it.
+    Token(String),
+}
+
+/// Validates `id_token` with the issuer's key set (kept, or fetched; fetched once more when a
+/// kept one has no key that verifies it); returns its claims.
 pub async fn validate(
-    http: &HttpClient,
+    client: &TokenClient,
     id_token: &str,
     expected: &Expected<'_>,
     correlation_id: &str,
@@ -65,57 +81,68 @@ pub async fn validate(
     };
     let header =
         decode_header(id_token).map_err(|e| invalid(format!("unreadable header ({e})")))?;
-    let req = HttpRequest {
-        kind: RequestKind::Discovery,
-        method: Method::Get,
-        url: expected.jwks_uri.clone(),
-        headers: Vec::new(),
-        body: Body::None,
+    let kept = client
+        .key_set(expected.jwks_uri, KeySource::Kept, correlation_id)
+        .await?;
+    let checked = match check(id_token, &header, &kept.keys, expected) {
+        Err(Failure::Keys(why)) if !kept.fetched => {
+            tracing::debug!(
+                jwks_uri = %expected.jwks_uri,
+                "no kept key verifies the ID token ({why}): fetching the key set again"
+            );
+            let fetched = client
+                .key_set(expected.jwks_uri, KeySource::Fetched, correlation_id)
+                .await?;
+            check(id_token, &header, &fetched.keys, expected)
+        }
+        checked => checked,
     };
-    let resp = http.send(&req, correlation_id).await?;
-    if resp.status != 200 {
-        return Err(Error::protocol(format!(
-            "the issuer's key set at {} answered {}",
-            expected.jwks_uri, resp.status
-        ))
-        .with_http(resp.evidence)
-        .with_delivery(Delivery::Answered));
-    }
-    let jwks: JwkSet = serde_json::from_slice(&resp.body).map_err(|e| {
-        Error::protocol(format!(
-            "the issuer's key set at {} is not a JWKS: {e}",
-            expected.jwks_uri
-        ))
-        .with_http(resp.evidence.clone())
-        .with_delivery(Delivery::Answered)
-    })?;
+    checked.map_err(|(Failure::Keys(why) | Failure::Token(why))| invalid(why))
+}
+
+/// Checks `id_token` (whose header is `header`) against the keys `jwks` and `expected`.
+fn check(
+    id_token: &str,
+    header: &Header,
+    jwks: &JwkSet,
+    expected: &Expected<'_>,
+) -> std::result::Result<Claims, Failure> {
     let jwk = match &header.kid {
         Some(kid) => jwks.find(kid),
         None if jwks.keys.len() == 1 => jwks.keys.first(),
         None => None,
     }
     .ok_or_else(|| {
-        invalid(format!(
+        Failure::Keys(format!(
             "no key with kid {:?} in the issuer's JWKS",
             header.kid
         ))
     })?;
     // jsonwebtoken's cryptography is ring's (see tokenwarden-jwt), unless the program chose.
     tokenwarden_jwt::install();
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(format!("unusable key ({e})")))?;
+    let key =
+        DecodingKey::from_jwk(jwk).map_err(|e| Failure::Keys(format!("unusable key ({e})")))?;
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[expected.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = LEEWAY_SECS;
-    let data = decode::<Claims>(id_token, &key, &validation).map_err(|e| invalid(e.to_string()))?;
+    let data = decode::<Claims>(id_token, &key, &validation).map_err(|e| match e.kind() {
+        JwtErrorKind::InvalidSignature
+        | JwtErrorKind::InvalidAlgorithm
+        | JwtErrorKind::InvalidEcdsaKey
+        | JwtErrorKind::InvalidEddsaKey
+        | JwtErrorKind::InvalidRsaKey(_)
+        | JwtErrorKind::InvalidKeyFormat => Failure::Keys(e.to_string()),
+        _ => Failure::Token(e.to_string()),
+    })?;
     expected
         .issuer
         .check_id_token(&data.claims.iss, data.claims.tid.as_deref())
-        .map_err(invalid)?;
+        .map_err(Failure::Token)?;
     if let Some(nonce) = expected.nonce
         && data.claims.nonce.as_deref() != Some(nonce)
     {
-        return Err(invalid(
+        return Err(Failure::Token(
             "its nonce does not match the one sent with the login (a replayed or injected token)"
                 .into(),
         ));
@@ -187,7 +214,7 @@ async fn verify_refreshed(
                     nonce: None,
                     jwks_uri,
                 };
-                validate(client.http(), id_token, &expected, corr)
+                validate(client, id_token, &expected, corr)
                     .await
                     .map_err(|e| e.message().to_string())
             }

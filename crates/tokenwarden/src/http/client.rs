@@ -13,6 +13,7 @@
 use super::builder::TokenClientBuilder;
 use super::classify::{classify_missing, classify_response};
 use super::exchange::{Exchanged, operation};
+use super::jwks::{KeySet, KeySource};
 use super::request::{self, Grant, TokenTypeHint};
 use super::response::{self, DeviceAuthorization, ParsedBody};
 use super::{HttpClient, HttpResponse};
@@ -168,6 +169,16 @@ impl TokenClient {
             self.discover(issuer, &corr).await.map(Some)
         })
         .await
+    }
+
+    /// The issuer's key set at `jwks_uri` (from the metadata), kept or fetched as `source`
+    /// allows ([`Discovery::key_set`]); kept by the profile's issuer.
+    pub async fn key_set(&self, jwks_uri: &Url, source: KeySource, corr: &str) -> Result<KeySet> {
+        let issuer = self.inner.profile.issuer.as_deref();
+        self.inner
+            .discovery
+            .key_set(&self.inner.http, issuer, jwks_uri, source, corr)
+            .await
     }
 
     async fn discover(&self, issuer: &str, corr: &str) -> Result<Arc<Metadata>> {

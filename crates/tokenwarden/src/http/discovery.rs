@@ -17,17 +17,18 @@
 //! that fails, or does not open, is ignored and fetched again, never an error. One rule drops a
 //! kept document before its time: a request to an endpoint it named fails in a way that says
 //! the document may be out of date ([`suggests_stale`]). The clock is injected so tests move
-//! time instead of waiting.
+//! time instead of waiting. The issuer's key set (JWKS) is kept the same way, beside its
+//! document, by [`super::jwks`].
 
 use crate::error::{Cause, Delivery, Error, ErrorKind, Result};
 use crate::http::classify::{classify_missing, classify_response};
-use crate::http::freshness::Freshness;
+use crate::http::freshness::{self, Freshness};
 use crate::http::issuer::IssuerRule;
 use crate::http::request::discovery_request;
 use crate::http::response::{MissingField, ParsedBody};
 use crate::http::{HttpClient, RequestKind};
 use crate::retry::{Clock, Gate, Idempotence, Retrier, SystemClock};
-use crate::store::{Store, StoredDiscovery};
+use crate::store::{DiscoveryKind, Store, StoredDiscovery};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -275,10 +276,12 @@ struct Kept {
 /// A per-issuer metadata cache: in memory, and in a store when given one (see the module
 /// documentation).
 pub struct Discovery {
-    ttl: Duration,
-    clock: Arc<dyn Clock>,
+    pub(super) ttl: Duration,
+    pub(super) clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<String, Kept>>,
-    store: Option<Arc<dyn Store>>,
+    /// The key sets held in memory, by issuer ([`super::jwks`]).
+    pub(super) key_sets: Mutex<HashMap<String, super::jwks::Kept>>,
+    pub(super) store: Option<Arc<dyn Store>>,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -303,12 +306,13 @@ impl Discovery {
             ttl,
             clock,
             cache: Mutex::new(HashMap::new()),
+            key_sets: Mutex::new(HashMap::new()),
             store: None,
         }
     }
 
-    /// The same cache, also keeping documents in `store` for the processes that come next
-    /// (and reading theirs).
+    /// The same cache, also keeping documents and key sets in `store` for the processes that
+    /// come next (and reading theirs).
     pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -336,7 +340,7 @@ impl Discovery {
             .unwrap_or_else(|e| e.into_inner())
             .remove(issuer);
         if let Some(store) = &self.store
-            && let Err(e) = store.forget_discovery(issuer)
+            && let Err(e) = store.forget_discovery(issuer, DiscoveryKind::Metadata)
         {
             tracing::warn!(issuer, error = %e, "could not drop the stored discovery document");
         }
@@ -367,6 +371,7 @@ impl Discovery {
         if let (Some(store), true) = (&self.store, fetched.freshness.storable) {
             let doc = StoredDiscovery {
                 issuer: issuer.to_string(),
+                kind: DiscoveryKind::Metadata,
                 source: metadata.source.to_string(),
                 document: metadata.document.as_str().to_string(),
                 body: fetched.body,
@@ -383,20 +388,7 @@ impl Discovery {
     /// The document the store keeps for `issuer`, when it is fresh and passes the checks of a
     /// fetched one; with until when it may be used. Anything else is no document.
     fn stored(&self, issuer: &str) -> Option<(SystemTime, Arc<Metadata>)> {
-        let store = self.store.as_ref()?;
-        let doc = match store.read_discovery(issuer) {
-            Ok(doc) => doc?,
-            Err(e) => {
-                tracing::warn!(issuer, error = %e, "could not read the stored discovery document");
-                return None;
-            }
-        };
-        let now = self.clock.now();
-        // Fresh, and not claiming more than a day from now (a clock set back meanwhile).
-        let left = doc.expires_at.duration_since(now).ok()?;
-        if left.is_zero() || left > super::freshness::MAX_LIFETIME {
-            return None;
-        }
+        let doc = self.stored_fresh(issuer, DiscoveryKind::Metadata)?;
         let parsed = (
             Url::parse(&doc.source).ok(),
             Document::parse(&doc.document),
@@ -420,6 +412,26 @@ impl Discovery {
                 None
             }
         }
+    }
+
+    /// The document of `kind` the store keeps for `issuer`, while it is fresh
+    /// ([`freshness::remaining`]); none without a store, and none (with a warning) when the
+    /// store cannot be read.
+    pub(super) fn stored_fresh(
+        &self,
+        issuer: &str,
+        kind: DiscoveryKind,
+    ) -> Option<StoredDiscovery> {
+        let store = self.store.as_ref()?;
+        let doc = match store.read_discovery(issuer, kind) {
+            Ok(doc) => doc?,
+            Err(e) => {
+                tracing::warn!(issuer, kind = kind.as_str(), error = %e, "could not read a stored discovery document");
+                return None;
+            }
+        };
+        freshness::remaining(doc.expires_at, self.clock.now())?;
+        Some(doc)
     }
 
     async fn fetch(

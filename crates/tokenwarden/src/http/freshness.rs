@@ -1,7 +1,8 @@
 //! How long a response may be kept and whether it may be stored, from its caching headers
 //! (RFC 9111 §4.2.1 and §5.2.2): `Cache-Control: max-age`, else `Expires` minus `Date`, else a
 //! default; less its `Age`; never longer than [`MAX_LIFETIME`]. `no-store` and `no-cache` keep
-//! it out of a store shared by processes. Used for discovery documents.
+//! it out of a store shared by processes. Used for discovery documents and key sets; a kept
+//! copy's time left is [`remaining`]'s.
 
 use reqwest::header::{AGE, CACHE_CONTROL, DATE, EXPIRES, HeaderMap};
 use std::time::{Duration, SystemTime};
@@ -81,6 +82,14 @@ impl Freshness {
     }
 }
 
+/// How long a copy kept until `expires_at` may still be used at `now`: `None` once expired, or
+/// when it claims more than [`MAX_LIFETIME`] from now (the clock was set back meanwhile, or the
+/// copy was not written by these rules).
+pub fn remaining(expires_at: SystemTime, now: SystemTime) -> Option<Duration> {
+    let left = expires_at.duration_since(now).ok()?;
+    (!left.is_zero() && left <= MAX_LIFETIME).then_some(left)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +148,21 @@ mod tests {
             of(&[("cache-control", "max-age=600"), ("age", "100")]),
             keep(500),
             "what a cache on the way held it for is used up"
+        );
+    }
+
+    #[test]
+    fn a_kept_copy_is_used_until_it_expires_and_never_beyond_a_day() {
+        let now = httpdate::parse_http_date("Mon, 07 Dec 2026 10:00:00 GMT").unwrap();
+        let min = Duration::from_secs(60);
+        assert_eq!(remaining(now + min, now), Some(min));
+        assert_eq!(remaining(now, now), None, "expired");
+        assert_eq!(remaining(now - min, now), None, "expired");
+        assert_eq!(remaining(now + MAX_LIFETIME, now), Some(MAX_LIFETIME));
+        assert_eq!(
+            remaining(now + MAX_LIFETIME + min, now),
+            None,
+            "too far ahead"
         );
     }
 

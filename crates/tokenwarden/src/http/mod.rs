@@ -22,9 +22,11 @@
 //! - [`destination`]: where a profile's bearer token may be sent (https or loopback, the
 //!   `resource` origin or one allowed explicitly), for `request` and the proxy.
 //! - [`discovery`]: RFC 8414 / OpenID Connect metadata, fetched through the same client
-//!   (re-exported as `crate::discovery`) and kept as long as [`freshness`] allows; [`issuer`]: which issuer callbacks and ID tokens must
-//!   name (exact, or a multi-tenant authority's template); [`locate`]: checking an issuer
-//!   before a profile is written, and suggesting the path it lacks.
+//!   (re-exported as `crate::discovery`) and kept as long as [`freshness`] allows, and
+//!   [`jwks`]: the issuer's ID-token signing keys, kept beside it; [`issuer`]: which issuer
+//!   callbacks and ID tokens must name (exact, or a multi-tenant authority's template);
+//!   [`locate`]: checking an issuer before a profile is written, and suggesting the path it
+//!   lacks.
 //!
 //! [`TokenSet`]: crate::token::TokenSet
 
@@ -37,6 +39,7 @@ pub mod evidence;
 mod exchange;
 pub mod freshness;
 pub mod issuer;
+pub mod jwks;
 pub mod locate;
 pub mod proxy;
 pub mod request;

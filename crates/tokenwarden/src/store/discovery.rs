@@ -1,27 +1,62 @@
 //! Discovery documents kept in a store ([`StoredDiscovery`]), so that a new process finds the
-//! issuer's metadata without asking the issuer again (see [`crate::discovery::Discovery`] for
-//! how long one is kept and when it is dropped).
+//! issuer's metadata and ID-token signing keys without asking the issuer again (see
+//! [`crate::discovery::Discovery`] and [`crate::http::jwks`] for how long one is kept and when
+//! it is dropped). An issuer has at most one row of each [`DiscoveryKind`]: its metadata, and
+//! its key set (JWKS).
 //!
-//! A document is public, but it says where refresh tokens are sent: it is stored sealed with
-//! the store's key, bound to its issuer, source, kind and times, so that someone who can write
-//! the store (a shared fleet database) but does not hold the key cannot point clients at
-//! another token endpoint. A row that does not open is ignored, like a missing one.
+//! A document is public, but it says where refresh tokens are sent and which keys sign ID
+//! tokens: it is stored sealed with the store's key, bound to its issuer, kind, source, document
+//! name and times, so that someone who can write the store (a shared fleet database) but does
+//! not hold the key cannot point clients at another token endpoint, slip in a key of theirs, or
+//! pass a key set off as metadata. A row that does not open is ignored, like a missing one.
 
 use super::crypto::{Sealer, aad};
 use crate::error::Result;
 use crate::token::{from_unix_millis, to_unix_millis};
 use std::time::SystemTime;
 
+/// What a stored document is to its issuer: the two are kept side by side, each in its own
+/// row, and one never opens as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiscoveryKind {
+    /// The authorization server metadata ([`crate::discovery::Metadata`]).
+    Metadata,
+    /// The key set at the metadata's `jwks_uri` (RFC 7517 §5), for ID-token signatures.
+    KeySet,
+}
+
+impl DiscoveryKind {
+    /// Its stable name, as stores keep it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscoveryKind::Metadata => "metadata",
+            DiscoveryKind::KeySet => "key_set",
+        }
+    }
+
+    /// The first part of a seal's associated data: metadata keeps the label it had before key
+    /// sets were stored, so that the rows written then still open.
+    fn label(self) -> &'static [u8] {
+        match self {
+            DiscoveryKind::Metadata => b"discovery",
+            DiscoveryKind::KeySet => b"key_set",
+        }
+    }
+}
+
 /// An issuer's discovery document as a store keeps it: what was fetched, from where, and how
 /// long it may be used. The document is checked again when it is read back, exactly as when it
 /// was fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDiscovery {
-    /// The issuer, as the profile configures it (the key).
+    /// The issuer, as the profile configures it (with `kind`, the key).
     pub issuer: String,
-    /// The URL the document was fetched from.
+    /// Metadata or key set (with `issuer`, the key).
+    pub kind: DiscoveryKind,
+    /// The URL the document was fetched from (for a key set, the `jwks_uri`).
     pub source: String,
-    /// Which well-known document it is ([`crate::discovery::Document::as_str`]).
+    /// Which document it is: a well-known metadata document
+    /// ([`crate::discovery::Document::as_str`]), or [`crate::http::jwks::DOCUMENT`].
     pub document: String,
     /// The JSON object as received.
     pub body: String,
@@ -45,13 +80,14 @@ impl StoredDiscovery {
 /// The associated data of a stored document's seal: every other column.
 fn discovery_aad(
     issuer: &str,
+    kind: DiscoveryKind,
     source: &str,
     document: &str,
     fetched: i64,
     expires: i64,
 ) -> Vec<u8> {
     aad(&[
-        b"discovery",
+        kind.label(),
         issuer.as_bytes(),
         source.as_bytes(),
         document.as_bytes(),
@@ -64,6 +100,7 @@ fn discovery_aad(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DiscoveryRow {
     pub(crate) issuer: String,
+    pub(crate) kind: DiscoveryKind,
     pub(crate) source: String,
     pub(crate) document: String,
     pub(crate) body: Vec<u8>,
@@ -82,6 +119,7 @@ impl DiscoveryRow {
             doc.body.as_bytes(),
             &discovery_aad(
                 &doc.issuer,
+                doc.kind,
                 &doc.source,
                 &doc.document,
                 fetched_at,
@@ -90,6 +128,7 @@ impl DiscoveryRow {
         )?;
         Ok(DiscoveryRow {
             issuer: doc.issuer.clone(),
+            kind: doc.kind,
             source: doc.source.clone(),
             document: doc.document.clone(),
             body,
@@ -103,6 +142,7 @@ impl DiscoveryRow {
     pub(crate) fn open(self, sealer: &Sealer) -> Option<StoredDiscovery> {
         let aad = discovery_aad(
             &self.issuer,
+            self.kind,
             &self.source,
             &self.document,
             self.fetched_at,
@@ -117,6 +157,7 @@ impl DiscoveryRow {
         };
         Some(StoredDiscovery {
             issuer: self.issuer,
+            kind: self.kind,
             source: self.source,
             document: self.document,
             body,
@@ -136,6 +177,7 @@ mod tests {
         let at = from_unix_millis(1_700_000_000_123);
         StoredDiscovery {
             issuer: "https://as.example".into(),
+            kind: DiscoveryKind::Metadata,
             source: "https://as.example/.well-known/oauth-authorization-server".into(),
             document: "rfc8414".into(),
             body: r#"{"issuer":"https://as.example","token_endpoint":"https://as.example/token"}"#
@@ -155,8 +197,11 @@ mod tests {
         let mut moved = row.clone();
         moved.issuer = "https://evil.example".into();
         assert_eq!(moved.open(&sealer), None, "bound to its issuer");
-        let mut extended = row;
+        let mut extended = row.clone();
         extended.expires_at += 1;
         assert_eq!(extended.open(&sealer), None, "bound to its times");
+        let mut posing = row;
+        posing.kind = DiscoveryKind::KeySet;
+        assert_eq!(posing.open(&sealer), None, "bound to its kind");
     }
 }

@@ -5,8 +5,8 @@
 
 use super::guard::{RefreshGuard, wait_exceeded};
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
-    Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, DiscoveryKind, Event, LastError, PendingRevocation,
+    Retention, Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
     truncate_duration_ms, truncate_ms,
 };
 use crate::clock::{Clock, SystemClock};
@@ -38,8 +38,8 @@ struct State {
     events: Vec<Event>,
     appended: u64,
     retention: Retention,
-    /// Discovery documents by issuer.
-    discovery: HashMap<String, StoredDiscovery>,
+    /// Discovery documents by issuer and kind.
+    discovery: HashMap<(String, DiscoveryKind), StoredDiscovery>,
 }
 
 #[derive(Default)]
@@ -456,19 +456,20 @@ impl Store for MemoryStore {
         Ok(prune(&mut self.state().events, before, keep))
     }
 
-    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
-        Ok(self.state().discovery.get(issuer).cloned())
+    fn read_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<Option<StoredDiscovery>> {
+        let key = (issuer.to_string(), kind);
+        Ok(self.state().discovery.get(&key).cloned())
     }
 
     fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
         self.state()
             .discovery
-            .insert(doc.issuer.clone(), doc.truncated());
+            .insert((doc.issuer.clone(), doc.kind), doc.truncated());
         Ok(())
     }
 
-    fn forget_discovery(&self, issuer: &str) -> Result<()> {
-        self.state().discovery.remove(issuer);
+    fn forget_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<()> {
+        self.state().discovery.remove(&(issuer.to_string(), kind));
         Ok(())
     }
 }

@@ -10,7 +10,7 @@
 //! - [`guard`]: [`RefreshGuard`], the refresh lock a store hands out, and the bounded wait.
 //! - [`events`]: the token-operation log's records ([`Event`], [`Operation`], [`Outcome`]).
 //! - [`revocation`]: [`PendingRevocation`], what a logout could not revoke yet.
-//! - [`discovery`]: [`StoredDiscovery`], an issuer's metadata kept for every process.
+//! - [`discovery`]: [`StoredDiscovery`], an issuer's metadata and key set kept for every process.
 //! - [`sqlite`]: [`SqliteStore`], the default: one SQLite file (WAL, `synchronous=FULL`), token
 //!   secrets sealed with XChaCha20-Poly1305, the refresh lock a [`lock::FileLock`].
 //! - [`postgres`]: [`PgStore`], the fleet store: one PostgreSQL database shared by machines,
@@ -65,7 +65,7 @@ pub mod sqlite;
 
 pub use changes::{Change, ChangeFeed};
 pub use crypto::StoreKey;
-pub use discovery::StoredDiscovery;
+pub use discovery::{DiscoveryKind, StoredDiscovery};
 pub use events::{Event, Operation, Outcome, Retention};
 pub use guard::RefreshGuard;
 pub use keys::{KeyOrigin, KeySource};
@@ -473,26 +473,26 @@ pub trait Store: BreakerBackend + Send + Sync {
         None
     }
 
-    /// The discovery document kept for `issuer` ([`Store::write_discovery`]), whether or not
+    /// The document of `kind` kept for `issuer` ([`Store::write_discovery`]), whether or not
     /// it is still fresh; `None` when there is none, or when the stored one does not open. The
     /// default keeps nothing.
-    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
-        let _ = issuer;
+    fn read_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<Option<StoredDiscovery>> {
+        let _ = (issuer, kind);
         Ok(None)
     }
 
-    /// Keeps `doc` for its issuer, replacing the one kept before, so that other processes
-    /// need not fetch it. Public metadata, not tokens: the write need not survive a power
-    /// loss (a lost document is fetched again). The default keeps nothing.
+    /// Keeps `doc` for its issuer and kind, replacing the one kept before, so that other
+    /// processes need not fetch it. Public metadata and keys, not tokens: the write need not
+    /// survive a power loss (a lost document is fetched again). The default keeps nothing.
     fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
         let _ = doc;
         Ok(())
     }
 
-    /// Forgets the discovery document kept for `issuer`, if any (it looks stale). The
-    /// default has nothing to forget.
-    fn forget_discovery(&self, issuer: &str) -> Result<()> {
-        let _ = issuer;
+    /// Forgets the document of `kind` kept for `issuer`, if any (it looks stale). The default
+    /// has nothing to forget.
+    fn forget_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<()> {
+        let _ = (issuer, kind);
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use tokenwarden::http::{HttpClient, HttpSettings};
 use tokenwarden::retry::{
     Clock as _, ManualClock, MemoryBreakerBackend, RecordingSleeper, Retrier, RetryPolicy,
 };
+use tokenwarden::store::DiscoveryKind::Metadata;
 use tokenwarden::store::{MemoryStore, Store, StoredDiscovery};
 use tokenwarden::{ErrorKind, TokenClient};
 
@@ -119,7 +120,7 @@ async fn a_stored_document_spares_the_next_process_a_request_while_fresh() {
     assert_eq!(first, server.url("/token"));
     let kept = p
         .store
-        .read_discovery(&issuer)
+        .read_discovery(&issuer, Metadata)
         .expect("reads")
         .expect("kept");
     assert_eq!(kept.expires_at, util::t0() + MAX_AGE);
@@ -151,14 +152,18 @@ async fn caching_headers_decide_how_long_and_whether_the_store_keeps_it() {
     p.metadata(&p.process(), &quiet).await.expect("fetched");
     let kept = p
         .store
-        .read_discovery(&quiet)
+        .read_discovery(&quiet, Metadata)
         .expect("reads")
         .expect("kept");
     assert_eq!(kept.expires_at, util::t0() + TTL, "nothing said: the TTL");
 
     let (long, long_hits) = issuer_with(&[("cache-control", "public, max-age=7200")]).await;
     p.metadata(&p.process(), &long).await.expect("fetched");
-    let kept = p.store.read_discovery(&long).expect("reads").expect("kept");
+    let kept = p
+        .store
+        .read_discovery(&long, Metadata)
+        .expect("reads")
+        .expect("kept");
     assert_eq!(kept.expires_at, util::t0() + Duration::from_secs(7200));
     p.clock.advance(Duration::from_secs(3600));
     p.metadata(&p.process(), &long).await.expect("still fresh");
@@ -166,7 +171,11 @@ async fn caching_headers_decide_how_long_and_whether_the_store_keeps_it() {
 
     let (year, _) = issuer_with(&[("cache-control", "max-age=31536000")]).await;
     p.metadata(&p.process(), &year).await.expect("fetched");
-    let kept = p.store.read_discovery(&year).expect("reads").expect("kept");
+    let kept = p
+        .store
+        .read_discovery(&year, Metadata)
+        .expect("reads")
+        .expect("kept");
     assert_eq!(
         kept.expires_at,
         p.clock.now() + Duration::from_secs(86_400),
@@ -179,7 +188,9 @@ async fn caching_headers_decide_how_long_and_whether_the_store_keeps_it() {
         .await
         .expect("fetched");
     assert_eq!(
-        p.store.read_discovery(&no_cache.issuer()).expect("reads"),
+        p.store
+            .read_discovery(&no_cache.issuer(), Metadata)
+            .expect("reads"),
         None
     );
     no_cache.shutdown().await.expect("stop");
@@ -190,7 +201,10 @@ async fn caching_headers_decide_how_long_and_whether_the_store_keeps_it() {
         let (issuer, hits) = issuer_with(forbidding).await;
         let this = p.process();
         p.metadata(&this, &issuer).await.expect("fetched");
-        assert_eq!(p.store.read_discovery(&issuer).expect("reads"), None);
+        assert_eq!(
+            p.store.read_discovery(&issuer, Metadata).expect("reads"),
+            None
+        );
         // This process still holds it; the next one asks again.
         p.metadata(&this, &issuer).await.expect("held");
         assert_eq!(hits.load(Ordering::SeqCst), 1);
@@ -209,6 +223,7 @@ async fn a_stored_document_is_checked_like_a_fetched_one_and_ignored_when_it_fai
     let fresh_until = util::t0() + MAX_AGE;
     let planted = |document: &str, body: String| StoredDiscovery {
         issuer: issuer.clone(),
+        kind: Metadata,
         source: format!("{issuer}/.well-known/oauth-authorization-server"),
         document: document.to_string(),
         body,
@@ -254,7 +269,7 @@ async fn a_stored_document_is_checked_like_a_fetched_one_and_ignored_when_it_fai
         assert_eq!(found, server.url("/token"), "a stored document that {what}");
         let replaced = p
             .store
-            .read_discovery(&issuer)
+            .read_discovery(&issuer, Metadata)
             .expect("reads")
             .expect("kept");
         assert!(
@@ -288,7 +303,12 @@ async fn an_endpoint_that_is_gone_drops_the_document_and_an_outage_does_not() {
     let p = Parts::new();
     let client = process_client(&server, &p);
     client.client_credentials().await.expect("granted");
-    assert!(p.store.read_discovery(&issuer).expect("reads").is_some());
+    assert!(
+        p.store
+            .read_discovery(&issuer, Metadata)
+            .expect("reads")
+            .is_some()
+    );
 
     // A provider outage says nothing about the document: it stays.
     server
@@ -296,7 +316,12 @@ async fn an_endpoint_that_is_gone_drops_the_document_and_an_outage_does_not() {
         .expect("plan");
     let e = client.client_credentials().await.expect_err("outage");
     assert_eq!(e.kind(), ErrorKind::ProviderUnavailable);
-    assert!(p.store.read_discovery(&issuer).expect("reads").is_some());
+    assert!(
+        p.store
+            .read_discovery(&issuer, Metadata)
+            .expect("reads")
+            .is_some()
+    );
     assert!(client.endpoints().await.is_ok());
 
     // The token endpoint it named is not there any more: dropped here and in the store.
@@ -304,10 +329,18 @@ async fn an_endpoint_that_is_gone_drops_the_document_and_an_outage_does_not() {
         .set_faults(FaultPlan::default().with(Endpoint::Token, FaultSpec::status(404)))
         .expect("plan");
     client.client_credentials().await.expect_err("not found");
-    assert_eq!(p.store.read_discovery(&issuer).expect("reads"), None);
+    assert_eq!(
+        p.store.read_discovery(&issuer, Metadata).expect("reads"),
+        None
+    );
     server.clear_faults();
     client.client_credentials().await.expect("discovered again");
-    assert!(p.store.read_discovery(&issuer).expect("reads").is_some());
+    assert!(
+        p.store
+            .read_discovery(&issuer, Metadata)
+            .expect("reads")
+            .is_some()
+    );
     server.shutdown().await.expect("stop");
 }
 
@@ -322,6 +355,7 @@ async fn an_unreachable_endpoint_drops_the_document() {
     p.store
         .write_discovery(&StoredDiscovery {
             issuer: issuer.clone(),
+            kind: Metadata,
             source: format!("{issuer}/.well-known/oauth-authorization-server"),
             document: "rfc8414".to_string(),
             body: format!(r#"{{"issuer":"{issuer}","token_endpoint":"{moved}"}}"#),
@@ -335,7 +369,10 @@ async fn an_unreachable_endpoint_drops_the_document() {
         .await
         .expect_err("nothing listens");
     assert_eq!(e.kind(), ErrorKind::ProviderUnavailable, "{}", e.report());
-    assert_eq!(p.store.read_discovery(&issuer).expect("reads"), None);
+    assert_eq!(
+        p.store.read_discovery(&issuer, Metadata).expect("reads"),
+        None
+    );
     client
         .client_credentials()
         .await

@@ -7,6 +7,7 @@
 use crate::store::{KEY, open_fleet, tokens};
 use std::time::{Duration, Instant, SystemTime};
 use tokenwarden::paths::Paths;
+use tokenwarden::store::DiscoveryKind::Metadata;
 use tokenwarden::store::{Change, Store as _};
 use tokenwarden::warden::Warden;
 
@@ -172,7 +173,7 @@ fn a_schema_1_store_is_upgraded_on_first_use_and_keeps_its_logins() {
     let store = open_fleet(&paths, &db.url);
     let v = store.replace("p", &tokens("1")).expect("written");
     drop(store);
-    // What schema 1 was: this build's migrations 3 and 2 taken back.
+    // What schema 1 was: this build's migrations 4, 3 and 2 taken back.
     cluster.psql(
         &db.name,
         "DROP TABLE tw_discovery; ALTER TABLE tw_tokens DROP COLUMN refresh_token_expires_at; \
@@ -181,10 +182,12 @@ fn a_schema_1_store_is_upgraded_on_first_use_and_keeps_its_logins() {
     let store = open_fleet(&paths, &db.url);
     let read = store.read("p").expect("reads").expect("kept");
     assert_eq!((read.version, read.tokens), (v, tokens("1")));
-    assert_eq!(cluster.psql(&db.name, "SELECT version FROM tw_schema"), "3");
+    assert_eq!(cluster.psql(&db.name, "SELECT version FROM tw_schema"), "4");
     assert!(store.pending_revocations("p").expect("lists").is_empty());
     assert_eq!(
-        store.read_discovery("https://as.example").expect("reads"),
+        store
+            .read_discovery("https://as.example", Metadata)
+            .expect("reads"),
         None
     );
     let mut horizon = tokens("2");
@@ -194,6 +197,33 @@ fn a_schema_1_store_is_upgraded_on_first_use_and_keeps_its_logins() {
         store.read("p").expect("reads").expect("kept").tokens,
         horizon
     );
+}
+
+#[test]
+fn a_schema_3_store_keeps_its_discovery_documents_as_metadata() {
+    let Some(cluster) = crate::pg::shared() else {
+        return;
+    };
+    let db = cluster.database();
+    let (_dir, paths) = crate::store::temp_paths();
+    let issuer = "https://as.example";
+    let doc = crate::store::discovery_of(issuer, "https://as.example/token");
+    open_fleet(&paths, &db.url)
+        .write_discovery(&doc)
+        .expect("kept");
+    // What schema 3 had: one document per issuer, keyed by the issuer alone.
+    cluster.psql(
+        &db.name,
+        "ALTER TABLE tw_discovery DROP CONSTRAINT tw_discovery_pkey; \
+         ALTER TABLE tw_discovery DROP COLUMN kind; \
+         ALTER TABLE tw_discovery ADD PRIMARY KEY (issuer); UPDATE tw_schema SET version = 3",
+    );
+    let store = open_fleet(&paths, &db.url);
+    assert_eq!(
+        store.read_discovery(issuer, Metadata).expect("reads"),
+        Some(doc)
+    );
+    assert_eq!(cluster.psql(&db.name, "SELECT version FROM tw_schema"), "4");
 }
 
 #[test]
@@ -207,11 +237,14 @@ fn a_discovery_document_changed_in_the_database_is_ignored() {
     let issuer = "https://as.example";
     let doc = crate::store::discovery_of(issuer, "https://as.example/token");
     store.write_discovery(&doc).expect("kept");
-    assert_eq!(store.read_discovery(issuer).expect("reads"), Some(doc));
+    assert_eq!(
+        store.read_discovery(issuer, Metadata).expect("reads"),
+        Some(doc)
+    );
     // A database user without the fleet key points the token endpoint elsewhere.
     cluster.psql(
         &db.name,
         "UPDATE tw_discovery SET source = 'https://evil.example/.well-known/x'",
     );
-    assert_eq!(store.read_discovery(issuer).expect("reads"), None);
+    assert_eq!(store.read_discovery(issuer, Metadata).expect("reads"), None);
 }

@@ -16,6 +16,7 @@ mod discovery_store;
 mod events;
 mod exchange;
 mod fleet;
+mod jwks_store;
 mod lint;
 mod login;
 mod login_checks;

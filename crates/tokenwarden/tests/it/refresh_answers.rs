@@ -232,7 +232,7 @@ async fn a_malformed_answer_after_the_provider_rotated_reads_as_a_lost_rotation(
 }
 
 /// An ID token that looks like the provider's but is signed by no key of its JWKS.
-fn forged_id_token(issuer: &str, sub: &str) -> String {
+pub(crate) fn forged_id_token(issuer: &str, sub: &str) -> String {
     let b64 = |v: serde_json::Value| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
     };

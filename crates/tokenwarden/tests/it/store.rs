@@ -19,8 +19,9 @@ use tokenwarden::error::{Cause, OAuthErrorCode};
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::{AccessToken, IdToken, RefreshToken};
 use tokenwarden::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, KeySource, LastError, MemoryStore, Operation,
-    Outcome, Retention, SqliteStore, Store, StoreKey, StoredDiscovery, TokenState, Version,
+    BreakerBackend, BreakerRecord, CasOutcome, DiscoveryKind, Event, KeySource, LastError,
+    MemoryStore, Operation, Outcome, Retention, SqliteStore, Store, StoreKey, StoredDiscovery,
+    TokenState, Version,
 };
 use tokenwarden::token::{TokenSet, from_unix_millis};
 
@@ -56,6 +57,7 @@ pub fn tokens(tag: &str) -> TokenSet {
 pub fn discovery_of(issuer: &str, token_endpoint: &str) -> StoredDiscovery {
     StoredDiscovery {
         issuer: issuer.to_string(),
+        kind: DiscoveryKind::Metadata,
         source: format!("{issuer}/.well-known/oauth-authorization-server"),
         document: "rfc8414".to_string(),
         body: format!(r#"{{"issuer":"{issuer}","token_endpoint":"{token_endpoint}"}}"#),

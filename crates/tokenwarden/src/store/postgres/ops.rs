@@ -12,8 +12,8 @@ use crate::store::discovery::DiscoveryRow;
 use crate::store::guard::RefreshGuard;
 use crate::store::sqlite::recovery;
 use crate::store::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Store,
-    StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, DiscoveryKind, Event, LastError, PendingRevocation,
+    Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::token::TokenSet;
 use std::sync::Arc;
@@ -402,10 +402,10 @@ impl Store for PgStore {
         })
     }
 
-    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
+    fn read_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<Option<StoredDiscovery>> {
         self.ensure_ready()?;
         let row = self.db.run(Duration::ZERO, async |c| {
-            Ok(records::read_discovery(c, issuer).await?)
+            Ok(records::read_discovery(c, issuer, kind).await?)
         })?;
         Ok(row.and_then(|row| row.open(&self.sealer)))
     }
@@ -418,10 +418,10 @@ impl Store for PgStore {
         })
     }
 
-    fn forget_discovery(&self, issuer: &str) -> Result<()> {
+    fn forget_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<()> {
         self.ensure_ready()?;
         self.db.run(Duration::ZERO, async |c| {
-            Ok(records::forget_discovery(c, issuer).await?)
+            Ok(records::forget_discovery(c, issuer, kind).await?)
         })
     }
 

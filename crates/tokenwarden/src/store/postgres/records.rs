@@ -4,7 +4,7 @@
 //! round trip.
 
 use crate::error::{Delivery, OAuthErrorCode};
-use crate::store::discovery::DiscoveryRow;
+use crate::store::discovery::{DiscoveryKind, DiscoveryRow};
 use crate::store::{BreakerRecord, Event, Operation, Outcome};
 use crate::token::{from_unix_millis, to_unix_millis};
 use std::time::{Duration, SystemTime};
@@ -220,22 +220,24 @@ pub(super) async fn append_event(
     r.try_get(0)
 }
 
-/// The discovery document row kept for `issuer`, if any (still sealed).
+/// The discovery document row of `kind` kept for `issuer`, if any (still sealed).
 pub(super) async fn read_discovery(
     c: &impl GenericClient,
     issuer: &str,
+    kind: DiscoveryKind,
 ) -> Result<Option<DiscoveryRow>, tokio_postgres::Error> {
     let rows = c
         .query_typed(
             "SELECT issuer, source, document, body, fetched_at, expires_at FROM tw_discovery \
-             WHERE issuer = $1",
-            &[(&issuer, Type::TEXT)],
+             WHERE issuer = $1 AND kind = $2",
+            &[(&issuer, Type::TEXT), (&kind.as_str(), Type::TEXT)],
         )
         .await?;
     rows.first()
         .map(|r| {
             Ok(DiscoveryRow {
                 issuer: r.try_get(0)?,
+                kind,
                 source: r.try_get(1)?,
                 document: r.try_get(2)?,
                 body: r.try_get(3)?,
@@ -246,14 +248,14 @@ pub(super) async fn read_discovery(
         .transpose()
 }
 
-/// Keeps `row`, replacing what was kept for its issuer.
+/// Keeps `row`, replacing what was kept for its issuer and kind.
 pub(super) async fn write_discovery(
     c: &impl GenericClient,
     row: &DiscoveryRow,
 ) -> Result<(), tokio_postgres::Error> {
     c.execute_typed(
-        "INSERT INTO tw_discovery (issuer, source, document, body, fetched_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (issuer) DO UPDATE SET \
+        "INSERT INTO tw_discovery (issuer, source, document, body, fetched_at, expires_at, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, kind) DO UPDATE SET \
          source = $2, document = $3, body = $4, fetched_at = $5, expires_at = $6",
         &[
             (&row.issuer, Type::TEXT),
@@ -262,20 +264,22 @@ pub(super) async fn write_discovery(
             (&row.body, Type::BYTEA),
             (&row.fetched_at, Type::INT8),
             (&row.expires_at, Type::INT8),
+            (&row.kind.as_str(), Type::TEXT),
         ],
     )
     .await?;
     Ok(())
 }
 
-/// Forgets the discovery document kept for `issuer`.
+/// Forgets the discovery document of `kind` kept for `issuer`.
 pub(super) async fn forget_discovery(
     c: &impl GenericClient,
     issuer: &str,
+    kind: DiscoveryKind,
 ) -> Result<(), tokio_postgres::Error> {
     c.execute_typed(
-        "DELETE FROM tw_discovery WHERE issuer = $1",
-        &[(&issuer, Type::TEXT)],
+        "DELETE FROM tw_discovery WHERE issuer = $1 AND kind = $2",
+        &[(&issuer, Type::TEXT), (&kind.as_str(), Type::TEXT)],
     )
     .await?;
     Ok(())

@@ -134,8 +134,20 @@ CREATE TABLE tw_discovery (
 );
 ";
 
+/// Migration 4: an issuer's key set (JWKS) kept beside its metadata
+/// ([`crate::store::DiscoveryKind`]): the primary key of `tw_discovery` was the issuer alone,
+/// so a second document per issuer needs the kind in the key. The rows there are metadata
+/// (their seals still open).
+const V4: &str = "
+ALTER TABLE tw_discovery ADD COLUMN kind text NOT NULL DEFAULT 'metadata'
+    CHECK (kind IN ('metadata', 'key_set'));
+ALTER TABLE tw_discovery ALTER COLUMN kind DROP DEFAULT;
+ALTER TABLE tw_discovery DROP CONSTRAINT tw_discovery_pkey;
+ALTER TABLE tw_discovery ADD PRIMARY KEY (issuer, kind);
+";
+
 /// Every migration, in order. `tw_schema.version` = how many have been applied.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub(super) fn current_version() -> i32 {

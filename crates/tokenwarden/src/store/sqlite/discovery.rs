@@ -1,26 +1,28 @@
-//! The rows of the discovery documents the SQLite store keeps (table `discovery`), sealed as
-//! [`crate::store::discovery`] says.
+//! The rows of the discovery documents the SQLite store keeps (table `discovery`, one row per
+//! issuer and kind), sealed as [`crate::store::discovery`] says.
 
 use super::row::OpError;
-use crate::store::StoredDiscovery;
 use crate::store::crypto::Sealer;
 use crate::store::discovery::DiscoveryRow;
+use crate::store::{DiscoveryKind, StoredDiscovery};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-/// The document kept for `issuer`; `None` when there is none or it does not open.
+/// The document of `kind` kept for `issuer`; `None` when there is none or it does not open.
 pub(super) fn read(
     conn: &Connection,
     sealer: &Sealer,
     issuer: &str,
+    kind: DiscoveryKind,
 ) -> std::result::Result<Option<StoredDiscovery>, OpError> {
     let row = conn
         .prepare_cached(
             "SELECT issuer, source, document, body, fetched_at, expires_at FROM discovery \
-             WHERE issuer = ?1",
+             WHERE issuer = ?1 AND kind = ?2",
         )?
-        .query_row([issuer], |r| {
+        .query_row([issuer, kind.as_str()], |r| {
             Ok(DiscoveryRow {
                 issuer: r.get(0)?,
+                kind,
                 source: r.get(1)?,
                 document: r.get(2)?,
                 body: r.get(3)?,
@@ -32,16 +34,17 @@ pub(super) fn read(
     Ok(row.and_then(|row| row.open(sealer)))
 }
 
-/// Keeps `row`, replacing what was kept for its issuer.
+/// Keeps `row`, replacing what was kept for its issuer and kind.
 pub(super) fn write(conn: &Connection, row: &DiscoveryRow) -> std::result::Result<(), OpError> {
     conn.prepare_cached(
-        "INSERT INTO discovery (issuer, source, document, body, fetched_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (issuer) DO UPDATE SET \
+        "INSERT INTO discovery (issuer, kind, source, document, body, fetched_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (issuer, kind) DO UPDATE SET \
          source = excluded.source, document = excluded.document, body = excluded.body, \
          fetched_at = excluded.fetched_at, expires_at = excluded.expires_at",
     )?
     .execute(params![
         row.issuer,
+        row.kind.as_str(),
         row.source,
         row.document,
         row.body,
@@ -51,9 +54,13 @@ pub(super) fn write(conn: &Connection, row: &DiscoveryRow) -> std::result::Resul
     Ok(())
 }
 
-/// Forgets what was kept for `issuer`.
-pub(super) fn forget(conn: &Connection, issuer: &str) -> std::result::Result<(), OpError> {
-    conn.prepare_cached("DELETE FROM discovery WHERE issuer = ?1")?
-        .execute([issuer])?;
+/// Forgets the document of `kind` kept for `issuer`.
+pub(super) fn forget(
+    conn: &Connection,
+    issuer: &str,
+    kind: DiscoveryKind,
+) -> std::result::Result<(), OpError> {
+    conn.prepare_cached("DELETE FROM discovery WHERE issuer = ?1 AND kind = ?2")?
+        .execute([issuer, kind.as_str()])?;
     Ok(())
 }

@@ -186,5 +186,26 @@ CREATE TABLE discovery (
 ) STRICT;
 ";
 
+/// Migration 8: an issuer's key set (JWKS) kept beside its metadata
+/// ([`crate::store::DiscoveryKind`]): the primary key of `discovery` was the issuer alone, so
+/// a second document per issuer needs the kind in the key. SQLite cannot change a primary key
+/// in place: the table is rebuilt, its rows kept as metadata (their seals still open).
+const V8: &str = "
+CREATE TABLE discovery_v8 (
+    issuer TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('metadata', 'key_set')),
+    source TEXT NOT NULL,
+    document TEXT NOT NULL,
+    body BLOB NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (issuer, kind)
+) STRICT;
+INSERT INTO discovery_v8 (issuer, kind, source, document, body, fetched_at, expires_at)
+    SELECT issuer, 'metadata', source, document, body, fetched_at, expires_at FROM discovery;
+DROP TABLE discovery;
+ALTER TABLE discovery_v8 RENAME TO discovery;
+";
+
 /// Every migration, in order. `user_version` = how many have been applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];

@@ -68,8 +68,8 @@ use super::keys::{self, KeyMaterial, KeyOrigin, KeySource};
 use super::lock;
 use super::perms::ensure_private_dir;
 use super::{
-    BreakerBackend, BreakerRecord, CasOutcome, Event, LastError, PendingRevocation, Retention,
-    Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
+    BreakerBackend, BreakerRecord, CasOutcome, DiscoveryKind, Event, LastError, PendingRevocation,
+    Retention, Store, StoredDiscovery, StoredTokens, TokenState, Version, truncate_breaker,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Cause, Error, Result};
@@ -566,8 +566,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn read_discovery(&self, issuer: &str) -> Result<Option<StoredDiscovery>> {
-        self.run(|conn| discovery::read(conn, &self.sealer, issuer))
+    fn read_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<Option<StoredDiscovery>> {
+        self.run(|conn| discovery::read(conn, &self.sealer, issuer, kind))
     }
 
     fn write_discovery(&self, doc: &StoredDiscovery) -> Result<()> {
@@ -575,7 +575,9 @@ impl Store for SqliteStore {
         self.write(Durability::Relaxed, |conn| discovery::write(conn, &row))
     }
 
-    fn forget_discovery(&self, issuer: &str) -> Result<()> {
-        self.write(Durability::Relaxed, |conn| discovery::forget(conn, issuer))
+    fn forget_discovery(&self, issuer: &str, kind: DiscoveryKind) -> Result<()> {
+        self.write(Durability::Relaxed, |conn| {
+            discovery::forget(conn, issuer, kind)
+        })
     }
 }

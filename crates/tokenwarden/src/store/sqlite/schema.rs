@@ -132,7 +132,8 @@ mod tests {
     use crate::store::crypto::Sealer;
     use crate::store::perms::{create_private_file, ensure_private_dir};
     use crate::store::{
-        Event, KeySource, LastError, Operation, Outcome, SqliteStore, Store, StoreKey, TokenState,
+        DiscoveryKind, Event, KeySource, LastError, Operation, Outcome, SqliteStore, Store,
+        StoreKey, TokenState,
     };
     use crate::token::{TokenSet, from_unix_millis};
 
@@ -169,7 +170,12 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), current_version());
         assert_eq!(store.read("p").unwrap().unwrap().tokens, tokens);
         assert!(store.pending_revocations("p").unwrap().is_empty());
-        assert_eq!(store.read_discovery("https://as.example").unwrap(), None);
+        assert_eq!(
+            store
+                .read_discovery("https://as.example", DiscoveryKind::Metadata)
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

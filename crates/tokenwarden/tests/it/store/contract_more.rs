@@ -9,6 +9,7 @@ use tokenwarden::clock::ManualClock;
 use tokenwarden::error::Cause;
 use tokenwarden::http::TokenTypeHint;
 use tokenwarden::secret::SecretString;
+use tokenwarden::store::DiscoveryKind::{KeySet, Metadata};
 use tokenwarden::store::{
     BreakerRecord, CasOutcome, LastError, Store, StoredDiscovery, TokenState, Version,
 };
@@ -157,13 +158,23 @@ pub fn revocations_are_kept_until_settled(s: &dyn Store, _: &ManualClock) {
 
 pub fn discovery_documents_are_kept_per_issuer(s: &dyn Store, _: &ManualClock) {
     let (a, b) = ("https://a.example", "https://b.example");
-    assert_eq!(s.read_discovery(a).unwrap(), None);
+    // An issuer's key set is kept beside its metadata, and forgotten apart from it.
+    let keys = StoredDiscovery {
+        kind: KeySet,
+        source: format!("{a}/jwks"),
+        document: "jwk_set".to_string(),
+        body: r#"{"keys":[]}"#.to_string(),
+        ..discovery_of(a, "https://a.example/token")
+    };
+    s.write_discovery(&keys).unwrap();
+    assert_eq!(s.read_discovery(a, Metadata).unwrap(), None);
+    assert_eq!(s.read_discovery(a, Metadata).unwrap(), None);
     s.write_discovery(&discovery_of(a, "https://a.example/token"))
         .unwrap();
     s.write_discovery(&discovery_of(b, "https://b.example/token"))
         .unwrap();
     assert_eq!(
-        s.read_discovery(a).unwrap(),
+        s.read_discovery(a, Metadata).unwrap(),
         Some(discovery_of(a, "https://a.example/token"))
     );
     // A newer document replaces the one kept.
@@ -173,13 +184,16 @@ pub fn discovery_documents_are_kept_per_issuer(s: &dyn Store, _: &ManualClock) {
         ..discovery_of(a, "https://a.example/v2/token")
     };
     s.write_discovery(&newer).unwrap();
-    assert_eq!(s.read_discovery(a).unwrap(), Some(newer));
-    s.forget_discovery(a).unwrap();
-    s.forget_discovery(a).unwrap();
-    assert_eq!(s.read_discovery(a).unwrap(), None);
+    assert_eq!(s.read_discovery(a, Metadata).unwrap(), Some(newer));
+    s.forget_discovery(a, Metadata).unwrap();
+    s.forget_discovery(a, Metadata).unwrap();
+    assert_eq!(s.read_discovery(a, Metadata).unwrap(), None);
     assert_eq!(
-        s.read_discovery(b).unwrap(),
+        s.read_discovery(b, Metadata).unwrap(),
         Some(discovery_of(b, "https://b.example/token")),
         "each issuer apart"
     );
+    assert_eq!(s.read_discovery(a, KeySet).unwrap(), Some(keys));
+    s.forget_discovery(a, KeySet).unwrap();
+    assert_eq!(s.read_discovery(a, KeySet).unwrap(), None);
 }

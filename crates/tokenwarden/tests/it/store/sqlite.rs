@@ -13,6 +13,7 @@ use tokenwarden::ErrorKind;
 use tokenwarden::error::Cause;
 use tokenwarden::paths::Paths;
 use tokenwarden::secret::SecretString;
+use tokenwarden::store::DiscoveryKind::Metadata;
 use tokenwarden::store::{
     CasOutcome, KeySource, LastError, SqliteStore, Store, StoreKey, TokenState, Version,
 };
@@ -446,7 +447,7 @@ fn a_schema_2_database_opens_and_its_marks_get_the_cause_the_session_names() {
         );
         user_version(&paths)
     };
-    assert_eq!(current, 7);
+    assert_eq!(current, 8);
     // What tokenwarden at schema 2 left: the tokens table without the cause and horizon
     // columns, the event log without the delivery column, no pending revocations, no
     // discovery documents.
@@ -612,6 +613,32 @@ pub fn assert_one_winner_per_version(first: Version, wins: &[(i64, i64)], last: 
 }
 
 #[test]
+fn a_schema_7_database_keeps_its_discovery_documents_as_metadata() {
+    let (_dir, paths) = temp_paths();
+    let issuer = "https://as.example";
+    let doc = super::discovery_of(issuer, "https://as.example/token");
+    open(&paths).write_discovery(&doc).unwrap();
+    // What schema 7 had: one document per issuer, keyed by the issuer alone.
+    {
+        let conn = Connection::open(paths.database()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE discovery_v7 (issuer TEXT PRIMARY KEY NOT NULL, source TEXT NOT NULL, \
+             document TEXT NOT NULL, body BLOB NOT NULL, fetched_at INTEGER NOT NULL, \
+             expires_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO discovery_v7 SELECT issuer, source, document, body, fetched_at, \
+             expires_at FROM discovery; \
+             DROP TABLE discovery; \
+             ALTER TABLE discovery_v7 RENAME TO discovery;",
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+    }
+    let store = open(&paths);
+    assert_eq!(user_version(&paths), 8);
+    assert_eq!(store.read_discovery(issuer, Metadata).unwrap(), Some(doc));
+}
+
+#[test]
 fn a_discovery_document_changed_in_the_file_is_ignored() {
     let (_dir, paths) = temp_paths();
     let store = open(&paths);
@@ -619,7 +646,10 @@ fn a_discovery_document_changed_in_the_file_is_ignored() {
     let doc = super::discovery_of(issuer, "https://as.example/token");
     store.write_discovery(&doc).unwrap();
     drop(store);
-    assert_eq!(open(&paths).read_discovery(issuer).unwrap(), Some(doc));
+    assert_eq!(
+        open(&paths).read_discovery(issuer, Metadata).unwrap(),
+        Some(doc)
+    );
     // Someone who can write the file but has no key points the token endpoint elsewhere.
     let conn = Connection::open(paths.database()).unwrap();
     let moved = conn
@@ -630,5 +660,5 @@ fn a_discovery_document_changed_in_the_file_is_ignored() {
         .unwrap();
     assert_eq!(moved, 1);
     drop(conn);
-    assert_eq!(open(&paths).read_discovery(issuer).unwrap(), None);
+    assert_eq!(open(&paths).read_discovery(issuer, Metadata).unwrap(), None);
 }
