@@ -259,15 +259,7 @@ async fn warm_refresh(home: &Path) -> Result<Duration> {
     let client = warden.client(&profile).map_err(report)?;
     let mut took = Duration::ZERO;
     for _ in 0..2 {
-        let stored = store
-            .read(PROFILE)
-            .map_err(report)?
-            .context("no tokens are stored for the profile `bench`")?;
-        let refresh_token = stored
-            .tokens
-            .refresh_token
-            .clone()
-            .context("the stored tokens have no refresh token")?;
+        let (stored, refresh_token) = stored_refresh_token(store.as_ref())?;
         let start = Instant::now();
         let answer = client.refresh(&refresh_token).await.map_err(report)?;
         took = start.elapsed();
@@ -281,6 +273,25 @@ async fn warm_refresh(home: &Path) -> Result<Duration> {
         );
     }
     Ok(took)
+}
+
+/// The profile's stored tokens and their refresh token.
+fn stored_refresh_token(
+    store: &dyn Store,
+) -> Result<(
+    tokenwarden::store::StoredTokens,
+    tokenwarden::secret::RefreshToken,
+)> {
+    let stored = store
+        .read(PROFILE)
+        .map_err(report)?
+        .context("no tokens are stored for the profile `bench`")?;
+    let refresh_token = stored
+        .tokens
+        .refresh_token
+        .clone()
+        .context("the stored tokens have no refresh token")?;
+    Ok((stored, refresh_token))
 }
 
 /// The kinds of run a round makes.
@@ -322,15 +333,7 @@ pub fn child() -> Result<()> {
     let timed = rt.block_on(async {
         let warden = Warden::open(Paths::from_env().map_err(report)?).map_err(report)?;
         let store = warden.store().map_err(report)?;
-        let stored = store
-            .read(PROFILE)
-            .map_err(report)?
-            .context("no tokens are stored for the profile `bench`")?;
-        let refresh_token = stored
-            .tokens
-            .refresh_token
-            .clone()
-            .context("the stored tokens have no refresh token")?;
+        let (stored, refresh_token) = stored_refresh_token(store.as_ref())?;
         let open = lap.next();
         let profile = warden.profile(PROFILE).map_err(report)?.profile;
         let client = warden.client(&profile).map_err(report)?;
