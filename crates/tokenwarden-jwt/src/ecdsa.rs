@@ -1,7 +1,7 @@
 //! ES256 and ES384: ECDSA on P-256 and P-384, signatures as fixed-width `r || s` (RFC 7518
 //! §3.4).
 
-use crate::{bad_key, curve_of};
+use crate::curve_of;
 use jsonwebtoken::crypto::{JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::jwk::EllipticCurve;
@@ -19,14 +19,14 @@ fn signing(algorithm: Algorithm) -> Result<&'static EcdsaSigningAlgorithm, Error
     match algorithm {
         Algorithm::ES256 => Ok(&ECDSA_P256_SHA256_FIXED_SIGNING),
         Algorithm::ES384 => Ok(&ECDSA_P384_SHA384_FIXED_SIGNING),
-        _ => Err(bad_key(ErrorKind::InvalidAlgorithm)),
+        _ => Err(Error::from(ErrorKind::InvalidAlgorithm)),
     }
 }
 
 /// A PKCS#8 key pair of `algorithm`'s curve.
 fn key_pair(algorithm: Algorithm, pkcs8: &[u8]) -> Result<EcdsaKeyPair, Error> {
     EcdsaKeyPair::from_pkcs8(signing(algorithm)?, pkcs8, &SystemRandom::new())
-        .map_err(|_| bad_key(ErrorKind::InvalidEcdsaKey))
+        .map_err(|_| Error::from(ErrorKind::InvalidEcdsaKey))
 }
 
 /// The curve and public point coordinates of a PKCS#8 signing key (for its JWK).
@@ -34,7 +34,7 @@ pub(crate) fn public_coordinates(
     pkcs8: &[u8],
     algorithm: Algorithm,
 ) -> Result<(EllipticCurve, Vec<u8>, Vec<u8>), Error> {
-    let curve = curve_of(algorithm).ok_or_else(|| bad_key(ErrorKind::InvalidEcdsaKey))?;
+    let curve = curve_of(algorithm).ok_or_else(|| Error::from(ErrorKind::InvalidEcdsaKey))?;
     let pair = key_pair(algorithm, pkcs8)?;
     // An uncompressed point: 0x04, then x and y of equal width.
     match pair.public_key().as_ref().split_first() {
@@ -42,7 +42,7 @@ pub(crate) fn public_coordinates(
             let (x, y) = xy.split_at(xy.len() / 2);
             Ok((curve, x.to_vec(), y.to_vec()))
         }
-        _ => Err(bad_key(ErrorKind::InvalidEcdsaKey)),
+        _ => Err(Error::from(ErrorKind::InvalidEcdsaKey)),
     }
 }
 
@@ -56,7 +56,7 @@ pub(crate) struct Signer {
 impl Signer {
     pub(crate) fn new(algorithm: Algorithm, key: &EncodingKey) -> Result<Self, Error> {
         if key.family() != AlgorithmFamily::Ec {
-            return Err(bad_key(ErrorKind::InvalidKeyFormat));
+            return Err(Error::from(ErrorKind::InvalidKeyFormat));
         }
         Ok(Signer {
             algorithm,
@@ -89,12 +89,12 @@ pub(crate) struct Verifier {
 impl Verifier {
     pub(crate) fn new(algorithm: Algorithm, key: &DecodingKey) -> Result<Self, Error> {
         if key.family() != AlgorithmFamily::Ec {
-            return Err(bad_key(ErrorKind::InvalidKeyFormat));
+            return Err(Error::from(ErrorKind::InvalidKeyFormat));
         }
         let verification: &'static dyn VerificationAlgorithm = match algorithm {
             Algorithm::ES256 => &ECDSA_P256_SHA256_FIXED,
             Algorithm::ES384 => &ECDSA_P384_SHA384_FIXED,
-            _ => return Err(bad_key(ErrorKind::InvalidAlgorithm)),
+            _ => return Err(Error::from(ErrorKind::InvalidAlgorithm)),
         };
         Ok(Verifier {
             algorithm,

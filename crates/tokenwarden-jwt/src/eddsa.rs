@@ -1,6 +1,5 @@
 //! EdDSA: Ed25519 (RFC 8037).
 
-use crate::bad_key;
 use jsonwebtoken::crypto::{JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::signature;
@@ -13,12 +12,12 @@ pub(crate) struct Signer(Ed25519KeyPair);
 impl Signer {
     pub(crate) fn new(key: &EncodingKey) -> Result<Self, Error> {
         if key.family() != AlgorithmFamily::Ed {
-            return Err(bad_key(ErrorKind::InvalidKeyFormat));
+            return Err(Error::from(ErrorKind::InvalidKeyFormat));
         }
         // PKCS#8 v1 keys carry no public key: accepted, as jsonwebtoken's own providers do.
         Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.inner())
             .map(Signer)
-            .map_err(|_| bad_key(ErrorKind::InvalidEddsaKey))
+            .map_err(|_| Error::from(ErrorKind::InvalidEddsaKey))
     }
 }
 
@@ -40,7 +39,7 @@ pub(crate) struct Verifier(Vec<u8>);
 impl Verifier {
     pub(crate) fn new(key: &DecodingKey) -> Result<Self, Error> {
         if key.family() != AlgorithmFamily::Ed {
-            return Err(bad_key(ErrorKind::InvalidKeyFormat));
+            return Err(Error::from(ErrorKind::InvalidKeyFormat));
         }
         Ok(Verifier(key.as_bytes().to_vec()))
     }

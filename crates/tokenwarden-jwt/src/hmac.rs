@@ -1,7 +1,6 @@
 //! HS256, HS384 and HS512: HMAC with a shared secret (the client secret, for providers that
 //! sign ID tokens so). Verification compares in constant time.
 
-use crate::bad_key;
 use jsonwebtoken::crypto::{JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::signature;
@@ -20,7 +19,7 @@ impl Hmac {
             Algorithm::HS256 => hmac::HMAC_SHA256,
             Algorithm::HS384 => hmac::HMAC_SHA384,
             Algorithm::HS512 => hmac::HMAC_SHA512,
-            _ => return Err(bad_key(ErrorKind::InvalidAlgorithm)),
+            _ => return Err(Error::from(ErrorKind::InvalidAlgorithm)),
         };
         Ok(Hmac {
             algorithm,

@@ -25,7 +25,7 @@ mod hmac;
 mod rsa;
 
 use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
-use jsonwebtoken::errors::{Error, ErrorKind};
+use jsonwebtoken::errors::Error;
 use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use ring::digest;
@@ -81,11 +81,6 @@ fn compute_digest(data: &[u8], hash: ThumbprintHash) -> Vec<u8> {
         ThumbprintHash::SHA512 => &digest::SHA512,
     };
     digest::digest(algorithm, data).as_ref().to_vec()
-}
-
-/// The error for a key that does not fit its algorithm (wrong family, or rejected by ring).
-fn bad_key(kind: ErrorKind) -> Error {
-    Error::from(kind)
 }
 
 /// The curve of an ECDSA algorithm, for [`EllipticCurve`] users.

@@ -1,7 +1,6 @@
 //! RS256/384/512 (RSASSA-PKCS1-v1_5) and PS256/384/512 (RSASSA-PSS), with keys of 2048 to
 //! 8192 bits (RFC 7518 §3.3 asks for at least 2048).
 
-use crate::bad_key;
 use jsonwebtoken::crypto::{JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::signature;
@@ -23,13 +22,13 @@ fn scheme(
         A::PS256 => (&sig::RSA_PSS_2048_8192_SHA256, &sig::RSA_PSS_SHA256),
         A::PS384 => (&sig::RSA_PSS_2048_8192_SHA384, &sig::RSA_PSS_SHA384),
         A::PS512 => (&sig::RSA_PSS_2048_8192_SHA512, &sig::RSA_PSS_SHA512),
-        _ => return Err(bad_key(ErrorKind::InvalidAlgorithm)),
+        _ => return Err(Error::from(ErrorKind::InvalidAlgorithm)),
     })
 }
 
 /// A PKCS#1 `RSAPrivateKey`.
 fn key_pair(der: &[u8]) -> Result<RsaKeyPair, Error> {
-    RsaKeyPair::from_der(der).map_err(|e| bad_key(ErrorKind::InvalidRsaKey(e.to_string())))
+    RsaKeyPair::from_der(der).map_err(|e| Error::from(ErrorKind::InvalidRsaKey(e.to_string())))
 }
 
 /// The modulus and public exponent of a PKCS#1 private key (for its JWK).
@@ -49,7 +48,7 @@ pub(crate) struct Signer {
 impl Signer {
     pub(crate) fn new(algorithm: Algorithm, key: &EncodingKey) -> Result<Self, Error> {
         if key.family() != AlgorithmFamily::Rsa {
-            return Err(bad_key(ErrorKind::InvalidKeyFormat));
+            return Err(Error::from(ErrorKind::InvalidKeyFormat));
         }
         let (_, padding) = scheme(algorithm)?;
         Ok(Signer {
@@ -88,7 +87,7 @@ pub(crate) struct Verifier {
 impl Verifier {
     pub(crate) fn new(algorithm: Algorithm, key: &DecodingKey) -> Result<Self, Error> {
         if key.family() != AlgorithmFamily::Rsa {
-            return Err(bad_key(ErrorKind::InvalidKeyFormat));
+            return Err(Error::from(ErrorKind::InvalidKeyFormat));
         }
         let (parameters, _) = scheme(algorithm)?;
         Ok(Verifier {

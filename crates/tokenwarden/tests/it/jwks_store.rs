@@ -99,6 +99,18 @@ fn jwks_requests(server: &mockauth::ServerHandle) -> u64 {
     server.stats().jwks_requests
 }
 
+/// A server keeping its keys for [`MAX_AGE`], a machine, and its first process after a login
+/// and one refresh: the key set fetched once and kept. With the refresh token to go on with.
+async fn keys_kept() -> (mockauth::ServerHandle, Machine, TokenClient, RefreshToken) {
+    let server = mock(Some(MAX_AGE)).await;
+    let m = Machine::new();
+    let first = m.process(&server);
+    let rt = login(&server, &first).await;
+    let (_, rt) = refresh(&first, rt).await;
+    assert_eq!(jwks_requests(&server), 1);
+    (server, m, first, rt)
+}
+
 #[tokio::test]
 async fn the_next_process_verifies_a_refreshed_id_token_with_the_stored_keys() {
     let server = mock(Some(MAX_AGE)).await;
@@ -123,12 +135,7 @@ async fn the_next_process_verifies_a_refreshed_id_token_with_the_stored_keys() {
 
 #[tokio::test]
 async fn an_expired_stored_key_set_is_fetched_again() {
-    let server = mock(Some(MAX_AGE)).await;
-    let m = Machine::new();
-    let first = m.process(&server);
-    let rt = login(&server, &first).await;
-    let (_, rt) = refresh(&first, rt).await;
-    assert_eq!(jwks_requests(&server), 1);
+    let (server, m, _first, rt) = keys_kept().await;
 
     m.clock.advance(MAX_AGE);
     let (verified, _) = refresh(&m.process(&server), rt).await;
@@ -141,11 +148,7 @@ async fn an_expired_stored_key_set_is_fetched_again() {
 
 #[tokio::test]
 async fn a_key_set_stored_for_another_jwks_uri_is_not_used() {
-    let server = mock(Some(MAX_AGE)).await;
-    let m = Machine::new();
-    let first = m.process(&server);
-    let rt = login(&server, &first).await;
-    let (_, rt) = refresh(&first, rt).await;
+    let (server, m, _first, rt) = keys_kept().await;
     // The very keys that verify, but kept for another URL than the metadata's `jwks_uri`.
     let kept = m.stored_keys(&server).expect("stored");
     let elsewhere = format!("http://127.0.0.1:{}/jwks", util::closed_port());
@@ -210,12 +213,7 @@ async fn a_stored_key_set_that_does_not_open_or_parse_is_ignored() {
 
 #[tokio::test]
 async fn a_rotated_signing_key_is_fetched_once_and_the_id_token_verifies() {
-    let server = mock(Some(MAX_AGE)).await;
-    let m = Machine::new();
-    let first = m.process(&server);
-    let rt = login(&server, &first).await;
-    let (_, rt) = refresh(&first, rt).await;
-    assert_eq!(jwks_requests(&server), 1);
+    let (server, m, first, rt) = keys_kept().await;
 
     let kid = server.rotate_signing_key().expect("rotates");
     // This process holds the old set in memory: one more request, then verified.
@@ -241,12 +239,7 @@ async fn a_rotated_signing_key_is_fetched_once_and_the_id_token_verifies() {
 
 #[tokio::test]
 async fn a_token_no_key_verifies_costs_one_request_and_is_dropped() {
-    let server = mock(Some(MAX_AGE)).await;
-    let m = Machine::new();
-    let first = m.process(&server);
-    let rt = login(&server, &first).await;
-    let (_, rt) = refresh(&first, rt).await;
-    assert_eq!(jwks_requests(&server), 1);
+    let (server, _m, first, rt) = keys_kept().await;
 
     // The next ID token is signed with a key the server never publishes.
     let body = serde_json::json!({
